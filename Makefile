@@ -1,0 +1,34 @@
+# make demo : create .venv, install everything (lava-nc by the two-step recipe), run the demo
+# make test : same install, then the fast test suite (slow tests: make test-slow)
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test test-slow benchmarks clean
+
+$(STAMP): pyproject.toml Makefile neurocredit/_setup_lava.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps --ignore-requires-python lava-nc==0.10.0
+	$(BIN)/python -m neurocredit._setup_lava
+	$(BIN)/pip check
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python examples/demo.py
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+benchmarks: $(STAMP)
+	$(BIN)/python benchmarks/accuracy.py
+	$(BIN)/python benchmarks/throughput.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

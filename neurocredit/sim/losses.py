@@ -1,0 +1,34 @@
+"""Output error compartments e_L = ∂L/∂a_L per sample (what the output error neurons compute).
+
+ce:  L = −Σ_k y_k log softmax(a)_k      ->  e_L = softmax(a_L) − y      (y one-hot)
+mse: L = ½‖a_L − y‖²                   ->  e_L = a_L − y
+The batch loss is the mean over samples, so weight updates average over the batch.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+LOSSES = ("ce", "mse")
+
+
+def target_vector(y: torch.Tensor, n_out: int, loss: str) -> torch.Tensor:
+    """The target as the output neurons see it: one-hot for 'ce', y itself for 'mse'."""
+    if loss == "ce":
+        return F.one_hot(y, n_out).to(torch.float32)
+    return y
+
+
+def output_error(a_out: torch.Tensor, target: torch.Tensor, loss: str) -> torch.Tensor:
+    if loss == "ce":
+        return torch.softmax(a_out, dim=1) - target
+    if loss == "mse":
+        return a_out - target
+    raise ValueError(f"unknown loss '{loss}'; known: {', '.join(LOSSES)}")
+
+
+def loss_value(a_out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+    """Mean batch loss (class indices for 'ce', real targets for 'mse')."""
+    if loss == "ce":
+        return F.cross_entropy(a_out, y)
+    return 0.5 * ((a_out - y) ** 2).sum(1).mean()
