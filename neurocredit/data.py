@@ -42,7 +42,9 @@ def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int):
 
 
 def _standardise(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean, std = x_train.mean(0), x_train.std(0) + 1e-6
+    """(x − μ)/σ with one scalar μ, σ of the training pixels (per-pixel σ explodes on pixels
+    that are constant in the training set but not in the test set)."""
+    mean, std = float(x_train.mean()), float(x_train.std())
     return (x_train - mean) / std, (x_test - mean) / std
 
 

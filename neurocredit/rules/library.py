@@ -84,7 +84,8 @@ register(Rule(
     name="wm", title="Weight mirror", paper="Akrout et al. 2019, NeurIPS",
     equation="ΔW_l as FA;  mirror phase: x_l = ξ ~ N(0, σ²), ΔB_l = η_B (ξ_l ⊗ W_{l+1}ξ_l / σ² − B_l)",
     forward=(DELTA,),
-    feedback=Feedback("learned", "next", drive="noise", noise_std=1.0, lr_scale=5.0,
+    feedback=Feedback("learned", "next", drive="noise", noise_std=1.0, lr_scale=0.1,
+                      noise_batch=256,
                       terms=(Term(1.0, (F.PRE, F.POST)), Term(-1.0, (F.WEIGHT,)))),
     local=True))
 

@@ -54,7 +54,8 @@ class Feedback:
     derivative multiply the delivered signal by f'(a_l) at the receiving neuron.
     drive      for learned B, what its pre/post factors are: 'error' (pre = e_{l+1},
                post = x_l; Kolen-Pollack), 'noise' (a mirror phase: post = ξ_l noise,
-               pre = W_{l+1} ξ_l; weight mirror), 'forward' (post = x_l, pre = W_{l+1} x_l).
+               pre = W_{l+1} ξ_l; weight mirror, ``noise_batch`` samples of ξ per step, 0 = the
+               training batch size), 'forward' (post = x_l, pre = W_{l+1} x_l).
     module_size  module-wise DFA: layers are grouped in modules of this many layers; only a
                module's top layer receives the pathway, the others receive ``within_module``.
     """
@@ -68,6 +69,7 @@ class Feedback:
     drive: PathwayDrive = "error"
     lr_scale: float = 1.0
     noise_std: float = 1.0
+    noise_batch: int = 0
     module_size: int | None = None
     within_module: PathwayKind = "transpose"
 

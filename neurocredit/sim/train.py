@@ -100,13 +100,13 @@ def train_step(net: Network, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: t
         return float(value.detach())
     with torch.no_grad():
         target = target_vector(yb, n_out, loss)
-        upd, state = local_updates(net, xb, target, loss, generator)
-        for layer, dw, db in zip(net.layers, upd.weight, upd.bias):
-            layer.weight.grad = -dw
-            if db is not None:
-                layer.bias.grad = -db
-        for l, dB in upd.feedback.items():
-            net.B(l).grad = -dB
+        grads, state = local_updates(net, xb, target, loss, generator, scale=-1.0)
+        for layer, gw, gb in zip(net.layers, grads.weight, grads.bias):
+            layer.weight.grad = gw
+            if gb is not None:
+                layer.bias.grad = gb
+        for l, gB in grads.feedback.items():
+            net.B(l).grad = gB
         opt.step()
         return float(loss_value(state.cache.output, yb, loss))
 
