@@ -1,0 +1,132 @@
+"""Build the Lava processes of a compiled circuit and run them on ``Loihi2SimCfg`` (float or
+fixed point), always stopping the runtime.
+
+Processes: one ``lava.proc.io.source.RingBuffer`` holding the input spikes of every step of every
+sample, one ``lava.proc.dense.process.Dense`` per connection, one ``lava.proc.lif.process.LIF``
+per population, one ``lava.proc.io.sink.RingBuffer`` per recorded population.  Samples run one
+after the other; between samples u, v of every LIF and ``a_buff`` of every Dense are set back to
+0, so each sample starts from Lava's initial state (the emulator's batch semantics).
+
+Lava is imported inside the functions: importing it forces the ``fork`` start method.
+"""
+from __future__ import annotations
+
+import random
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+
+from neurocredit.errors import UserError
+from neurocredit.sim.emulator import INPUT, Circuit
+
+
+@dataclass
+class LavaNet:
+    """The processes built for one circuit."""
+
+    source: Any
+    dense: dict[str, Any]
+    lif: dict[str, Any]
+    sinks: dict[str, Any]
+    fixed_point: bool
+
+
+def _sign_mode(name: str):
+    from lava.utils.weightutils import SignMode
+    return {"mixed": SignMode.MIXED, "excitatory": SignMode.EXCITATORY,
+            "inhibitory": SignMode.INHIBITORY}[name]
+
+
+def build(circuit: Circuit, data: np.ndarray, record: list[str]) -> LavaNet:
+    """Processes and connections for ``circuit``; ``data`` is the source buffer [n_in, steps]."""
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+    from lava.proc.lif.process import LIF
+
+    fixed = circuit.fixed_point
+    steps = data.shape[1]
+    source = Source(data=data.astype(np.int32) if fixed else data.astype(np.float64))
+    lif: dict[str, Any] = {}
+    for p in circuit.populations:
+        if fixed:
+            lif[p.name] = LIF(shape=(p.n,), du=int(p.du), dv=int(p.dv), vth=int(p.vth),
+                              bias_mant=np.asarray(p.bias_mant, dtype=np.int32).reshape(p.n),
+                              bias_exp=np.asarray(p.bias_exp, dtype=np.int32).reshape(p.n),
+                              name=p.name)
+        else:
+            lif[p.name] = LIF(shape=(p.n,), du=float(p.du), dv=float(p.dv), vth=float(p.vth),
+                              bias_mant=np.asarray(p.bias_mant, dtype=np.float64).reshape(p.n),
+                              bias_exp=np.zeros(p.n), name=p.name)
+    dense: dict[str, Any] = {}
+    for c in circuit.connections:
+        if fixed:
+            d = Dense(weights=np.asarray(c.weights, dtype=np.int32), weight_exp=int(c.weight_exp),
+                      num_weight_bits=int(c.num_weight_bits), sign_mode=_sign_mode(c.sign_mode),
+                      name=c.name)
+        else:
+            d = Dense(weights=np.asarray(c.weights, dtype=np.float64), name=c.name)
+        (source.s_out if c.src == INPUT else lif[c.src].s_out).connect(d.s_in)
+        d.a_out.connect(lif[c.dst].a_in)
+        dense[c.name] = d
+    sinks = {}
+    for name in record:
+        sinks[name] = Sink(shape=(circuit.population(name).n,), buffer=steps)
+        lif[name].s_out.connect(sinks[name].a_in)
+    return LavaNet(source, dense, lif, sinks, fixed)
+
+
+@contextmanager
+def lava_session(net: LavaNet) -> Iterator[Any]:
+    """Yield a process to drive the run; ``stop()`` the runtime on exit, also after errors."""
+    anchor = net.source
+    try:
+        yield anchor
+    finally:
+        try:
+            if getattr(anchor, "runtime", None) is not None:
+                anchor.stop()
+        except Exception:   # a runtime that never started or already stopped
+            pass
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every generator a Lava run may draw from (numpy's global one, ``random``)."""
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def run_lava(circuit: Circuit, x: np.ndarray, record: list[str] | None = None,
+             seed: int = 0) -> dict[str, np.ndarray]:
+    """Run ``circuit`` in Lava on spikes ``x`` [T, batch, n_in]; returns population ->
+    spikes [T, batch, n] (bool).  Fixed-point circuits run ``Loihi2SimCfg(select_tag="fixed_pt")``,
+    float ones ``select_tag="floating_pt"``."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+
+    x = np.asarray(x)
+    if x.ndim == 2:
+        x = x[:, None, :]
+    if x.ndim != 3 or x.shape[2] != circuit.n_in:
+        raise UserError(f"input spikes must have shape [T, batch, {circuit.n_in}], got {x.shape}")
+    if not np.isin(x, (0, 1)).all():
+        raise UserError("input must be binary spikes (0/1) for the Lava target")
+    steps, batch = x.shape[0], x.shape[1]
+    record = list(circuit.outputs if record is None else record)
+    seed_everything(seed)
+    data = np.transpose(x, (2, 1, 0)).reshape(circuit.n_in, batch * steps)   # sample-major time
+    net = build(circuit, data, record)
+    cfg = Loihi2SimCfg(select_tag="fixed_pt" if circuit.fixed_point else "floating_pt")
+    with lava_session(net) as proc:
+        for b in range(batch):
+            if b > 0:
+                for p in circuit.populations:
+                    net.lif[p.name].u.set(np.zeros(p.n))
+                    net.lif[p.name].v.set(np.zeros(p.n))
+                for c in circuit.connections:
+                    net.dense[c.name].a_buff.set(np.zeros(np.asarray(c.weights).shape[0]))
+            proc.run(condition=RunSteps(num_steps=steps), run_cfg=cfg)
+        out = {name: np.asarray(s.data.get()) for name, s in net.sinks.items()}
+    return {name: (d.reshape(d.shape[0], batch, steps).transpose(2, 1, 0) != 0) for name, d in out.items()}
