@@ -105,6 +105,7 @@ class Program:
     folded: dict[str, str]
     analysis: Analysis
     quantisation_refusals: list[Refusal] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)   # all (non-strict compiles only)
 
     def circuit(self, fixed_point: bool) -> Circuit:
         if fixed_point:
@@ -348,7 +349,10 @@ def compile_graph(graph: nir.NIRGraph | str, profile: str | Profile = "loihi2",
     refusals = list(analysis.refusals)
     float_pops, float_conns, layers, fl_layers = [], [], [], []
     qrefusals: list[Refusal] = []
-    for name, node in analysis.populations.items():
+    depth = depths(analysis)
+    order = sorted(analysis.populations, key=lambda n: (depth.get(n, 1 << 30), n))
+    for name in order:
+        node = analysis.populations[name]
         if any(r.node == name for r in refusals):
             continue
         fl, gain, bias_gain = convert_neuron(name, node, dt, refusals)
@@ -388,5 +392,5 @@ def compile_graph(graph: nir.NIRGraph | str, profile: str | Profile = "loihi2",
         raise CompileError(refusals)
     if strict and not out_pops:
         raise CompileError([Refusal("graph", "structure", "the graph has no Output fed by a spiking layer")])
-    return Program(prof, dt, float_circuit, fixed_circuit, layers, outputs, depths(analysis),
-                   analysis.folded, analysis, qrefusals if not fixed_point else [])
+    return Program(prof, dt, float_circuit, fixed_circuit, layers, outputs, depth,
+                   analysis.folded, analysis, qrefusals, refusals)

@@ -1,0 +1,56 @@
+"""`neurocredit compile`: NIR file -> Lava process graph for a hardware target; prints the
+resource report (and, with --fixed-point, the integer parameters and quantisation error per
+layer) or the refusal naming the layer and the limit."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from neurocredit.errors import UserError
+
+
+def run(args: argparse.Namespace) -> int:
+    import nir
+
+    from neurocredit.lava.compile import CompileError, compile_graph
+    from neurocredit.lava.report import format_report
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise UserError(f"no such NIR file: {path}")
+    try:
+        graph = nir.read(str(path))
+    except Exception as exc:  # nir/h5py raise many kinds on a bad file
+        raise UserError(f"cannot read {path} as NIR: {exc}") from None
+    try:
+        program = compile_graph(graph, profile=args.target, fixed_point=args.fixed_point, dt=args.dt)
+    except CompileError as exc:
+        print(f"refused: {path} does not fit target {args.target}:")
+        for r in exc.refusals:
+            print(f"  [{r.kind}] {r.message}")
+        return 3
+    print(f"compiled {path} for {args.target} ({'fixed point' if args.fixed_point else 'floating point'}): "
+          f"{len(program.float_circuit.populations)} Lava LIF, "
+          f"{len(program.float_circuit.connections)} Lava Dense, 1 RingBuffer source, "
+          f"{len(program.outputs)} sink(s)")
+    print(format_report(program, args.fixed_point))
+    for r in program.quantisation_refusals:
+        print(f"  fixed point would be refused: {r.message}")
+    if args.build:
+        from neurocredit.lava.run import build
+        import numpy as np
+        circuit = program.circuit(args.fixed_point)
+        net = build(circuit, np.zeros((circuit.n_in, 1)), circuit.outputs)
+        print(f"built Lava processes: {len(net.lif)} LIF, {len(net.dense)} Dense, "
+              f"{len(net.sinks)} sink(s) (not run)")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compile", help="compile a NIR graph to Lava processes for a hardware target")
+    p.add_argument("file", help="a NIR file (.nir / .h5)")
+    p.add_argument("--target", default="loihi2", help="hardware profile: hardware/<target>.toml or a path")
+    p.add_argument("--fixed-point", action="store_true", help="quantise to the target's integers and report the error")
+    p.add_argument("--dt", type=float, default=None, help="time step in s (default: the graph's, else the profile's)")
+    p.add_argument("--build", action="store_true", help="also instantiate the Lava processes (no run)")
+    p.set_defaults(func=run)
