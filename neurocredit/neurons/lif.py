@@ -1,0 +1,331 @@
+"""Float spiking neurons with NIR's semantics: LIF, CubaLIF, IF, LI, I (integrator).
+
+Functional core: every neuron is a parameter record (NIR's own field names, tensors shaped
+like the layer) and a pure ``*_step(state, input, params, dt, disc) -> (state, output)``
+function on tensors.  Nothing here holds state; simulators (``neurocredit.sim.spiking``,
+``neurocredit.nir.simulate``) carry it.
+
+NIR's continuous-time equations (nir 1.0.8, ``nir/ir/neuron.py``)::
+
+    LIF      τ dv/dt = (v_leak − v) + R I;          z = H(v − v_thr); on z: v ← v_reset
+    CubaLIF  τ_syn dI/dt = −I + w_in S;  τ_mem dv/dt = (v_leak − v) + R I;  spike/reset as LIF
+    IF       dv/dt = R I;                          spike/reset as LIF
+    LI       τ dv/dt = (v_leak − v) + R I          (output: v)
+    CubaLI   as CubaLIF without spikes             (output: v)
+    I        dv/dt = R I                           (output: v)
+
+Two discretisations with an explicit step ``dt`` (:class:`Discretisation`):
+
+``euler`` (NIR reference, forward Euler)::
+
+    v[t] = v[t−1] + (dt/τ) · (v_leak − v[t−1] + R·I[t])
+    CubaLIF: I_syn[t] = I_syn[t−1] + (dt/τ_syn)(−I_syn[t−1] + w_in S[t]), then v with I_syn[t]
+    IF / I:  v[t] = v[t−1] + dt·R·I[t]
+
+``snntorch`` (what ``snntorch.import_nir.import_from_nir`` builds, reproduced bit for bit;
+snnTorch fixes dt = 1e-4 and writes τ = dt/(1−β), R = τ/dt)::
+
+    β = clamp(1 − dt/τ, 0, 1),  w = R·dt/τ
+    v[t] = β·v[t−1] + I[t]          (+ (1−β)·v_leak when v_leak ≠ 0)
+    threshold θ/w instead of θ when w is not ≈ 1 (snnTorch's importer folds w into θ)
+    CubaLIF: I_syn[t] = α·I_syn[t−1] + S[t] (α = 1 − dt/τ_syn, θ/(w_in dt/τ_syn)), v as above
+    IF / I:  v[t] = v[t−1] + R·I[t]  (discrete integrate-and-fire)
+
+Spike and reset (both discretisations) follow snnTorch's ``Leaky.forward`` literally, so that
+snnTorch's defaults are reproducible too::
+
+    r = H(v[t−1] − θ)                                    reset flag from the previous step
+    zero:     v' = integrate(v[t−1] with v_reset where r if reset_delay)
+    subtract: v' = integrate(v[t−1]) − r·θ
+    z[t] = H(v' − θ)
+    no delay: zero → v[t] = v_reset where z;  subtract → v[t] = v' − (z − r)·θ
+    delay:    v[t] = v'
+
+NIR semantics is ``reset='zero', reset_delay=False`` (reset to v_reset in the step that
+spikes).  snnTorch's ``snn.Leaky()`` default is ``reset='subtract', reset_delay=True``; the
+snnTorch exporter writes v_reset = 0 whatever the reset mechanism, so a file does not say which
+one its author used: pick the preset (:data:`PRESETS`) that matches the source.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+
+MODES = ("euler", "snntorch")
+RESETS = ("zero", "subtract")
+SNNTORCH_DT = 1e-4  # the dt snnTorch's NIR exporter and importer assume
+
+
+@dataclass(frozen=True)
+class Discretisation:
+    """How the continuous NIR equations become steps: integration ``mode`` and reset rule."""
+
+    mode: str = "euler"
+    reset: str = "zero"
+    reset_delay: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown discretisation mode '{self.mode}'; known: {', '.join(MODES)}")
+        if self.reset not in RESETS:
+            raise ValueError(f"unknown reset '{self.reset}'; known: {', '.join(RESETS)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Discretisation":
+        known = {f.name for f in fields(cls)}
+        extra = set(d) - known
+        if extra:
+            raise ValueError(f"unknown discretisation field(s): {', '.join(sorted(extra))}")
+        return cls(**d)
+
+
+PRESETS: dict[str, Discretisation] = {
+    "nir": Discretisation("euler", "zero", False),
+    "snntorch": Discretisation("snntorch", "zero", False),        # snnTorch's import_from_nir
+    "snntorch-leaky": Discretisation("snntorch", "subtract", True),  # snn.Leaky() defaults
+}
+
+
+def get_discretisation(d: "str | Discretisation | dict | None") -> Discretisation:
+    """A preset name, a dict of fields, or a Discretisation; None -> the NIR reference."""
+    if d is None:
+        return PRESETS["nir"]
+    if isinstance(d, Discretisation):
+        return d
+    if isinstance(d, dict):
+        return Discretisation.from_dict(d)
+    try:
+        return PRESETS[d]
+    except KeyError:
+        raise ValueError(f"unknown discretisation '{d}'; presets: {', '.join(PRESETS)}") from None
+
+
+# --------------------------------------------------------------------------- parameters
+def _t(x: Any, dtype: torch.dtype = torch.float32, device: Any = None) -> torch.Tensor:
+    return torch.as_tensor(x, dtype=dtype, device=device)
+
+
+@dataclass(frozen=True)
+class LIFParams:
+    tau: torch.Tensor
+    r: torch.Tensor
+    v_leak: torch.Tensor
+    v_threshold: torch.Tensor
+    v_reset: torch.Tensor
+
+
+@dataclass(frozen=True)
+class CubaLIFParams:
+    tau_syn: torch.Tensor
+    tau_mem: torch.Tensor
+    r: torch.Tensor
+    v_leak: torch.Tensor
+    v_threshold: torch.Tensor
+    v_reset: torch.Tensor
+    w_in: torch.Tensor
+
+
+@dataclass(frozen=True)
+class IFParams:
+    r: torch.Tensor
+    v_threshold: torch.Tensor
+    v_reset: torch.Tensor
+
+
+@dataclass(frozen=True)
+class LIParams:
+    tau: torch.Tensor
+    r: torch.Tensor
+    v_leak: torch.Tensor
+
+
+@dataclass(frozen=True)
+class CubaLIParams:
+    tau_syn: torch.Tensor
+    tau_mem: torch.Tensor
+    r: torch.Tensor
+    v_leak: torch.Tensor
+    w_in: torch.Tensor
+
+
+@dataclass(frozen=True)
+class IParams:
+    r: torch.Tensor
+
+
+def lif_from_beta(beta: Any, threshold: Any, n: int, dt: float = SNNTORCH_DT,
+                  dtype: torch.dtype = torch.float32) -> LIFParams:
+    """LIF parameters written the way snnTorch exports ``Leaky(beta, threshold)``:
+    τ = dt/(1−β), R = τ/dt, v_leak = 0, v_reset = 0 (per neuron, ``n`` neurons)."""
+    beta = torch.broadcast_to(_t(beta, dtype), (n,)).clone()
+    tau = dt / (1 - beta)
+    return LIFParams(tau=tau, r=tau / dt, v_leak=torch.zeros(n, dtype=dtype),
+                     v_threshold=torch.broadcast_to(_t(threshold, dtype), (n,)).clone(),
+                     v_reset=torch.zeros(n, dtype=dtype))
+
+
+def li_from_beta(beta: Any, n: int, dt: float = SNNTORCH_DT,
+                 dtype: torch.dtype = torch.float32) -> LIParams:
+    """LI parameters in snnTorch's convention: τ = dt/(1−β), R = τ/dt, v_leak = 0."""
+    beta = torch.broadcast_to(_t(beta, dtype), (n,)).clone()
+    tau = dt / (1 - beta)
+    return LIParams(tau=tau, r=tau / dt, v_leak=torch.zeros(n, dtype=dtype))
+
+
+# --------------------------------------------------------------------------- constants
+@dataclass(frozen=True)
+class Constants:
+    """Per-step constants derived once from (params, dt, discretisation)."""
+
+    decay: torch.Tensor | None       # euler: dt/τ; snntorch: β
+    gain: torch.Tensor | None        # euler: R (times dt/τ inside); snntorch: w or None (≈1)
+    threshold: torch.Tensor | None   # effective threshold
+    v_reset: torch.Tensor | None
+    v_leak: torch.Tensor | None      # None when all zero (snntorch mode skips the term)
+    syn_decay: torch.Tensor | None = None
+    syn_gain: torch.Tensor | None = None
+
+
+def _near_one(w: torch.Tensor) -> bool:
+    # snnTorch's importer uses np.allclose(w, 1.0): rtol 1e-5, atol 1e-8
+    return bool(torch.all((w - 1).abs() <= 1e-8 + 1e-5))
+
+
+def _nonzero(v: torch.Tensor) -> torch.Tensor | None:
+    return v if bool(torch.any(v != 0)) else None
+
+
+def constants(params: Any, dt: float, disc: Discretisation) -> Constants:
+    """The step constants of any neuron parameter record (see the module docstring)."""
+    if dt <= 0:
+        raise ValueError(f"dt must be > 0, got {dt}")
+    p = params
+    if isinstance(p, (LIFParams, LIParams)):
+        leak = dt / p.tau
+        thr = getattr(p, "v_threshold", None)
+        reset = getattr(p, "v_reset", None)
+        if disc.mode == "euler":
+            return Constants(leak, p.r, thr, reset, p.v_leak)
+        beta = (1 - dt / p.tau).clamp(0, 1)
+        w = p.r * dt / p.tau
+        if thr is not None:
+            return Constants(beta, None, thr if _near_one(w) else thr / w, reset, _nonzero(p.v_leak))
+        return Constants(beta, None if _near_one(w) else w, None, None, _nonzero(p.v_leak))
+    if isinstance(p, (CubaLIFParams, CubaLIParams)):
+        thr = getattr(p, "v_threshold", None)
+        reset = getattr(p, "v_reset", None)
+        if disc.mode == "euler":
+            return Constants(dt / p.tau_mem, p.r, thr, reset, p.v_leak,
+                             syn_decay=dt / p.tau_syn, syn_gain=p.w_in)
+        alpha = (1 - dt / p.tau_syn).clamp(0, 1)
+        beta = (1 - dt / p.tau_mem).clamp(0, 1)
+        w = p.w_in * dt / p.tau_syn * (p.r * dt / p.tau_mem)
+        if thr is not None:
+            return Constants(beta, None, thr if _near_one(w) else thr / w, reset,
+                             _nonzero(p.v_leak), syn_decay=alpha)
+        return Constants(beta, None, None, None, _nonzero(p.v_leak), syn_decay=alpha,
+                         syn_gain=None if _near_one(w) else w)
+    if isinstance(p, (IFParams, IParams)):
+        gain = p.r * dt if disc.mode == "euler" else p.r
+        return Constants(None, gain, getattr(p, "v_threshold", None), getattr(p, "v_reset", None), None)
+    raise TypeError(f"not a neuron parameter record: {type(p).__name__}")
+
+
+# --------------------------------------------------------------------------- integration
+def _integrate_leaky(v: torch.Tensor, i: torch.Tensor, c: Constants, mode: str) -> torch.Tensor:
+    if mode == "euler":
+        return v + c.decay * ((c.v_leak - v) + c.gain * i)
+    out = c.decay * v + (i if c.gain is None else c.gain * i)
+    if c.v_leak is not None:
+        out = out + (1 - c.decay) * c.v_leak
+    return out
+
+
+def _integrate_plain(v: torch.Tensor, i: torch.Tensor, c: Constants) -> torch.Tensor:
+    return v + c.gain * i
+
+
+def _syn(isyn: torch.Tensor, s: torch.Tensor, c: Constants, mode: str) -> torch.Tensor:
+    if mode == "euler":
+        return isyn + c.syn_decay * (-isyn + c.syn_gain * s)
+    return c.syn_decay * isyn + s
+
+
+def heaviside(x: torch.Tensor) -> torch.Tensor:
+    """H(x) = 1 if x > 0 else 0 (snnTorch's forward spike function)."""
+    return (x > 0).to(x.dtype)
+
+
+def spike_reset(v_prev: torch.Tensor, integrate, c: Constants, disc: Discretisation
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Integrate, spike and reset as in the module docstring.
+
+    Returns (v after reset, spikes z, v' before reset — what a surrogate derivative reads).
+    """
+    thr = c.threshold
+    r = heaviside(v_prev - thr)
+    if disc.reset == "zero":
+        base = torch.where(r > 0, c.v_reset.expand_as(v_prev), v_prev) if disc.reset_delay else v_prev
+        u = integrate(base)
+    else:
+        u = integrate(v_prev) - r * thr
+    z = heaviside(u - thr)
+    if disc.reset_delay:
+        return u, z, u
+    if disc.reset == "zero":
+        return torch.where(z > 0, c.v_reset.expand_as(u), u), z, u
+    return u - (z - r) * thr, z, u
+
+
+# --------------------------------------------------------------------------- steps
+def lif_step(v: torch.Tensor, i: torch.Tensor, c: Constants, disc: Discretisation
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One LIF step: (v[t−1], I[t]) -> (v[t], z[t], v'[t] before reset)."""
+    return spike_reset(v, lambda x: _integrate_leaky(x, i, c, disc.mode), c, disc)
+
+
+def if_step(v: torch.Tensor, i: torch.Tensor, c: Constants, disc: Discretisation
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One IF step (no leak)."""
+    return spike_reset(v, lambda x: _integrate_plain(x, i, c), c, disc)
+
+
+def cubalif_step(isyn: torch.Tensor, v: torch.Tensor, s: torch.Tensor, c: Constants,
+                 disc: Discretisation) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One CubaLIF step: current first, then the membrane with the updated current.
+
+    Returns (I_syn[t], v[t], z[t], v'[t])."""
+    isyn = _syn(isyn, s, c, disc.mode)
+    v, z, u = spike_reset(v, lambda x: _integrate_leaky(x, isyn, c, disc.mode), c, disc)
+    return isyn, v, z, u
+
+
+def li_step(v: torch.Tensor, i: torch.Tensor, c: Constants, disc: Discretisation) -> torch.Tensor:
+    """One leaky-integrator step; the output is v[t]."""
+    return _integrate_leaky(v, i, c, disc.mode)
+
+
+def cubali_step(isyn: torch.Tensor, v: torch.Tensor, s: torch.Tensor, c: Constants,
+                disc: Discretisation) -> tuple[torch.Tensor, torch.Tensor]:
+    """One current-based leaky-integrator step; returns (I_syn[t], v[t])."""
+    isyn = _syn(isyn, s, c, disc.mode)
+    if disc.mode == "euler":
+        return isyn, _integrate_leaky(v, isyn, c, "euler")
+    i = isyn if c.syn_gain is None else c.syn_gain * isyn
+    return isyn, _integrate_leaky(v, i, Constants(c.decay, None, None, None, c.v_leak), "snntorch")
+
+
+def integrator_step(v: torch.Tensor, i: torch.Tensor, c: Constants) -> torch.Tensor:
+    """One integrator (NIR ``I``) step; the output is v[t]."""
+    return _integrate_plain(v, i, c)
+
+
+# --------------------------------------------------------------------------- surrogates
+def fast_sigmoid_derivative(u: torch.Tensor, threshold: torch.Tensor, slope: float) -> torch.Tensor:
+    """σ'(u) = 1 / (1 + k|u − θ|)²  (Zenke & Ganguli 2018's SuperSpike surrogate, peak 1)."""
+    return 1.0 / (1.0 + slope * (u - threshold).abs()) ** 2

@@ -1,0 +1,332 @@
+"""A spiking MLP that learns with any local rule of the library, on the core's update engine.
+
+Network (NIR graph Input -> [Affine -> LIF]* -> Affine -> LI -> Output)::
+
+    hidden l:  v_l[t], z_l[t] = LIF step (neurocredit.neurons.lif) with input W_l z_{l-1}[t] + b_l
+    readout:   v_L[t] = LI step with input W_L z_{L-1}[t] + b_L;   a = (1/T) Σ_t v_L[t]
+
+Input coding (``coding='rate'``): pixel intensities x ∈ [0, 1] become Bernoulli spike trains,
+z_0[t] ~ Bernoulli(max_rate · x), T steps, seeded.  ``coding='latency'``: one spike per input
+at step ⌊(1 − x)(T − 1)⌋ for x > threshold 0.05 (brighter = earlier), none otherwise.
+
+Learning (no autograd).  The rule's own :class:`~neurocredit.rules.Term` s are evaluated by
+the core's :func:`neurocredit.sim.updates.forward_updates` / ``feedback_updates`` on per-step
+factors, the batch and time axes flattened together (T·B samples)::
+
+    pre[t]    x̄_{l-1}[t] = λ_l x̄_{l-1}[t-1] + z_{l-1}[t]   (pre trace, λ_l = the post layer's β)
+    post[t]   ȳ_l[t]     = λ_l ȳ_l[t-1] + z_l[t]            (post trace)
+    third[t]  output:  e_L = ∂L/∂a (softmax(a) − y* for 'ce'), the same at every step
+              hidden:  e_l[t] = (B_l s[t]) ⊙ σ'(v'_l[t])   (⊙ σ' only if Feedback.derivative)
+              s = e_{l+1}[t] ('next', FA), e_L ('output', DFA / sparse DFA), y* ('target', DRTP)
+    ΔW_l = η Σ_k c_k Π factors  averaged over the T·B samples (e.g. −η ⟨e_l[t] ⊗ x̄_{l-1}[t]⟩)
+
+σ' is the fast-sigmoid surrogate 1/(1 + k|v' − θ|)² of the post neuron's membrane before reset
+(Zenke & Ganguli 2018).  For the readout layer the trace with λ = β_out makes the update the
+exact gradient of the loss of a (v_L is linear in x̄).  This is the three-factor form
+(pre trace × post error compartment) that a Loihi 3-factor rule computes.
+
+Weights and feedback matrices live in a core :class:`~neurocredit.sim.network.Network`
+(``activation='linear'``), so B is built exactly as for the rate networks.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from neurocredit.data import Dataset
+from neurocredit.neurons import lif as L
+from neurocredit.rules.rule import Rule
+from neurocredit.sim.dynamics import Settled
+from neurocredit.sim.losses import loss_value, output_error, target_vector
+from neurocredit.sim.network import Network, pathway_source
+from neurocredit.sim.updates import Updates, feedback_updates, forward_updates
+
+CODINGS = ("rate", "latency")
+READOUTS = ("li", "lif")
+
+
+class SpikingRuleError(ValueError):
+    """The rule cannot drive a spiking network (non-local pathway, unknown dynamics)."""
+
+
+@dataclass
+class SpikingConfig:
+    """Neuron, coding and surrogate settings of a spiking MLP (all exported to NIR)."""
+
+    steps: int = 20
+    dt: float = L.SNNTORCH_DT
+    beta: float = 0.9
+    beta_out: float = 0.9
+    threshold: float = 1.0
+    discretisation: str = "snntorch"
+    coding: str = "rate"
+    max_rate: float = 1.0
+    surrogate_slope: float = 2.0
+    weight_gain: float = 1.0
+    readout: str = "li"          # 'li': a = mean_t v_out[t];  'lif': a = Σ_t z_out[t] (spike count)
+
+
+def check_rule(rule: Rule) -> None:
+    """Refuse rules the spiking backend cannot run, naming why."""
+    if rule.dynamics != "feedforward":
+        raise SpikingRuleError(f"rule '{rule.name}' needs error dynamics '{rule.dynamics}'; the "
+                               "spiking backend runs one-pass feedback pathways only")
+    fb = rule.feedback
+    if fb is not None and (fb.kind in ("transpose", "sign") or fb.module_size not in (None, 1)):
+        raise SpikingRuleError(f"rule '{rule.name}' is not local (its pathway reads W_(l+1)); "
+                               "the spiking backend runs local rules only")
+
+
+class SpikingNetwork(nn.Module):
+    """LIF hidden layers, an LI readout, the rule's feedback matrices (see module docstring)."""
+
+    def __init__(self, sizes: list[int], rule: Rule, config: SpikingConfig | None = None,
+                 seed: int = 0, feedback_scale: float = 1.0) -> None:
+        super().__init__()
+        check_rule(rule)
+        self.config = cfg = config or SpikingConfig()
+        if cfg.coding not in CODINGS:
+            raise ValueError(f"unknown coding '{cfg.coding}'; known: {', '.join(CODINGS)}")
+        if cfg.readout not in READOUTS:
+            raise ValueError(f"unknown readout '{cfg.readout}'; known: {', '.join(READOUTS)}")
+        if cfg.steps < 1:
+            raise ValueError(f"steps must be >= 1, got {cfg.steps}")
+        self.net = Network(sizes, rule, activation="linear", seed=seed, feedback_scale=feedback_scale)
+        with torch.no_grad():
+            for layer in self.net.layers:
+                layer.weight.mul_(cfg.weight_gain)
+        self.disc = L.get_discretisation(cfg.discretisation)
+        self.hidden_params = [L.lif_from_beta(cfg.beta, cfg.threshold, n, cfg.dt)
+                              for n in self.sizes[1:-1]]
+        self.out_params: L.LIParams | L.LIFParams = (
+            L.li_from_beta(cfg.beta_out, self.sizes[-1], cfg.dt) if cfg.readout == "li"
+            else L.lif_from_beta(cfg.beta_out, cfg.threshold, self.sizes[-1], cfg.dt))
+        self.seed = seed
+
+    # -- structure ------------------------------------------------------------------
+    @property
+    def rule(self) -> Rule:
+        return self.net.rule
+
+    @property
+    def sizes(self) -> list[int]:
+        return self.net.sizes
+
+    @property
+    def layers(self):
+        return self.net.layers
+
+    def trace_decays(self) -> list[torch.Tensor]:
+        """λ_l of each connection's pre trace: the β of its post layer (snnTorch form; the
+        layer mean if β differs between neurons, as a pre trace is shared by all posts)."""
+        return [L.constants(p, self.config.dt, L.PRESETS["snntorch"]).decay.mean()
+                for p in [*self.hidden_params, self.out_params]]
+
+    # -- coding ---------------------------------------------------------------------
+    def encode(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """x [batch, n_in] in [0, 1] -> spikes [T, batch, n_in] (module docstring)."""
+        cfg = self.config
+        x = x.flatten(1).clamp(0, 1)
+        T = cfg.steps
+        if cfg.coding == "rate":
+            u = torch.rand((T, *x.shape), generator=generator).to(x.device)
+            return (u < cfg.max_rate * x).to(torch.float32)
+        t_spike = torch.floor((1 - x) * (T - 1)).long()
+        steps = torch.arange(T, device=x.device).view(T, 1, 1)
+        return ((steps == t_spike.unsqueeze(0)) & (x > 0.05).unsqueeze(0)).to(torch.float32)
+
+    # -- dynamics -------------------------------------------------------------------
+    def run(self, spikes: torch.Tensor, record: bool = True) -> dict[str, list[torch.Tensor]]:
+        """Simulate T steps on input spikes [T, batch, n_in].
+
+        Returns per-layer lists over time: 'z' (spikes, z[0] the input), 'u' (hidden membrane
+        before reset), 'v_out' (readout membrane), 'z_out' (readout spikes, 'lif' readout).  Same operations, in the same order, as
+        :func:`neurocredit.nir.simulate.simulate` on the exported graph.
+        """
+        T, batch = spikes.shape[:2]
+        dev = spikes.device
+        cfg = self.config
+        hid = [L.constants(_to(p, dev), cfg.dt, self.disc) for p in self.hidden_params]
+        out_c = L.constants(_to(self.out_params, dev), cfg.dt, self.disc)
+        vs = [torch.zeros(batch, n, device=dev) for n in self.sizes[1:-1]]
+        v_out = torch.zeros(batch, self.sizes[-1], device=dev)
+        n_hidden = len(hid)
+        rec: dict[str, list] = {"z": [[] for _ in range(n_hidden + 1)], "u": [[] for _ in range(n_hidden)],
+                                "v_out": [], "z_out": []}
+        spiking_out = self.config.readout == "lif"
+        for t in range(T):
+            z = spikes[t]
+            rec["z"][0].append(z)
+            for l in range(n_hidden):
+                w, b = self.layers[l].weight, self.layers[l].bias
+                i = z @ w.T + b
+                vs[l], z, u = L.lif_step(vs[l], i, hid[l], self.disc)
+                rec["z"][l + 1].append(z)
+                if record:
+                    rec["u"][l].append(u)
+            w, b = self.layers[-1].weight, self.layers[-1].bias
+            if spiking_out:
+                v_out, z_out, _ = L.lif_step(v_out, z @ w.T + b, out_c, self.disc)
+                rec["z_out"].append(z_out)
+            else:
+                v_out = L.li_step(v_out, z @ w.T + b, out_c, self.disc)
+            rec["v_out"].append(v_out)
+        return rec
+
+    def readout(self, rec: dict) -> torch.Tensor:
+        """a = mean_t v_out[t] ('li') or the output spike count Σ_t z_out[t] ('lif')."""
+        if self.config.readout == "lif":
+            return torch.stack(rec["z_out"]).sum(0)
+        return torch.stack(rec["v_out"]).mean(0)
+
+    def forward(self, spikes: torch.Tensor) -> torch.Tensor:
+        return self.readout(self.run(spikes, record=False))
+
+    # -- learning -------------------------------------------------------------------
+    def settle(self, spikes: torch.Tensor, target: torch.Tensor, loss: str) -> tuple[Settled, torch.Tensor]:
+        """Per-step factors of every connection, flattened over (T, batch)."""
+        rec = self.run(spikes, record=True)
+        a = self.readout(rec)
+        T, batch = spikes.shape[:2]
+        lambdas = self.trace_decays()
+        pre_traces, post_traces = [], []
+        for l in range(self.net.n_layers):
+            zs = torch.stack(rec["z"][l])                      # input spikes of layer l
+            pre_traces.append(_trace(zs, lambdas[l]))
+            if l < self.net.n_layers - 1:
+                post_traces.append(_trace(torch.stack(rec["z"][l + 1]), lambdas[l]))
+        e_out = output_error(a, target, loss)
+        errors: list[torch.Tensor] = [e_out.unsqueeze(0).expand(T, *e_out.shape)]
+        fb = self.rule.feedback
+        cfg = self.config
+        for l in range(self.net.n_layers - 2, -1, -1):
+            src = pathway_source(fb, l, self.net.n_layers)
+            s = {"next": errors[0], "output": errors[-1],
+                 "target": target.unsqueeze(0).expand(T, *target.shape)}[src]
+            e = s @ self.net.B(l).T
+            if fb.derivative:
+                u = torch.stack(rec["u"][l])
+                thr = self.hidden_params[l].v_threshold.to(u.device)
+                e = e * L.fast_sigmoid_derivative(u, thr, cfg.surrogate_slope)
+            errors.insert(0, e)
+        flat = lambda t: t.reshape(T * batch, *t.shape[2:])  # noqa: E731
+        outputs = [flat(p) for p in post_traces] + [flat(torch.stack(rec["v_out"]))]
+        state = Settled(inputs=[flat(p) for p in pre_traces], outputs=outputs,
+                        errors=[flat(e) for e in errors], cache=None)
+        return state, a
+
+    def local_updates(self, spikes: torch.Tensor, target: torch.Tensor, loss: str,
+                      generator: torch.Generator | None = None) -> tuple[Updates, torch.Tensor]:
+        """ΔW, Δb (and ΔB) from the rule's terms on per-step factors; returns (updates, a)."""
+        state, a = self.settle(spikes, target, loss)
+        dws, dbs = forward_updates(self.net, state)
+        return Updates(dws, dbs, feedback_updates(self.net, state, generator)), a
+
+
+def _to(p, device):
+    return type(p)(**{k: v.to(device) for k, v in vars(p).items()})
+
+
+def _trace(z: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+    """x̄[t] = λ x̄[t−1] + z[t] over the leading time axis."""
+    out = torch.empty_like(z)
+    acc = torch.zeros_like(z[0])
+    lam = lam.to(z.device)
+    for t in range(z.shape[0]):
+        acc = lam * acc + z[t]
+        out[t] = acc
+    return out
+
+
+# --------------------------------------------------------------------------- training
+@dataclass
+class SpikingTrainConfig:
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 0.005
+    momentum: float = 0.9
+    loss: str = "ce"
+    seed: int = 0
+    feedback_scale: float = 1.0
+    spiking: SpikingConfig = field(default_factory=SpikingConfig)
+
+
+@dataclass
+class SpikingResult:
+    net: SpikingNetwork
+    config: SpikingTrainConfig
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def final(self) -> dict:
+        return self.history[-1] if self.history else {}
+
+    def to_json(self) -> dict:
+        return {"rule": self.net.rule.name, "sizes": self.net.sizes, "config": asdict(self.config),
+                "history": self.history}
+
+
+def evaluate(net: SpikingNetwork, x: torch.Tensor, y: torch.Tensor, seed: int = 12345,
+             batch: int = 512) -> float:
+    """Test accuracy with a fixed encoding seed."""
+    g = torch.Generator().manual_seed(seed)
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, x.shape[0], batch):
+            s = net.encode(x[i:i + batch], g)
+            correct += int((net(s).argmax(1) == y[i:i + batch]).sum())
+    return correct / x.shape[0]
+
+
+def train_spiking(rule: Rule, data: Dataset, hidden: list[int],
+                  cfg: SpikingTrainConfig | None = None, progress: bool = False) -> SpikingResult:
+    """Train a spiking MLP with ``rule`` on ``data`` (inputs must lie in [0, 1])."""
+    from neurocredit.sim.train import DivergenceError
+    cfg = cfg or SpikingTrainConfig()
+    torch.manual_seed(cfg.seed)
+    net = SpikingNetwork([data.n_in, *hidden, data.n_out], rule, cfg.spiking, cfg.seed,
+                         cfg.feedback_scale)
+    lr = cfg.lr * float(rule.param("lr_scale", 1.0))
+    groups = [{"params": net.net.weight_params(), "lr": lr}]
+    if net.net.learned_feedback_params():
+        groups.append({"params": net.net.learned_feedback_params(), "lr": lr * rule.feedback.lr_scale})
+    opt = torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    result = SpikingResult(net, cfg)
+    n = data.x_train.shape[0]
+    for epoch in range(1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        perm = torch.randperm(n, generator=gen)
+        running, batches = 0.0, 0
+        for i in range(0, n, cfg.batch_size):
+            idx = perm[i:i + cfg.batch_size]
+            xb, yb = data.x_train[idx], data.y_train[idx]
+            with torch.no_grad():
+                spikes = net.encode(xb, gen)
+                target = target_vector(yb, data.n_out, cfg.loss)
+                upd, a = net.local_updates(spikes, target, cfg.loss, gen)
+                value = float(loss_value(a, yb, cfg.loss))
+                if not math.isfinite(value):
+                    raise DivergenceError(f"spiking training diverged: rule '{rule.name}', epoch "
+                                          f"{epoch}: loss {value} (lr {cfg.lr}); lower the lr")
+                for layer, dw, db in zip(net.layers, upd.weight, upd.bias):
+                    layer.weight.grad = -dw
+                    if db is not None:
+                        layer.bias.grad = -db
+                for l, dB in upd.feedback.items():
+                    net.net.B(l).grad = -dB
+                opt.step()
+            running += value
+            batches += 1
+        row = {"epoch": epoch, "train_loss": running / batches,
+               "test_acc": evaluate(net, data.x_test, data.y_test),
+               "epoch_seconds": time.perf_counter() - t0}
+        result.history.append(row)
+        if progress:
+            print(f"  {rule.name} epoch {epoch}: loss {row['train_loss']:.4f} "
+                  f"test {100 * row['test_acc']:.2f} %", flush=True)
+    return result
