@@ -123,7 +123,7 @@ def feedback_updates(net: Network, state: Settled, generator: torch.Generator | 
         elif fb.drive == "noise":
             n_noise = fb.noise_batch or state.outputs[l].shape[0]
             xi = torch.randn((n_noise, *state.outputs[l].shape[1:]), generator=generator,
-                             device="cpu").to(B.device) * fb.noise_std
+                             dtype=B.dtype, device="cpu").to(B.device) * fb.noise_std
             post = xi
             pre = (xi.flatten(1) @ upper.weight.T) / fb.noise_std ** 2
         else:  # forward
