@@ -191,6 +191,12 @@ class Constants:
     syn_gain: torch.Tensor | None = None
 
 
+def cast_constants(c: Constants, dtype: torch.dtype) -> Constants:
+    """``c`` with every tensor cast to ``dtype`` (constants are derived in the parameters'
+    precision, then cast for the simulation)."""
+    return Constants(**{k: (v.to(dtype) if torch.is_tensor(v) else v) for k, v in vars(c).items()})
+
+
 def _near_one(w: torch.Tensor) -> bool:
     # snnTorch's importer uses np.allclose(w, 1.0): rtol 1e-5, atol 1e-8
     return bool(torch.all((w - 1).abs() <= 1e-8 + 1e-5))
@@ -237,23 +243,44 @@ def constants(params: Any, dt: float, disc: Discretisation) -> Constants:
 
 
 # --------------------------------------------------------------------------- integration
-def _integrate_leaky(v: torch.Tensor, i: torch.Tensor, c: Constants, mode: str) -> torch.Tensor:
+# An input ``i`` is a tensor or a sequence of tensors (several inbound edges).  Euler sums
+# them first; the snntorch mode adds them one after the other to β·v, as snnTorch's RLeaky
+# computes β·mem + input + recurrent(spk), so that recurrent graphs match bit for bit.
+Input = "torch.Tensor | list[torch.Tensor] | tuple[torch.Tensor, ...]"
+
+
+def _total(i) -> torch.Tensor:
+    if isinstance(i, (list, tuple)):
+        out = i[0]
+        for x in i[1:]:
+            out = out + x
+        return out
+    return i
+
+
+def _accumulate(base: torch.Tensor, i, gain: torch.Tensor | None) -> torch.Tensor:
+    for x in (i if isinstance(i, (list, tuple)) else (i,)):
+        base = base + (x if gain is None else gain * x)
+    return base
+
+
+def _integrate_leaky(v: torch.Tensor, i, c: Constants, mode: str) -> torch.Tensor:
     if mode == "euler":
-        return v + c.decay * ((c.v_leak - v) + c.gain * i)
-    out = c.decay * v + (i if c.gain is None else c.gain * i)
+        return v + c.decay * ((c.v_leak - v) + c.gain * _total(i))
+    out = _accumulate(c.decay * v, i, c.gain)
     if c.v_leak is not None:
         out = out + (1 - c.decay) * c.v_leak
     return out
 
 
-def _integrate_plain(v: torch.Tensor, i: torch.Tensor, c: Constants) -> torch.Tensor:
-    return v + c.gain * i
+def _integrate_plain(v: torch.Tensor, i, c: Constants) -> torch.Tensor:
+    return v + c.gain * _total(i)
 
 
-def _syn(isyn: torch.Tensor, s: torch.Tensor, c: Constants, mode: str) -> torch.Tensor:
+def _syn(isyn: torch.Tensor, s, c: Constants, mode: str) -> torch.Tensor:
     if mode == "euler":
-        return isyn + c.syn_decay * (-isyn + c.syn_gain * s)
-    return c.syn_decay * isyn + s
+        return isyn + c.syn_decay * (-isyn + c.syn_gain * _total(s))
+    return _accumulate(c.syn_decay * isyn, s, None)
 
 
 def heaviside(x: torch.Tensor) -> torch.Tensor:

@@ -100,8 +100,18 @@ class Op:
     out_shape: tuple[int, ...] | None = None  # set by the dry run
 
 
+def _param_dtype(node: Any) -> torch.dtype:
+    """float64 if the file stores float64 parameters (snnTorch's RLeaky export), else float32:
+    step constants (β = 1 − dt/τ ...) are derived in the stored precision, then cast to float32."""
+    for v in vars(node).values():
+        if isinstance(v, np.ndarray) and v.dtype == np.float64:
+            return torch.float64
+    return torch.float32
+
+
 def _neuron_params(node: Any, name: str, kind: str, device) -> Any:
-    g = lambda f: _arr(node, name, f, device=device)  # noqa: E731
+    dtype = _param_dtype(node)
+    g = lambda f: _arr(node, name, f, dtype=dtype, device=device)  # noqa: E731
     if kind == "LIF":
         p = L.LIFParams(g("tau"), g("r"), g("v_leak"), g("v_threshold"), g("v_reset"))
     elif kind == "CubaLIF":
@@ -132,7 +142,7 @@ def _neuron_params(node: Any, name: str, kind: str, device) -> Any:
 
 def _neuron_op(node: Any, name: str, kind: str, dt: float, disc: L.Discretisation, device) -> Op:
     p = _neuron_params(node, name, kind, device)
-    c = L.constants(p, dt, disc)
+    c = L.cast_constants(L.constants(p, dt, disc), torch.float32)
     shape = tuple(next(iter(vars(p).values())).shape)
     zeros = lambda batch, s: torch.zeros((batch, *shape), device=device)  # noqa: E731
     if kind == "LIF":
@@ -352,15 +362,66 @@ def flatten_graph(graph: Any, prefix: str = "") -> tuple[dict[str, Any], list[tu
     return nodes, edges
 
 
-def _order(names: list[str], edges: list[tuple[str, str]], starts: list[str]
-           ) -> tuple[list[str], set[tuple[str, str]]]:
-    """Topological order and the back edges that close cycles (DFS from ``starts``)."""
+def _sccs(names: list[str], edges: list[tuple[str, str]]) -> dict[str, int]:
+    """Strongly connected component id of every node (Kosaraju, iterative)."""
     succ: dict[str, list[str]] = {n: [] for n in names}
+    pred: dict[str, list[str]] = {n: [] for n in names}
     for s, d in edges:
         succ[s].append(d)
+        pred[d].append(s)
+    seen: set[str] = set()
+    finish: list[str] = []
+    for root in names:
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(succ[root]))]
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                stack.pop()
+                finish.append(node)
+            elif nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, iter(succ[nxt])))
+    comp: dict[str, int] = {}
+    for root in reversed(finish):
+        if root in comp:
+            continue
+        comp[root] = len(comp)
+        cid = comp[root]
+        todo = [root]
+        while todo:
+            node = todo.pop()
+            for p in pred[node]:
+                if p not in comp:
+                    comp[p] = cid
+                    todo.append(p)
+    return comp
+
+
+def _order(names: list[str], edges: list[tuple[str, str]], starts: list[str],
+           stateful: set[str]) -> tuple[list[str], set[tuple[str, str]], dict[str, int]]:
+    """Topological order and the delayed edges that break cycles.
+
+    In a cycle, the edges *leaving a stateful node* (a neuron or Delay) are delayed: the
+    synapse after it computes this step from the neuron's previous output (snnTorch's RLeaky:
+    β·mem + input + W_rec·spk[t−1] + b_rec).  A cycle without a stateful node is broken at
+    the back edges of a depth-first search from the Input nodes.
+    """
+    comp = _sccs(names, edges)
+    size: dict[int, int] = {}
+    for c in comp.values():
+        size[c] = size.get(c, 0) + 1
+    delayed = {(s, d) for s, d in edges
+               if comp[s] == comp[d] and (size[comp[s]] > 1 or s == d) and s in stateful}
+    succ: dict[str, list[str]] = {n: [] for n in names}
+    for s, d in edges:
+        if (s, d) not in delayed:
+            succ[s].append(d)
     state: dict[str, int] = {}
     post: list[str] = []
-    back: set[tuple[str, str]] = set()
     for root in starts + names:
         if root in state:
             continue
@@ -374,11 +435,11 @@ def _order(names: list[str], edges: list[tuple[str, str]], starts: list[str]
                 state[node] = 2
                 post.append(node)
             elif state.get(nxt) == 1:
-                back.add((node, nxt))
+                delayed.add((node, nxt))
             elif nxt not in state:
                 state[nxt] = 1
                 stack.append((nxt, iter(succ[nxt])))
-    return post[::-1], back
+    return post[::-1], delayed, comp
 
 
 @dataclass
@@ -407,10 +468,13 @@ class Program:
                 if n in xs:
                     inp = xs[n][t]
                 else:
-                    inp = None
-                    for src, delayed in self.inbound[n]:
-                        v = prev[src] if delayed else cur[src]
-                        inp = v if inp is None else inp + v
+                    vals = [prev[src] if delayed else cur[src] for src, delayed in self.inbound[n]]
+                    if op.kind in NEURONS:   # summed inside the neuron (see neurons.lif)
+                        inp = vals[0] if len(vals) == 1 else vals
+                    else:
+                        inp = vals[0]
+                        for v in vals[1:]:
+                            inp = inp + v
                 out, state[n] = op.step(inp, state[n])
                 cur[n] = out
                 if record:
@@ -466,10 +530,13 @@ def compile_graph(graph: Any, dt: float, discretisation: Any = None, device: Any
         if ops[d].kind == "Input" and d in top_inputs:
             raise NIRLoadError(f"edge '{s}' -> '{d}' enters the graph's Input node")
     names = list(nodes)
-    order, back = _order(names, edges, top_inputs)
+    stateful = {n for n in names if ops[n].kind in (*NEURONS, "Delay")}
+    order, back, comp = _order(names, edges, top_inputs, stateful)
     inbound: dict[str, list[tuple[str, bool]]] = {n: [] for n in names}
     for s, d in edges:
         inbound[d].append((s, (s, d) in back))
+    for n in names:  # feed-forward inputs first, then those from the node's own cycle
+        inbound[n].sort(key=lambda e, n=n: (e[1], comp[e[0]] == comp[n]))
     for n in names:
         if n not in top_inputs and not inbound[n]:
             raise NIRLoadError(f"{_where(n, nodes[n])} has no inbound edge")
