@@ -36,7 +36,7 @@ import nir
 import numpy as np
 
 from neurocredit.errors import UserError
-from neurocredit.lava.graph import Analysis, Refusal, analyse, depths, population_size
+from neurocredit.lava.graph import SPIKING_TYPES, Analysis, Refusal, analyse, depths, population_size
 from neurocredit.lava.profile import Profile, load_mapping, load_profile
 from neurocredit.neurons.fixed_point import sign_mode_of
 from neurocredit.sim.emulator import INPUT, Circuit, Connection, Population
@@ -66,6 +66,8 @@ class FloatLayer:
     vth: float
     bias: np.ndarray
     notes: list[str] = field(default_factory=list)
+    spiking: bool = True
+    v_scale: np.ndarray | float = 1.0     # NIR voltage per unit of the Lava float voltage
 
 
 @dataclass
@@ -141,10 +143,14 @@ def _uniform(name: str, label: str, values: np.ndarray, refusals: list[Refusal])
 
 def convert_neuron(name: str, node: nir.NIRNode, dt: float,
                    refusals: list[Refusal]) -> tuple[FloatLayer, np.ndarray, np.ndarray]:
-    """Float Lava parameters of one population; returns (layer, row gain, bias gain)."""
+    """Float Lava parameters of one population; returns (layer, row gain, bias gain).
+
+    Leaky integrators (LI, CubaLI) become a Lava LIF that never spikes (vth = inf in float,
+    the largest 17-bit vth in fixed point) whose voltage is read out."""
     kind = type(node).__name__
     n = population_size(node)
-    vth = _arr(node, "v_threshold", n)
+    spiking = kind in SPIKING_TYPES
+    vth = _arr(node, "v_threshold", n) if spiking else np.ones(n)
     v_reset = _arr(node, "v_reset", n) if getattr(node, "v_reset", None) is not None else np.zeros(n)
     r = _arr(node, "r", n)
     notes: list[str] = []
@@ -155,12 +161,12 @@ def convert_neuron(name: str, node: nir.NIRNode, dt: float,
         refusals.append(Refusal(name, "unsupported", f"layer {name!r}: v_threshold must be finite and "
                                 f"> 0 (Lava spikes when v > vth >= 0)"))
         vth = np.ones(n)
-    if kind == "LIF":
+    if kind in ("LIF", "LI"):
         tau = _arr(node, "tau", n)
         dv = _uniform(name, "dt/tau", dt / tau, refusals)
         du, gain, bias_gain = 1.0, dt * r / tau, dt * r / tau
         leak = dt / tau * _arr(node, "v_leak", n)
-    elif kind == "CubaLIF":
+    elif kind in ("CubaLIF", "CubaLI"):
         tau_s, tau_m = _arr(node, "tau_syn", n), _arr(node, "tau_mem", n)
         w_in = _arr(node, "w_in", n)
         du = _uniform(name, "dt/tau_syn", dt / tau_s, refusals)
@@ -168,8 +174,6 @@ def convert_neuron(name: str, node: nir.NIRNode, dt: float,
         gain = r * w_in * dt * dt / (tau_m * tau_s)
         bias_gain = r * w_in * dt / tau_m
         leak = dt / tau_m * _arr(node, "v_leak", n)
-        notes.append("Affine bias applied to v at its steady state (the synaptic transient of the "
-                     "bias is not reproduced)")
     else:  # IF
         du, dv = 1.0, 0.0
         gain = bias_gain = dt * r
@@ -178,9 +182,14 @@ def convert_neuron(name: str, node: nir.NIRNode, dt: float,
         if math.isfinite(d) and not 0.0 <= d <= 1.0:
             refusals.append(Refusal(name, "unsupported", f"layer {name!r}: {label} = {d:.4g} is outside "
                                     f"[0, 1]: the time constant is shorter than dt = {dt:g} s"))
+    if not spiking and not dv > 0:
+        refusals.append(Refusal(name, "unsupported", f"layer {name!r}: a leaky integrator needs "
+                                f"dt/tau > 0 to keep its voltage within the 24-bit state"))
     vth_ref = float(vth.max())
     c = vth_ref / vth
-    layer = FloatLayer(name, kind, n, du, dv, vth_ref, c * leak, notes)
+    layer = FloatLayer(name, kind, n, du, dv, vth_ref if spiking else float("inf"), c * leak, notes)
+    layer.v_scale = 1.0 / c
+    layer.spiking = spiking
     return layer, gain * c, bias_gain * c
 
 
@@ -194,8 +203,9 @@ def quantise_population(layer: FloatLayer, conns: list[Connection], profile: Pro
                         ) -> tuple[Population, list[Connection]] | None:
     """Fixed-point LIF and Dense parameters for one population (see the module docstring)."""
     name = layer.name
-    wn = [np.asarray(c.weights, dtype=np.float64) / layer.vth for c in conns]
-    bn = np.asarray(layer.bias, dtype=np.float64) / layer.vth
+    ref = layer.vth if layer.spiking else 1.0     # float units that become lambda << 6
+    wn = [np.asarray(c.weights, dtype=np.float64) / ref for c in conns]
+    bn = np.asarray(layer.bias, dtype=np.float64) / ref
     if any(not np.all(np.isfinite(w)) for w in wn) or not np.all(np.isfinite(bn)):
         refusals.append(Refusal(name, "quantisation", f"layer {name!r}: weights or bias are not "
                                 f"finite (NaN/inf cannot be quantised to {profile.get('weights.mantissa_bits')}-bit weights)"))
@@ -215,6 +225,11 @@ def quantise_population(layer: FloatLayer, conns: list[Connection], profile: Pro
     if worst > 0:
         caps["accumulator"] = profile.accumulator_max / worst
         caps["current"] = profile.state_max / (2 ** profile.act_shift * worst / max(layer.du, 1e-12))
+    if not layer.spiking and (worst > 0 or bmax > 0):
+        # v of an integrator is not reset: keep its worst case below the never-reached threshold
+        v_room = (profile.vth_max << profile.vth_shift) - 1
+        caps["voltage"] = v_room / (2 ** profile.act_shift * (worst / max(layer.du, 1e-12) + bmax)
+                                    / max(layer.dv, 1e-12))
     binding = min(caps, key=caps.get)
     lam = int(math.floor(min(caps.values())))
     report.binding_limit = binding
@@ -232,6 +247,11 @@ def quantise_population(layer: FloatLayer, conns: list[Connection], profile: Pro
                                     f"{worst / max(layer.du, 1e-12):.4g} x threshold overflows the "
                                     f"{profile.get('neuron.state_bits')}-bit current at the minimum "
                                     f"threshold resolution {floor}"))
+        elif binding == "voltage":
+            refusals.append(Refusal(name, "capacity", f"layer {name!r}: the worst-case voltage of this "
+                                    f"leaky integrator (input {worst:.4g} per step, dt/tau = {layer.dv:.4g}) "
+                                    f"overflows the {profile.get('neuron.state_bits')}-bit state at the "
+                                    f"minimum resolution {floor}"))
         else:
             what = "bias" if binding == "bias" else "weights"
             big = bmax if binding == "bias" else max(float(np.abs(w).max()) for w in wn)
@@ -291,7 +311,9 @@ def quantise_population(layer: FloatLayer, conns: list[Connection], profile: Pro
     dv_i = int(np.clip(round(unity * layer.dv), 0, dmax))
     report.decay_error = (abs((du_i + 1) / unity - layer.du), abs(dv_i / unity - layer.dv))
     report.vth_mantissa = lam
-    return Population(name, layer.n, du_i, dv_i, lam, mant, exp), q_conns
+    v_scale = np.asarray(layer.v_scale) * ref / float(lam << profile.vth_shift)
+    vth_i = lam if layer.spiking else profile.vth_max
+    return Population(name, layer.n, du_i, dv_i, vth_i, mant, exp, layer.spiking, v_scale), q_conns
 
 
 # -- 4. resources ----------------------------------------------------------------------------
@@ -327,6 +349,13 @@ def graph_dt(graph: nir.NIRGraph, profile: Profile, dt: float | None) -> float:
     meta = getattr(graph, "metadata", None) or {}
     if "dt" in meta:
         return float(np.asarray(meta["dt"]))
+    try:   # neurocredit's own learning metadata (written by neurocredit.nir.export)
+        from neurocredit.nir.schema import read_learning
+        spec = read_learning(graph, strict=False)
+        if spec and "dt" in spec:
+            return float(spec["dt"])
+    except ImportError:
+        pass
     return profile.dt
 
 
@@ -357,14 +386,19 @@ def compile_graph(graph: nir.NIRGraph | str, profile: str | Profile = "loihi2",
             continue
         fl, gain, bias_gain = convert_neuron(name, node, dt, refusals)
         incoming = [p for p in analysis.paths if p.dst == name]
-        bias = fl.bias + bias_gain * sum((p.bias for p in incoming), np.zeros(fl.n))
+        path_bias = sum((p.bias for p in incoming), np.zeros(fl.n))
+        bias = fl.bias + bias_gain * path_bias
         fl.bias = bias
+        if fl.kind in ("CubaLIF", "CubaLI") and np.any(path_bias != 0):
+            fl.notes.append("Affine bias applied to v at its steady state (its transient through "
+                            "the synapse, about tau_syn/dt steps, is not reproduced)")
         conns = []
         for p in incoming:
             src = INPUT if p.src == analysis.input else p.src
             cname = "+".join(p.via) if p.via else f"{p.src}->{name}"
-            conns.append(Connection(cname, src, name, gain[:, None] * p.matrix, 0, 8, "mixed"))
-        float_pops.append(Population(name, fl.n, fl.du, fl.dv, fl.vth, bias, np.zeros(fl.n, np.int64)))
+            conns.append(Connection(cname, src, name, gain[:, None] * p.dense(), 0, 8, "mixed"))
+        float_pops.append(Population(name, fl.n, fl.du, fl.dv, fl.vth, bias, np.zeros(fl.n, np.int64),
+                                     fl.spiking, fl.v_scale))
         float_conns.extend(conns)
         fan_in = sum(c.weights.shape[1] for c in conns)
         syn = fl.n * fan_in

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import nir
 import numpy as np
 
-NEURON_TYPES = ("LIF", "CubaLIF", "IF")
+NEURON_TYPES = ("LIF", "CubaLIF", "IF", "LI", "CubaLI")
+SPIKING_TYPES = ("LIF", "CubaLIF", "IF")
 LINEAR_TYPES = ("Affine", "Linear", "Scale", "Flatten", "Identity", "_Pass")
 
 
@@ -29,11 +30,20 @@ class Refusal:
 
 @dataclass
 class Path:
+    """``out = matrix @ s_src + bias``; ``matrix`` None stands for the identity (n_out = n_src)."""
+
     src: str
     dst: str
-    matrix: np.ndarray
+    matrix: np.ndarray | None
     bias: np.ndarray
     via: list[str]
+
+    @property
+    def n_out(self) -> int:
+        return self.bias.shape[0]
+
+    def dense(self) -> np.ndarray:
+        return np.eye(self.n_out) if self.matrix is None else self.matrix
 
 
 @dataclass
@@ -99,11 +109,12 @@ def inline(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict[str, nir.NIRNode
 
 
 def population_size(node: nir.NIRNode) -> int:
-    return _size(np.shape(node.v_threshold))
+    ref = node.v_threshold if hasattr(node, "v_threshold") else node.r
+    return _size(np.shape(ref))
 
 
-def _linear_map(name: str, node: nir.NIRNode, n_in: int) -> tuple[np.ndarray, np.ndarray]:
-    """(A, c) with y = A x + c for a weight node fed ``n_in`` values."""
+def _linear_map(name: str, node: nir.NIRNode, n_in: int) -> tuple[np.ndarray | None, np.ndarray]:
+    """(A, c) with y = A x + c for a weight node fed ``n_in`` values (A None: identity)."""
     kind = type(node).__name__
     if kind in ("Affine", "Linear"):
         w = np.asarray(node.weight, dtype=np.float64)
@@ -118,7 +129,7 @@ def _linear_map(name: str, node: nir.NIRNode, n_in: int) -> tuple[np.ndarray, np
         if s.size not in (1, n_in):
             raise ValueError(f"node {name!r} (Scale): {s.size} factors for {n_in} inputs")
         return np.diag(np.broadcast_to(s, (n_in,))), np.zeros(n_in)
-    return np.eye(n_in), np.zeros(n_in)   # Flatten, Identity, inner Input/Output
+    return None, np.zeros(n_in)   # Flatten, Identity, inner Input/Output: the identity
 
 
 def analyse(graph: nir.NIRGraph, unsupported_reason: str = "") -> Analysis:
@@ -139,7 +150,7 @@ def analyse(graph: nir.NIRGraph, unsupported_reason: str = "") -> Analysis:
         if kind not in NEURON_TYPES + LINEAR_TYPES + ("Input", "Output"):
             refusals.append(Refusal(n, "unsupported", f"node {n!r} ({kind}) is not supported by the "
                                     f"Lava target: it supports Input, Output, Affine, Linear, Scale, "
-                                    f"Flatten, LIF, CubaLIF, IF" + (f" ({unsupported_reason})"
+                                    f"Flatten, LIF, CubaLIF, IF, LI, CubaLI" + (f" ({unsupported_reason})"
                                                                     if unsupported_reason else "")))
     if len(inputs) != 1:
         refusals.append(Refusal(",".join(inputs) or "graph", "structure",
@@ -164,7 +175,7 @@ def analyse(graph: nir.NIRGraph, unsupported_reason: str = "") -> Analysis:
         """Paths whose sum is the output of node ``name`` (spiking sources end the recursion)."""
         if name == inp or name in populations:
             n = out_size(name)
-            return [Path(name, name, np.eye(n), np.zeros(n), [])]
+            return [Path(name, name, None, np.zeros(n), [])]
         if name in memo:
             return memo[name]
         if name in visiting:
@@ -177,11 +188,13 @@ def analyse(graph: nir.NIRGraph, unsupported_reason: str = "") -> Analysis:
             incoming = [p for pr in preds[name] for p in resolve(pr)]
             if not incoming:
                 raise ValueError(f"node {name!r} has no input")
-            n_in = incoming[0].matrix.shape[0]
-            if any(p.matrix.shape[0] != n_in for p in incoming):
+            n_in = incoming[0].n_out
+            if any(p.n_out != n_in for p in incoming):
                 raise ValueError(f"node {name!r}: its inputs have different sizes")
             a, c = _linear_map(name, nodes[name], n_in)
-            out = [Path(p.src, name, a @ p.matrix, a @ p.bias, p.via + [name]) for p in incoming]
+            out = [Path(p.src, name, p.matrix, p.bias, p.via + [name]) if a is None else
+                   Path(p.src, name, a if p.matrix is None else a @ p.matrix, a @ p.bias, p.via + [name])
+                   for p in incoming]
             out[0].bias = out[0].bias + c
         finally:
             visiting.discard(name)
@@ -200,16 +213,16 @@ def analyse(graph: nir.NIRGraph, unsupported_reason: str = "") -> Analysis:
             continue
         merged: dict[str, Path] = {}
         for p in incoming:
-            if p.matrix.shape[0] != n:
+            if p.n_out != n:
                 refusals.append(Refusal(name, "structure", f"layer {name!r} has {n} neurons but "
-                                        f"receives {p.matrix.shape[0]} values from {p.via or p.src}"))
+                                        f"receives {p.n_out} values from {p.via or p.src}"))
                 break
             if p.src in merged:
-                merged[p.src].matrix = merged[p.src].matrix + p.matrix
+                merged[p.src].matrix = merged[p.src].dense() + p.dense()
                 merged[p.src].bias = merged[p.src].bias + p.bias
                 merged[p.src].via += p.via
             else:
-                merged[p.src] = Path(p.src, name, p.matrix.copy(), p.bias.copy(), list(p.via))
+                merged[p.src] = Path(p.src, name, p.dense().copy(), p.bias.copy(), list(p.via))
         for p in merged.values():
             paths.append(p)
             for w in p.via:
@@ -227,8 +240,8 @@ def analyse(graph: nir.NIRGraph, unsupported_reason: str = "") -> Analysis:
         if not ok:
             what = ", ".join(sorted({p.src for p in srcs} | {w for p in srcs for w in p.via}))
             refusals.append(Refusal(name, "unsupported", f"output {name!r} reads {what or 'nothing'}: "
-                                    f"the Lava target outputs spikes, so an Output must be fed by "
-                                    f"one spiking layer (LIF, CubaLIF, IF) directly"))
+                                    f"an Output must be fed directly by one neuron layer (LIF, "
+                                    f"CubaLIF, IF spikes or LI, CubaLI voltages) on the Lava target"))
             continue
         outputs[name] = srcs[0].src
     return Analysis(nodes, edges, inp, input_size, populations, paths, outputs, refusals, folded)

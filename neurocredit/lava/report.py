@@ -27,7 +27,8 @@ def format_report(program: Program, fixed_point: bool) -> str:
         if fixed_point and l.name in fixed:
             p = fixed[l.name]
             exps = ",".join(str(e) for e in l.weight_exp.values())
-            row += (f"{int(p.du):>6}{int(p.dv):>6}{int(p.vth):>8}{exps:>7}"
+            vth = str(int(p.vth)) if p.spiking else f"({l.vth_mantissa})"
+            row += (f"{int(p.du):>6}{int(p.dv):>6}{vth:>8}{exps:>7}"
                     f"{100 * (l.weight_rel_rms_error or 0):>9.3f}{100 * (l.zeroed_fraction or 0):>9.2f}"
                     f"{(l.bias_max_error or 0):>9.2e}  {l.binding_limit}")
         else:
@@ -41,5 +42,6 @@ def format_report(program: Program, fixed_point: bool) -> str:
                  f"({100 * t['synapses'] / syn_max:.3f} % of {syn_max}), {t['cores']} of {prof.cores} cores")
     if fixed_point:
         lines.append("w err = rms(W_q - W) / rms(W); b err = max |b_q - b| in thresholds; "
-                     "limit = the profile limit that set the threshold mantissa")
+                     "limit = the profile limit that set the threshold mantissa; (n) = the voltage "
+                     "resolution of a non-spiking integrator (v = n << 6 per unit)")
     return "\n".join(lines)

@@ -42,6 +42,7 @@ def _sign_mode(name: str):
 def build(circuit: Circuit, data: np.ndarray, record: list[str]) -> LavaNet:
     """Processes and connections for ``circuit``; ``data`` is the source buffer [n_in, steps]."""
     from lava.proc.dense.process import Dense
+    from lava.proc.io.sink import Read
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
     from lava.proc.lif.process import LIF
@@ -59,7 +60,7 @@ def build(circuit: Circuit, data: np.ndarray, record: list[str]) -> LavaNet:
         else:
             lif[p.name] = LIF(shape=(p.n,), du=float(p.du), dv=float(p.dv), vth=float(p.vth),
                               bias_mant=np.asarray(p.bias_mant, dtype=np.float64).reshape(p.n),
-                              bias_exp=np.zeros(p.n), name=p.name)
+                              bias_exp=np.zeros(p.n), name=p.name)   # vth = inf: integrator
     dense: dict[str, Any] = {}
     for c in circuit.connections:
         if fixed:
@@ -73,8 +74,13 @@ def build(circuit: Circuit, data: np.ndarray, record: list[str]) -> LavaNet:
         dense[c.name] = d
     sinks = {}
     for name in record:
-        sinks[name] = Sink(shape=(circuit.population(name).n,), buffer=steps)
-        lif[name].s_out.connect(sinks[name].a_in)
+        pop = circuit.population(name)
+        if pop.spiking:
+            sinks[name] = Sink(shape=(pop.n,), buffer=steps)
+            lif[name].s_out.connect(sinks[name].a_in)
+        else:   # a leaky integrator's output is its voltage, read after every step
+            sinks[name] = Read(buffer=steps)
+            sinks[name].connect_var(lif[name].v)
     return LavaNet(source, dense, lif, sinks, fixed)
 
 
@@ -101,7 +107,7 @@ def seed_everything(seed: int) -> None:
 def run_lava(circuit: Circuit, x: np.ndarray, record: list[str] | None = None,
              seed: int = 0) -> dict[str, np.ndarray]:
     """Run ``circuit`` in Lava on spikes ``x`` [T, batch, n_in]; returns population ->
-    spikes [T, batch, n] (bool).  Fixed-point circuits run ``Loihi2SimCfg(select_tag="fixed_pt")``,
+    [T, batch, n]: spikes (bool), or v (Lava units) of a non-spiking population.  Fixed-point circuits run ``Loihi2SimCfg(select_tag="fixed_pt")``,
     float ones ``select_tag="floating_pt"``."""
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
@@ -129,4 +135,8 @@ def run_lava(circuit: Circuit, x: np.ndarray, record: list[str] | None = None,
                     net.dense[c.name].a_buff.set(np.zeros(np.asarray(c.weights).shape[0]))
             proc.run(condition=RunSteps(num_steps=steps), run_cfg=cfg)
         out = {name: np.asarray(s.data.get()) for name, s in net.sinks.items()}
-    return {name: (d.reshape(d.shape[0], batch, steps).transpose(2, 1, 0) != 0) for name, d in out.items()}
+    res = {}
+    for name, d in out.items():
+        d = d.reshape(d.shape[0], batch, steps).transpose(2, 1, 0)
+        res[name] = d != 0 if circuit.population(name).spiking else d
+    return res

@@ -39,6 +39,8 @@ class Population:
     vth: float
     bias_mant: np.ndarray
     bias_exp: np.ndarray
+    spiking: bool = True            # False: a leaky integrator (NIR LI/CubaLI), output = v
+    v_scale: np.ndarray | float = 1.0   # NIR voltage per unit of this population's v
 
 
 @dataclass
@@ -72,6 +74,12 @@ class Circuit:
             if p.name == name:
                 return p
         raise KeyError(f"no population {name!r} in the circuit")
+
+    def decode(self, name: str, data: torch.Tensor | np.ndarray) -> np.ndarray:
+        """A recorded output in NIR units: spikes as bool, an integrator's v times v_scale."""
+        p = self.population(name)
+        data = data.numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
+        return data != 0 if p.spiking else data.astype(np.float64) * np.asarray(p.v_scale)
 
 
 @dataclass
@@ -107,7 +115,9 @@ def _prepare(circuit: Circuit, device: torch.device) -> _Prepared:
 def emulate(circuit: Circuit, x: torch.Tensor | np.ndarray, record: list[str] | None = None,
             device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     """Run ``circuit`` on input spikes ``x`` [T, batch, n_in] (0/1).  Returns a dict
-    population name -> spikes [T, batch, n] (bool) for ``record`` (default: the outputs)."""
+    population name -> [T, batch, n] for ``record`` (default: the outputs): spikes (bool) of a
+    spiking population, the voltage v after the step (Lava units, int64 or float64) of a
+    non-spiking one (see :meth:`Circuit.decode`)."""
     device = torch.device(device)
     x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
     if x.dim() == 2:
@@ -132,7 +142,8 @@ def emulate(circuit: Circuit, x: torch.Tensor | np.ndarray, record: list[str] | 
     buf = [torch.zeros(batch, prep.pops[index[c.dst]].n, dtype=dtype, device=device)
            for c in prep.conns]
     incoming = [[k for k, c in enumerate(prep.conns) if c.dst == p.name] for p in prep.pops]
-    out = {name: torch.zeros(steps, batch, prep.pops[index[name]].n, dtype=torch.bool, device=device)
+    out = {name: torch.zeros(steps, batch, prep.pops[index[name]].n, device=device,
+                             dtype=torch.bool if prep.pops[index[name]].spiking else dtype)
            for name in record}
     for t in range(steps):
         for i, p in enumerate(prep.pops):
@@ -152,5 +163,6 @@ def emulate(circuit: Circuit, x: torch.Tensor | np.ndarray, record: list[str] | 
             else:
                 buf[k] = fp.dense_float(s, prep.weights[k])
         for name in record:
-            out[name][t] = spikes[index[name]]
+            i = index[name]
+            out[name][t] = spikes[i] if prep.pops[i].spiking else v[i]
     return out

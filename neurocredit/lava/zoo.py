@@ -1,0 +1,100 @@
+"""Graphs the compiler is checked on (tests, benchmarks, examples): a random recurrent graph, an
+snnTorch export, and a digits MLP trained by neurocredit; plus the seeded rate coding of inputs.
+"""
+from __future__ import annotations
+
+import numpy as np
+import nir
+import torch
+
+
+def rate_code(x: np.ndarray | torch.Tensor, steps: int, seed: int = 0, max_rate: float = 1.0) -> np.ndarray:
+    """Bernoulli spikes [steps, batch, n] with probability ``max_rate * x`` (x in [0, 1]), seeded."""
+    x = np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    p = np.clip(max_rate * x, 0.0, 1.0)
+    return (rng.random((steps, *p.shape)) < p[None]).astype(np.int64)
+
+
+def random_graph(seed: int = 0, n_in: int = 10, hidden: tuple[int, ...] = (16,), n_out: int = 4,
+                 recurrent: bool = True, weight_scale: float = 0.8, bias: bool = True) -> nir.NIRGraph:
+    """Input -> [Affine -> LIF (+ recurrent Affine)]* -> Affine -> CubaLIF -> Output, random
+    weights, thresholds, time constants (one tau per layer, as Lava needs), dt = 1e-4."""
+    rng = np.random.default_rng(seed)
+    nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type=np.array([n_in]))}
+    edges: list[tuple[str, str]] = []
+    prev, n_prev = "input", n_in
+    for l, h in enumerate(hidden):
+        fc, lif = f"fc{l + 1}", f"lif{l + 1}"
+        nodes[fc] = nir.Affine(weight=rng.normal(0, weight_scale / np.sqrt(n_prev) * 2, (h, n_prev)),
+                               bias=rng.normal(0, 0.05, h) if bias else np.zeros(h))
+        tau = float(rng.uniform(5e-4, 5e-3))
+        nodes[lif] = nir.LIF(tau=np.full(h, tau), r=np.full(h, tau / 1e-4), v_leak=np.zeros(h),
+                             v_threshold=rng.uniform(0.7, 1.3, h))
+        edges += [(prev, fc), (fc, lif)]
+        if recurrent:
+            rec = f"rec{l + 1}"
+            nodes[rec] = nir.Linear(weight=rng.normal(0, weight_scale / np.sqrt(h), (h, h)))
+            edges += [(lif, rec), (rec, lif)]
+        prev, n_prev = lif, h
+    nodes["fc_out"] = nir.Affine(weight=rng.normal(0, weight_scale / np.sqrt(n_prev) * 2, (n_out, n_prev)),
+                                 bias=np.zeros(n_out))
+    tau_s, tau_m = float(rng.uniform(3e-4, 1e-3)), float(rng.uniform(1e-3, 4e-3))
+    nodes["out"] = nir.CubaLIF(tau_syn=np.full(n_out, tau_s), tau_mem=np.full(n_out, tau_m),
+                               r=np.full(n_out, tau_m / 1e-4), v_leak=np.zeros(n_out),
+                               v_threshold=np.full(n_out, 0.5), w_in=np.full(n_out, tau_s / 1e-4))
+    nodes["output"] = nir.Output(output_type=np.array([n_out]))
+    edges += [(prev, "fc_out"), ("fc_out", "out"), ("out", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges)
+
+
+def snntorch_graph(seed: int = 0, n_in: int = 8, hidden: int = 12, n_out: int = 4) -> nir.NIRGraph:
+    """An snnTorch network (Linear -> Leaky -> Linear -> Synaptic -> RLeaky) exported with
+    ``snntorch.export_nir.export_to_nir``: Affine, LIF, CubaLIF and a recurrent LIF cycle."""
+    import snntorch as snn
+    from snntorch.export_nir import export_to_nir
+
+    torch.manual_seed(seed)
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc1 = torch.nn.Linear(n_in, hidden)
+            self.lif1 = snn.Leaky(beta=torch.full((hidden,), 0.9), threshold=torch.ones(hidden))
+            self.fc2 = torch.nn.Linear(hidden, n_out)
+            self.lif2 = snn.Synaptic(alpha=torch.full((n_out,), 0.7), beta=torch.full((n_out,), 0.85),
+                                     threshold=torch.ones(n_out))
+            self.rlif = snn.RLeaky(beta=torch.full((n_out,), 0.8), threshold=torch.ones(n_out),
+                                   linear_features=n_out)
+            with torch.no_grad():
+                self.fc1.weight.mul_(2.0)
+                self.fc2.weight.mul_(2.0)
+
+        def forward(self, x):
+            m1 = self.lif1.init_leaky()
+            syn, m2 = self.lif2.init_synaptic()
+            s3, m3 = self.rlif.init_rleaky()
+            s1, m1 = self.lif1(self.fc1(x), m1)
+            s2, syn, m2 = self.lif2(self.fc2(s1), syn, m2)
+            s3, m3 = self.rlif(s2, s3, m3)
+            return s3, m3
+
+    return export_to_nir(Net(), torch.zeros(1, n_in), ignore_dims=[0])
+
+
+def digits_mlp(hidden: int = 32, epochs: int = 3, seed: int = 0, steps: int = 20,
+               readout: str = "lif") -> tuple[nir.NIRGraph, dict]:
+    """A spiking digits MLP trained by neurocredit (``neurocredit.sim.spiking``, rule 'bp'
+    surrogate gradient... or the rule given by the trainer's default), exported with
+    ``neurocredit.nir.export``.  Returns (graph, info) with the test data and float accuracy."""
+    from neurocredit.data import load_digits
+    from neurocredit.nir.export import export
+    from neurocredit.rules import get_rule
+    from neurocredit.sim.spiking import SpikingConfig, SpikingTrainConfig, evaluate, train_spiking
+
+    data = load_digits(seed=seed, standardise=False)
+    cfg = SpikingTrainConfig(epochs=epochs, seed=seed,
+                             spiking=SpikingConfig(steps=steps, readout=readout))
+    result = train_spiking(get_rule("dfa"), data, [hidden], cfg)
+    acc = evaluate(result.net, data.x_test, data.y_test)
+    return export(result.net), {"data": data, "torch_accuracy": acc, "result": result}
