@@ -94,7 +94,7 @@ register(Rule(
     equation="ΔW_l as FA;  ΔB_l = η_B (α·amp + β·decay + γ·null) with amp = x_l ⊗ y, "
              "decay = −B_l, null = −(B_l y) ⊗ y, y = W_{l+1} x_l",
     forward=(DELTA,),
-    feedback=Feedback("learned", "next", drive="forward", lr_scale=1.0,
+    feedback=Feedback("learned", "next", drive="forward", lr_scale=0.1,
                       terms=(Term(1.0, (F.PRE, F.POST)), Term(-0.1, (F.WEIGHT,)),
                              Term(-1.0, (F.POST_INPUT, F.PRE)))),
     local=True))

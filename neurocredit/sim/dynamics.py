@@ -49,8 +49,8 @@ def get_scheme(name: str) -> Scheme:
 
 
 def layer_outputs(net: Network, cache: ForwardCache) -> list[torch.Tensor]:
-    """x_l for hidden layers, a_L for the output layer."""
-    return [net.act.f(a) for a in cache.pre[:-1]] + [cache.pre[-1]]
+    """x_l for hidden layers (the next layer's input, already computed), a_L for the output."""
+    return list(cache.inputs[1:]) + [cache.pre[-1]]
 
 
 @register_scheme("feedforward")
