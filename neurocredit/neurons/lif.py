@@ -207,18 +207,25 @@ def _nonzero(v: torch.Tensor) -> torch.Tensor | None:
 
 
 def constants(params: Any, dt: float, disc: Discretisation) -> Constants:
-    """The step constants of any neuron parameter record (see the module docstring)."""
-    if dt <= 0:
+    """The step constants of any neuron parameter record (see the module docstring).
+
+    dt/τ is a true tensor division in the parameters' dtype (as numpy computes it in
+    snnTorch's importer); ``dt / tensor`` in torch would go through a reciprocal and can
+    differ in the last bit.
+    """
+    if not dt > 0:
         raise ValueError(f"dt must be > 0, got {dt}")
     p = params
+    ref = next(iter(vars(p).values()))
+    d = torch.as_tensor(dt, dtype=ref.dtype, device=ref.device)
     if isinstance(p, (LIFParams, LIParams)):
-        leak = dt / p.tau
+        leak = d / p.tau
         thr = getattr(p, "v_threshold", None)
         reset = getattr(p, "v_reset", None)
         if disc.mode == "euler":
             return Constants(leak, p.r, thr, reset, p.v_leak)
-        beta = (1 - dt / p.tau).clamp(0, 1)
-        w = p.r * dt / p.tau
+        beta = (1 - leak).clamp(0, 1)
+        w = p.r * d / p.tau
         if thr is not None:
             return Constants(beta, None, thr if _near_one(w) else thr / w, reset, _nonzero(p.v_leak))
         return Constants(beta, None if _near_one(w) else w, None, None, _nonzero(p.v_leak))
@@ -226,18 +233,18 @@ def constants(params: Any, dt: float, disc: Discretisation) -> Constants:
         thr = getattr(p, "v_threshold", None)
         reset = getattr(p, "v_reset", None)
         if disc.mode == "euler":
-            return Constants(dt / p.tau_mem, p.r, thr, reset, p.v_leak,
-                             syn_decay=dt / p.tau_syn, syn_gain=p.w_in)
-        alpha = (1 - dt / p.tau_syn).clamp(0, 1)
-        beta = (1 - dt / p.tau_mem).clamp(0, 1)
-        w = p.w_in * dt / p.tau_syn * (p.r * dt / p.tau_mem)
+            return Constants(d / p.tau_mem, p.r, thr, reset, p.v_leak,
+                             syn_decay=d / p.tau_syn, syn_gain=p.w_in)
+        alpha = (1 - d / p.tau_syn).clamp(0, 1)
+        beta = (1 - d / p.tau_mem).clamp(0, 1)
+        w = p.w_in * d / p.tau_syn * (p.r * d / p.tau_mem)
         if thr is not None:
             return Constants(beta, None, thr if _near_one(w) else thr / w, reset,
                              _nonzero(p.v_leak), syn_decay=alpha)
         return Constants(beta, None, None, None, _nonzero(p.v_leak), syn_decay=alpha,
                          syn_gain=None if _near_one(w) else w)
     if isinstance(p, (IFParams, IParams)):
-        gain = p.r * dt if disc.mode == "euler" else p.r
+        gain = p.r * d if disc.mode == "euler" else p.r
         return Constants(None, gain, getattr(p, "v_threshold", None), getattr(p, "v_reset", None), None)
     raise TypeError(f"not a neuron parameter record: {type(p).__name__}")
 

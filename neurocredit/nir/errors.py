@@ -8,3 +8,8 @@ class NIRLoadError(ValueError):
     The message names the culprit: the file, the node (``node 'fc1' (Affine)``), the field
     (``field 'weight'``), the edge (``edge 'fc1' -> 'lif2'``) or the metadata key.
     """
+
+
+class NIRExportError(ValueError):
+    """A model neurocredit refuses to write (non-finite parameters, malformed learning spec).
+    ``neurocredit.nir.export.write`` raises it before anything reaches the target path."""

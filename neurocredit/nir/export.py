@@ -11,7 +11,9 @@ Stable entry points::
 
     write(model, path) -> pathlib.Path
         export + nir.write to a temporary file next to ``path``, read back and checked, then
-        renamed onto ``path``: a failure leaves no file (and no temporary) behind.
+        renamed onto ``path``: a failure (NIRExportError for a model neurocredit refuses, or
+        whatever nir/h5py raise) leaves no file (and no temporary) behind, and an existing file
+        at ``path`` untouched.
 
 Neuron parameters use snnTorch's convention (τ = dt/(1−β), R = τ/dt, v_leak = v_reset = 0,
 dt = 1e-4 unless configured), so snnTorch's ``import_from_nir`` rebuilds the same Leaky layers.
@@ -26,12 +28,15 @@ import numpy as np
 import nir
 from neurocredit.io_utils import atomic_path
 from neurocredit.nir import schema
-from neurocredit.nir.errors import NIRLoadError
+from neurocredit.nir.errors import NIRExportError, NIRLoadError
 from neurocredit.sim.network import pathway_source
 
 
-def _np(t: Any) -> np.ndarray:
-    return t.detach().cpu().numpy().astype(np.float32, copy=True)
+def _np(t: Any, where: str = "") -> np.ndarray:
+    a = t.detach().cpu().numpy().astype(np.float32, copy=True)
+    if where and not np.all(np.isfinite(a)):
+        raise NIRExportError(f"{where} has non-finite values; refusing to export")
+    return a
 
 
 def _neuron_node(p: Any) -> nir.NIRNode:
@@ -41,7 +46,7 @@ def _neuron_node(p: Any) -> nir.NIRNode:
                        v_threshold=_np(p.v_threshold), v_reset=_np(p.v_reset))
     if isinstance(p, L.LIParams):
         return nir.LI(tau=_np(p.tau), r=_np(p.r), v_leak=_np(p.v_leak))
-    raise NIRLoadError(f"cannot export neuron parameters of type {type(p).__name__}")
+    raise NIRExportError(f"cannot export neuron parameters of type {type(p).__name__}")
 
 
 def export_network(net: Any) -> nir.NIRGraph:
@@ -57,7 +62,8 @@ def export_network(net: Any) -> nir.NIRGraph:
     params = [*net.hidden_params, net.out_params]
     for l, layer in enumerate(net.layers):
         w_name = f"fc{l + 1}"
-        nodes[w_name] = nir.Affine(weight=_np(layer.weight), bias=_np(layer.bias))
+        nodes[w_name] = nir.Affine(weight=_np(layer.weight, f"node '{w_name}': field 'weight'"),
+                                   bias=_np(layer.bias, f"node '{w_name}': field 'bias'"))
         nodes[names_neuron[l]] = _neuron_node(params[l])
         edges += [(pre, w_name), (w_name, names_neuron[l])]
         layers_meta.append({"weight": w_name, "pre": pre, "post": names_neuron[l],
@@ -74,7 +80,7 @@ def export_network(net: Any) -> nir.NIRGraph:
         src = pathway_source(fb, l, n_layers)
         source_node = {"next": names_neuron[l + 1], "output": "readout", "target": "output"}[src]
         target = names_neuron[l]
-        nodes[target].metadata = {schema.B_KEY: _np(B)}
+        nodes[target].metadata = {schema.B_KEY: _np(B, f"node '{target}': feedback matrix")}
         feedback_meta.append({"target": target, "source": src, "source_node": source_node,
                               "kind": fb.kind, "derivative": bool(fb.derivative),
                               "learned": fb.kind == "learned",
@@ -101,7 +107,7 @@ def export(model: Any) -> nir.NIRGraph:
     graph = getattr(model, "graph", None)
     if graph is not None and type(graph).__name__ == "NIRGraph":
         return graph
-    raise NIRLoadError(f"cannot export a {type(model).__name__}; expected a SpikingNetwork, "
+    raise NIRExportError(f"cannot export a {type(model).__name__}; expected a SpikingNetwork, "
                        "a LoadedModel or a nir.NIRGraph")
 
 
@@ -110,7 +116,10 @@ def write(model: Any, path: str | Path) -> Path:
     path = Path(path)
     graph = export(model)
     if schema.META_KEY in (getattr(graph, "metadata", None) or {}):
-        schema.read_learning(graph)  # refuse to write a malformed spec
+        try:
+            schema.read_learning(graph)
+        except NIRLoadError as exc:
+            raise NIRExportError(f"refusing to write: {exc}") from None
     with atomic_path(path, suffix=".nir") as tmp:
         nir.write(tmp, graph)
         nir.read(tmp)  # the file must read back before it replaces anything
