@@ -83,18 +83,49 @@ def snntorch_graph(seed: int = 0, n_in: int = 8, hidden: int = 12, n_out: int = 
 
 
 def digits_mlp(hidden: int = 32, epochs: int = 3, seed: int = 0, steps: int = 20,
-               readout: str = "lif") -> tuple[nir.NIRGraph, dict]:
-    """A spiking digits MLP trained by neurocredit (``neurocredit.sim.spiking``, rule 'bp'
-    surrogate gradient... or the rule given by the trainer's default), exported with
-    ``neurocredit.nir.export``.  Returns (graph, info) with the test data and float accuracy."""
-    from neurocredit.data import load_digits
-    from neurocredit.nir.export import export
-    from neurocredit.rules import get_rule
-    from neurocredit.sim.spiking import SpikingConfig, SpikingTrainConfig, evaluate, train_spiking
+               readout: str = "lif", rule: str = "dfa") -> tuple[nir.NIRGraph, dict]:
+    """A spiking digits MLP trained by neurocredit and exported to NIR.
 
-    data = load_digits(seed=seed, standardise=False)
-    cfg = SpikingTrainConfig(epochs=epochs, seed=seed,
-                             spiking=SpikingConfig(steps=steps, readout=readout))
-    result = train_spiking(get_rule("dfa"), data, [hidden], cfg)
+    Uses the spiking trainer (``neurocredit.sim.spiking.train_spiking``, local ``rule``) and
+    ``neurocredit.nir.export.export`` when they are installed; otherwise a rate MLP trained by
+    ``neurocredit.sim.train`` (ReLU, BP) converted to LIF neurons with data-based threshold
+    normalisation.  Returns (graph, info): info has the data set and how the graph was made."""
+    from neurocredit.data import load_digits
+    from neurocredit.rules import get_rule
+
+    data = load_digits(seed=seed, standardise=False)       # pixels in [0, 1]: spike rates
+    try:
+        from neurocredit.nir.export import export
+        from neurocredit.sim.spiking import SpikingConfig, SpikingTrainConfig, evaluate, train_spiking
+    except ImportError:
+        return _converted_rate_mlp(data, hidden, epochs, seed)
+    cfg = SpikingTrainConfig(epochs=epochs, seed=seed, spiking=SpikingConfig(steps=steps, readout=readout))
+    result = train_spiking(get_rule(rule), data, [hidden], cfg)
     acc = evaluate(result.net, data.x_test, data.y_test)
-    return export(result.net), {"data": data, "torch_accuracy": acc, "result": result}
+    return export(result.net), {"data": data, "trainer_accuracy": acc, "how": f"spiking {rule}",
+                                "steps": steps, "readout": readout}
+
+
+def _converted_rate_mlp(data, hidden: int, epochs: int, seed: int) -> tuple[nir.NIRGraph, dict]:
+    from neurocredit.rules import get_rule
+    from neurocredit.sim.train import TrainConfig, train
+
+    res = train(get_rule("bp"), data, [hidden], TrainConfig(epochs=max(epochs, 10), seed=seed, lr=0.05,
+                                                             activation="relu", progress=False,
+                                                             metrics=False))
+    w1, b1 = (t.detach().numpy().astype(np.float64) for t in (res.net.layers[0].weight, res.net.layers[0].bias))
+    w2, b2 = (t.detach().numpy().astype(np.float64) for t in (res.net.layers[1].weight, res.net.layers[1].bias))
+    a1 = np.maximum(data.x_train.numpy() @ w1.T + b1, 0)
+    lam1 = float(np.percentile(a1, 99.9))
+    a2 = np.maximum(a1 @ w2.T + b2, 0)
+    lam2 = float(np.percentile(a2, 99.9))
+    h, o = w1.shape[0], w2.shape[0]
+    tau, dt = 1.0, 1e-4                  # almost no leak: rate conversion of ReLU units
+    node = lambda n: nir.LIF(tau=np.full(n, tau), r=np.full(n, tau / dt), v_leak=np.zeros(n),  # noqa: E731
+                             v_threshold=np.ones(n))
+    g = nir.NIRGraph.from_list(nir.Input(input_type=np.array([w1.shape[1]])),
+                               nir.Affine(weight=w1 / lam1, bias=b1 / lam1), node(h),
+                               nir.Affine(weight=w2 * lam1 / lam2, bias=b2 / lam2), node(o),
+                               nir.Output(output_type=np.array([o])))
+    return g, {"data": data, "trainer_accuracy": None, "how": "rate BP MLP converted", "steps": 50,
+               "readout": "lif"}
