@@ -348,8 +348,11 @@ def check_learning_fits(graph: nir.NIRGraph, spec: dict) -> None:
         if layer["weight"] != w or layer["post"] != n:
             raise NIRLoadError(f"learning metadata: field 'layers[{i}]' names weight "
                                f"'{layer['weight']}' -> '{layer['post']}', the graph has '{w}' -> '{n}'")
-    if rule.feedback is not None and rule.feedback.kind in ("random", "sparse", "learned"):
-        expected = set(chain.neurons[:-1])
+    if rule.feedback is not None:
+        from neurocredit.sim.network import pathway_kind
+        n = len(chain.weights)
+        expected = {chain.neurons[l] for l in range(n - 1)
+                    if pathway_kind(rule.feedback, l, n) in ("random", "sparse", "learned")}
         listed = {fb["target"] for fb in spec["feedback"]}
         if expected - listed:
             raise NIRLoadError(f"learning metadata: field 'feedback' has no pathway into hidden "

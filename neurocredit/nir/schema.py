@@ -9,8 +9,9 @@ Graph metadata ``graph.metadata["neurocredit"]`` = JSON object::
     version         1
     rule            the Rule as data: name, title, paper, equation, local, hardware, dynamics,
                     params [[name, value], ...], forward [{coef, factors: [factor, ...]}, ...],
-                    feedback null | {kind, source, derivative, sparsity, magnitude, terms,
-                    drive, lr_scale, noise_std, module_size, within_module}
+                    feedback null | {kind, source, derivative, terms, ...: every field of the core's
+                    Feedback dataclass (sparsity, magnitude, drive, lr_scale, noise_std,
+                    noise_batch, module_size, within_module)}
     dt              simulation step (s)
     discretisation  {mode: euler|snntorch, reset: zero|subtract, reset_delay: bool}
     loss            "ce" | "mse"
@@ -55,20 +56,27 @@ def term_to_dict(t: Term) -> dict[str, Any]:
     return {"coef": float(t.coef), "factors": [f.value for f in t.factors]}
 
 
+def _feedback_fields() -> dict[str, Any]:
+    """Feedback's dataclass fields and their defaults (the schema follows the core's dataclass)."""
+    import dataclasses
+    return {f.name: f.default for f in dataclasses.fields(Feedback)}
+
+
 def rule_to_dict(rule: Rule) -> dict[str, Any]:
     """A Rule as JSON-ready data (the inverse of :func:`rule_from_dict`)."""
     fb = rule.feedback
+    fb_dict = None
+    if fb is not None:
+        fb_dict = {}
+        for name in _feedback_fields():
+            v = getattr(fb, name)
+            fb_dict[name] = [term_to_dict(t) for t in v] if name == "terms" else v
     return {
         "name": rule.name, "title": rule.title, "paper": rule.paper, "equation": rule.equation,
         "local": bool(rule.local), "hardware": bool(rule.hardware), "dynamics": rule.dynamics,
         "params": [[k, v] for k, v in rule.params],
         "forward": [term_to_dict(t) for t in rule.forward],
-        "feedback": None if fb is None else {
-            "kind": fb.kind, "source": fb.source, "derivative": bool(fb.derivative),
-            "sparsity": float(fb.sparsity), "magnitude": fb.magnitude,
-            "terms": [term_to_dict(t) for t in fb.terms], "drive": fb.drive,
-            "lr_scale": float(fb.lr_scale), "noise_std": float(fb.noise_std),
-            "module_size": fb.module_size, "within_module": fb.within_module},
+        "feedback": fb_dict,
     }
 
 
@@ -117,25 +125,38 @@ def rule_from_dict(d: Any, path: str = "rule.") -> Rule:
         p = f"{path}feedback."
         if not isinstance(fbd, dict):
             raise _err(p.rstrip("."), "must be an object or null")
+        known = _feedback_fields()
+        unknown = sorted(set(fbd) - set(known))
+        if unknown:
+            raise _err(f"{p}{unknown[0]}", "is not a field of a feedback pathway")
+        kind = _need(fbd, "kind", str, p)
+        if kind not in ("random", "sparse", "learned", "transpose", "sign"):
+            raise _err(f"{p}kind", f"'{kind}' is not a pathway kind")
+        source = _need(fbd, "source", str, p)
+        if source not in ("next", "output", "target"):
+            raise _err(f"{p}source", f"'{source}' is not next, output or target")
+        kwargs: dict[str, Any] = {"kind": kind, "source": source,
+                                  "derivative": _need(fbd, "derivative", bool, p)}
+        for name, default in known.items():
+            if name in kwargs or name not in fbd:
+                continue
+            v = fbd[name]
+            if name == "terms":
+                v = _terms(v, f"{p}terms")
+            elif isinstance(default, bool):
+                v = _need(fbd, name, bool, p)
+            elif isinstance(default, float):
+                v = _need(fbd, name, float, p)
+            elif isinstance(default, int) or name == "module_size":
+                if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+                    raise _err(f"{p}{name}", f"must be an integer, got {type(v).__name__}")
+            elif isinstance(default, str):
+                v = _need(fbd, name, str, p)
+            kwargs[name] = v
         try:
-            fb = Feedback(kind=_need(fbd, "kind", str, p), source=_need(fbd, "source", str, p),
-                          derivative=_need(fbd, "derivative", bool, p),
-                          sparsity=float(fbd.get("sparsity", 0.0)),
-                          magnitude=str(fbd.get("magnitude", "unit")),
-                          terms=_terms(fbd.get("terms", []), f"{p}terms"),
-                          drive=str(fbd.get("drive", "error")),
-                          lr_scale=float(fbd.get("lr_scale", 1.0)),
-                          noise_std=float(fbd.get("noise_std", 1.0)),
-                          module_size=fbd.get("module_size"),
-                          within_module=str(fbd.get("within_module", "transpose")))
-        except NIRLoadError:
-            raise
+            fb = Feedback(**kwargs)
         except (ValueError, TypeError) as exc:
             raise _err(p.rstrip("."), f"is invalid: {exc}") from None
-        if fb.kind not in ("random", "sparse", "learned", "transpose", "sign"):
-            raise _err(f"{p}kind", f"'{fb.kind}' is not a pathway kind")
-        if fb.source not in ("next", "output", "target"):
-            raise _err(f"{p}source", f"'{fb.source}' is not next, output or target")
     params = d.get("params", [])
     if not isinstance(params, list) or not all(
             isinstance(x, list) and len(x) == 2 and isinstance(x[0], str)

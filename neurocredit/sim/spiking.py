@@ -71,7 +71,8 @@ class SpikingConfig:
 
 
 def check_rule(rule: Rule) -> None:
-    """Refuse rules the spiking backend cannot run, naming why."""
+    """Refuse rules the spiking backend cannot train, naming why.  (Any rule's network can be
+    built, simulated and exported; only ``local_updates`` needs a one-pass local rule.)"""
     if rule.dynamics != "feedforward":
         raise SpikingRuleError(f"rule '{rule.name}' needs error dynamics '{rule.dynamics}'; the "
                                "spiking backend runs one-pass feedback pathways only")
@@ -87,7 +88,6 @@ class SpikingNetwork(nn.Module):
     def __init__(self, sizes: list[int], rule: Rule, config: SpikingConfig | None = None,
                  seed: int = 0, feedback_scale: float = 1.0) -> None:
         super().__init__()
-        check_rule(rule)
         self.config = cfg = config or SpikingConfig()
         if cfg.coding not in CODINGS:
             raise ValueError(f"unknown coding '{cfg.coding}'; known: {', '.join(CODINGS)}")
@@ -222,6 +222,7 @@ class SpikingNetwork(nn.Module):
     def local_updates(self, spikes: torch.Tensor, target: torch.Tensor, loss: str,
                       generator: torch.Generator | None = None) -> tuple[Updates, torch.Tensor]:
         """ΔW, Δb (and ΔB) from the rule's terms on per-step factors; returns (updates, a)."""
+        check_rule(self.rule)
         state, a = self.settle(spikes, target, loss)
         dws, dbs = forward_updates(self.net, state)
         return Updates(dws, dbs, feedback_updates(self.net, state, generator)), a
@@ -288,6 +289,7 @@ def train_spiking(rule: Rule, data: Dataset, hidden: list[int],
     from neurocredit.sim.train import DivergenceError
     cfg = cfg or SpikingTrainConfig()
     torch.manual_seed(cfg.seed)
+    check_rule(rule)
     net = SpikingNetwork([data.n_in, *hidden, data.n_out], rule, cfg.spiking, cfg.seed,
                          cfg.feedback_scale)
     lr = cfg.lr * float(rule.param("lr_scale", 1.0))
