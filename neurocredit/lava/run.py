@@ -140,3 +140,37 @@ def run_lava(circuit: Circuit, x: np.ndarray, record: list[str] | None = None,
         d = d.reshape(d.shape[0], batch, steps).transpose(2, 1, 0)
         res[name] = d != 0 if circuit.population(name).spiking else d
     return res
+
+
+def run_aligned(program, x: np.ndarray, backend: str = "lava", fixed_point: bool = True,
+                seed: int = 0) -> dict[str, np.ndarray]:
+    """Outputs of ``program`` (a :class:`~neurocredit.lava.compile.Program`) in NIR time and units.
+
+    Lava delays every Dense by one step, so an output at depth d answers the input of step t at
+    step t + d.  The input is padded with d_max silent steps, each output is read from step d on,
+    and an integrator's voltage is converted back to NIR units.  Returns NIR Output name ->
+    [T, batch, n] (bool spikes or float voltages)."""
+    import torch
+
+    from neurocredit.sim.emulator import emulate
+
+    circuit = program.circuit(fixed_point)
+    x = np.asarray(x)
+    if x.ndim == 2:
+        x = x[:, None, :]
+    steps = x.shape[0]
+    pad = max((program.depth.get(p, 0) for p in program.outputs.values()), default=0)
+    xp = np.concatenate([x, np.zeros((pad, *x.shape[1:]), dtype=x.dtype)], axis=0)
+    pops = list(dict.fromkeys(program.outputs.values()))
+    if backend == "lava":
+        raw = run_lava(circuit, xp, record=pops, seed=seed)
+    elif backend == "emulator":
+        with torch.no_grad():
+            raw = {k: v.cpu().numpy() for k, v in emulate(circuit, xp, record=pops).items()}
+    else:
+        raise UserError(f"unknown backend {backend!r} (lava | emulator)")
+    out = {}
+    for node, pop in program.outputs.items():
+        d = program.depth.get(pop, 0)
+        out[node] = circuit.decode(pop, raw[pop][d:d + steps])
+    return out
