@@ -71,7 +71,7 @@ def main() -> None:
     rows = [("torch float (nir.simulate)", score(ref, full), score(ref[:, :n], sub)),
             ("emulator float (Lava float model)", score(emu_float, full), score(emu_float[:, :n], sub)),
             ("emulator fixed point", score(emu, full), score(emu[:, :n], sub)),
-            ("Lava Loihi2SimCfg fixed_pt", None, score(lava, sub))]
+            ("Lava Loihi2SimCfg fixed_pt", score(lava, sub) if n == len(y) else None, score(lava, sub))]
     print(f"\n{'backend':<36}{'full test set (' + str(len(y)) + ')':>22}{'Lava subset (' + str(n) + ')':>20}")
     for name, a_full, a_sub in rows:
         f = f"{100 * a_full:.2f} %" if a_full is not None else "-"
