@@ -6,3 +6,4 @@ from neurocredit.rules.rule import Feedback, Rule, Term
 
 __all__ = ["Factor", "Feedback", "Rule", "Term", "RULES", "PRIMITIVES", "get_rule", "register",
            "check_locality", "assert_local", "LocalityError", "Violation"]
+import neurocredit.rules.dynamical  # noqa: F401

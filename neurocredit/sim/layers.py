@@ -4,7 +4,7 @@ Each layer knows three things the local-learning engine needs:
 ``forward(x) = a`` (pre-activation), ``outer(post, pre) = Σ_batch post ⊗ pre`` (the
 batched contraction every plasticity term reduces to, shaped like the weight), and
 ``transpose(e) = Wᵀ e`` (only for non-local pathways and the BP reference).
-Dense layers now; a conv layer implements the same three methods.
+:class:`Dense` and :class:`Conv2d` implement the same three methods.
 """
 from __future__ import annotations
 

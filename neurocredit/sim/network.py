@@ -4,18 +4,24 @@ Forward:  a_l = W_l x_{l-1} + b_l,  x_l = f(a_l) (hidden),  output a_L (read out
 Feedback: for each hidden layer l a matrix B_l of shape (size of layer l, size of its source),
 built as the rule's :class:`~neurocredit.rules.Feedback` says (random, sparse, learned),
 or absent when the pathway is computed from the forward weights (transpose, sign).
+
+Two ways to build one: ``Network(sizes, rule)`` (a dense MLP, sizes = [n_in, hidden..., n_out])
+or ``Network.from_specs(in_shape, specs, rule)`` with layer specs such as
+``["conv:16:3", "flatten", "dense:128", "dense:10"]`` (see :func:`build_layers`).
 """
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from torch import nn
 
 from neurocredit.neurons.rate import Activation, get_activation
 from neurocredit.rules.rule import Feedback, Rule
-from neurocredit.sim.layers import Dense
+from neurocredit.sim.layers import Conv2d, Dense
 
 
 @dataclass
@@ -28,6 +34,22 @@ class ForwardCache:
     @property
     def output(self) -> torch.Tensor:
         return self.pre[-1]
+
+
+SCHEME_MODULES: dict[str, str] = {
+    "predictive_coding": "neurocredit.sim.predictive_coding",
+    "activation_relaxation": "neurocredit.sim.activation_relaxation",
+    "dynamic_inversion": "neurocredit.sim.dynamic_inversion",
+    "pal": "neurocredit.sim.pal",
+}
+"""Modules that register a dynamical error scheme (loaded when a network's rule names one)."""
+
+
+def load_scheme_module(dynamics: str) -> None:
+    """Import the module registering error scheme ``dynamics`` (no-op for built-in schemes)."""
+    module = SCHEME_MODULES.get(dynamics)
+    if module is not None:
+        importlib.import_module(module)
 
 
 def pathway_kind(fb: Feedback, layer: int, n_layers: int) -> str:
@@ -43,25 +65,116 @@ def pathway_source(fb: Feedback, layer: int, n_layers: int) -> str:
     return fb.source if kind == fb.kind else "next"
 
 
+LayerSpec = str | dict
+
+
+def _parse_spec(spec: LayerSpec) -> dict:
+    """'conv:C:K[:S]' | 'dense:N' | 'flatten' | a dict with key 'type' -> a dict."""
+    if isinstance(spec, dict):
+        if "type" not in spec:
+            raise ValueError(f"layer spec {spec} has no 'type'")
+        return dict(spec)
+    parts = str(spec).strip().lower().split(":")
+    kind, args = parts[0], parts[1:]
+    try:
+        if kind == "conv" and 2 <= len(args) <= 3:
+            out = {"type": "conv", "channels": int(args[0]), "kernel": int(args[1])}
+            if len(args) == 3:
+                out["stride"] = int(args[2])
+            return out
+        if kind == "dense" and len(args) == 1:
+            return {"type": "dense", "units": int(args[0])}
+        if kind == "flatten" and not args:
+            return {"type": "flatten"}
+    except ValueError:
+        pass
+    raise ValueError(f"bad layer spec '{spec}': expected 'conv:CHANNELS:KERNEL[:STRIDE]', "
+                     "'dense:UNITS' or 'flatten'")
+
+
+def build_layers(in_shape: Sequence[int], specs: Sequence[LayerSpec],
+                 generator: torch.Generator) -> list[nn.Module]:
+    """Weight layers from specs; 'flatten' only marks where conv maps become vectors.
+
+    Conv layers are built without bias (the shared bias update reads dense biases);
+    a conv layer after a dense one is refused.
+    """
+    shape = tuple(int(s) for s in in_shape)
+    layers: list[nn.Module] = []
+    flat = len(shape) == 1
+    for raw in specs:
+        spec = _parse_spec(raw)
+        kind = spec["type"]
+        if kind == "flatten":
+            flat = True
+            shape = (math.prod(shape),)
+        elif kind == "conv":
+            if flat or len(shape) != 3:
+                raise ValueError(f"layer spec {raw}: a conv layer needs a (channels, height, width) "
+                                 f"input, got {shape} (conv after flatten/dense?)")
+            layer = Conv2d(shape, spec["channels"], spec["kernel"], spec.get("stride", 1),
+                           spec.get("padding"), generator=generator, bias=False)
+            layers.append(layer)
+            shape = layer.out_shape
+        elif kind == "dense":
+            if int(spec["units"]) < 1:
+                raise ValueError(f"layer spec {raw}: units must be >= 1")
+            layer = Dense(math.prod(shape), int(spec["units"]), generator=generator)
+            layers.append(layer)
+            flat = True
+            shape = layer.out_shape
+        else:
+            raise ValueError(f"unknown layer type '{kind}' in spec {raw}; known: conv, dense, flatten")
+    if not layers:
+        raise ValueError("a network needs at least one weight layer")
+    return layers
+
+
 class Network(nn.Module):
     """Layers W_1..W_L, a hidden activation, and the feedback matrices the rule needs."""
 
     def __init__(self, sizes: list[int], rule: Rule, activation: str = "tanh",
-                 seed: int = 0, feedback_scale: float = 1.0) -> None:
+                 seed: int = 0, feedback_scale: float = 1.0, *,
+                 specs: Sequence[LayerSpec] | None = None,
+                 in_shape: Sequence[int] | None = None) -> None:
         super().__init__()
-        if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
+        g = torch.Generator().manual_seed(seed)
+        if specs is not None:
+            if in_shape is None:
+                raise ValueError("layer specs need the input shape, e.g. in_shape=(1, 8, 8)")
+            layers = build_layers(in_shape, specs, g)
+            sizes = [math.prod(in_shape)] + [math.prod(l.out_shape) for l in layers]
+        elif len(sizes) < 2 or any(int(s) < 1 for s in sizes):
             raise ValueError(f"layer sizes must be >= 2 positive integers, got {sizes}")
+        else:
+            layers = [Dense(a, b, generator=g) for a, b in zip(sizes[:-1], sizes[1:])]
+        load_scheme_module(rule.dynamics)
         self.rule = rule
         self.sizes = [int(s) for s in sizes]
+        self.specs = list(specs) if specs is not None else None
+        self.in_shape = tuple(in_shape) if in_shape is not None else (self.sizes[0],)
         self.act: Activation = get_activation(activation)
         self.activation = activation
-        g = torch.Generator().manual_seed(seed)
-        self.layers = nn.ModuleList(Dense(a, b, generator=g) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.layers = nn.ModuleList(layers)
         self.feedback = nn.ParameterList()
         self.feedback_index: dict[int, int] = {}
+        # learned B updated by the rule's own dynamics (PAL's always-on plasticity), not by
+        # the one-shot drives of updates.feedback_updates; B(l) finds them here
+        self.dynamic_feedback_index: dict[int, int] = {}
+        # predictive coding's dense error weights Γ_l (rule constant dense_error)
+        self.error_weight_index: dict[int, int] = {}
         self.sign_magnitude: dict[int, torch.Tensor] = {}
         self._build_feedback(g, feedback_scale)
+        if rule.param("dense_error", False):
+            self._build_error_weights(g)
         self._generator = g
+
+    @classmethod
+    def from_specs(cls, in_shape: Sequence[int], specs: Sequence[LayerSpec], rule: Rule,
+                   activation: str = "tanh", seed: int = 0,
+                   feedback_scale: float = 1.0) -> "Network":
+        """A network from layer specs, e.g. ``(1, 8, 8), ["conv:16:3", "flatten", "dense:10"]``."""
+        return cls([], rule, activation, seed, feedback_scale, specs=specs, in_shape=in_shape)
 
     # -- construction -----------------------------------------------------------------
     @property
@@ -81,7 +194,8 @@ class Network(nn.Module):
             kind = pathway_kind(fb, l, self.n_layers)
             n_here = math.prod(self.layers[l].out_shape)
             if kind == "sign" and fb.magnitude == "fixed_random":
-                self.sign_magnitude[l] = torch.rand(self.layers[l + 1].weight.T.shape, generator=g)
+                n_next = math.prod(self.layers[l + 1].out_shape)
+                self.sign_magnitude[l] = torch.rand(n_here, n_next, generator=g)
             if kind not in ("random", "sparse", "learned"):
                 continue
             src = pathway_source(fb, l, self.n_layers)
@@ -91,8 +205,25 @@ class Network(nn.Module):
             b = torch.randn(n_here, n_src, generator=g) * scale / math.sqrt(n_here)
             if kind == "sparse":
                 b = b * self._sparse_mask(n_here, n_src, fb.sparsity, g) / math.sqrt(1 - fb.sparsity)
-            self.feedback_index[l] = len(self.feedback)
+            index = self.dynamic_feedback_index if self._feedback_in_dynamics() else self.feedback_index
+            index[l] = len(self.feedback)
             self.feedback.append(nn.Parameter(b, requires_grad=kind == "learned"))
+
+    def _feedback_in_dynamics(self) -> bool:
+        return bool(self.rule.param("feedback_in_dynamics", False))
+
+    def _build_error_weights(self, g: torch.Generator) -> None:
+        """Dense Γ_l (n_l × n_l, std 1/sqrt(n_l), no identity part) for every hidden layer."""
+        for l in range(self.n_layers - 1):
+            n = math.prod(self.layers[l].out_shape)
+            gamma = torch.randn(n, n, generator=g) / math.sqrt(n)
+            self.error_weight_index[l] = len(self.feedback)
+            self.feedback.append(nn.Parameter(gamma))
+
+    def error_weight(self, layer: int) -> torch.Tensor | None:
+        """Predictive coding's dense error weights Γ_layer (None when one-to-one)."""
+        i = self.error_weight_index.get(layer)
+        return None if i is None else self.feedback[i]
 
     @staticmethod
     def _sparse_mask(rows: int, cols: int, sparsity: float, g: torch.Generator) -> torch.Tensor:
@@ -105,7 +236,7 @@ class Network(nn.Module):
 
     def B(self, layer: int) -> torch.Tensor | None:
         """The stored feedback matrix of hidden layer ``layer`` (None for transpose/sign)."""
-        i = self.feedback_index.get(layer)
+        i = self.feedback_index.get(layer, self.dynamic_feedback_index.get(layer))
         return None if i is None else self.feedback[i]
 
     def effective_B(self, layer: int) -> torch.Tensor:
@@ -113,9 +244,9 @@ class Network(nn.Module):
         fb = self.rule.feedback
         kind = pathway_kind(fb, layer, self.n_layers)
         if kind == "transpose":
-            return self.layers[layer + 1].weight.T
+            return self.weight_matrix(layer + 1).T
         if kind == "sign":
-            w_t = self.layers[layer + 1].weight.T
+            w_t = self.weight_matrix(layer + 1).T
             if fb.magnitude == "unit":
                 mag = w_t.abs().mean()
             elif fb.magnitude == "fixed_random":
@@ -124,6 +255,11 @@ class Network(nn.Module):
                 mag = torch.rand(w_t.shape, device=w_t.device) * w_t.abs().mean() * 2
             return torch.sign(w_t) * mag
         return self.B(layer)
+
+    def weight_matrix(self, layer: int) -> torch.Tensor:
+        """W of layer ``layer`` as a dense (n_out, n_in) matrix (a conv layer's unrolled form)."""
+        lay = self.layers[layer]
+        return lay.weight if isinstance(lay, Dense) else lay.dense_matrix()
 
     # -- dynamics ---------------------------------------------------------------------
     def forward_cache(self, x: torch.Tensor) -> ForwardCache:

@@ -1,0 +1,134 @@
+"""Dynamic inversion as an error-settling scheme, with its stability condition checked.
+
+Podlaski & Machens 2020, "Biological credit assignment through dynamic inversion of
+feedforward networks" (NeurIPS; arXiv:2007.05112).
+
+For each hidden layer l a controller u_l (one unit per neuron of layer l+1) integrates the
+error of layer l+1 and drives layer l through fixed random feedback B_l; the resulting
+activity change −B_l u_l is sent forward again through the forward weights W_{l+1} (the
+existing forward synapses, no weight transport):
+
+    du_l/dt = (e_{l+1} − W_{l+1} g_l) − α u_l = e_{l+1} + (W_{l+1} B_l − α I) u_l,
+    g_l = −B_l u_l,     e_l = f'(a_l) ⊙ g_l
+
+(u_l integrates what is still missing, e_{l+1} − W_{l+1} g_l, with a leak α.)
+
+Fixed point: g_l* = B_l (W_{l+1} B_l − α I)⁻¹ e_{l+1}; for α → 0, W_{l+1} g_l* = e_{l+1}, a
+(right) inverse of the forward map.  The dynamics are stable iff every eigenvalue of
+M_l = W_{l+1} B_l − α I has a negative real part (the condition named in the paper's
+NeurIPS review).  This scheme computes those eigenvalues for every layer at every settle,
+and when the condition fails it raises :class:`InstabilityError` (``on_unstable='error'``,
+the default) or issues a :class:`DynamicInversionWarning` (``'warn'``) and carries on with the
+unstable dynamics.  B is never adjusted.  Forward Euler with step dt is used; dt is
+reduced to 1/max|λ(M_l)| when needed so that the integrator itself stays stable (the step
+used is reported in :data:`LAST_REPORT`).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import torch
+
+from neurocredit.sim.dynamics import Settled, layer_outputs, register_scheme
+from neurocredit.sim.losses import output_error
+from neurocredit.sim.network import Network
+
+DEFAULT_STEPS = 60
+DEFAULT_DT = 0.5
+DEFAULT_LEAK = 0.5
+
+
+class InstabilityError(ValueError):
+    """The feedback dynamics of dynamic inversion are unstable (eig(W·B − αI) ≥ 0)."""
+
+
+class DynamicInversionWarning(RuntimeWarning):
+    """Dynamic inversion runs although its stability condition fails."""
+
+
+@dataclass
+class LayerStability:
+    layer: int                 # hidden layer index l (1-based in messages)
+    max_real: float            # max Re λ(W_{l+1} B_l − α I); stable iff < 0
+    spectral_radius: float     # max |λ|
+    dt: float                  # Euler step used
+
+    @property
+    def stable(self) -> bool:
+        return self.max_real < 0.0
+
+    def __str__(self) -> str:
+        verdict = "stable" if self.stable else "UNSTABLE"
+        return (f"layer {self.layer}: max Re eig(W{self.layer + 1}·B{self.layer} − αI) = "
+                f"{self.max_real:+.4f} ({verdict})")
+
+
+LAST_REPORT: list[LayerStability] = []
+"""Stability of every hidden layer at the most recent settle (read by benchmarks/CLI)."""
+
+
+def stability(net: Network, leak: float | None = None) -> list[LayerStability]:
+    """Eigenvalue check of M_l = W_{l+1} B_l − α I for every hidden layer of ``net``."""
+    alpha = float(net.rule.param("leak", DEFAULT_LEAK) if leak is None else leak)
+    dt = float(net.rule.param("dt", DEFAULT_DT))
+    out = []
+    for l in range(net.n_layers - 1):
+        W = net.weight_matrix(l + 1).detach().double()
+        B = net.effective_B(l).detach().double()
+        M = W @ B - alpha * torch.eye(W.shape[0], dtype=W.dtype, device=W.device)
+        lam = torch.linalg.eigvals(M)
+        rho = float(lam.abs().max())
+        # forward Euler is stable iff |1 + dt·λ| < 1, i.e. dt < −2 Re λ / |λ|² for every λ
+        limit = float((-2.0 * lam.real / lam.abs().clamp_min(1e-12) ** 2).min())
+        step = min(dt, 0.9 * limit) if limit > 0 else dt
+        out.append(LayerStability(l + 1, float(lam.real.max()), rho, step))
+    return out
+
+
+def _check(net: Network, report: list[LayerStability]) -> None:
+    bad = [r for r in report if not r.stable]
+    if not bad:
+        return
+    mode = str(net.rule.param("on_unstable", "error"))
+    msg = (f"dynamic inversion (rule '{net.rule.name}'): the feedback dynamics are unstable: "
+           + "; ".join(map(str, bad)) + f" with leak α = {net.rule.param('leak', DEFAULT_LEAK)}. "
+           "The errors it would deliver are meaningless; B is not adjusted. "
+           "Raise the leak (rule constant 'leak') or use another feedback matrix.")
+    if mode == "warn":
+        warnings.warn(msg, DynamicInversionWarning, stacklevel=3)
+    else:
+        raise InstabilityError(msg)
+
+
+@register_scheme("dynamic_inversion")
+def dynamic_inversion(net: Network, x: torch.Tensor, target: torch.Tensor, loss: str) -> Settled:
+    """Run the inversion dynamics of every hidden layer for T steps (see module docstring)."""
+    steps = int(net.rule.param("steps", DEFAULT_STEPS))
+    alpha = float(net.rule.param("leak", DEFAULT_LEAK))
+    report = stability(net, alpha)
+    LAST_REPORT[:] = report
+    _check(net, report)
+    cache = net.forward_cache(x)
+    n = net.n_layers
+    e_out = output_error(cache.output, target, loss)
+    derivative = net.rule.feedback.derivative
+    Ws = [net.weight_matrix(l + 1) for l in range(n - 1)]
+    Bs = [net.effective_B(l) for l in range(n - 1)]
+    u = [torch.zeros(x.shape[0], W.shape[0], dtype=x.dtype, device=x.device) for W in Ws]
+
+    def errors() -> list[torch.Tensor]:
+        es: list[torch.Tensor] = [e_out]
+        for l in range(n - 2, -1, -1):
+            g = -(u[l] @ Bs[l].T)
+            e = g.reshape(cache.pre[l].shape)
+            es.insert(0, e * net.act.df(cache.pre[l]) if derivative else e)
+        return es
+
+    e = errors()
+    for _ in range(steps):
+        # du/dt = e_{l+1} − W_{l+1} g_l − α u  with g_l = −B_l u_l
+        u = [u[l] + report[l].dt * (e[l + 1].flatten(1) + (u[l] @ Bs[l].T) @ Ws[l].T - alpha * u[l])
+             for l in range(n - 1)]
+        e = errors()
+    return Settled(cache.inputs, layer_outputs(net, cache), e, cache)

@@ -1,0 +1,95 @@
+"""Predictive coding as an error-settling scheme (value and error units, T inference steps).
+
+Whittington & Bogacz 2017 (Neural Comput. 29:1229); relaxations after Millidge, Tschantz,
+Seth & Buckley 2020, "Relaxing the constraints on predictive coding models" (arXiv:2010.01047).
+
+Value units v_l (one per hidden neuron, initialised at the feed-forward pre-activation a_l),
+predictions μ_l = W_l f(v_{l-1}) + b_l, error units ε_l = Γ_l μ_l − v_l (Γ_l = I: the usual
+one-to-one wiring), output error ε_L = ∂L/∂μ_L.  Inference descends the energy
+F = Σ_l ½‖ε_l‖² + L(μ_L):
+
+    v_l ← v_l + γ (ε_l − D_l ⊙ (B_l ε_{l+1}))            for t = 1 .. T
+
+with B_l = W_{l+1}ᵀ (exact PC, non-local) or a learned B_l, D_l = f'(v_l) or 1 (no backward
+derivative).  With fixed predictions (Millidge et al. 2022, "PC approximates backprop along
+arbitrary computation graphs") μ_l and f' are read from the feed-forward pass and ε_l
+converges to BP's δ_l = f'(a_l) ⊙ W_{l+1}ᵀ δ_{l+1}.
+
+The three relaxations are switches of the rule, used independently:
+
+* learned backward weights: the rule's feedback pathway is ``learned`` (ΔB_l = −η f(v_l) ⊗
+  ε_{l+1} − λB_l, Kolen-Pollack-like; evaluated by ``updates.feedback_updates``);
+* no backward derivative: the pathway's ``derivative=False``;
+* dense error connectivity (rule constant ``dense_error``): the error units receive the
+  prediction through a dense learned Γ_l instead of one-to-one (as in the authors' code,
+  ``error_weights``), ΔΓ_l = −η ε_l ⊗ μ_l — the delta rule Term(−1, third·pre).
+
+Weight updates are the rule's terms on the settled state: pre = f(v_{l-1}) (x for the first
+layer), third = ε_l; ΔW_l = −η ε_l ⊗ f(v_{l−1}).
+"""
+from __future__ import annotations
+
+import torch
+
+from neurocredit.rules.factors import Factor
+from neurocredit.rules.rule import Term
+from neurocredit.sim.dynamics import Settled, layer_outputs, register_scheme
+from neurocredit.sim.losses import output_error
+from neurocredit.sim.network import Network
+from neurocredit.sim.relaxation import apply_plastic_grad, backward_message, relaxation_params
+from neurocredit.sim.updates import connection_update
+
+GAMMA_TERMS = (Term(-1.0, (Factor.THIRD, Factor.PRE)),)
+"""ΔΓ_l = −η ε_l ⊗ μ_l: the dense error weights learn to predict the value units."""
+
+DEFAULT_STEPS = 40
+DEFAULT_RATE = 0.2
+
+
+def _errors(net: Network, mu: list[torch.Tensor], v: list[torch.Tensor],
+            target: torch.Tensor, loss: str) -> list[torch.Tensor]:
+    out = []
+    for l in range(net.n_layers - 1):
+        gamma = net.error_weight(l)
+        pred = mu[l] if gamma is None else (mu[l].flatten(1) @ gamma.T).reshape(mu[l].shape)
+        out.append(pred - v[l])
+    out.append(output_error(mu[-1], target, loss))
+    return out
+
+
+@register_scheme("predictive_coding")
+def predictive_coding(net: Network, x: torch.Tensor, target: torch.Tensor, loss: str) -> Settled:
+    """Relax value units for T steps; return the settled errors (see module docstring)."""
+    steps, rate = relaxation_params(net, DEFAULT_STEPS, DEFAULT_RATE)
+    fixed = bool(net.rule.param("fixed_prediction", False))
+    derivative = net.rule.feedback.derivative
+    cache = net.forward_cache(x)
+    n = net.n_layers
+    mu = list(cache.pre)
+    v = [a.clone() for a in cache.pre[:-1]]
+    eps = _errors(net, mu, v, target, loss)
+    for _ in range(steps):
+        for l in range(n - 1):
+            back = backward_message(net, l, eps[l + 1])
+            if derivative:
+                back = back * net.act.df(cache.pre[l] if fixed else v[l])
+            v[l] = v[l] + rate * (eps[l] - back)
+        if not fixed:
+            h = x
+            for l, layer in enumerate(net.layers):
+                mu[l] = layer(h)
+                if l < n - 1:
+                    h = net.act.f(v[l])
+        eps = _errors(net, mu, v, target, loss)
+    if fixed:
+        inputs, outputs = cache.inputs, layer_outputs(net, cache)
+    else:
+        acts = [net.act.f(vl) for vl in v]
+        inputs, outputs = [x, *acts], [*acts, mu[-1]]
+    for l in net.error_weight_index:
+        gamma = net.error_weight(l)
+        pre = mu[l].flatten(1)
+        d_gamma = connection_update(GAMMA_TERMS, lambda p, q: p.flatten(1).T @ q.flatten(1),
+                                    pre, outputs[l].flatten(1), eps[l].flatten(1), None, gamma)
+        apply_plastic_grad(gamma, d_gamma)
+    return Settled(inputs, outputs, eps, cache)
