@@ -197,3 +197,32 @@ def test_cli_compile_prints_report_and_refusal(tmp_path):
     assert "refused" in out.stdout and "'lif'" in out.stdout and "accumulator" in out.stdout
     out = cli("compile", str(tmp_path / "missing.nir"))
     assert out.returncode == 2 and "no such NIR file" in out.stderr
+
+
+def test_refuses_a_graph_trained_with_subtract_reset():
+    from neurocredit.nir.schema import META_KEY
+    import json
+    graph, _ = zoo.digits_mlp(hidden=8, epochs=1, steps=5)
+    compile_graph(graph)                                   # zero reset: accepted
+    spec = json.loads(graph.metadata[META_KEY])
+    spec["discretisation"] = {"mode": "snntorch", "reset": "subtract", "reset_delay": True}
+    graph.metadata[META_KEY] = json.dumps(spec)
+    msg = refusal(graph)
+    assert "'lif1'" in msg and "subtract" in msg and "resets v to 0" in msg
+
+
+def test_cli_run_emulator_and_torch(tmp_path):
+    path = tmp_path / "g.nir"
+    nir.write(str(path), zoo.random_graph(seed=2, bias=False))
+    outs = {}
+    for backend in ("emulator", "torch"):
+        out = cli("run", str(path), "--backend", backend, "--steps", "60", "--rate", "0.5",
+                  "--float", "--out", str(tmp_path / f"{backend}.npz"))
+        assert out.returncode == 0, out.stderr
+        assert f"{backend} (float)" in out.stdout and "output out:" in out.stdout
+        outs[backend] = np.load(tmp_path / f"{backend}.npz")["out"]
+    # same spikes, the emulator (Lava timing) two steps later: out is two Dense hops deep
+    assert outs["emulator"].sum() > 10
+    np.testing.assert_array_equal(outs["emulator"][2:], outs["torch"][:-2])
+    out = cli("run", str(path), "--backend", "emulator", "--rate", "2")
+    assert out.returncode == 2 and "--rate" in out.stderr

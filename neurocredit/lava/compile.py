@@ -359,6 +359,23 @@ def graph_dt(graph: nir.NIRGraph, profile: Profile, dt: float | None) -> float:
     return profile.dt
 
 
+def reset_refusals(graph: nir.NIRGraph, analysis: Analysis) -> list[Refusal]:
+    """Lava's LIF resets v to 0 in the step of the spike; a graph whose neurocredit metadata says it
+    was trained with another reset (snnTorch's subtract, or a delayed reset) would run differently."""
+    try:
+        from neurocredit.nir.schema import read_learning
+        spec = read_learning(graph, strict=False)
+    except ImportError:
+        return []
+    disc = (spec or {}).get("discretisation") or {}
+    if not isinstance(disc, dict) or (disc.get("reset", "zero") == "zero" and not disc.get("reset_delay")):
+        return []
+    how = f"reset={disc.get('reset')!r}, reset_delay={disc.get('reset_delay')}"
+    return [Refusal(name, "unsupported", f"layer {name!r}: the graph was trained with {how}; Lava's LIF "
+                    f"resets v to 0 in the step it spikes (reset='zero', no delay)")
+            for name, node in analysis.populations.items() if type(node).__name__ in SPIKING_TYPES]
+
+
 def compile_graph(graph: nir.NIRGraph | str, profile: str | Profile = "loihi2",
                   fixed_point: bool = True, dt: float | None = None,
                   strict: bool = True) -> Program:
@@ -375,7 +392,7 @@ def compile_graph(graph: nir.NIRGraph | str, profile: str | Profile = "loihi2",
     mapping = load_mapping("lava")
     dt = graph_dt(graph, prof, dt)
     analysis = analyse(graph, mapping.get("unsupported", {}).get("reason", ""))
-    refusals = list(analysis.refusals)
+    refusals = list(analysis.refusals) + reset_refusals(graph, analysis)
     float_pops, float_conns, layers, fl_layers = [], [], [], []
     qrefusals: list[Refusal] = []
     depth = depths(analysis)
