@@ -332,3 +332,51 @@ def train_spiking(rule: Rule, data: Dataset, hidden: list[int],
             print(f"  {rule.name} epoch {epoch}: loss {row['train_loss']:.4f} "
                   f"test {100 * row['test_acc']:.2f} %", flush=True)
     return result
+
+
+# --------------------------------------------------------------------------- checkpoints
+CHECKPOINT = "spiking.pt"
+
+
+def save_checkpoint(net: SpikingNetwork, folder, history: list[dict] | None = None):
+    """Write ``folder/spiking.pt`` (rule name and constants, sizes, config, weights and B)
+    atomically; rules are looked up in the library on load (the NIR file carries the full rule)."""
+    from pathlib import Path
+
+    from neurocredit.io_utils import atomic_path, write_json
+    folder = Path(folder)
+    payload = {"format": "neurocredit.spiking", "version": 1, "rule": net.rule.name,
+               "rule_params": [[k, v] for k, v in net.rule.params],
+               "sizes": list(net.sizes), "config": asdict(net.config), "seed": net.seed,
+               "discretisation": net.disc.to_dict(),
+               "state": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
+    with atomic_path(folder / CHECKPOINT) as tmp:
+        torch.save(payload, tmp)
+    if history is not None:
+        write_json(folder / "metrics.json", {"rule": net.rule.name, "sizes": net.sizes,
+                                              "history": history})
+    return folder / CHECKPOINT
+
+
+def load_checkpoint(folder) -> SpikingNetwork:
+    """The network saved by :func:`save_checkpoint` (``folder`` or the .pt file itself)."""
+    from pathlib import Path
+
+    from neurocredit.rules import get_rule
+    path = Path(folder)
+    if path.is_dir():
+        path = path / CHECKPOINT
+    if not path.is_file():
+        raise FileNotFoundError(f"no spiking checkpoint at {path} (written by `neurocredit export "
+                                "--save-run DIR`)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        assert payload.get("format") == "neurocredit.spiking"
+        rule = get_rule(payload["rule"]).with_params(**dict(payload["rule_params"]))
+        net = SpikingNetwork(payload["sizes"], rule,
+                             SpikingConfig(**payload["config"]), seed=int(payload["seed"]))
+        net.disc = L.get_discretisation(payload["discretisation"])
+        net.load_state_dict(payload["state"])
+    except Exception as exc:  # noqa: BLE001 - any corruption is the same user error
+        raise ValueError(f"{path} is not a readable neurocredit spiking checkpoint: {exc}") from None
+    return net
