@@ -226,3 +226,24 @@ def test_cli_run_emulator_and_torch(tmp_path):
     np.testing.assert_array_equal(outs["emulator"][2:], outs["torch"][:-2])
     out = cli("run", str(path), "--backend", "emulator", "--rate", "2")
     assert out.returncode == 2 and "--rate" in out.stderr
+
+
+def test_nested_subgraph_with_recurrence_is_inlined(tmp_path):
+    rng = np.random.default_rng(0)
+    h = 4
+    sub = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type=np.array([h])),
+        "lif": nir.LIF(tau=np.full(h, 1e-3), r=np.full(h, 10.0), v_leak=np.zeros(h), v_threshold=np.ones(h)),
+        "w_rec": nir.Linear(weight=rng.normal(0, 0.3, (h, h))),
+        "output": nir.Output(output_type=np.array([h]))},
+        edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")])
+    g = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([3])),
+                            "fc": nir.Affine(weight=rng.normal(0, 1, (h, 3)), bias=np.zeros(h)),
+                            "rnn": sub, "output": nir.Output(output_type=np.array([h]))},
+                     edges=[("input", "fc"), ("fc", "rnn"), ("rnn", "output")])
+    nir.write(str(tmp_path / "n.nir"), g)
+    for graph in (g, nir.read(str(tmp_path / "n.nir"))):
+        p = compile_graph(graph)
+        assert p.outputs == {"output": "rnn.lif"}
+        conns = {(c.src, c.dst) for c in p.fixed_circuit.connections}
+        assert conns == {(INPUT, "rnn.lif"), ("rnn.lif", "rnn.lif")}

@@ -236,7 +236,8 @@ def analyse(graph: nir.NIRGraph, unsupported_reason: str = "") -> Analysis:
         except ValueError as exc:
             refusals.append(Refusal(name, "structure", f"output {name!r}: {exc.args[0]}"))
             continue
-        ok = (len(srcs) == 1 and srcs[0].src in populations and not srcs[0].via)
+        ok = (len(srcs) == 1 and srcs[0].src in populations and srcs[0].matrix is None
+              and not np.any(srcs[0].bias))      # only identity nodes (Flatten, sub-graph ports)
         if not ok:
             what = ", ".join(sorted({p.src for p in srcs} | {w for p in srcs for w in p.via}))
             refusals.append(Refusal(name, "unsupported", f"output {name!r} reads {what or 'nothing'}: "
