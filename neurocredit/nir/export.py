@@ -122,5 +122,10 @@ def write(model: Any, path: str | Path) -> Path:
             raise NIRExportError(f"refusing to write: {exc}") from None
     with atomic_path(path, suffix=".nir") as tmp:
         nir.write(tmp, graph)
-        nir.read(tmp)  # the file must read back before it replaces anything
+        try:  # the file must read back with nir's own reader before it replaces anything
+            nir.read(tmp)
+        except Exception as exc:  # noqa: BLE001 - nir raises ValueError, AssertionError, ...
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise NIRExportError(f"refusing to write {path}: nir.read cannot read the graph "
+                                 f"back ({type(exc).__name__}: {msg})") from None
     return path

@@ -352,12 +352,17 @@ def flatten_graph(graph: Any, prefix: str = "") -> tuple[dict[str, Any], list[tu
                                f"name one as '{full}.<node>'")
         raise NIRLoadError(f"edge endpoint '{full}' names no node of the graph")
 
+    kinds = {name: type(node).__name__ for name, node in graph.nodes.items()}
     for edge in graph.edges:
         try:
             src, dst = edge
         except (TypeError, ValueError):
             raise NIRLoadError(f"edge {edge!r} is not a (source, target) pair") from None
         src, dst = (s.decode() if isinstance(s, bytes) else str(s) for s in (src, dst))
+        if kinds.get(src) == "Output":
+            raise NIRLoadError(f"edge '{prefix}{src}' -> '{prefix}{dst}' leaves an Output node")
+        if kinds.get(dst) == "Input":
+            raise NIRLoadError(f"edge '{prefix}{src}' -> '{prefix}{dst}' enters an Input node")
         edges.append((resolve(src, ports_out, "Output"), resolve(dst, ports_in, "Input")))
     return nodes, edges
 
