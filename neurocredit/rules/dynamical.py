@@ -8,8 +8,8 @@ factors evaluated on the settled state.  Notation as in :mod:`neurocredit.rules.
 
 Constants (``params``): ``steps`` T and ``inference_rate`` γ of the relaxation;
 ``fixed_prediction`` (PC: μ_l and f' from the feed-forward pass); ``dense_error`` (PC: dense
-learned Γ_l instead of one-to-one error wiring); ``frozen`` (AR: feed-forward values stored
-during relaxation); ``leak`` α, ``dt``, ``on_unstable`` (dynamic inversion); PAL's time
+learned Γ_l instead of one-to-one error wiring); ``frozen`` (AR: feed-forward values held
+during relaxation; else they decay by ``ff_decay`` per step); ``leak`` α, ``dt``, ``on_unstable`` (dynamic inversion); PAL's time
 constants.  Change them with ``Rule.with_params``.
 """
 from __future__ import annotations
@@ -80,12 +80,12 @@ register(Rule(
 register(Rule(
     name="ar_nf", title="Activation relaxation, simplified, non-frozen feed-forward pass",
     paper=AR_PAPER,
-    equation="as ar_simplified, but pre-synaptic factors are the neurons' current (relaxed) "
-             "activity g_{l−1}, not a stored copy of x̄_{l−1}",
+    equation="as ar_simplified, but x̄ is not held during relaxation: it survives as a trace "
+             "decaying by (1−λ) per step, ΔW_l = −η e_l ⊗ (1−λ)^T x̄_{l−1}",
     forward=KP_FORWARD,
     feedback=Feedback("learned", "next", derivative=False, drive="error", terms=KP_B_TERMS),
     local=True, dynamics="activation_relaxation", hardware=False,
-    params=tuple(sorted((("inference_rate", 0.2), ("steps", 8), ("frozen", False))))))
+    params=tuple(sorted((*AR_STEPS, ("frozen", False), ("ff_decay", 0.02))))))
 
 register(Rule(
     name="di", title="Dynamic inversion", paper="Podlaski & Machens 2020, NeurIPS (arXiv:2007.05112)",

@@ -13,9 +13,11 @@ x̄_l, with the output clamped to the output error e_L = ∂L/∂a_L:
 B_l = W_{l+1}ᵀ and D_l = f'(a_l) (exact AR): the fixed point g_l* = ∂L/∂x_l is BP's gradient
 w.r.t. the activity and e_l = δ_l.  Simplified AR: learned B_l (ΔB_l = −η x̄_l ⊗ e_{l+1} −
 λB_l, the transpose of W_{l+1}'s own update) and D_l = 1.  Frozen feed-forward pass
-(default): pre = x̄_{l−1} and f'(a_l) from the stored pass; non-frozen (``frozen=False``):
-both are read from the neurons' current, relaxed activity (f'(W_l g_{l−1} + b_l), pre =
-g_{l−1}), as in the scalability paper.  Weight update: ΔW_l = −η e_l ⊗ pre.
+(default): pre = x̄_{l−1} and f'(a_l) are held unchanged for the whole relaxation.
+Non-frozen (``frozen=False``): nothing is held; the feed-forward values survive only as
+traces that decay at rate λ (``ff_decay``) per step while the activity relaxes, as a
+Loihi pre-synaptic trace does: pre = (1−λ)^T x̄_{l−1} and D_l(t) = f'((1−λ)^t a_l).
+Weight update: ΔW_l = −η e_l ⊗ pre.
 """
 from __future__ import annotations
 
@@ -35,24 +37,26 @@ def activation_relaxation(net: Network, x: torch.Tensor, target: torch.Tensor, l
     """Relax the hidden activities to the BP gradient (see module docstring)."""
     steps, rate = relaxation_params(net, DEFAULT_STEPS, DEFAULT_RATE)
     frozen = bool(net.rule.param("frozen", True))
+    decay = 0.0 if frozen else float(net.rule.param("ff_decay", 0.02))
+    if not 0.0 <= decay < 1.0:
+        raise ValueError(f"rule '{net.rule.name}': ff_decay must be in [0, 1), got {decay}")
     derivative = net.rule.feedback.derivative
     cache = net.forward_cache(x)
     n = net.n_layers
     e_out = output_error(cache.output, target, loss)
     g = [net.act.f(a) for a in cache.pre[:-1]]
 
-    def slopes() -> list[torch.Tensor]:
-        if frozen:
-            return [net.act.df(a) for a in cache.pre[:-1]]
-        return [net.act.df(net.layers[l](x if l == 0 else g[l - 1])) for l in range(n - 1)]
+    def errors(trace: float) -> list[torch.Tensor]:
+        if derivative:
+            return [g[l] * net.act.df(trace * cache.pre[l]) for l in range(n - 1)] + [e_out]
+        return [*g, e_out]
 
-    def errors(d: list[torch.Tensor]) -> list[torch.Tensor]:
-        return [g[l] * d[l] if derivative else g[l] for l in range(n - 1)] + [e_out]
-
-    e = errors(slopes())
+    trace = 1.0
+    e = errors(trace)
     for _ in range(steps):
         g = [g[l] + rate * (backward_message(net, l, e[l + 1]) - g[l]) for l in range(n - 1)]
-        e = errors(slopes())
+        trace *= 1.0 - decay
+        e = errors(trace)
     outputs = layer_outputs(net, cache)
-    inputs = cache.inputs if frozen else [x, *g]
+    inputs = cache.inputs if frozen else [x * trace, *(h * trace for h in cache.inputs[1:])]
     return Settled(inputs, outputs, e, cache)
