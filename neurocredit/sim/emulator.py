@@ -41,6 +41,9 @@ class Population:
     bias_exp: np.ndarray
     spiking: bool = True            # False: a leaky integrator (NIR LI/CubaLI), output = v
     v_scale: np.ndarray | float = 1.0   # NIR voltage per unit of this population's v
+    kind: str = "lif"               # "lif" | "third" (ThirdFactorLIF) | "graded" (GradedVec)
+    third_shift: int = 0            # third: t = trunc(a_third / 2^third_shift)
+    gate_lo: int = -(2 ** 30)       # third: t counts where v (before reset) >= gate_lo
 
 
 @dataclass
@@ -55,6 +58,9 @@ class Connection:
     weight_exp: int = 0
     num_weight_bits: int = 8
     sign_mode: str = "mixed"
+    src_port: str = "s"             # "s": spikes / graded output, "err": a ThirdFactorLIF's s_err
+    dst_port: str = "a"             # "a": a_in, "third": a_third_factor_in
+    plastic: tuple = ()             # Lava dw products (mantissa, exponent, trace "y2"|"y3", dependency "x0")
 
 
 @dataclass
@@ -166,3 +172,121 @@ def emulate(circuit: Circuit, x: torch.Tensor | np.ndarray, record: list[str] | 
             i = index[name]
             out[name][t] = spikes[i] if prep.pops[i].spiking else v[i]
     return out
+
+
+# -- on-chip learning (fixed point) -----------------------------------------------------------
+# Lava's learning engine (lava/magma/core/model/py/connection.py
+# LearningConnectionModelBitApproximate with learning_rule_applier.LearningRuleApplierBitApprox),
+# for Loihi3FLearningRule dw strings of products  mant * 2^exp * x0 * y  (y = y2 or y3), t_epoch 1:
+#
+#   y_eval  = floor(y e^(-1/65535)) + (r_y < frac)     3F post traces decay with tau 65535,
+#                                                      r_y: the post-trace random of this step
+#   acc     = W << 7 ;  for each product:  acc = clip(acc + clip((x0 y_eval mant) << (7 + exp)))
+#   W       = clip((floor(acc / 128) + (r_w < frac(acc / 128))) * 128 >> 7, -256, 255)
+#
+# with r_w from ConnVarRandom (numpy default_rng(2), one draw per step) and r_y from the y
+# TraceRandom decay stream (default_rng(rng_seed + 2), two draws per step).  Clips are to the
+# 16-bit signed accumulator [-(2^15) - 1, 2^15 - 1].
+Y_TAU = 65535          # Loihi3FLearningRule: y1..y3 taus = np.iinfo(np.uint16).max
+ACC_MAX = 2 ** 15 - 1
+ACC_MIN = -(2 ** 15) - 1
+ACC_SHIFT = 7          # W_ACCUMULATOR_S - W_SYN_VAR_S = 16 - 9
+ROUND_UNIT = 128       # 2^(W_ACCUMULATOR_U - W_WEIGHTS_U) = 2^(15 - 8)
+
+
+class _LavaRandoms:
+    """The random streams one Lava LearningDense draws from, in Lava's order."""
+
+    def __init__(self, rng_seed: int) -> None:
+        self._w = np.random.default_rng(2)            # ConnVarRandom() default seed
+        self._w.random(1)
+        self._y = np.random.default_rng(rng_seed + 2)  # y TraceRandom, trace-decay stream
+        self._y.random(1)
+
+    def step(self) -> tuple[float, float]:
+        """(r_y, r_w) for one step: two y-trace advances (recv_traces), one weight advance."""
+        self._y.random(1)
+        r_y = float(self._y.random(1)[0])
+        r_w = float(self._w.random(1)[0])
+        return r_y, r_w
+
+
+def learning_update(w: np.ndarray, x0: np.ndarray, y: dict[str, np.ndarray], products: tuple,
+                    r_y: float, r_w: float) -> np.ndarray:
+    """One learning epoch (t_epoch = 1) of Lava's bit-approximate engine for ``products``
+    ((mant, exp, trace, "x0"), ...); ``w`` (n_post, n_pre) ints, ``x0`` (n_pre,) bool,
+    ``y[trace]`` (n_post,) ints.  Returns the new integer weights."""
+    acc = w.astype(np.int64) << ACC_SHIFT
+    decay = np.exp(-1 / Y_TAU)
+    for mant, exp, trace, dep in products:
+        if dep != "x0":
+            raise ValueError(f"only x0-dependent products are emulated, got {dep}")
+        yv = decay * y[trace].astype(np.int64)
+        frac = yv % 1
+        yv = (np.floor(yv) + (r_y < frac)).astype(np.int64)
+        yv = np.clip(yv, -(2 ** 7), 2 ** 7 - 1)
+        cur = x0.astype(np.int64)[None, :] * yv[:, None] * int(mant)
+        cur = np.clip(cur << (7 + int(exp)), ACC_MIN, ACC_MAX)
+        acc = np.clip(acc + cur, ACC_MIN, ACC_MAX)
+    q = acc / ROUND_UNIT
+    frac = q % 1
+    q = (np.floor(q) + (r_w < frac)).astype(np.int64)
+    return np.clip((q * ROUND_UNIT) >> ACC_SHIFT, -256, 255)
+
+
+@torch.no_grad()
+def emulate_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int = 0,
+                     record: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Run a fixed-point circuit with ThirdFactorLIF / GradedVec populations and plastic
+    connections on ``inputs`` {source name: [T, n]} (one sample stream, learning every step).
+
+    Returns (final integer weights of every connection, recorded outputs [T, n])."""
+    steps = next(iter(inputs.values())).shape[0]
+    record = list(record or [])
+    pops = {p.name: p for p in circuit.populations}
+    state = {p.name: dict(u=np.zeros(p.n, np.int64), v=np.zeros(p.n, np.int64)) for p in circuit.populations}
+    outs = {p.name: {"s": np.zeros(p.n, np.int64), "err": np.zeros(p.n, np.int64),
+                     "y2": np.zeros(p.n, np.int64), "y3": np.zeros(p.n, np.int64)} for p in circuit.populations}
+    weights = {c.name: fp.stored_weights(torch.as_tensor(np.asarray(c.weights)).round().to(torch.int64),
+                                         c.sign_mode, c.num_weight_bits).numpy() for c in circuit.connections}
+    bufs = {c.name: np.zeros(pops[c.dst].n, np.int64) for c in circuit.connections}
+    randoms = {c.name: _LavaRandoms(rng_seed) for c in circuit.connections if c.plastic}
+    rec = {k: np.zeros((steps, pops[k].n), np.int64) for k in record}
+    for t in range(steps):
+        for p in circuit.populations:
+            a = sum((bufs[c.name] for c in circuit.connections if c.dst == p.name and c.dst_port == "a"),
+                    np.zeros(p.n, np.int64))
+            o = outs[p.name]
+            if p.kind == "graded":
+                o["s"] = a * (np.abs(a) > int(p.vth))
+                continue
+            st = state[p.name]
+            bias = fp.effective_bias(torch.as_tensor(np.asarray(p.bias_mant, np.int64)),
+                                     torch.as_tensor(np.asarray(p.bias_exp, np.int64))).numpy()
+            u = fp.wrap_current(torch.as_tensor(fp.decay(torch.as_tensor(st["u"]), int(p.du), fp.DS_OFFSET)
+                                                + (torch.as_tensor(a) << fp.ACT_SHIFT))).numpy()
+            v = (fp.decay(torch.as_tensor(st["v"]), int(p.dv), fp.DM_OFFSET).numpy() + u + bias)
+            v = np.clip(v, -(fp.MAX_UV - 1), fp.MAX_UV - 1)
+            spikes = v > (int(p.vth) << fp.VTH_SHIFT)
+            if p.kind == "third":
+                third = sum((bufs[c.name] for c in circuit.connections
+                             if c.dst == p.name and c.dst_port == "third"), np.zeros(p.n, np.int64))
+                gate = v >= int(p.gate_lo)
+                tt = np.sign(third) * (np.abs(third) >> int(p.third_shift)) * gate
+                o["y2"], o["y3"], o["err"] = np.clip(-tt, 0, 127), np.clip(tt, 0, 127), tt
+            v = np.where(spikes, 0, v)
+            st["u"], st["v"] = u, v
+            o["s"] = spikes.astype(np.int64)
+        for c in circuit.connections:
+            if c.src in inputs:
+                s = np.asarray(inputs[c.src][t], dtype=np.int64)
+            else:
+                s = outs[c.src]["err" if c.src_port == "err" else "s"]
+            bufs[c.name] = fp.shift_exp(torch.as_tensor(weights[c.name] @ s), int(c.weight_exp)).numpy()
+            if c.plastic:
+                r_y, r_w = randoms[c.name].step()
+                y = {"y2": outs[c.dst]["y2"], "y3": outs[c.dst]["y3"]}
+                weights[c.name] = learning_update(weights[c.name], s > 0, y, c.plastic, r_y, r_w)
+        for k in record:
+            rec[k][t] = outs[k]["s"]
+    return weights, rec

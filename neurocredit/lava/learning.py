@@ -1,0 +1,234 @@
+"""Local rules -> Loihi on-chip learning: dw strings, error pathways, locality refusals.
+
+From a :class:`~neurocredit.rules.Rule` (never a hand-written string):
+
+* every forward term ``c * third * pre`` becomes two products of a ``Loihi3FLearningRule``::
+
+      dW = eta c e x   with   x = x0 (the pre spike),  e = y3 - y2 (the post neuron's signed
+      third factor, sent as two 7-bit traces: y3 = max(e, 0), y2 = max(-e, 0))
+      -> "m * 2^k * x0 * y3 - m * 2^k * x0 * y2"     (m in [-8, 7], k in [-7, 8])
+
+* the rule's feedback pathway becomes real connections into each hidden layer's third-factor
+  port (``ThirdFactorLIF.a_third_factor_in``): DFA / sparse DFA from the output error neurons
+  (a ``GradedVec`` holding e_out = z_out - y*), FA from the next layer's error (its ``s_err``),
+  DRTP from the target source.  The output layer's third factor is its own error (identity).
+
+* :func:`check_onchip` refuses, before compiling, anything the synapse cannot see (via
+  :mod:`neurocredit.rules.locality`: "needs W2ᵀ, the transposed weight of layer fc2"), and
+  anything the learning engine cannot compute (factors or pathways with no chip counterpart).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from neurocredit.errors import UserError
+from neurocredit.lava.profile import Profile, load_profile
+from neurocredit.rules.factors import Factor
+from neurocredit.rules.locality import check_locality
+from neurocredit.rules.rule import Rule
+from neurocredit.sim.emulator import INPUT, Circuit, Connection, Population
+
+TARGET = "target"
+ERROR = "error"
+SUPPORTED_PATHWAYS = {("random", "output"): "DFA", ("sparse", "output"): "sparse DFA",
+                      ("random", "next"): "FA", ("sparse", "next"): "sparse FA",
+                      ("random", "target"): "DRTP", ("sparse", "target"): "sparse DRTP"}
+
+
+class OnChipError(UserError):
+    """A rule cannot be compiled to on-chip learning; the message names the quantity."""
+
+
+def check_onchip(rule: Rule, layer_names: list[str]) -> None:
+    """Refuse non-local rules (naming the quantity) and rules the learning engine cannot run."""
+    violations = check_locality(rule, layer_names)
+    if violations:
+        raise OnChipError(f"rule '{rule.name}' cannot learn on chip, it is not local: "
+                          + "; ".join(str(v) for v in violations))
+    if rule.dynamics != "feedforward":
+        raise OnChipError(f"rule '{rule.name}': error dynamics '{rule.dynamics}' have no on-chip "
+                          f"counterpart here (only one-pass feedback pathways)")
+    for term in rule.forward:
+        if set(term.factors) != {Factor.THIRD, Factor.PRE}:
+            raise OnChipError(f"rule '{rule.name}': term {term} is not compiled; the on-chip rule "
+                              f"supports third x pre (x0 * y2/y3) terms")
+    fb = rule.feedback
+    if fb is None or (fb.kind, fb.source) not in SUPPORTED_PATHWAYS or fb.module_size not in (None, 1):
+        what = "none" if fb is None else f"{fb.kind} from {fb.source}"
+        raise OnChipError(f"rule '{rule.name}': feedback pathway '{what}' is not compiled to chip "
+                          f"connections (supported: {', '.join(SUPPORTED_PATHWAYS.values())})")
+
+
+def scaling_constant(value: float, profile: Profile) -> tuple[int, int]:
+    """(m, k) with m 2^k nearest to ``value``, m in the learning engine's signed 4-bit mantissa
+    range, k in its exponent range.  Refuses values that quantise to 0 or overflow."""
+    m_bits = int(profile.get("learning.scaling_mantissa_bits"))
+    k_lo, k_hi = int(profile.get("learning.scaling_exponent_min")), int(profile.get("learning.scaling_exponent_max"))
+    m_max = 2 ** (m_bits - 1) - 1
+    if value == 0 or not math.isfinite(value):
+        raise OnChipError(f"learning-rate constant {value} cannot be a scaling constant")
+    k = int(np.clip(math.ceil(math.log2(abs(value) / m_max)), k_lo, k_hi))
+    m = int(np.clip(round(value / 2 ** k), -m_max - 1, m_max))
+    if m == 0:
+        raise OnChipError(f"learning-rate constant {value:.3g} is below the smallest scaling constant "
+                          f"1·2^{k_lo} of the learning engine")
+    if abs(m * 2.0 ** k - value) > 0.5 * abs(value):
+        raise OnChipError(f"learning-rate constant {value:.3g} is outside the scaling constant range "
+                          f"[-{m_max + 1}·2^{k_hi}, {m_max}·2^{k_hi}]")
+    return m, k
+
+
+def products(rule: Rule, lr: float, profile: Profile) -> tuple[tuple[int, int, str, str], ...]:
+    """Lava dw products (mantissa, exponent, trace, dependency) for ``rule``'s forward terms.
+
+    ``lr`` is the learning rate in weight units per (pre spike x third-factor unit)."""
+    out = []
+    for term in rule.forward:
+        m, k = scaling_constant(lr * term.coef, profile)
+        out.append((m, k, "y3", "x0"))          # + eta c x0 e+
+        out.append((-m, k, "y2", "x0"))         # - eta c x0 e-
+    return tuple(out)
+
+
+def dw_string(prods: tuple) -> str:
+    """The ``Loihi3FLearningRule`` dw string of ``prods`` (generated, never written by hand)."""
+    parts = []
+    for m, k, trace, dep in prods:
+        sign = "-" if m < 0 else "+"
+        parts.append(f"{sign} {abs(m)} * 2^{k} * {dep} * {trace}")
+    s = " ".join(parts)
+    return s[2:] if s.startswith("+ ") else "-" + s[2:]
+
+
+@dataclass
+class OnChipSpec:
+    """Integer parameters of an on-chip learning network (see :func:`build_circuit`)."""
+
+    error_gain: int = 16          # e_out = gain (z_out - y*) at the GradedVec error neurons
+    feedback_scale: float = 64.0  # B_int = round(feedback_scale * B)
+    third_shift: int = 4          # hidden t = trunc(B_int e / 2^third_shift)
+    out_third_shift: int = 0      # output t = trunc(e_out / 2^out_third_shift)
+    lr: float = 2 ** -4           # weight units per (spike x third-factor unit)
+
+
+def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: OnChipSpec,
+                  profile: str | Profile = "loihi2") -> Circuit:
+    """On-chip learning version of a compiled feedforward fixed-point circuit ``base``
+    (INPUT -> pop_1 -> ... -> pop_L): plastic forward connections, ThirdFactorLIF neurons,
+    GradedVec error neurons, and the rule's feedback pathway as Dense connections.
+
+    ``feedback[l]`` is hidden layer l's float B (n_l x n_source) as the torch backend builds it."""
+    prof = load_profile(profile)
+    pops = [p for p in base.populations]
+    names = [p.name for p in pops]
+    check_onchip(rule, [f"fc{i + 1}" for i in range(len(pops))])
+    prods = products(rule, spec.lr, prof)
+    fb = rule.feedback
+    new_pops = [Population(p.name, p.n, p.du, p.dv, p.vth, p.bias_mant, p.bias_exp, True, p.v_scale,
+                           "third", spec.third_shift if i < len(pops) - 1 else spec.out_third_shift)
+                for i, p in enumerate(pops)]
+    out = pops[-1]
+    new_pops.append(Population(ERROR, out.n, 0, 0, 0, np.zeros(out.n, np.int64), np.zeros(out.n, np.int64),
+                               True, 1.0, "graded"))
+    conns = []
+    for c in base.connections:
+        conns.append(Connection(c.name, c.src, c.dst, np.asarray(c.weights), c.weight_exp, c.num_weight_bits,
+                                "mixed", plastic=prods))
+    eye = np.eye(out.n, dtype=np.int64)
+    conns += [Connection("out->error", out.name, ERROR, spec.error_gain * eye, 0, 8, "excitatory"),
+              Connection("target->error", TARGET, ERROR, -spec.error_gain * eye, 0, 8, "inhibitory"),
+              Connection("error->out", ERROR, out.name, eye, 0, 8, "excitatory", dst_port="third")]
+    for l in range(len(pops) - 1):
+        b = np.round(spec.feedback_scale * np.asarray(feedback[l])).astype(np.int64)
+        b = np.clip(b, -256, 254)
+        b = 2 * (b // 2)                     # Lava keeps mixed-sign weights even
+        src, port = {"output": (ERROR, "s"), "target": (TARGET, "s"),
+                     "next": (names[l + 1], "err")}[fb.source]
+        conns.append(Connection(f"B{l + 1}", src, names[l], b, 0, 8, "mixed", src_port=port,
+                                dst_port="third"))
+    return Circuit(base.n_in, new_pops, conns, base.outputs, True,
+                   {**base.meta, "rule": rule.name, "dw": dw_string(prods), "n_target": out.n})
+
+
+def run_lava(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int = 0,
+             record: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Run an on-chip learning circuit on Loihi2SimCfg fixed point for the length of
+    ``inputs`` ({INPUT: [T, n_in], TARGET: [T, n_out]}); returns (final weights, records)."""
+    from lava.magma.core.learning.learning_rule import Loihi3FLearningRule
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.dense.process import Dense, LearningDense
+    from lava.proc.graded.process import GradedVec
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+    from lava.utils.weightutils import SignMode
+
+    from neurocredit.lava.processes.process import ThirdFactorLIF
+    from neurocredit.lava.run import lava_session, seed_everything
+
+    seed_everything(rng_seed)
+    steps = next(iter(inputs.values())).shape[0]
+    record = list(record or [])
+    sources = {k: Source(data=np.asarray(v, dtype=np.int32).T) for k, v in inputs.items()}
+    procs = {}
+    rules = {}
+    for p in circuit.populations:
+        if p.kind == "graded":
+            procs[p.name] = GradedVec(shape=(p.n,), vth=int(p.vth))
+            continue
+        plastic_in = [c for c in circuit.connections if c.dst == p.name and c.plastic]
+        rule = None
+        if plastic_in:
+            rule = Loihi3FLearningRule(dw=dw_string(plastic_in[0].plastic), t_epoch=1, rng_seed=rng_seed)
+        procs[p.name] = ThirdFactorLIF(shape=(p.n,), du=int(p.du), dv=int(p.dv), vth=int(p.vth),
+                                       bias_mant=np.asarray(p.bias_mant, np.int32),
+                                       bias_exp=np.asarray(p.bias_exp, np.int32),
+                                       third_shift=int(p.third_shift), gate_lo=int(p.gate_lo),
+                                       learning_rule=rule, name=p.name)
+    modes = {"mixed": SignMode.MIXED, "excitatory": SignMode.EXCITATORY, "inhibitory": SignMode.INHIBITORY}
+    dense = {}
+    for c in circuit.connections:
+        w = np.asarray(c.weights, dtype=np.int32)
+        graded = c.src == ERROR or c.src_port == "err"
+        if c.plastic:
+            rules[c.name] = Loihi3FLearningRule(dw=dw_string(c.plastic), t_epoch=1, rng_seed=rng_seed)
+            d = LearningDense(weights=w, learning_rule=rules[c.name], weight_exp=int(c.weight_exp),
+                              num_weight_bits=int(c.num_weight_bits), sign_mode=modes[c.sign_mode], name=c.name)
+        else:
+            d = Dense(weights=w, weight_exp=int(c.weight_exp), num_weight_bits=int(c.num_weight_bits),
+                      sign_mode=modes[c.sign_mode], num_message_bits=24 if graded else 0, name=c.name)
+        src = sources[c.src] if c.src in sources else procs[c.src]
+        (src.s_out if c.src in sources or c.src_port == "s" else src.s_err).connect(d.s_in)
+        dst = procs[c.dst]
+        d.a_out.connect(dst.a_third_factor_in if c.dst_port == "third" else dst.a_in)
+        if c.plastic:
+            dst.s_out_bap.connect(d.s_in_bap)
+            dst.s_out_y1.connect(d.s_in_y1)
+            dst.s_out_y2.connect(d.s_in_y2)
+            dst.s_out_y3.connect(d.s_in_y3)
+        dense[c.name] = d
+    sinks = {}
+    for k in record:
+        sinks[k] = Sink(shape=(circuit.population(k).n,), buffer=steps)
+        procs[k].s_out.connect(sinks[k].a_in)
+    anchor = next(iter(sources.values()))
+    from neurocredit.lava.run import LavaNet
+    net = LavaNet(anchor, dense, procs, sinks, True)
+    with lava_session(net) as proc:
+        proc.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        weights = {k: np.asarray(d.weights.get()).astype(np.int64) for k, d in dense.items()}
+        recs = {k: np.asarray(s.data.get()).T.astype(np.int64) for k, s in sinks.items()}
+    return weights, recs
+
+
+def onchip_status(rule: Rule, n_layers: int = 3) -> tuple[bool, str]:
+    """(compiles to on-chip learning, reason) for tables such as ``neurocredit rules``."""
+    try:
+        check_onchip(rule, [f"fc{i + 1}" for i in range(n_layers)])
+    except OnChipError as exc:
+        return False, str(exc)
+    fb = rule.feedback
+    return True, f"{SUPPORTED_PATHWAYS[(fb.kind, fb.source)]}: Loihi3FLearningRule x0*y2/y3 + feedback Dense"

@@ -1,0 +1,89 @@
+"""On-chip learning: rules compiled to Loihi3FLearningRule + feedback connections; the
+fixed-point emulator's learning engine equals Lava's (PyLearningDenseModelBitApproximate)
+weight for weight; non-local rules are refused with the quantity named."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neurocredit.lava import learning as LR
+from neurocredit.lava import zoo
+from neurocredit.lava.compile import compile_graph
+from neurocredit.lava.profile import load_profile
+from neurocredit.rules import get_rule
+from neurocredit.sim.emulator import INPUT, emulate_learning
+
+STEPS = 60
+
+
+def circuit(rule_name, hidden, seed=0):
+    rng = np.random.default_rng(seed)
+    g = zoo.random_graph(seed=seed, n_in=10, hidden=hidden, n_out=4, recurrent=False, bias=False)
+    base = compile_graph(g).fixed_circuit
+    sizes = list(hidden) + [4]
+    rule = get_rule(rule_name)
+    src = {"next": lambda l: sizes[l + 1], "output": lambda l: 4, "target": lambda l: 4}[rule.feedback.source]
+    b = [rng.normal(0, 1 / np.sqrt(sizes[l]), (sizes[l], src(l))) for l in range(len(hidden))]
+    return LR.build_circuit(base, rule, b, LR.OnChipSpec())
+
+
+def stream(seed, label=1):
+    rng = np.random.default_rng(seed)
+    x = (rng.random((STEPS, 10)) < 0.5).astype(np.int64)
+    tgt = np.zeros((STEPS, 4), np.int64)
+    tgt[:, label] = 1
+    return {INPUT: x, LR.TARGET: tgt}
+
+
+@pytest.mark.parametrize("rule_name,hidden", [("dfa", (12,)), ("sdfa", (12,)), ("drtp", (12,)),
+                                              ("fa", (12, 8))])
+def test_emulator_learning_equals_lava_weight_for_weight(rule_name, hidden):
+    pytest.importorskip("lava.proc.dense.process")
+    circ = circuit(rule_name, hidden, seed=len(hidden))
+    inputs = stream(7)
+    pops = [p.name for p in circ.populations if p.kind == "third"]
+    w_emu, s_emu = emulate_learning(circ, inputs, rng_seed=11, record=pops)
+    w_lava, s_lava = LR.run_lava(circ, inputs, rng_seed=11, record=pops)
+    plastic = [c for c in circ.connections if c.plastic]
+    changed = 0
+    for c in plastic:
+        np.testing.assert_array_equal(w_emu[c.name], w_lava[c.name], err_msg=c.name)
+        changed += int((w_emu[c.name] != np.asarray(c.weights)).sum())
+    assert changed > 20                      # learning really happened in the 60 steps
+    for k in pops:
+        np.testing.assert_array_equal(s_emu[k], s_lava[k], err_msg=k)
+
+
+def test_dw_string_is_generated_and_parsed_by_lava_as_emulated():
+    from lava.magma.core.learning.learning_rule import Loihi3FLearningRule
+    prof = load_profile("loihi2")
+    prods = LR.products(get_rule("dfa"), 2 ** -4, prof)
+    parsed = Loihi3FLearningRule(dw=LR.dw_string(prods), t_epoch=1, rng_seed=0)
+    got = sorted((p.s_mantissa, p.s_exp - 7, p.factors[0].state_var, p.dependency)
+                 for p in parsed.active_product_series["dw"].products)
+    assert got == sorted(prods)
+    assert LR.scaling_constant(0.3, prof) == (5, -4)          # 5 * 2^-4 = 0.3125
+    with pytest.raises(LR.OnChipError, match="below the smallest"):
+        LR.scaling_constant(1e-4, prof)
+
+
+def test_output_weights_move_toward_the_target():
+    circ = circuit("dfa", (12,), seed=3)
+    w, _ = emulate_learning(circ, stream(3, label=2), rng_seed=0)
+    w0 = np.asarray(next(c for c in circ.connections if c.name == "fc_out").weights)
+    dw = (w["fc_out"] - w0).sum(axis=1)
+    assert dw[2] > 0 and all(dw[i] <= 0 for i in (0, 1, 3))
+
+
+@pytest.mark.parametrize("rule_name,quantity", [("bp", "W2ᵀ, the transposed weight of layer fc2"),
+                                                ("usf", "sign(W2ᵀ)"), ("frsf", "sign(W3ᵀ)")])
+def test_non_local_rules_are_refused_with_the_quantity(rule_name, quantity):
+    with pytest.raises(LR.OnChipError) as exc:
+        LR.check_onchip(get_rule(rule_name), ["fc1", "fc2", "fc3"])
+    assert "not local" in str(exc.value) and quantity in str(exc.value)
+
+
+def test_local_rules_compile_or_say_why():
+    ok = {name: LR.onchip_status(get_rule(name))[0] for name in ("fa", "dfa", "sdfa", "drtp", "kp")}
+    assert ok == {"fa": True, "dfa": True, "sdfa": True, "drtp": True, "kp": False}
+    assert "not compiled" in LR.onchip_status(get_rule("kp"))[1]      # weight decay, learned B
