@@ -156,3 +156,24 @@ def test_graph_without_metadata_gets_a_rule_on_import(tmp_path):
     x = _input(seed=6)
     plain = load(tmp_path / "snn.nir", discretisation="snntorch").simulate(x)
     assert torch.equal(model.simulate(x, discretisation="snntorch"), plain)  # dynamics untouched
+
+
+def test_rockpool_files_load_and_simulate(tmp_path):
+    """Rockpool's to_nir (CubaLIF nodes, Input/Output shapes with batch dims) loads and runs.
+
+    Rockpool writes r = τ·e^{−dt/τ}/dt and w_in = 1 without dt, so NIR's Euler semantics does not
+    reproduce Rockpool's own exponential dynamics; only loading and simulating is claimed."""
+    rp = pytest.importorskip("rockpool.nn.modules")
+    from rockpool.nn.combinators import Sequential
+    from rockpool.nn.modules.torch.nir import to_nir
+    torch.manual_seed(0)
+    net = Sequential(rp.LinearTorch((6, 8)), rp.LIFTorch(8), rp.LinearTorch((8, 3)), rp.LIFTorch(3))
+    nir.write(tmp_path / "rock.nir", to_nir(net))
+    model = load(tmp_path / "rock.nir")
+    assert sorted(type(n).__name__ for n in model.graph.nodes.values()).count("CubaLIF") == 2
+    x = (torch.rand(50, 2, 6) < 0.5).float()
+    out = model.simulate(x, dt=1e-3)
+    assert out.shape == (50, 2, 3) and set(out.unique().tolist()) <= {0.0, 1.0}
+    from neurocredit.nir.errors import NIRLoadError
+    with pytest.raises(NIRLoadError, match="needs LIF neurons at '1_LIFTorch', found CubaLIF"):
+        load(tmp_path / "rock.nir", rule="dfa")        # the spiking learner trains LIF chains

@@ -98,6 +98,7 @@ class Op:
     step: Callable[[torch.Tensor, Any], tuple[torch.Tensor, Any]]
     init: Callable[[int, tuple[int, ...]], Any] = lambda batch, shape: None
     out_shape: tuple[int, ...] | None = None  # set by the dry run
+    declared: tuple[int, ...] | None = None   # an Output node's declared shape
 
 
 def _param_dtype(node: Any) -> torch.dtype:
@@ -262,8 +263,8 @@ def make_op(name: str, node: Any, dt: float, disc: L.Discretisation, device=None
         return Op(name, kind, _shape(shp, f"{_where(name, node)}: field 'shape'"), ident)
     if kind == "Output":
         shp = (getattr(node, "output_type", None) or {}).get("output")
-        return Op(name, kind, None if shp is None else _shape(shp, f"{_where(name, node)}: field 'shape'"),
-                  ident)
+        return Op(name, kind, None, ident,
+                  declared=None if shp is None else _shape(shp, f"{_where(name, node)}: field 'shape'"))
     if kind in ("Affine", "Linear"):
         w = _arr(node, name, "weight", device=device)
         if w.dim() != 2:
@@ -545,6 +546,13 @@ def compile_graph(graph: Any, dt: float, discretisation: Any = None, device: Any
     for n in names:
         if n not in top_inputs and not inbound[n]:
             raise NIRLoadError(f"{_where(n, nodes[n])} has no inbound edge")
+    # Input shapes written with a leading batch dimension of 1 (snnTorch without ignore_dims,
+    # Rockpool): drop it when every consumer declares the shape without it.
+    for n in top_inputs:
+        shp = ops[n].in_shape
+        cons = [ops[d].in_shape for s, d in edges if s == n]
+        if len(shp) > 1 and shp[0] == 1 and cons and all(c == shp[1:] for c in cons):
+            ops[n].in_shape = shp[1:]
     prog = Program(ops, order, inbound, top_inputs, top_outputs, device)
     _infer_shapes(prog, nodes, back)
     return prog
@@ -592,11 +600,20 @@ def _infer_shapes(prog: Program, nodes: dict[str, Any], back: set) -> None:
         if n in shapes and shapes[n] != out_shape:
             raise NIRLoadError(f"{_where(n, nodes[n])}: outputs shape {list(out_shape)} but a cycle "
                                f"needs {list(shapes[n])}")
-        if op.kind == "Output" and op.in_shape is not None and out_shape != op.in_shape:
+        if op.kind == "Output" and op.declared is not None and \
+                _strip_ones(op.declared) != _strip_ones(out_shape):
+            # (leading 1s are batch/time dims some writers include: Rockpool, snnTorch)
             raise NIRLoadError(f"{_where(n, nodes[n])}: receives shape {list(out_shape)}, declares "
-                               f"{list(op.in_shape)}")
+                               f"{list(op.declared)}")
         shapes[n] = out_shape
         op.out_shape = out_shape
+
+
+def _strip_ones(shape: tuple[int, ...]) -> tuple[int, ...]:
+    i = 0
+    while i < len(shape) - 1 and shape[i] == 1:
+        i += 1
+    return tuple(shape[i:])
 
 
 def graph_dt(graph: Any, default: float = L.SNNTORCH_DT) -> float:
