@@ -21,6 +21,9 @@ from neurocredit.rules.rule import Feedback, Rule, Term
 KP_B_TERMS = (Term(-1.0, (F.PRE, F.POST)), Term(-KP_DECAY, (F.WEIGHT,)))
 """Learned backward weights, Kolen-Pollack-like: ΔB_l = −η f(v_l) ⊗ ε_{l+1} − λB_l (= ΔW_{l+1}ᵀ)."""
 KP_FORWARD = (DELTA, Term(-KP_DECAY, (F.WEIGHT,)))
+PC_GAMMA_TERMS = (Term(-1.0, (F.THIRD, F.PRE)),)
+"""Dense error weights (rule constant ``dense_error``): ΔΓ_l = −η ε_l ⊗ μ_l, the delta rule on the
+connection prediction μ_l (pre) -> error unit ε_l (third factor), as in Millidge et al.'s code."""
 
 PC_PAPER = "Whittington & Bogacz 2017, Neural Comput.; Millidge et al. 2020 (arXiv:2010.01047)"
 PC_STEPS = (("inference_rate", 0.2), ("steps", 40))

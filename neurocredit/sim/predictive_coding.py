@@ -31,16 +31,12 @@ from __future__ import annotations
 
 import torch
 
-from neurocredit.rules.factors import Factor
-from neurocredit.rules.rule import Term
+from neurocredit.rules.dynamical import PC_GAMMA_TERMS
 from neurocredit.sim.dynamics import Settled, layer_outputs, register_scheme
 from neurocredit.sim.losses import output_error
 from neurocredit.sim.network import Network
 from neurocredit.sim.relaxation import apply_plastic_grad, backward_message, relaxation_params
 from neurocredit.sim.updates import connection_update
-
-GAMMA_TERMS = (Term(-1.0, (Factor.THIRD, Factor.PRE)),)
-"""ΔΓ_l = −η ε_l ⊗ μ_l: the dense error weights learn to predict the value units."""
 
 DEFAULT_STEPS = 40
 DEFAULT_RATE = 0.2
@@ -89,7 +85,7 @@ def predictive_coding(net: Network, x: torch.Tensor, target: torch.Tensor, loss:
     for l in net.error_weight_index:
         gamma = net.error_weight(l)
         pre = mu[l].flatten(1)
-        d_gamma = connection_update(GAMMA_TERMS, lambda p, q: p.flatten(1).T @ q.flatten(1),
+        d_gamma = connection_update(PC_GAMMA_TERMS, lambda p, q: p.flatten(1).T @ q.flatten(1),
                                     pre, outputs[l].flatten(1), eps[l].flatten(1), None, gamma)
         apply_plastic_grad(gamma, d_gamma)
     return Settled(inputs, outputs, eps, cache)
