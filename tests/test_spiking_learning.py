@@ -90,7 +90,7 @@ def test_latency_coding_spikes_once_brighter_first():
 
 def test_dfa_trains_a_spiking_mlp_on_digits():
     data = load_digits(seed=0, standardise=False)
-    res = train_spiking(get_rule("dfa"), data, [64],
-                        SpikingTrainConfig(epochs=3, lr=0.01, spiking=SpikingConfig(steps=12)))
+    res = train_spiking(get_rule("dfa"), data, [48],
+                        SpikingTrainConfig(epochs=3, lr=0.01, spiking=SpikingConfig(steps=8)))
     accs = [row["test_acc"] for row in res.history]
     assert accs[-1] > 0.80, accs
