@@ -14,7 +14,6 @@ from neurocredit.errors import UserError
 
 
 def _fresh(args: argparse.Namespace):
-    from neurocredit.data import load_dataset
     from neurocredit.rules import get_rule
     from neurocredit.sim.spiking import SpikingConfig, SpikingTrainConfig, train_spiking
 

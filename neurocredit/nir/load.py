@@ -23,7 +23,6 @@ types of :data:`neurocredit.nir.simulate.SUPPORTED`), its learning ``spec`` and 
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -243,11 +242,6 @@ def find_chain(graph: nir.NIRGraph, why: str = "local learning") -> Chain:
     return Chain(core[0], weights, neurons, core[-1])
 
 
-def _node(graph: nir.NIRGraph, name: str) -> Any:
-    nodes, _ = flatten_graph(graph)
-    return nodes[name]
-
-
 def _rule_of(rule: str | Rule) -> Rule:
     from neurocredit.rules import get_rule
     if isinstance(rule, Rule):
@@ -450,12 +444,3 @@ def load(path: str | Path, rule: str | Rule | None = None, *, seed: int = 0,
     if spec is not None:
         check_learning_fits(graph, spec)
     return LoadedModel(graph, spec, rule_obj, Path(path), disc, dt, warnings)
-
-
-def file_is_complete(path: str | os.PathLike) -> bool:
-    """True if ``path`` loads (used by tests and the CLI to check a written file)."""
-    try:
-        load(path)
-        return True
-    except NIRLoadError:
-        return False

@@ -16,11 +16,14 @@ Stable entry point::
                         with record=True a pair (outputs, {node: [T, batch, ...]})
 
 Semantics.  Each step evaluates every node once in a topological order; a node's input is the
-sum of its inbound edges.  An edge that closes a cycle (found by depth-first search from the
-Input nodes) carries its source's output of the *previous* step, the way recurrent layers
-(snnTorch RLeaky/RSynaptic: ``LIF -> Affine -> LIF``) are written in NIR.  Nested NIRGraph
-nodes are flattened: edges to a subgraph go to its Input node (or to ``sub.<input name>``),
-edges from it leave its Output node.  Neurons follow :mod:`neurocredit.neurons.lif`.
+sum of its inbound edges (neurons add them one by one, feed-forward inputs first).  In a cycle
+the edges *leaving a neuron* (or Delay) carry its output of the *previous* step, the way
+recurrent layers (snnTorch RLeaky/RSynaptic: ``LIF -> Affine -> LIF``) are written in NIR:
+β·v + W_in·x[t] + (W_rec·z[t−1] + b_rec), bit-exact with snnTorch.  A cycle with no neuron is
+broken at a depth-first back edge.  Nested NIRGraph nodes are flattened: edges to a subgraph
+go to its Input node (or to ``sub.<input name>``), edges from it leave its Output node.  Input
+and Output shapes with leading 1s (a batch dimension, as Rockpool writes them) are accepted.
+Neurons follow :mod:`neurocredit.neurons.lif`.
 
 Bad graphs raise :class:`~neurocredit.nir.errors.NIRLoadError` naming the node or edge.
 """
