@@ -112,6 +112,7 @@ class OnChipSpec:
     third_shift: int = 4          # hidden t = trunc(B_int e / 2^third_shift)
     out_third_shift: int = 0      # output t = trunc(e_out / 2^out_third_shift)
     lr: float = 2 ** -4           # weight units per (spike x third-factor unit)
+    gate: float | None = None     # hidden box-car derivative: learn where v >= gate * threshold
 
 
 def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: OnChipSpec,
@@ -127,9 +128,13 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
     check_onchip(rule, [f"fc{i + 1}" for i in range(len(pops))])
     prods = products(rule, spec.lr, prof)
     fb = rule.feedback
-    new_pops = [Population(p.name, p.n, p.du, p.dv, p.vth, p.bias_mant, p.bias_exp, True, p.v_scale,
-                           "third", spec.third_shift if i < len(pops) - 1 else spec.out_third_shift)
-                for i, p in enumerate(pops)]
+    hidden_gate = -(2 ** 30)
+    new_pops = []
+    for i, p in enumerate(pops):
+        hidden = i < len(pops) - 1
+        gate = int(spec.gate * (int(p.vth) << 6)) if (hidden and spec.gate is not None) else hidden_gate
+        new_pops.append(Population(p.name, p.n, p.du, p.dv, p.vth, p.bias_mant, p.bias_exp, True, p.v_scale,
+                                   "third", spec.third_shift if hidden else spec.out_third_shift, gate))
     out = pops[-1]
     new_pops.append(Population(ERROR, out.n, 0, 0, 0, np.zeros(out.n, np.int64), np.zeros(out.n, np.int64),
                                True, 1.0, "graded"))
@@ -232,3 +237,90 @@ def onchip_status(rule: Rule, n_layers: int = 3) -> tuple[bool, str]:
         return False, str(exc)
     fb = rule.feedback
     return True, f"{SUPPORTED_PATHWAYS[(fb.kind, fb.source)]}: Loihi3FLearningRule x0*y2/y3 + feedback Dense"
+
+
+# -- on-chip training runs (emulator or Lava) ---------------------------------------------------
+def initial_graph(sizes: list[int], seed: int = 0, tau: float = 1e-3, dt: float = 1e-4):
+    """An untrained spiking MLP as NIR (Affine -> LIF per layer, zero bias, uniform init with
+    variance 1/n_in, snnTorch convention R = tau/dt): the network learning starts from."""
+    import nir
+    rng = np.random.default_rng(seed)
+    nodes = [nir.Input(input_type=np.array([sizes[0]]))]
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        w = rng.uniform(-1, 1, (n_out, n_in)) * np.sqrt(3.0 / n_in)
+        nodes += [nir.Affine(weight=w, bias=np.zeros(n_out)),
+                  nir.LIF(tau=np.full(n_out, tau), r=np.full(n_out, tau / dt), v_leak=np.zeros(n_out),
+                          v_threshold=np.ones(n_out))]
+    nodes.append(nir.Output(output_type=np.array([sizes[-1]])))
+    return nir.NIRGraph.from_list(*nodes)
+
+
+def sample_stream(rates: np.ndarray, labels: np.ndarray, n_classes: int, steps: int, blank: int,
+                  seed: int) -> dict[str, np.ndarray]:
+    """Samples one after the other: ``steps`` rate-coded steps with the one-hot target
+    (spiking every step), then ``blank`` silent steps.  {INPUT: [N(T+b), n_in], TARGET: ...}."""
+    rng = np.random.default_rng(seed)
+    n, n_in = rates.shape
+    x = np.zeros((n, steps + blank, n_in), np.int64)
+    x[:, :steps] = rng.random((n, steps, n_in)) < np.clip(rates, 0, 1)[:, None, :]
+    y = np.zeros((n, steps + blank, n_classes), np.int64)
+    y[np.arange(n), :steps, np.asarray(labels)] = 1
+    return {INPUT: x.reshape(-1, n_in), TARGET: y.reshape(-1, n_classes)}
+
+
+def inference_circuit(circuit: Circuit, weights: dict[str, np.ndarray]) -> Circuit:
+    """The forward network of a learning circuit with the given (learned) weights, as a plain
+    fixed-point circuit for the batched emulator / Lava inference."""
+    pops = [Population(p.name, p.n, p.du, p.dv, p.vth, p.bias_mant, p.bias_exp) for p in circuit.populations
+            if p.kind != "graded"]
+    conns = [Connection(c.name, c.src, c.dst, weights[c.name], c.weight_exp, c.num_weight_bits, "mixed")
+             for c in circuit.connections if c.plastic]
+    return Circuit(circuit.n_in, pops, conns, circuit.outputs, True, dict(circuit.meta))
+
+
+def accuracy(circuit: Circuit, rates: np.ndarray, labels: np.ndarray, steps: int, seed: int) -> float:
+    """Test accuracy of an inference circuit (batched emulator): argmax of output spike counts."""
+    from neurocredit.sim.emulator import emulate
+    x = np.random.default_rng(seed).random((steps, *rates.shape)) < rates[None]
+    out = emulate(circuit, x.astype(np.int64))[circuit.outputs[0]].numpy().sum(axis=0)
+    return float((out.argmax(axis=1) == np.asarray(labels)).mean())
+
+
+def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, seed: int = 0,
+          backend: str = "emulator", samples: int | None = None, log=print) -> list[dict]:
+    """On-chip training on ``data`` (a neurocredit Dataset with pixels in [0, 1]): the training
+    set streamed sample by sample (learning every step, only local information), the test
+    accuracy measured after every epoch with the learned integer weights.
+
+    ``backend='lava'`` runs the training stream in Lava (Loihi2SimCfg fixed point);
+    'emulator' in the fixed-point emulator (the same arithmetic, weight for weight)."""
+    import time as _time
+    x_tr, y_tr = data.x_train.numpy(), data.y_train.numpy()
+    x_te, y_te = data.x_test.numpy(), data.y_test.numpy()
+    n_classes = circuit.meta["n_target"]
+    weights = {c.name: np.asarray(c.weights) for c in circuit.connections}
+    history = [{"epoch": 0, "samples": 0, "test_acc": accuracy(inference_circuit(circuit, weights), x_te, y_te,
+                                                                steps, seed + 999)}]
+    log(f"epoch 0: test accuracy {100 * history[0]['test_acc']:.2f} % (untrained)")
+    rng = np.random.default_rng(seed)
+    seen = 0
+    for epoch in range(1, epochs + 1):
+        perm = rng.permutation(len(y_tr))[:samples]
+        stream = sample_stream(x_tr[perm], y_tr[perm], n_classes, steps, blank, seed * 1000 + epoch)
+        for c in circuit.connections:
+            c.weights = weights[c.name]
+        t0 = _time.perf_counter()
+        if backend == "lava":
+            weights, _ = run_lava(circuit, stream, rng_seed=seed + epoch)
+        else:
+            from neurocredit.sim.emulator import emulate_learning
+            weights, _ = emulate_learning(circuit, stream, rng_seed=seed + epoch)
+        seen += len(perm)
+        acc = accuracy(inference_circuit(circuit, weights), x_te, y_te, steps, seed + 999)
+        history.append({"epoch": epoch, "samples": seen, "test_acc": acc,
+                        "seconds": _time.perf_counter() - t0})
+        log(f"epoch {epoch}: {seen} samples streamed ({backend}, {history[-1]['seconds']:.1f} s), "
+            f"test accuracy {100 * acc:.2f} %")
+    for c in circuit.connections:
+        c.weights = weights[c.name]
+    return history
