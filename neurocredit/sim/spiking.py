@@ -284,14 +284,22 @@ def evaluate(net: SpikingNetwork, x: torch.Tensor, y: torch.Tensor, seed: int = 
 
 
 def train_spiking(rule: Rule, data: Dataset, hidden: list[int],
-                  cfg: SpikingTrainConfig | None = None, progress: bool = False) -> SpikingResult:
-    """Train a spiking MLP with ``rule`` on ``data`` (inputs must lie in [0, 1])."""
+                  cfg: SpikingTrainConfig | None = None, progress: bool = False,
+                  net: SpikingNetwork | None = None) -> SpikingResult:
+    """Train a spiking MLP with ``rule`` on ``data`` (inputs must lie in [0, 1]).
+
+    ``net``: keep training this network (e.g. ``neurocredit.nir.load.load(...).to_network()``);
+    ``hidden`` and ``cfg.spiking`` are then ignored."""
     from neurocredit.sim.train import DivergenceError
     cfg = cfg or SpikingTrainConfig()
     torch.manual_seed(cfg.seed)
     check_rule(rule)
-    net = SpikingNetwork([data.n_in, *hidden, data.n_out], rule, cfg.spiking, cfg.seed,
-                         cfg.feedback_scale)
+    if net is None:
+        net = SpikingNetwork([data.n_in, *hidden, data.n_out], rule, cfg.spiking, cfg.seed,
+                             cfg.feedback_scale)
+    elif net.sizes[0] != data.n_in or net.sizes[-1] != data.n_out:
+        raise ValueError(f"network {net.sizes} does not fit data '{data.name}' "
+                         f"({data.n_in} inputs, {data.n_out} outputs)")
     lr = cfg.lr * float(rule.param("lr_scale", 1.0))
     groups = [{"params": net.net.weight_params(), "lr": lr}]
     if net.net.learned_feedback_params():
