@@ -1,0 +1,89 @@
+"""Emulated on-chip training (fixed point, only local information) on digits: mean test accuracy
+over seeds for DFA, FA, DRTP (and sparse DFA), beside the same architecture's float torch accuracy
+with the same rule (``neurocredit.sim.spiking.train_spiking``, LIF readout).
+
+On chip: weights learn every step with the compiled Loihi3FLearningRule (pre spike x the post
+neuron's error, 8-bit weights, stochastic rounding as Lava's engine), errors reach the hidden
+neurons through the rule's feedback connections; the emulator reproduces Lava weight for weight
+(tests/test_lava_learning.py).  Goals (issue 7): DFA >= 88 %, FA >= 88 %, DRTP >= 80 %.
+
+    python benchmarks/onchip_accuracy.py [--rules dfa,fa,drtp] [--seeds 0,1,2] [--epochs 3]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+GOALS = {"dfa": 0.88, "fa": 0.88, "drtp": 0.80}
+
+
+def onchip(rule_name: str, seed: int, epochs: int, hidden: list[int], steps: int, lr: float) -> float:
+    from neurocredit.data import load_digits
+    from neurocredit.lava import learning as LR
+    from neurocredit.lava.compile import compile_graph
+    from neurocredit.rules import get_rule
+
+    data = load_digits(seed=seed, standardise=False)
+    sizes = [64, *hidden, 10]
+    base = compile_graph(LR.initial_graph(sizes, seed=seed)).fixed_circuit
+    rule = get_rule(rule_name)
+    rng = np.random.default_rng(seed + 1)
+    src = {"output": lambda l: 10, "target": lambda l: 10, "next": lambda l: sizes[l + 2]}[rule.feedback.source]
+    fb = []
+    for l in range(len(hidden)):
+        b = rng.normal(0, 1 / np.sqrt(sizes[l + 1]), (sizes[l + 1], src(l)))
+        if rule.feedback.kind == "sparse":
+            b = b * (rng.random(b.shape) >= rule.feedback.sparsity) / np.sqrt(1 - rule.feedback.sparsity)
+        fb.append(b)
+    circuit = LR.build_circuit(base, rule, fb, LR.OnChipSpec(lr=lr, gate=0.3))
+    hist = LR.train(circuit, data, epochs, steps=steps, seed=seed, log=lambda s: None)
+    return hist[-1]["test_acc"]
+
+
+def float_torch(rule_name: str, seed: int, epochs: int, hidden: list[int], steps: int) -> float:
+    from neurocredit.data import load_digits
+    from neurocredit.rules import get_rule
+    from neurocredit.sim.spiking import SpikingConfig, SpikingTrainConfig, evaluate, train_spiking
+
+    data = load_digits(seed=seed, standardise=False)
+    cfg = SpikingTrainConfig(epochs=epochs, seed=seed, spiking=SpikingConfig(steps=steps, readout="lif"))
+    res = train_spiking(get_rule(rule_name), data, hidden, cfg)
+    return evaluate(res.net, data.x_test, data.y_test)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rules", default="dfa,fa,drtp")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--float-epochs", type=int, default=10)
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=2 ** -4)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    print(f"digits, 64-{args.hidden}-10 LIF (FA: 64-{args.hidden}-{args.hidden // 2}-10), {args.steps} steps "
+          f"per sample; on chip: {args.epochs} epochs streamed through the fixed-point emulator; float: "
+          f"{args.float_epochs} epochs of neurocredit.sim.spiking; seeds {seeds}; torch threads "
+          f"{torch.get_num_threads()}")
+    print(f"{'rule':<6}{'on-chip fixed point':>24}{'float torch':>22}{'goal':>8}  per seed (on chip)")
+    for rule in args.rules.split(","):
+        hidden = [args.hidden, args.hidden // 2] if rule == "fa" else [args.hidden]
+        t0 = time.perf_counter()
+        chip = [onchip(rule, s, args.epochs, hidden, args.steps, args.lr) for s in seeds]
+        flt = [float_torch(rule, s, args.float_epochs, hidden, args.steps) for s in seeds]
+        goal = GOALS.get(rule)
+        m, sd = statistics.mean(chip), (statistics.stdev(chip) if len(chip) > 1 else 0.0)
+        fm, fsd = statistics.mean(flt), (statistics.stdev(flt) if len(flt) > 1 else 0.0)
+        status = "-" if goal is None else (f"{100 * goal:.0f} {'met' if m >= goal else 'NOT met'}")
+        print(f"{rule:<6}{100 * m:>17.2f} ± {100 * sd:4.2f}{100 * fm:>15.2f} ± {100 * fsd:4.2f}  {status:>12}  "
+              + " ".join(f"{100 * a:.1f}" for a in chip) + f"   ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
