@@ -177,3 +177,17 @@ def test_rockpool_files_load_and_simulate(tmp_path):
     from neurocredit.nir.errors import NIRLoadError
     with pytest.raises(NIRLoadError, match="needs LIF neurons at '1_LIFTorch', found CubaLIF"):
         load(tmp_path / "rock.nir", rule="dfa")        # the spiking learner trains LIF chains
+
+
+def test_input_and_output_shapes_with_a_batch_dimension(tmp_path):
+    """Shapes written as [1, n] (a batch dimension, as Rockpool and older exporters do) load.
+    (snnTorch 1.0.0's own exporter fails without ignore_dims=[0] in nir's type inference.)"""
+    net = _two_hidden()
+    g = export_to_nir(net, torch.randn(1, 12), ignore_dims=[0])
+    nodes = dict(g.nodes)
+    nodes["input"] = nir.Input(input_type={"input": np.array([1, 12])})
+    nodes["output"] = nir.Output(output_type={"output": np.array([1, 5])})
+    nir.write(tmp_path / "b.nir", nir.NIRGraph(nodes=nodes, edges=g.edges, type_check=False))
+    x = _input(seed=9)
+    assert torch.equal(load(tmp_path / "b.nir", discretisation="snntorch").simulate(x),
+                       _run_snntorch(net, x))
