@@ -252,37 +252,49 @@ def emulate_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: 
     bufs = {c.name: np.zeros(pops[c.dst].n, np.int64) for c in circuit.connections}
     randoms = {c.name: _LavaRandoms(rng_seed) for c in circuit.connections if c.plastic}
     rec = {k: np.zeros((steps, pops[k].n), np.int64) for k in record}
+    into = {(p.name, port): [c.name for c in circuit.connections if c.dst == p.name and c.dst_port == port]
+            for p in circuit.populations for port in ("a", "third")}
+    bias = {p.name: fp.effective_bias(torch.as_tensor(np.asarray(p.bias_mant, np.int64)),
+                                      torch.as_tensor(np.asarray(p.bias_exp, np.int64))).numpy()
+            for p in circuit.populations}
+
+    def decay(x: np.ndarray, d: int, off: int) -> np.ndarray:       # fp.decay in numpy
+        prod = x * (fp.DECAY_UNITY - (d + off))
+        return np.sign(prod) * (np.abs(prod) >> fp.DECAY_SHIFT)
+
     for t in range(steps):
         for p in circuit.populations:
-            a = sum((bufs[c.name] for c in circuit.connections if c.dst == p.name and c.dst_port == "a"),
-                    np.zeros(p.n, np.int64))
+            a = np.zeros(p.n, np.int64)
+            for k in into[(p.name, "a")]:
+                a = a + bufs[k]
             o = outs[p.name]
             if p.kind == "graded":
                 o["s"] = a * (np.abs(a) > int(p.vth))
                 continue
             st = state[p.name]
-            bias = fp.effective_bias(torch.as_tensor(np.asarray(p.bias_mant, np.int64)),
-                                     torch.as_tensor(np.asarray(p.bias_exp, np.int64))).numpy()
-            u = fp.wrap_current(torch.as_tensor(fp.decay(torch.as_tensor(st["u"]), int(p.du), fp.DS_OFFSET)
-                                                + (torch.as_tensor(a) << fp.ACT_SHIFT))).numpy()
-            v = (fp.decay(torch.as_tensor(st["v"]), int(p.dv), fp.DM_OFFSET).numpy() + u + bias)
-            v = np.clip(v, -(fp.MAX_UV - 1), fp.MAX_UV - 1)
+            u = decay(st["u"], int(p.du), fp.DS_OFFSET) + (a << fp.ACT_SHIFT)
+            wrapped = np.where(u > fp.MAX_UV, u - 2 * fp.MAX_UV, u)       # fp.wrap_current
+            u = np.where(wrapped <= -fp.MAX_UV, u + 2 * fp.MAX_UV, wrapped)
+            v = np.clip(decay(st["v"], int(p.dv), fp.DM_OFFSET) + u + bias[p.name],
+                        -(fp.MAX_UV - 1), fp.MAX_UV - 1)
             spikes = v > (int(p.vth) << fp.VTH_SHIFT)
             if p.kind == "third":
-                third = sum((bufs[c.name] for c in circuit.connections
-                             if c.dst == p.name and c.dst_port == "third"), np.zeros(p.n, np.int64))
+                third = np.zeros(p.n, np.int64)
+                for k in into[(p.name, "third")]:
+                    third = third + bufs[k]
                 gate = v >= int(p.gate_lo)
                 tt = np.sign(third) * (np.abs(third) >> int(p.third_shift)) * gate
                 o["y2"], o["y3"], o["err"] = np.clip(-tt, 0, 127), np.clip(tt, 0, 127), tt
-            v = np.where(spikes, 0, v)
-            st["u"], st["v"] = u, v
+            st["u"], st["v"] = u, np.where(spikes, 0, v)
             o["s"] = spikes.astype(np.int64)
         for c in circuit.connections:
             if c.src in inputs:
                 s = np.asarray(inputs[c.src][t], dtype=np.int64)
             else:
                 s = outs[c.src]["err" if c.src_port == "err" else "s"]
-            bufs[c.name] = fp.shift_exp(torch.as_tensor(weights[c.name] @ s), int(c.weight_exp)).numpy()
+            acc = weights[c.name] @ s
+            e = int(c.weight_exp)
+            bufs[c.name] = acc << e if e > 0 else acc >> (-e)
             if c.plastic:
                 r_y, r_w = randoms[c.name].step()
                 y = {"y2": outs[c.dst]["y2"], "y3": outs[c.dst]["y3"]}
