@@ -15,7 +15,6 @@ import time
 import torch
 
 from neurocredit.data import load_digits
-from neurocredit.io_utils import atomic_path
 from neurocredit.rules import check_locality, get_rule
 from neurocredit.sim.train import TrainConfig, train
 
@@ -46,9 +45,9 @@ def main() -> None:
         hw = "yes" if not v and rule.hardware else f"no ({v[0].quantity.split(',')[0]})"
         print(f"{name:6s} {100 * res.final['test_acc']:8.2f}% {layer['angle_WT_B']:8.1f}° "
               f"{layer['delta_angle']:9.1f}° {time.perf_counter() - t0:5.1f}s  {hw}")
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from neurocredit.plots import save_figure
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     for name, hist in runs.items():
         ep = [h["epoch"] for h in hist]
@@ -61,8 +60,7 @@ def main() -> None:
     for a in axes:
         a.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(args.out) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
+    save_figure(fig, args.out)
     print(f"wrote {args.out}")
 
 

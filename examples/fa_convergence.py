@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 from neurocredit.data import teacher_student
-from neurocredit.io_utils import atomic_path
 from neurocredit.rules import PRIMITIVES, get_rule
 from neurocredit.sim.train import TrainConfig, train
 
@@ -70,9 +69,9 @@ def main() -> None:
           f"fit over steps {int(0.1 * args.steps)}-{args.steps})")
     print(f"(b) alignment cos(β, b): λ=0: {plain['cos'][0]:+.3f} -> {plain['cos'][-1]:+.3f};  "
           f"λ={args.lam}: {reg['cos'][0]:+.3f} -> {reg['cos'][-1]:+.3f}")
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from neurocredit.plots import save_figure
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
     steps = np.arange(1, args.steps + 1)
     a1.semilogy(steps, plain["losses"], label="FA, λ=0")
@@ -87,8 +86,7 @@ def main() -> None:
     a2.set_xlabel("full-batch step"), a2.set_ylabel("cos(β, b)"), a2.legend()
     a2.set_title("(b) alignment of output weights with B")
     fig.tight_layout()
-    with atomic_path(args.out) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
+    save_figure(fig, args.out)
     print(f"wrote {args.out}")
 
 

@@ -11,6 +11,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 from neurocredit.io_utils import atomic_path  # noqa: E402
 
 
+def save_figure(fig, path: str | Path, dpi: int = 100) -> None:
+    """Write ``fig`` as a PNG atomically (no partial file on failure) and close it."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
+
+
 def plot_history(history: list[dict], path: str | Path, title: str = "") -> None:
     """Accuracy (or loss) and per-layer alignment curves of one run, as a 3-panel PNG."""
     epochs = [h["epoch"] for h in history]
@@ -42,6 +49,4 @@ def plot_history(history: list[dict], path: str | Path, title: str = "") -> None
         axis.set_title(label.split(" (")[0])
     fig.suptitle(title)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
