@@ -2,9 +2,6 @@
 ranges, quantisation error, resource counts, and every refusal (naming the layer and the limit)."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import nir
 import numpy as np
 import pytest
@@ -181,8 +178,21 @@ def test_target_report_lists_every_node():
     assert rows["lif_1"][0] is True
 
 
+class _Out:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "neurocredit.cli", *args], capture_output=True, text=True)
+    """The CLI in-process (a subprocess costs seconds of imports on the shared machine)."""
+    import contextlib
+    import io
+
+    from neurocredit.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return _Out(code, out.getvalue(), err.getvalue())
 
 
 def test_cli_compile_prints_report_and_refusal(tmp_path):
