@@ -99,3 +99,42 @@ def test_emulated_onchip_training_learns_digits_above_chance():
     hist = LR.train(circ, data, epochs=1, samples=400, steps=12, log=lambda s: None)
     assert hist[0]["test_acc"] < 0.25
     assert hist[-1]["test_acc"] > 0.30                # measured 37.8 % (chance 10 %)
+
+
+def test_float_third_factor_lif_delivers_the_error_in_lava():
+    """Float model of ThirdFactorLIF (floating_pt): dW = -C sum_t e[t-1] x[t] (the error reaches the
+    third-factor port one Dense step later); exact up to the 3F trace decay exp(-1/65535)."""
+    from lava.magma.core.learning.learning_rule import Loihi3FLearningRule
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.dense.process import Dense, LearningDense
+    from lava.proc.io.source import RingBuffer as Source
+
+    from neurocredit.lava.processes.process import ThirdFactorLIF
+    rng = np.random.default_rng(0)
+    n_in, n_out, T = 6, 3, 40
+    x = (rng.random((n_in, T)) < 0.5).astype(float)
+    e = np.zeros((n_out, T))
+    e[0], e[1] = -1.0, 1.0
+    prods = LR.products(get_rule("dfa"), 0.25, load_profile("loihi2"))
+    rule = Loihi3FLearningRule(dw=LR.dw_string(prods), t_epoch=1)
+    w0 = rng.normal(0, 0.3, (n_out, n_in))
+    plastic = LearningDense(weights=w0.copy(), learning_rule=rule)
+    neurons = ThirdFactorLIF(shape=(n_out,), du=1.0, dv=0.1, vth=1.0, learning_rule=rule)
+    err = Dense(weights=np.eye(n_out), num_message_bits=24)
+    src, esrc = Source(data=x), Source(data=e)
+    src.s_out.connect(plastic.s_in)
+    plastic.a_out.connect(neurons.a_in)
+    for a, b in [(neurons.s_out_bap, plastic.s_in_bap), (neurons.s_out_y1, plastic.s_in_y1),
+                 (neurons.s_out_y2, plastic.s_in_y2), (neurons.s_out_y3, plastic.s_in_y3)]:
+        a.connect(b)
+    esrc.s_out.connect(err.s_in)
+    err.a_out.connect(neurons.a_third_factor_in)
+    try:
+        neurons.run(condition=RunSteps(num_steps=T), run_cfg=Loihi2SimCfg(select_tag="floating_pt"))
+        w = plastic.weights.get()
+    finally:
+        neurons.stop()
+    want = sum(-0.25 * np.outer(e[:, t - 1], x[:, t]) for t in range(1, T))
+    np.testing.assert_allclose(w - w0, want, atol=1e-3)
+    assert np.abs(want).sum() > 10
