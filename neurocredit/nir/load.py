@@ -23,6 +23,8 @@ types of :data:`neurocredit.nir.simulate.SUPPORTED`), its learning ``spec`` and 
 from __future__ import annotations
 
 import dataclasses
+import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,27 +154,104 @@ def _edges(raw: Any, where: str) -> list[tuple[str, str]]:
     return out
 
 
-def read_graph(path: str | Path, warnings: list[str] | None = None) -> nir.NIRGraph:
-    """Read a NIR HDF5 file into a nir.NIRGraph without nir's asserts (errors name the culprit)."""
+READ_TIMEOUT_S = 60.0
+
+
+def _read_raw(path: Path) -> dict:
+    """hdf2dict of the file's 'node' group, in this process (errors -> NIRLoadError)."""
     import h5py
     from nir.serialization import hdf2dict
-    warnings = [] if warnings is None else warnings
-    path = Path(path)
-    if not path.exists():
-        raise NIRLoadError(f"file '{path}' does not exist")
-    if path.is_dir():
-        raise NIRLoadError(f"file '{path}' is a folder, not a NIR file")
     try:
         with h5py.File(path, "r") as f:
             if "node" not in f:
                 raise NIRLoadError(f"file '{path}': no 'node' group; not a NIR file")
-            raw = hdf2dict(f["node"])
+            return hdf2dict(f["node"])
     except NIRLoadError:
         raise
     except Exception as exc:  # h5py raises OSError, KeyError, ValueError, RuntimeError ...
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise NIRLoadError(f"file '{path}' is not a readable HDF5/NIR file (truncated or not "
                            f"HDF5?): {msg}") from None
+
+
+def _read_raw_isolated(path: Path, timeout: float = READ_TIMEOUT_S) -> dict:
+    """:func:`_read_raw` in a forked child process.
+
+    The HDF5 C library can crash (segmentation fault) or loop on a corrupted file -- seen
+    here with h5py 3 / HDF5 on files with flipped bytes -- which no Python ``except`` can
+    catch.  The child reads the file and pickles the result (or the error) back through a
+    pipe; a crash or a read longer than ``timeout`` s becomes a NIRLoadError.
+    """
+    import pickle
+    import select
+    import signal
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: read, report, exit without running any parent cleanup
+        code = 0
+        try:
+            import faulthandler
+            faulthandler.disable()          # the crash is expected and reported by the parent
+            os.close(r)
+            try:
+                result = ("ok", _read_raw(path))
+            except NIRLoadError as exc:
+                result = ("error", str(exc))
+            except BaseException as exc:  # noqa: BLE001
+                result = ("error", f"file '{path}' could not be read: {type(exc).__name__}: {exc}")
+            data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(w, "wb") as f:
+                f.write(data)
+        except BaseException:  # noqa: BLE001
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(w)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    with os.fdopen(r, "rb", buffering=0) as f:
+        while True:
+            left = deadline - time.monotonic()
+            ready = select.select([f], [], [], max(left, 0))[0] if left > 0 else []
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise NIRLoadError(f"file '{path}': reading it did not finish in {timeout:g} s "
+                                   "(corrupt HDF5 file?)")
+            chunk = f.read(1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        raise NIRLoadError(f"file '{path}' crashed the HDF5 library (signal "
+                           f"{os.WTERMSIG(status)}): a corrupt HDF5 file")
+    try:
+        kind, value = pickle.loads(b"".join(chunks))
+    except Exception:  # noqa: BLE001
+        raise NIRLoadError(f"file '{path}' could not be read (the reader exited with status "
+                           f"{os.WEXITSTATUS(status) if os.WIFEXITED(status) else status})") from None
+    if kind != "ok":
+        raise NIRLoadError(value)
+    return value
+
+
+def read_graph(path: str | Path, warnings: list[str] | None = None,
+               isolate: bool | None = None) -> nir.NIRGraph:
+    """Read a NIR HDF5 file into a nir.NIRGraph without nir's asserts (errors name the culprit).
+
+    ``isolate`` (default: where ``os.fork`` exists) reads the HDF5 file in a child process so
+    that a corrupt file that crashes the HDF5 library is a NIRLoadError, not a dead interpreter.
+    """
+    warnings = [] if warnings is None else warnings
+    path = Path(path)
+    if not path.exists():
+        raise NIRLoadError(f"file '{path}' does not exist")
+    if path.is_dir():
+        raise NIRLoadError(f"file '{path}' is a folder, not a NIR file")
+    if isolate is None:
+        isolate = hasattr(os, "fork")
+    raw = _read_raw_isolated(path) if isolate else _read_raw(path)
     if not isinstance(raw, dict) or _str(raw.get("type")) != "NIRGraph":
         raise NIRLoadError(f"file '{path}': the top node is not a NIRGraph "
                            f"(type {raw.get('type')!r})")
