@@ -6,7 +6,7 @@
 2. digits-- test accuracy on digits, mean ± std over seeds, for every PC / AR / DI / PAL rule
             (settings: [defaults.digits] and [rules.<name>] of benchmarks/accuracy_config.toml),
             plus dynamic inversion's stability margin max Re eig(W·B − αI) before/after training.
-3. cnn   -- a small CNN on 8x8 digits (conv 16x3x3 -> dense 128 -> 10, ReLU): simplified AR,
+3. cnn   -- a small CNN on 8x8 digits (conv 16x3x3 -> dense 128 -> 10, tanh): simplified AR,
             and DFA / sparse DFA / module-wise DFA on the same conv net.
 4. pal   -- PAL on a teacher-student task: ∠(B, Wᵀ) of PAL and of FA (the same dynamics with B
             fixed) at every logged step, the checks of the issue, and test loss with a hidden
@@ -43,6 +43,8 @@ TARGETS = {"pc": 95, "pc_fp": 95, "pc_lb": 95, "pc_nd": 95, "pc_dense": 95, "pc_
            "ar": 95, "ar_simplified": 95, "di": 93}
 CNN_SPECS = ["conv:16:3", "flatten", "dense:128", "dense:10"]
 CNN_RULES = {"ar_simplified": 95, "dfa": None, "sdfa": None, "mdfa": None}
+CNN_OVERRIDES = {"activation": "tanh"}
+"""The CNN uses tanh (with ReLU simplified AR's 5-seed mean was 95.5 ± 2.0 %, one seed 92.8 %)."""
 
 LINES: list[str] = []
 
@@ -90,8 +92,9 @@ def part_cos() -> None:
         "training; they align while training)")
 
 
-def train_digits(name: str, seeds: int, specs: list[str] | None = None) -> tuple[list[float], list]:
-    s = settings(name)
+def train_digits(name: str, seeds: int, specs: list[str] | None = None,
+                 overrides: dict | None = None) -> tuple[list[float], list]:
+    s = settings(name) | (overrides or {})
     accs, extra = [], []
     for seed in range(seeds):
         data = load_digits(seed=seed)
@@ -138,9 +141,9 @@ def part_digits(seeds: int) -> None:
 def part_cnn(seeds: int) -> None:
     say(f"## 3. digits CNN {' -> '.join(CNN_SPECS)}, mean ± std over {seeds} seeds")
     for name, target in CNN_RULES.items():
-        s = settings(name)
+        s = settings(name) | CNN_OVERRIDES
         t0 = time.perf_counter()
-        accs, _ = train_digits(name, seeds, CNN_SPECS)
+        accs, _ = train_digits(name, seeds, CNN_SPECS, CNN_OVERRIDES)
         verdict = "" if target is None else (
             f"  target >= {target} %: " + ("MET" if statistics.mean(accs) >= target else "NOT MET"))
         say(f"cnn {name:14s} {s['activation']} lr {s['lr']} {s['epochs']} ep: {fmt(accs)}{verdict}"
