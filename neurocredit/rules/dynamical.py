@@ -94,7 +94,8 @@ register(Rule(
     name="di", title="Dynamic inversion", paper="Podlaski & Machens 2020, NeurIPS (arXiv:2007.05112)",
     equation="du_l/dt = e_{l+1} − W_{l+1} g_l − αu_l, g_l = −B_l u_l, e_l = f'(a_l) ⊙ g_l; "
              "stable iff Re eig(W_{l+1}B_l − αI) < 0 (checked, refused otherwise); "
-             "ΔW_l = −η e_l ⊗ x_{l−1}",
+             "ΔW_l = −η e_l ⊗ x_{l−1}  (the loop is negative feedback: W aligns with −Bᵀ, "
+             "so ∠(Wᵀ, B) ends above 90°)",
     forward=(DELTA,), feedback=Feedback("random", "next"), local=True,
     dynamics="dynamic_inversion", hardware=False,
     params=(("dt", 0.5), ("leak", 0.5), ("on_unstable", "error"), ("steps", 60))))

@@ -11,7 +11,10 @@ existing forward synapses, no weight transport):
     du_l/dt = (e_{l+1} − W_{l+1} g_l) − α u_l = e_{l+1} + (W_{l+1} B_l − α I) u_l,
     g_l = −B_l u_l,     e_l = f'(a_l) ⊙ g_l
 
-(u_l integrates what is still missing, e_{l+1} − W_{l+1} g_l, with a leak α.)
+(u_l integrates what is still missing, e_{l+1} − W_{l+1} g_l, with a leak α.)  B_l enters with
+a minus sign (an inhibitory loop), the convention under which the condition reads as in the
+paper's review; training aligns W_{l+1} with −B_lᵀ (FA-like), which makes W_{l+1}B_l more
+negative definite, so the margin grows while learning and the metric ∠(Wᵀ, B) ends above 90°.
 
 Fixed point: g_l* = B_l (W_{l+1} B_l − α I)⁻¹ e_{l+1}; for α → 0, W_{l+1} g_l* = e_{l+1}, a
 (right) inverse of the forward map.  The dynamics are stable iff every eigenvalue of
