@@ -50,10 +50,10 @@ def bp_reference(net: Network, x: torch.Tensor, y: torch.Tensor, loss: str
 def reference_feedback(net: Network, layer: int) -> torch.Tensor:
     """The matrix BP would use where the rule uses B_layer (see module docstring)."""
     src = pathway_source(net.rule.feedback, layer, net.n_layers)
-    ref = net.layers[layer + 1].weight.T
+    ref = net.weight_matrix(layer + 1).T
     if src != "next":
-        for upper in net.layers[layer + 2:]:
-            ref = ref @ upper.weight.T
+        for upper in range(layer + 2, net.n_layers):
+            ref = ref @ net.weight_matrix(upper).T
     return ref
 
 
