@@ -199,6 +199,19 @@ def test_corrupt_file_that_crashes_hdf5_is_a_load_error(tmp_path):
         load(p)
 
 
+HANGING_SEED = 586535808     # a 'flip' case on which the HDF5 library never returns
+
+
+def test_corrupt_file_that_hangs_hdf5_is_a_load_error(tmp_path, monkeypatch):
+    import neurocredit.nir.load as loader
+    from test_nir_fuzz import _make_file
+    monkeypatch.setattr(loader, "READ_TIMEOUT_S", 2.0)
+    p = tmp_path / "hang.nir"
+    _make_file(p, HANGING_SEED, "flip")
+    with pytest.raises(NIRLoadError, match=r"hang\.nir': reading it did not finish in 2 s"):
+        load(p)
+
+
 @pytest.mark.slow
 def test_the_same_file_crashes_an_in_process_read(tmp_path):
     """Documents the upstream bug the isolated reader guards against (h5py/HDF5 segfault)."""

@@ -177,17 +177,18 @@ def _read_raw(path: Path) -> dict:
                            f"HDF5?): {msg}") from None
 
 
-def _read_raw_isolated(path: Path, timeout: float = READ_TIMEOUT_S) -> dict:
+def _read_raw_isolated(path: Path, timeout: float | None = None) -> dict:
     """:func:`_read_raw` in a forked child process.
 
     The HDF5 C library can crash (segmentation fault) or loop on a corrupted file -- seen
     here with h5py 3 / HDF5 on files with flipped bytes -- which no Python ``except`` can
-    catch.  The child reads the file and pickles the result (or the error) back through a
+    catch.  ``timeout`` defaults to the module's READ_TIMEOUT_S.  The child reads the file and pickles the result (or the error) back through a
     pipe; a crash or a read longer than ``timeout`` s becomes a NIRLoadError.
     """
     import pickle
     import select
     import signal
+    timeout = READ_TIMEOUT_S if timeout is None else timeout
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: read, report, exit without running any parent cleanup
