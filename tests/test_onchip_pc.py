@@ -1,0 +1,121 @@
+"""Predictive coding on chip (issue 8): the on-chip check refuses exact PC naming the
+transposed weight and accepts the relaxed variant; relaxed PC's learned backward weights learn
+on the fixed-point emulator with their own local rule (Kolen-Pollack: ΔB_l = ΔW_{l+1}ᵀ)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neurocredit.lava import learning as LR
+from neurocredit.lava import onchip_pc as P
+from neurocredit.lava import zoo
+from neurocredit.lava.compile import compile_graph
+from neurocredit.rules import get_rule
+from neurocredit.rules.locality import check_locality
+from neurocredit.sim.emulator import INPUT
+from neurocredit.sim.emulator_pc import emulate_learning_pc
+
+NAMES = ["fc1", "fc2", "fc3"]
+
+
+@pytest.mark.parametrize("name", ["pc", "pc_fp", "pc_nd", "pc_dense"])
+def test_exact_pc_is_refused_naming_the_transposed_weight(name):
+    with pytest.raises(LR.OnChipError) as exc:
+        P.check_onchip_pc(get_rule(name), NAMES)
+    msg = str(exc.value)
+    assert "not local" in msg
+    assert "W2ᵀ, the transposed weight of layer fc2" in msg
+    assert "W3ᵀ, the transposed weight of layer fc3" in msg
+    with pytest.raises(LR.OnChipError, match="W2ᵀ"):       # issue 7's check says the same
+        LR.check_onchip(get_rule(name), NAMES)
+
+
+def test_relaxed_pc_is_local_and_accepted():
+    P.check_onchip_pc(P.PC_ONCHIP, NAMES)                  # no exception
+    assert check_locality(P.PC_ONCHIP, NAMES) == []
+    assert check_locality(get_rule("pc_relaxed"), NAMES) == []
+    assert check_locality(get_rule("pc_lb"), NAMES) == []
+
+
+@pytest.mark.parametrize("name,why", [("pc_lb", "backward derivative"), ("pc_relaxed", "Γ_l")])
+def test_local_pc_variants_the_chip_cannot_run_are_refused_with_the_reason(name, why):
+    with pytest.raises(LR.OnChipError, match=why):
+        P.check_onchip_pc(get_rule(name), NAMES)
+
+
+def test_pc_weight_decay_below_the_engine_constant_range_is_refused():
+    from dataclasses import replace
+    from neurocredit.rules.dynamical import KP_B_TERMS
+    rule = replace(P.PC_ONCHIP, feedback=replace(P.PC_ONCHIP.feedback, terms=KP_B_TERMS))
+    with pytest.raises(LR.OnChipError, match="term .*weight"):
+        P.check_onchip_pc(rule, NAMES)
+
+
+def _circuit(hidden=(12,), seed=0, shift=4):
+    g = zoo.random_graph(seed=seed, n_in=10, hidden=hidden, n_out=4, recurrent=False, bias=False)
+    base = compile_graph(g).fixed_circuit
+    sizes = [10, *hidden, 4]
+    return P.build_pc_circuit(base, P.PC_ONCHIP, P.initial_backward(sizes, seed + 1),
+                              LR.OnChipSpec(third_shift=shift))
+
+
+def _stream(steps, seed, label=1):
+    rng = np.random.default_rng(seed)
+    x = (rng.random((steps, 10)) < 0.5).astype(np.int64)
+    tgt = np.zeros((steps, 4), np.int64)
+    tgt[:, label] = 1
+    return {INPUT: x, LR.TARGET: tgt}
+
+
+def test_dw_strings_come_from_the_rule_terms():
+    circ = _circuit()
+    assert circ.meta["transposed"] == ("B1",)
+    b = next(c for c in circ.connections if c.name == "B1")
+    w = [c for c in circ.connections if c.plastic and c.name != "B1"]
+    assert b.plastic and all(c.plastic == b.plastic for c in w)   # both Term(-1, ...) at the same lr
+    assert "x0 * y3" in circ.meta["dw_B"] and "x0 * y2" in circ.meta["dw_B"]
+
+
+def test_backward_weights_learn_the_transpose_of_the_forward_update():
+    """KP on chip: B_1 and W_2 see the same pre/post products and the same Lava random draws,
+    so ΔB_1 = ΔW_2ᵀ bit for bit wherever neither clipped, after >= 50 learning steps."""
+    circ = _circuit(hidden=(12,), seed=3)
+    b0 = np.asarray(next(c for c in circ.connections if c.name == "B1").weights).copy()
+    w_out = [c for c in circ.connections if c.plastic and c.name != "B1"][-1]
+    w0 = np.asarray(w_out.weights).copy()
+    from neurocredit.neurons.fixed_point import stored_weights
+    import torch
+    b0 = stored_weights(torch.as_tensor(b0), "mixed").numpy()
+    w0 = stored_weights(torch.as_tensor(w0), "mixed").numpy()
+    w, _ = emulate_learning_pc(circ, _stream(80, 5), rng_seed=4)
+    db, dw = w["B1"] - b0, (w[w_out.name] - w0).T
+    inside = (np.abs(w["B1"]) < 250) & (np.abs(w[w_out.name].T) < 250)
+    assert int((dw != 0).sum()) > 10                      # the output layer learned
+    np.testing.assert_array_equal(db[inside], dw[inside])
+
+
+def test_hidden_error_is_the_backward_projection_of_the_output_error():
+    """The relaxation settles on chip: hidden error ε_1[t] = trunc((B_1 ε_2[t-1]) / 2^shift),
+    with B_1 as it was before step t's update."""
+    circ = _circuit(hidden=(12,), seed=2, shift=2)
+    hid, out = [p.name for p in circ.populations if p.kind == "third"]
+    inputs = _stream(60, 9)
+    _, rec = emulate_learning_pc(circ, inputs, rng_seed=0, record=[f"err:{hid}", f"err:{out}"],
+                                 snapshot_every=1)
+    e_h, e_o, bs = rec[f"err:{hid}"], rec[f"err:{out}"], rec["w:B1"]
+    assert np.abs(e_o).sum() > 0 and np.abs(e_h).sum() > 0
+    for t in range(2, 60):
+        a = bs[t - 2] @ e_o[t - 1]
+        np.testing.assert_array_equal(e_h[t], np.sign(a) * (np.abs(a) >> 2), err_msg=f"step {t}")
+
+
+def test_emulated_onchip_pc_learns_digits_above_chance():
+    from neurocredit.data import load_digits
+    data = load_digits(seed=0, standardise=False)
+    sizes = [64, 128, 10]
+    base = compile_graph(LR.initial_graph(sizes, seed=0)).fixed_circuit
+    circ = P.build_pc_circuit(base, P.PC_ONCHIP, P.initial_backward(sizes, 1), LR.OnChipSpec(third_shift=6))
+    hist = P.train_pc(circ, data, 1, seed=0, samples=250, log=lambda s: None)
+    assert hist[0]["test_acc"] < 0.25
+    assert hist[-1]["test_acc"] > 0.40
+    assert hist[-1]["angle_B"] < hist[0]["angle_B"] - 3.0   # B turns toward W_2ᵀ
