@@ -64,16 +64,19 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2 ** -4)
+    ap.add_argument("--fa-hidden", type=int, default=2, help="hidden layers of the FA network (1: FA's pathway "
+                    "from the output layer, the same as DFA's for one hidden layer)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     seeds = [int(s) for s in args.seeds.split(",")]
-    print(f"digits, 64-{args.hidden}-10 LIF (FA: 64-{args.hidden}-{args.hidden // 2}-10), {args.steps} steps "
+    fa = f"64-{args.hidden}-{args.hidden // 2}-10" if args.fa_hidden == 2 else f"64-{args.hidden}-10"
+    print(f"digits, 64-{args.hidden}-10 LIF (FA: {fa}), {args.steps} steps "
           f"per sample; on chip: {args.epochs} epochs streamed through the fixed-point emulator; float: "
           f"{args.float_epochs} epochs of neurocredit.sim.spiking; seeds {seeds}; torch threads "
           f"{torch.get_num_threads()}")
     print(f"{'rule':<6}{'on-chip fixed point':>24}{'float torch':>22}{'goal':>8}  per seed (on chip)")
     for rule in args.rules.split(","):
-        hidden = [args.hidden, args.hidden // 2] if rule == "fa" else [args.hidden]
+        hidden = [args.hidden, args.hidden // 2] if (rule == "fa" and args.fa_hidden == 2) else [args.hidden]
         t0 = time.perf_counter()
         chip = [onchip(rule, s, args.epochs, hidden, args.steps, args.lr) for s in seeds]
         flt = [float_torch(rule, s, args.float_epochs, hidden, args.steps) for s in seeds]

@@ -256,15 +256,19 @@ def initial_graph(sizes: list[int], seed: int = 0, tau: float = 1e-3, dt: float 
 
 
 def sample_stream(rates: np.ndarray, labels: np.ndarray, n_classes: int, steps: int, blank: int,
-                  seed: int) -> dict[str, np.ndarray]:
-    """Samples one after the other: ``steps`` rate-coded steps with the one-hot target
-    (spiking every step), then ``blank`` silent steps.  {INPUT: [N(T+b), n_in], TARGET: ...}."""
+                  seed: int, delay: int = 0) -> dict[str, np.ndarray]:
+    """Samples one after the other: ``steps`` rate-coded steps, then ``blank`` silent steps; the
+    one-hot target spikes for ``steps`` steps starting ``delay`` steps after the input (the
+    output layer answers ``delay`` = its number of Dense hops later).  {INPUT: [N(T+b), n_in],
+    TARGET: [N(T+b), n_classes]}."""
+    if delay > blank:
+        raise ValueError(f"the target delay ({delay}) must fit in the blank steps ({blank})")
     rng = np.random.default_rng(seed)
     n, n_in = rates.shape
     x = np.zeros((n, steps + blank, n_in), np.int64)
     x[:, :steps] = rng.random((n, steps, n_in)) < np.clip(rates, 0, 1)[:, None, :]
     y = np.zeros((n, steps + blank, n_classes), np.int64)
-    y[np.arange(n), :steps, np.asarray(labels)] = 1
+    y[np.arange(n)[:, None], np.arange(delay, delay + steps)[None, :], np.asarray(labels)[:, None]] = 1
     return {INPUT: x.reshape(-1, n_in), TARGET: y.reshape(-1, n_classes)}
 
 
@@ -287,13 +291,16 @@ def accuracy(circuit: Circuit, rates: np.ndarray, labels: np.ndarray, steps: int
 
 
 def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, seed: int = 0,
-          backend: str = "emulator", samples: int | None = None, log=print) -> list[dict]:
+          backend: str = "emulator", samples: int | None = None, log=print,
+          target_delay: int = 0) -> list[dict]:
     """On-chip training on ``data`` (a neurocredit Dataset with pixels in [0, 1]): the training
     set streamed sample by sample (learning every step, only local information), the test
     accuracy measured after every epoch with the learned integer weights.
 
     ``backend='lava'`` runs the training stream in Lava (Loihi2SimCfg fixed point);
-    'emulator' in the fixed-point emulator (the same arithmetic, weight for weight)."""
+    'emulator' in the fixed-point emulator (the same arithmetic, weight for weight).
+    ``target_delay`` shifts the target by that many steps (the output answers one step later per
+    Dense hop); it must not exceed ``blank``."""
     import time as _time
     x_tr, y_tr = data.x_train.numpy(), data.y_train.numpy()
     x_te, y_te = data.x_test.numpy(), data.y_test.numpy()
@@ -306,7 +313,8 @@ def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, 
     seen = 0
     for epoch in range(1, epochs + 1):
         perm = rng.permutation(len(y_tr))[:samples]
-        stream = sample_stream(x_tr[perm], y_tr[perm], n_classes, steps, blank, seed * 1000 + epoch)
+        stream = sample_stream(x_tr[perm], y_tr[perm], n_classes, steps, blank, seed * 1000 + epoch,
+                               target_delay)
         for c in circuit.connections:
             c.weights = weights[c.name]
         t0 = _time.perf_counter()
