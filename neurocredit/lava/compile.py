@@ -34,14 +34,13 @@ from dataclasses import dataclass, field
 
 import nir
 import numpy as np
+import torch
 
 from neurocredit.errors import UserError
 from neurocredit.lava.graph import SPIKING_TYPES, Analysis, Refusal, analyse, depths, population_size
 from neurocredit.lava.profile import Profile, load_mapping, load_profile
 from neurocredit.neurons.fixed_point import sign_mode_of
 from neurocredit.sim.emulator import INPUT, Circuit, Connection, Population
-
-import torch
 
 
 class CompileError(UserError):
