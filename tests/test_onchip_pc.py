@@ -114,7 +114,7 @@ def test_emulated_onchip_pc_learns_digits_above_chance():
     data = load_digits(seed=0, standardise=False)
     sizes = [64, 128, 10]
     base = compile_graph(LR.initial_graph(sizes, seed=0)).fixed_circuit
-    circ = P.build_pc_circuit(base, P.PC_ONCHIP, P.initial_backward(sizes, 1), LR.OnChipSpec(third_shift=6))
+    circ = P.build_pc_circuit(base, P.PC_ONCHIP, P.initial_backward(sizes, 1), LR.OnChipSpec(third_shift=7))
     hist = P.train_pc(circ, data, 1, seed=0, samples=250, log=lambda s: None)
     assert hist[0]["test_acc"] < 0.25
     assert hist[-1]["test_acc"] > 0.40

