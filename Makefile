@@ -1,4 +1,5 @@
-# make demo : create .venv, install everything (lava-nc by the two-step recipe), run the demo
+# make demo : create .venv, install everything (lava-nc by the two-step recipe), run the demo:
+#             rules compared on digits, then a spiking DFA net -> NIR -> Lava fixed point
 # make test : same install, then the fast test suite (slow tests: make test-slow)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -19,6 +20,7 @@ $(STAMP): pyproject.toml Makefile neurocredit/_setup_lava.py
 
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
+	$(BIN)/python examples/compile_to_lava.py --samples 3
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
