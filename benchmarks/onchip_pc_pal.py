@@ -6,7 +6,11 @@ chip in the fixed-point emulator (Lava's arithmetic, learning every step) on dig
 LIF, mean over seeds, beside the same rule and architecture trained in float torch
 (``neurocredit.sim.train``, rate network, ReLU).  Goal: on chip >= 85 %.
 
-``pal``: see ``--parts pal`` (teacher-student alignment of B with Wᵀ, PAL vs FA on chip).
+``pal``: PAL on chip (``neurocredit.lava.onchip_pal``, emulated fixed point, integer OU noise,
+high-passed rates, W and B learning at every step, no phases) on the teacher-student task
+(20-50-5 tanh teacher, student 20-50-5 graded ReLU), beside FA on the same on-chip task (the
+same network and stream with B fixed): ∠(B, W2ᵀ) over time.  Goals: PAL's final angle < 30°
+and below FA's.
 
     python benchmarks/onchip_pc_pal.py [--parts pc,pal] [--seeds 0,1,2] [--epochs 3]
 """
@@ -72,6 +76,38 @@ def part_pc(args, seeds: list[int]) -> None:
           f"{'85 ' + ('met' if m >= PC_GOAL else 'NOT met'):>12}", flush=True)
 
 
+def part_pal(args, seeds: list[int]) -> None:
+    from neurocredit.data import teacher_student
+    from neurocredit.lava import onchip_pal as PL
+    from neurocredit.rules import get_rule
+
+    print(f"PAL on chip: teacher-student 20-50-5 (2000 samples), student 20-{args.pal_hidden}-5, "
+          f"{args.pal_epochs} epochs x 20 steps per sample, emulated fixed point; FA = same with B fixed; "
+          f"seeds {seeds}", flush=True)
+    finals = []
+    for s in seeds:
+        t0 = time.perf_counter()
+        data = teacher_student(20, 50, 5, 2000, 500, seed=s)
+        runs = PL.run_pal_vs_fa(get_rule("pal"), data, hidden=args.pal_hidden, epochs=args.pal_epochs,
+                                seed=s, log_points=10)
+        pal, fa = runs["PAL"], runs["FA"]
+        finals.append((pal["angle"][-1], fa["angle"][-1]))
+        print(f"  seed {s}: step      " + " ".join(f"{k:6d}" for k in pal["step"]))
+        print(f"    ∠(B,W2ᵀ) PAL (deg) " + " ".join(f"{a:6.1f}" for a in pal["angle"])
+              + f"   (start {pal['angle_start']:.1f})")
+        print(f"    ∠(B,W2ᵀ) FA  (deg) " + " ".join(f"{a:6.1f}" for a in fa["angle"]))
+        print(f"    mse (int units) PAL {pal['sq_err'][-1]:.1f}, FA {fa['sq_err'][-1]:.1f}   "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    print(f"  products: W: {runs['products']['W']};  B: {runs['products']['B']}")
+    mp = statistics.mean(p for p, _ in finals)
+    mf = statistics.mean(f for _, f in finals)
+    ok30 = all(p < 30 for p, _ in finals)
+    okfa = all(p < f for p, f in finals)
+    print(f"PAL final ∠(B, W2ᵀ) mean {mp:.1f}° (per seed {', '.join(f'{p:.1f}' for p, _ in finals)}), FA "
+          f"{mf:.1f}°; < 30° every seed: {'met' if ok30 else 'NOT met'}; below FA every seed: "
+          f"{'met' if okfa else 'NOT met'}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", default="pc,pal")
@@ -81,6 +117,8 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--third-shift", type=int, default=7)
     ap.add_argument("--lr", type=float, default=2 ** -4)
+    ap.add_argument("--pal-epochs", type=int, default=3)
+    ap.add_argument("--pal-hidden", type=int, default=50)
     args = ap.parse_args()
     torch.set_num_threads(1)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -88,10 +126,7 @@ def main() -> None:
     if "pc" in parts:
         part_pc(args, seeds)
     if "pal" in parts:
-        try:
-            from benchmarks_pal import part_pal  # noqa: F401  (placeholder replaced below)
-        except ImportError:
-            pass
+        part_pal(args, seeds)
 
 
 if __name__ == "__main__":
