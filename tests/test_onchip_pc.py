@@ -119,3 +119,34 @@ def test_emulated_onchip_pc_learns_digits_above_chance():
     assert hist[0]["test_acc"] < 0.25
     assert hist[-1]["test_acc"] > 0.40
     assert hist[-1]["angle_B"] < hist[0]["angle_B"] - 3.0   # B turns toward W_2ᵀ
+
+
+def test_nir_with_rule_attached_compiles_learns_and_runs_on_lava_and_emulator(tmp_path):
+    """torch/NIR graph + relaxed PC rule -> NIR file -> compile -> on-chip learning (emulator)
+    -> the learned network runs in Lava fixed point and in the emulator, spike for spike."""
+    pytest.importorskip("lava.proc.dense.process")
+    from neurocredit.lava.run import run_lava
+    from neurocredit.nir.export import write
+    from neurocredit.nir.load import attach_rule
+    from neurocredit.sim.emulator import emulate
+
+    path = write(attach_rule(LR.initial_graph([10, 12, 4], seed=0), P.PC_ONCHIP, seed=1), tmp_path / "pc.nir")
+    circ = P.circuit_from_nir(path, LR.OnChipSpec(third_shift=2))
+    assert circ.meta["rule"] == "pc_onchip" and circ.meta["transposed"] == ("B1",)
+    w, _ = emulate_learning_pc(circ, _stream(80, 2), rng_seed=1)
+    changed = sum(int((w[c.name] != np.asarray(c.weights)).sum()) for c in circ.connections if c.plastic)
+    assert changed > 10
+    inf = P.inference_circuit(circ, w)
+    x = (np.random.default_rng(3).random((30, 10)) < 0.5).astype(np.int64)
+    lava = run_lava(inf, x, record=[p.name for p in inf.populations])
+    emu = emulate(inf, x, record=[p.name for p in inf.populations])
+    for k in lava:
+        np.testing.assert_array_equal(lava[k], emu[k].numpy(), err_msg=k)
+    assert any(lava[k].any() for k in lava)
+
+
+def test_nir_without_rule_is_refused(tmp_path):
+    from neurocredit.nir.export import write
+    path = write(LR.initial_graph([10, 12, 4], seed=0), tmp_path / "plain.nir")
+    with pytest.raises(LR.OnChipError, match="no learning rule"):
+        P.circuit_from_nir(path)

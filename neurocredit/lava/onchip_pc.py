@@ -197,3 +197,33 @@ def initial_backward(sizes: list[int], seed: int, scale: float = 1.0) -> list[np
     rng = np.random.default_rng(seed)
     return [rng.normal(0, scale / np.sqrt(sizes[l + 1]), (sizes[l + 1], sizes[l + 2]))
             for l in range(len(sizes) - 2)]
+
+
+def circuit_from_nir(graph, spec: LR.OnChipSpec | None = None,
+                     profile: str | Profile = "loihi2") -> Circuit:
+    """The on-chip relaxed-PC circuit of a NIR graph (or file path) that carries its learning
+    rule (``neurocredit.nir.load.attach_rule`` / export): the rule and the initial backward
+    matrices B_l are read from the file, the network is compiled by
+    :func:`neurocredit.lava.compile.compile_graph`."""
+    from pathlib import Path
+
+    from neurocredit.lava.compile import compile_graph
+    from neurocredit.nir import schema
+    from neurocredit.nir.load import read_graph
+
+    if isinstance(graph, (str, Path)):
+        graph = read_graph(graph)
+    learning = schema.read_learning(graph)
+    if learning is None:
+        raise LR.OnChipError("the NIR graph carries no learning rule; attach one with "
+                             "neurocredit.nir.load.attach_rule (or `neurocredit export --rule`)")
+    rule = schema.rule_from_dict(learning["rule"])
+    backward = []
+    for fb in learning.get("feedback", []):
+        node, key = fb["matrix"]["node"], fb["matrix"]["key"]
+        meta = getattr(graph.nodes.get(node), "metadata", None) or {}
+        if key not in meta:
+            raise LR.OnChipError(f"feedback matrix {key!r} of node {node!r} is missing from the NIR graph")
+        backward.append(np.asarray(meta[key], dtype=np.float64))
+    base = compile_graph(graph, profile).fixed_circuit
+    return build_pc_circuit(base, rule, backward, spec or LR.OnChipSpec(), profile)
