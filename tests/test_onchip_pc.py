@@ -150,3 +150,21 @@ def test_nir_without_rule_is_refused(tmp_path):
     path = write(LR.initial_graph([10, 12, 4], seed=0), tmp_path / "plain.nir")
     with pytest.raises(LR.OnChipError, match="no learning rule"):
         P.circuit_from_nir(path)
+
+
+@pytest.mark.parametrize("hidden,seed", [((12,), 3), ((10, 8), 5)])
+def test_relaxed_pc_emulator_equals_lava_weight_for_weight(hidden, seed):
+    """>= 50 steps of relaxed-PC learning: forward weights (Lava's LearningDense engine) and
+    learned backward weights (PostPlasticDense) equal the emulator's, and so do the spikes."""
+    pytest.importorskip("lava.proc.dense.process")
+    circ = _circuit(hidden=hidden, seed=seed, shift=2)
+    inputs = _stream(60, seed + 2)
+    pops = [p.name for p in circ.populations if p.kind == "third"]
+    w_emu, s_emu = emulate_learning_pc(circ, inputs, rng_seed=4, record=pops)
+    w_lava, s_lava = P.run_lava_pc(circ, inputs, rng_seed=4, record=pops)
+    for c in circ.connections:
+        if c.plastic:
+            np.testing.assert_array_equal(w_emu[c.name], w_lava[c.name], err_msg=c.name)
+            assert int((w_emu[c.name] != np.asarray(c.weights)).sum()) > 5, f"{c.name} did not learn"
+    for k in pops:
+        np.testing.assert_array_equal(s_emu[k], s_lava[k], err_msg=k)

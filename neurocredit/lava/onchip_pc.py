@@ -227,3 +227,83 @@ def circuit_from_nir(graph, spec: LR.OnChipSpec | None = None,
         backward.append(np.asarray(meta[key], dtype=np.float64))
     base = compile_graph(graph, profile).fixed_circuit
     return build_pc_circuit(base, rule, backward, spec or LR.OnChipSpec(), profile)
+
+
+def run_lava_pc(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int = 0,
+                record: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Run an on-chip relaxed-PC circuit in Lava (Loihi2SimCfg fixed point) for the length of
+    ``inputs``; returns (final weights, recorded spikes [T, n]).
+
+    As :func:`neurocredit.lava.learning.run_lava`: ``ThirdFactorLIF`` value neurons, a
+    ``GradedVec`` output error, forward ``LearningDense`` with the generated
+    ``Loihi3FLearningRule`` (Lava's own engine).  The learned backward connections B_l are
+    :class:`~neurocredit.lava.processes.pc_process.PostPlasticDense` (Lava's ``LearningDense``
+    cannot take a signed graded pre factor; see that module)."""
+    from lava.magma.core.learning.learning_rule import Loihi3FLearningRule
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.dense.process import Dense, LearningDense
+    from lava.proc.graded.process import GradedVec
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+    from lava.utils.weightutils import SignMode
+
+    from neurocredit.lava.processes.pc_process import PostPlasticDense
+    from neurocredit.lava.processes.process import ThirdFactorLIF
+    from neurocredit.lava.run import LavaNet, lava_session, seed_everything
+
+    seed_everything(rng_seed)
+    steps = next(iter(inputs.values())).shape[0]
+    record = list(record or [])
+    transposed = set(circuit.meta.get("transposed", ()))
+    sources = {k: Source(data=np.asarray(v, dtype=np.int32).T) for k, v in inputs.items()}
+    procs = {}
+    for p in circuit.populations:
+        if p.kind == "graded":
+            procs[p.name] = GradedVec(shape=(p.n,), vth=int(p.vth))
+            continue
+        plastic_in = [c for c in circuit.connections if c.dst == p.name and c.plastic and c.name not in transposed]
+        rule = (Loihi3FLearningRule(dw=LR.dw_string(plastic_in[0].plastic), t_epoch=1, rng_seed=rng_seed)
+                if plastic_in else None)
+        procs[p.name] = ThirdFactorLIF(shape=(p.n,), du=int(p.du), dv=int(p.dv), vth=int(p.vth),
+                                       bias_mant=np.asarray(p.bias_mant, np.int32),
+                                       bias_exp=np.asarray(p.bias_exp, np.int32),
+                                       third_shift=int(p.third_shift), gate_lo=int(p.gate_lo),
+                                       learning_rule=rule, name=p.name)
+    modes = {"mixed": SignMode.MIXED, "excitatory": SignMode.EXCITATORY, "inhibitory": SignMode.INHIBITORY}
+    dense = {}
+    for c in circuit.connections:
+        w = np.asarray(c.weights, dtype=np.int32)
+        graded = c.src == LR.ERROR or c.src_port == "err"
+        common = dict(weight_exp=int(c.weight_exp), num_weight_bits=int(c.num_weight_bits),
+                      sign_mode=modes[c.sign_mode], name=c.name)
+        if c.name in transposed:
+            prods = np.array([(m, k, int(tr[1])) for m, k, tr, _ in c.plastic], dtype=np.int64)
+            d = PostPlasticDense(weights=w, products=prods, rng_seed=rng_seed, num_message_bits=24, **common)
+        elif c.plastic:
+            rule = Loihi3FLearningRule(dw=LR.dw_string(c.plastic), t_epoch=1, rng_seed=rng_seed)
+            d = LearningDense(weights=w, learning_rule=rule, **common)
+        else:
+            d = Dense(weights=w, num_message_bits=24 if graded else 0, **common)
+        src = sources[c.src] if c.src in sources else procs[c.src]
+        (src.s_out if c.src in sources or c.src_port == "s" else src.s_err).connect(d.s_in)
+        dst = procs[c.dst]
+        d.a_out.connect(dst.a_third_factor_in if c.dst_port == "third" else dst.a_in)
+        if c.name in transposed:
+            dst.s_out.connect(d.s_in_post)
+        elif c.plastic:
+            dst.s_out_bap.connect(d.s_in_bap)
+            dst.s_out_y1.connect(d.s_in_y1)
+            dst.s_out_y2.connect(d.s_in_y2)
+            dst.s_out_y3.connect(d.s_in_y3)
+        dense[c.name] = d
+    sinks = {}
+    for k in record:
+        sinks[k] = Sink(shape=(circuit.population(k).n,), buffer=steps)
+        procs[k].s_out.connect(sinks[k].a_in)
+    net = LavaNet(next(iter(sources.values())), dense, procs, sinks, True)
+    with lava_session(net) as proc:
+        proc.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        weights = {k: np.asarray(d.weights.get()).astype(np.int64) for k, d in dense.items()}
+        recs = {k: np.asarray(s.data.get()).T.astype(np.int64) for k, s in sinks.items()}
+    return weights, recs
