@@ -122,8 +122,9 @@ def test_emulated_onchip_pc_learns_digits_above_chance():
 
 
 def test_nir_with_rule_attached_compiles_learns_and_runs_on_lava_and_emulator(tmp_path):
-    """torch/NIR graph + relaxed PC rule -> NIR file -> compile -> on-chip learning (emulator)
-    -> the learned network runs in Lava fixed point and in the emulator, spike for spike."""
+    """NIR graph + relaxed PC rule -> NIR file -> compile -> on-chip learning on both backends
+    (equal weights) -> the learned network runs in Lava fixed point and in the emulator, spike
+    for spike."""
     pytest.importorskip("lava.proc.dense.process")
     from neurocredit.lava.run import run_lava
     from neurocredit.nir.export import write
@@ -136,6 +137,10 @@ def test_nir_with_rule_attached_compiles_learns_and_runs_on_lava_and_emulator(tm
     w, _ = emulate_learning_pc(circ, _stream(80, 2), rng_seed=1)
     changed = sum(int((w[c.name] != np.asarray(c.weights)).sum()) for c in circ.connections if c.plastic)
     assert changed > 10
+    w_lava, _ = P.run_lava_pc(circ, _stream(80, 2), rng_seed=1)      # the same learning in Lava
+    for c in circ.connections:
+        if c.plastic:
+            np.testing.assert_array_equal(w[c.name], w_lava[c.name], err_msg=c.name)
     inf = P.inference_circuit(circ, w)
     x = (np.random.default_rng(3).random((30, 10)) < 0.5).astype(np.int64)
     lava = run_lava(inf, x, record=[p.name for p in inf.populations])
