@@ -29,9 +29,14 @@ def main() -> None:
     ap.add_argument("--third-shift", type=int, default=7)
     ap.add_argument("--float-epochs", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lava-samples", type=int, default=10,
+                    help="after training, stream this many more samples through Lava (Loihi2SimCfg fixed point) "
+                         "and the emulator and compare the learned weights (0: skip)")
     ap.add_argument("--out", default="runs/onchip_pc")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.lava_samples > 0:   # Lava sets the 'fork' start method on import: before anything else does
+        import lava.magma.runtime.message_infrastructure.multiprocessing  # noqa: F401
 
     import matplotlib
     matplotlib.use("Agg")
@@ -79,6 +84,20 @@ def main() -> None:
     fig.tight_layout()
     save_figure(fig, out / "onchip_pc_digits.png", dpi=110)
     print(f"wrote {out / 'onchip_pc_digits.png'}")
+    if args.lava_samples > 0:
+        import numpy as np
+
+        from neurocredit.sim.emulator_pc import emulate_learning_pc
+        n = args.lava_samples
+        stream = LR.sample_stream(data.x_train.numpy()[:n], data.y_train.numpy()[:n], 10, 16, 4, args.seed + 77)
+        w_emu, _ = emulate_learning_pc(circuit, stream, rng_seed=args.seed + 77)
+        w_lava, _ = P.run_lava_pc(circuit, stream, rng_seed=args.seed + 77)
+        for c in circuit.connections:
+            if c.plastic:
+                diff = int((w_emu[c.name] != w_lava[c.name]).sum())
+                moved = int((w_lava[c.name] != np.asarray(c.weights)).sum())
+                print(f"Lava vs emulator, {n} more samples ({len(stream['input'])} steps) of learning: {c.name}: "
+                      f"{moved} weights changed in Lava, {diff} differ from the emulator")
 
 
 if __name__ == "__main__":
