@@ -64,3 +64,23 @@ def test_pal_angle_below_30_degrees_and_below_fa():
     pal, fa = runs["PAL"]["angle"], runs["FA"]["angle"]
     assert pal[-1] < 30.0
     assert all(p < f for p, f in zip(pal[1:], fa[1:]))
+
+
+@pytest.mark.parametrize("hidden,decay_every,steps", [(8, 7, 80), (50, None, 100)])
+def test_pal_emulator_equals_lava_weight_for_weight(hidden, decay_every, steps):
+    """>= 50 steps of PAL (W1, W2 and B learning every step, decay ticks included) in Lava fixed
+    point (PALHidden/PALOutput/PALDense processes, RingBuffer noise) equal the emulator's."""
+    pytest.importorskip("lava.proc.dense.process")
+    from dataclasses import replace
+    spec = PL.compile_pal(get_rule("pal")).spec
+    if decay_every:
+        spec = replace(spec, decay_every=decay_every)
+    data = teacher_student(**TASK, seed=1)
+    x, y = PL.teacher_stream(data, 1, 10, seed=1)
+    x, y = x[:steps], y[:steps]
+    w1, w2, b = PL.initial_weights(20, hidden, 5, seed=2)
+    w_emu, _ = emulate_pal(w1, w2, b, x, y, spec, seed=3)
+    w_lava = PL.run_lava_pal(w1, w2, b, x, y, spec, seed=3)
+    for k, w0 in (("W1", w1), ("W2", w2), ("B", b)):
+        np.testing.assert_array_equal(w_emu[k], w_lava[k], err_msg=k)
+        assert int((w_emu[k] != w0).sum()) > 3, f"{k} did not learn"

@@ -109,3 +109,58 @@ def run_pal_vs_fa(rule: Rule, data, hidden: int = 50, epochs: int = 3, steps: in
         out[label] = logs | {"weights": weights, "angle_start": angle_deg(b, w2.T)}
     out["products"] = comp.products
     return out
+
+
+def run_lava_pal(w1: np.ndarray, w2: np.ndarray, b: np.ndarray, x: np.ndarray, y: np.ndarray,
+                 spec: PALChip, seed: int = 0) -> dict[str, np.ndarray]:
+    """The on-chip PAL network of :func:`neurocredit.sim.emulator_pal.emulate_pal` as Lava processes
+    (Loihi2SimCfg fixed point): RingBuffer sources for the input, the OU noise and the target,
+    identity Dense connections for noise and target, ``PALHidden`` / ``PALOutput`` neurons,
+    ``PALDense`` W1, W2 and ``PALNoiseDense`` B.  Returns the final W1, W2, B."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.source import RingBuffer as Source
+    from lava.utils.weightutils import SignMode
+
+    from neurocredit.lava.processes.pal_process import PALDense, PALHidden, PALNoiseDense, PALOutput
+    from neurocredit.lava.run import LavaNet, lava_session, seed_everything
+    from neurocredit.sim.emulator_pal import pal_streams
+
+    if not spec.plastic_b:
+        raise LR.OnChipError("run_lava_pal runs PAL (plastic B); FA is its emulator run with plastic_b=False")
+    seed_everything(seed)
+    w1, w2, b = (np.asarray(a, np.int64) for a in (w1, w2, b))
+    n_h, n_o = w1.shape[0], w2.shape[0]
+    src = pal_streams(x, y, n_h, spec, seed)
+    steps = len(src["x"])
+    sources = {k: Source(data=np.asarray(v, np.int32).T) for k, v in src.items()}
+    hidden = PALHidden(shape=(n_h,), name="hidden")
+    output = PALOutput(shape=(n_o,), hp_gain=spec.hp_gain, k_hp=spec.k_hp, e_shift=spec.e_shift, name="output")
+    d_w1 = PALDense(weights=w1.astype(np.int32), weight_exp=-spec.s1, const=spec.c_w, rng_seed=seed + 1, name="W1")
+    d_w2 = PALDense(weights=w2.astype(np.int32), weight_exp=-(spec.s2 - spec.hp_gain), const=spec.c_w,
+                    rng_seed=seed + 2, name="W2")
+    d_b = PALNoiseDense(weights=b.astype(np.int32), weight_exp=-spec.sb, const=spec.c_b, rng_seed=seed + 3,
+                        decay=spec.c_alpha, decay_every=spec.decay_every, name="B")
+    eye = {n: Dense(weights=np.eye(n, dtype=np.int32), num_message_bits=24, sign_mode=SignMode.EXCITATORY,
+                    name=f"eye{n}_{k}") for k, n in (("noise", n_h), ("y", n_o))}
+    d_noise, d_y = eye[n_h], eye[n_o]
+    sources["x"].s_out.connect(d_w1.s_in)
+    d_w1.a_out.connect(hidden.a_in)
+    sources["noise"].s_out.connect(d_noise.s_in)
+    d_noise.a_out.connect(hidden.a_noise)
+    hidden.s_err.connect(d_w1.s_in_post)
+    hidden.s_out.connect(d_w2.s_in)
+    d_w2.a_out.connect(output.a_in)
+    output.s_ew.connect(d_w2.s_in_post)
+    sources["y"].s_out.connect(d_y.s_in)
+    d_y.a_out.connect(output.a_target)
+    output.s_err.connect(d_b.s_in)
+    output.s_hp.connect(d_b.s_in_pre)
+    hidden.s_xi.connect(d_b.s_in_post)
+    d_b.a_out.connect(hidden.a_third)
+    dense = {"W1": d_w1, "W2": d_w2, "B": d_b}
+    net = LavaNet(sources["x"], dense, {"hidden": hidden, "output": output}, {}, True)
+    with lava_session(net) as proc:
+        proc.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        return {k: np.asarray(d.weights.get()).astype(np.int64) for k, d in dense.items()}
