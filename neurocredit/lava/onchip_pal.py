@@ -13,8 +13,12 @@ products get the learning engine's scaling constant m 2^k of ``lr · coef``; the
 every ``decay_every`` = round(2^-7 / (η_B 2^-3 α)) steps (2^-3: the two-trace product shift),
 which keeps the rule's ratio α between the ξ ⊗ r_HP term and the decay.
 
-Runs only in the emulator: the graded-trace products (ξ as a post trace, r_HP as a graded pre
-trace) were not checked against Lava's engine; see the report of issue 8.
+Long runs happen in the emulator; :func:`run_lava_pal` runs the same network as Lava processes
+(``neurocredit.lava.processes.pal_process``) and matches it weight for weight
+(tests/test_onchip_pal.py).  Lava 0.10's ``LearningDense`` is not used for PAL: its traces are
+unsigned 7-bit and a graded payload reaches only the pre trace, while PAL multiplies two signed
+graded factors (ξ and r_HP, e and r); the products follow the engine's arithmetic
+(:mod:`neurocredit.sim.emulator_pal`) in custom process models.
 """
 from __future__ import annotations
 

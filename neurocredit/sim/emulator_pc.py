@@ -16,8 +16,10 @@ the post spike plays the part of the x0 dependency and the signed payload is spl
 7-bit traces y2 (negative part) and y3 (positive part) that layer l+1 sends (its ``s_err``).
 So ΔB_l is, bit for bit up to the stochastic rounding draws, ΔW_{l+1}ᵀ (Kolen-Pollack).
 
-Not verified against Lava: a Lava ``LearningDense`` would need the graded payload as a pre
-trace (``graded_spike_cfg``) and the post spike as y0; see :mod:`neurocredit.lava.onchip_pc`.
+In Lava (``neurocredit.lava.onchip_pc.run_lava_pc``) the forward connections are Lava's own
+``LearningDense`` with the generated ``Loihi3FLearningRule`` and B_l is a ``PostPlasticDense``
+(Lava's LearningDense cannot take a signed graded pre factor); the two agree weight for weight
+(tests/test_onchip_pc.py).
 """
 from __future__ import annotations
 
