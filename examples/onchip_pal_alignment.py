@@ -20,8 +20,13 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--hidden", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lava-steps", type=int, default=200,
+                    help="also run the first N chip steps of PAL in Lava (Loihi2SimCfg fixed point) and compare "
+                         "the weights with the emulator's (0: skip)")
     ap.add_argument("--out", default="runs/onchip_pal")
     args = ap.parse_args()
+    if args.lava_steps > 0:     # Lava sets the 'fork' start method on import: before anything else does
+        import lava.magma.runtime.message_infrastructure.multiprocessing  # noqa: F401
 
     import matplotlib
     matplotlib.use("Agg")
@@ -60,6 +65,20 @@ def main() -> None:
     fig.tight_layout()
     save_figure(fig, out / "onchip_pal_alignment.png", dpi=110)
     print(f"wrote {out / 'onchip_pal_alignment.png'}")
+    if args.lava_steps > 0:
+        import numpy as np
+
+        from neurocredit.sim.emulator_pal import emulate_pal
+        spec = PL.compile_pal(get_rule("pal")).spec
+        x, y = PL.teacher_stream(data, 1, 20, args.seed)
+        x, y = x[:args.lava_steps], y[:args.lava_steps]
+        w0 = PL.initial_weights(data.x_train.shape[1], args.hidden, data.n_out, args.seed + 1)
+        w_emu, _ = emulate_pal(*w0, x, y, spec, seed=args.seed)
+        w_lava = PL.run_lava_pal(*w0, x, y, spec, seed=args.seed)
+        for k, w_init in zip(("W1", "W2", "B"), w0):
+            print(f"Lava vs emulator after {args.lava_steps} steps of PAL: {k}: "
+                  f"{int((w_lava[k] != w_init).sum())} weights changed in Lava, "
+                  f"{int((w_lava[k] != w_emu[k]).sum())} differ from the emulator")
 
 
 if __name__ == "__main__":
