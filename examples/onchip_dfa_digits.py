@@ -27,6 +27,10 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, nargs="+", default=[128])
     ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2 ** -4)
+    ap.add_argument("--lr-decay", type=float, default=0.6, help="learning rate factor per epoch (less "
+                    "last-iterate noise of per-step updates; benchmarks/onchip_accuracy.py)")
+    ap.add_argument("--target-delay", type=int, default=-1, help="steps the target lags the input "
+                    "(-1: the number of Dense hops, so target and output answer line up)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="runs/onchip")
     args = ap.parse_args()
@@ -58,8 +62,9 @@ def main() -> None:
     circuit = LR.build_circuit(base, rule, feedback, spec)
     print(f"on-chip {rule.name} ({rule.title}), {'-'.join(map(str, sizes))} LIF, dw = {circuit.meta['dw']}")
     print(f"feedback: {rule.feedback_needed()}; backend {args.backend}")
+    delay = len(args.hidden) + 1 if args.target_delay < 0 else args.target_delay
     history = LR.train(circuit, data, args.epochs, steps=args.steps, seed=args.seed, backend=args.backend,
-                       samples=args.samples)
+                       samples=args.samples, target_delay=delay, lr_decay=args.lr_decay)
     out = Path(args.out)
     write_json(out / f"{args.rule}_{args.backend}.json", {"rule": args.rule, "backend": args.backend,
                                                           "sizes": sizes, "history": history})

@@ -67,6 +67,16 @@ def test_dw_string_is_generated_and_parsed_by_lava_as_emulated():
         LR.scaling_constant(1e-4, prof)
 
 
+def test_learning_rate_schedule_requantises_to_the_scaling_grid():
+    prof = load_profile("loihi2")
+    prods = LR.products(get_rule("dfa"), 2 ** -4, prof)
+    assert [p[:2] for p in prods] == [(-4, -6), (4, -6)]
+    assert [p[:2] for p in LR.scale_products(prods, 0.5, prof)] == [(-4, -7), (4, -7)]
+    assert [p[:2] for p in LR.scale_products(prods, 0.36, prof)] == [(-3, -7), (3, -7)]
+    # never below the smallest constant, sign kept, traces / dependencies unchanged
+    assert LR.scale_products(prods, 1e-3, prof) == ((-1, -7, "y3", "x0"), (1, -7, "y2", "x0"))
+
+
 def test_output_weights_move_toward_the_target():
     circ = circuit("dfa", (12,), seed=3)
     w, _ = emulate_learning(circ, stream(3, label=2), rng_seed=0)

@@ -93,6 +93,22 @@ def products(rule: Rule, lr: float, profile: Profile) -> tuple[tuple[int, int, s
     return tuple(out)
 
 
+def scale_products(prods: tuple, factor: float, profile: str | Profile = "loihi2") -> tuple:
+    """``prods`` with every scaling constant multiplied by ``factor`` and re-quantised to the
+    learning engine's (mantissa, exponent) grid (a learning-rate schedule between runs; the
+    constants never fall below the smallest representable 1·2^k_min)."""
+    prof = load_profile(profile) if isinstance(profile, str) else profile
+    k_lo = int(prof.get("learning.scaling_exponent_min"))
+    out = []
+    for m, k, trace, dep in prods:
+        try:
+            m2, k2 = scaling_constant(m * 2.0 ** k * factor, prof)
+        except OnChipError:
+            m2, k2 = (1 if m > 0 else -1), k_lo
+        out.append((m2, k2, trace, dep))
+    return tuple(out)
+
+
 def dw_string(prods: tuple) -> str:
     """The ``Loihi3FLearningRule`` dw string of ``prods`` (generated, never written by hand)."""
     parts = []
@@ -292,7 +308,7 @@ def accuracy(circuit: Circuit, rates: np.ndarray, labels: np.ndarray, steps: int
 
 def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, seed: int = 0,
           backend: str = "emulator", samples: int | None = None, log=print,
-          target_delay: int = 0) -> list[dict]:
+          target_delay: int = 0, lr_decay: float = 1.0) -> list[dict]:
     """On-chip training on ``data`` (a neurocredit Dataset with pixels in [0, 1]): the training
     set streamed sample by sample (learning every step, only local information), the test
     accuracy measured after every epoch with the learned integer weights.
@@ -300,7 +316,9 @@ def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, 
     ``backend='lava'`` runs the training stream in Lava (Loihi2SimCfg fixed point);
     'emulator' in the fixed-point emulator (the same arithmetic, weight for weight).
     ``target_delay`` shifts the target by that many steps (the output answers one step later per
-    Dense hop); it must not exceed ``blank``."""
+    Dense hop); it must not exceed ``blank``.  ``lr_decay`` multiplies the learning rate (every
+    plastic connection's scaling constants) by that factor after each epoch, re-quantised to the
+    engine's mantissa/exponent grid (``scale_products``); 1.0 keeps it constant."""
     import time as _time
     x_tr, y_tr = data.x_train.numpy(), data.y_train.numpy()
     x_te, y_te = data.x_test.numpy(), data.y_test.numpy()
@@ -311,7 +329,12 @@ def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, 
     log(f"epoch 0: test accuracy {100 * history[0]['test_acc']:.2f} % (untrained)")
     rng = np.random.default_rng(seed)
     seen = 0
+    base_prods = {c.name: c.plastic for c in circuit.connections if c.plastic}
     for epoch in range(1, epochs + 1):
+        if lr_decay != 1.0:
+            for c in circuit.connections:
+                if c.plastic:
+                    c.plastic = scale_products(base_prods[c.name], lr_decay ** (epoch - 1))
         perm = rng.permutation(len(y_tr))[:samples]
         stream = sample_stream(x_tr[perm], y_tr[perm], n_classes, steps, blank, seed * 1000 + epoch,
                                target_delay)
@@ -331,4 +354,6 @@ def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, 
             f"test accuracy {100 * acc:.2f} %")
     for c in circuit.connections:
         c.weights = weights[c.name]
+        if c.name in base_prods:
+            c.plastic = base_prods[c.name]
     return history
