@@ -24,6 +24,11 @@ errors and pre spikes of neighbouring samples mix.  Aligning them (target delay 
 not enough (DFA, seed 0, 4 epochs: 47.8 62.8 61.9 51.4 %): during training the hidden layers'
 weights drift upward until they saturate (after 3 epochs: rates 0.52 / 0.61 from 0.11 / 0.07,
 |w| mean ~160 of 256, 6-10 % at the clip; also at lr 2^-6), so the second layer's code collapses.
+The box-car derivative gate drives that drift (a neuron above gate * vth learns, one pushed below
+stops learning, so weights only ratchet up): with gate=None, target delay 6, blank 8, lr x0.6,
+DFA 64-128-64-10 reaches 90.0 % (seed 0) and 88.3 % (seed 1) in 3 epochs (gate 0.6: 35.6 %).
+FA 64-128-64-10 with gate=None still fails (45.0 %, seed 0): its first layer's error arrives
+through the second layer's err port one more hop later.  (Single runs, not yet the default.)
 """
 from __future__ import annotations
 
