@@ -235,6 +235,34 @@ def learning_update(w: np.ndarray, x0: np.ndarray, y: dict[str, np.ndarray], pro
 
 
 @torch.no_grad()
+def decay_np(x: np.ndarray, d: int, off: int) -> np.ndarray:
+    """fp.decay in numpy: x · (4096 − (d + off)) >> 12, rounded toward zero."""
+    prod = x * (fp.DECAY_UNITY - (d + off))
+    return np.sign(prod) * (np.abs(prod) >> fp.DECAY_SHIFT)
+
+
+def third_factor_lif_step(p, st: dict, o: dict, a: np.ndarray, bias: np.ndarray,
+                          third: np.ndarray) -> None:
+    """One fixed-point ThirdFactorLIF step of population ``p`` (Lava's bit-accurate LIF):
+
+        u ← wrap24(decay(u, du) + a << 6),  v ← clip(decay(v, dv) + u + bias),  s = v > vth << 6,
+        and for 'third' populations the gated, shifted third factor e = sign(t)(|t| >> k)·[v ≥ gate]
+        sent as y3 = clip(e, 0, 127), y2 = clip(−e, 0, 127).
+    Updates the state ``st`` (u, v; v resets to 0 on a spike) and the outputs ``o`` in place."""
+    u = decay_np(st["u"], int(p.du), fp.DS_OFFSET) + (a << fp.ACT_SHIFT)
+    wrapped = np.where(u > fp.MAX_UV, u - 2 * fp.MAX_UV, u)       # fp.wrap_current
+    u = np.where(wrapped <= -fp.MAX_UV, u + 2 * fp.MAX_UV, wrapped)
+    v = np.clip(decay_np(st["v"], int(p.dv), fp.DM_OFFSET) + u + bias,
+                -(fp.MAX_UV - 1), fp.MAX_UV - 1)
+    spikes = v > (int(p.vth) << fp.VTH_SHIFT)
+    if p.kind == "third":
+        gate = v >= int(p.gate_lo)
+        tt = np.sign(third) * (np.abs(third) >> int(p.third_shift)) * gate
+        o["y2"], o["y3"], o["err"] = np.clip(-tt, 0, 127), np.clip(tt, 0, 127), tt
+    st["u"], st["v"] = u, np.where(spikes, 0, v)
+    o["s"] = spikes.astype(np.int64)
+
+
 def emulate_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int = 0,
                      record: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Run a fixed-point circuit with ThirdFactorLIF / GradedVec populations and plastic
@@ -258,10 +286,6 @@ def emulate_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: 
                                       torch.as_tensor(np.asarray(p.bias_exp, np.int64))).numpy()
             for p in circuit.populations}
 
-    def decay(x: np.ndarray, d: int, off: int) -> np.ndarray:       # fp.decay in numpy
-        prod = x * (fp.DECAY_UNITY - (d + off))
-        return np.sign(prod) * (np.abs(prod) >> fp.DECAY_SHIFT)
-
     for t in range(steps):
         for p in circuit.populations:
             a = np.zeros(p.n, np.int64)
@@ -271,22 +295,9 @@ def emulate_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: 
             if p.kind == "graded":
                 o["s"] = a * (np.abs(a) > int(p.vth))
                 continue
-            st = state[p.name]
-            u = decay(st["u"], int(p.du), fp.DS_OFFSET) + (a << fp.ACT_SHIFT)
-            wrapped = np.where(u > fp.MAX_UV, u - 2 * fp.MAX_UV, u)       # fp.wrap_current
-            u = np.where(wrapped <= -fp.MAX_UV, u + 2 * fp.MAX_UV, wrapped)
-            v = np.clip(decay(st["v"], int(p.dv), fp.DM_OFFSET) + u + bias[p.name],
-                        -(fp.MAX_UV - 1), fp.MAX_UV - 1)
-            spikes = v > (int(p.vth) << fp.VTH_SHIFT)
-            if p.kind == "third":
-                third = np.zeros(p.n, np.int64)
-                for k in into[(p.name, "third")]:
-                    third = third + bufs[k]
-                gate = v >= int(p.gate_lo)
-                tt = np.sign(third) * (np.abs(third) >> int(p.third_shift)) * gate
-                o["y2"], o["y3"], o["err"] = np.clip(-tt, 0, 127), np.clip(tt, 0, 127), tt
-            st["u"], st["v"] = u, np.where(spikes, 0, v)
-            o["s"] = spikes.astype(np.int64)
+            third_factor_lif_step(p, state[p.name], o, a, bias[p.name],
+                                  sum((bufs[k] for k in into[(p.name, "third")]),
+                                      np.zeros(p.n, np.int64)))
         for c in circuit.connections:
             if c.src in inputs:
                 s = np.asarray(inputs[c.src][t], dtype=np.int64)

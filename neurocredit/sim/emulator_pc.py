@@ -27,12 +27,7 @@ import numpy as np
 import torch
 
 from neurocredit.neurons import fixed_point as fp
-from neurocredit.sim.emulator import Circuit, _LavaRandoms, learning_update
-
-
-def _decay(x: np.ndarray, d: int, off: int) -> np.ndarray:
-    prod = x * (fp.DECAY_UNITY - (d + off))
-    return np.sign(prod) * (np.abs(prod) >> fp.DECAY_SHIFT)
+from neurocredit.sim.emulator import Circuit, _LavaRandoms, learning_update, third_factor_lif_step
 
 
 @torch.no_grad()
@@ -80,22 +75,9 @@ def emulate_learning_pc(circuit: Circuit, inputs: dict[str, np.ndarray], rng_see
                 o["err"] = o["s"]
                 o["y2"], o["y3"] = np.clip(-o["s"], 0, 127), np.clip(o["s"], 0, 127)
                 continue
-            st = state[p.name]
-            u = _decay(st["u"], int(p.du), fp.DS_OFFSET) + (a << fp.ACT_SHIFT)
-            wrapped = np.where(u > fp.MAX_UV, u - 2 * fp.MAX_UV, u)
-            u = np.where(wrapped <= -fp.MAX_UV, u + 2 * fp.MAX_UV, wrapped)
-            v = np.clip(_decay(st["v"], int(p.dv), fp.DM_OFFSET) + u + bias[p.name],
-                        -(fp.MAX_UV - 1), fp.MAX_UV - 1)
-            spikes = v > (int(p.vth) << fp.VTH_SHIFT)
-            if p.kind == "third":
-                third = np.zeros(p.n, np.int64)
-                for k in into[(p.name, "third")]:
-                    third = third + bufs[k]
-                gate = v >= int(p.gate_lo)
-                tt = np.sign(third) * (np.abs(third) >> int(p.third_shift)) * gate
-                o["y2"], o["y3"], o["err"] = np.clip(-tt, 0, 127), np.clip(tt, 0, 127), tt
-            st["u"], st["v"] = u, np.where(spikes, 0, v)
-            o["s"] = spikes.astype(np.int64)
+            third_factor_lif_step(p, state[p.name], o, a, bias[p.name],
+                                  sum((bufs[k] for k in into[(p.name, "third")]),
+                                      np.zeros(p.n, np.int64)))
         for c in circuit.connections:
             if c.src in inputs:
                 s = np.asarray(inputs[c.src][t], dtype=np.int64)
