@@ -24,6 +24,13 @@ def _input(args: argparse.Namespace, n_in: int):
     return (rng.random((args.steps, args.batch, n_in)) < args.rate).astype(np.int64)
 
 
+def _spiking(program, name: str) -> bool:
+    """Whether layer ``name`` emits spikes (LIF, CubaLIF, IF) rather than a read-out voltage."""
+    from neurocredit.lava.graph import SPIKING_TYPES
+    kinds = {layer.name: layer.kind for layer in program.layers}
+    return kinds.get(name, "LIF") in SPIKING_TYPES
+
+
 def run(args: argparse.Namespace) -> int:
     import nir
     import numpy as np
@@ -59,17 +66,24 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("the torch backend needs neurocredit.nir.simulate") from None
         out = simulate(graph, torch.as_tensor(x, dtype=torch.float32), dt=program.dt)
         outs = out if isinstance(out, dict) else {next(iter(program.outputs)): out}
-        spikes = {program.outputs.get(k, k): v.numpy() != 0 for k, v in outs.items()}
+        spikes = {program.outputs.get(k, k): v.numpy() for k, v in outs.items()}
+        spikes = {k: (v != 0) if _spiking(program, k) else v for k, v in spikes.items()}
         shift = None
     elapsed = time.perf_counter() - t0
     mode = "float" if (args.float or args.backend == "torch") else "fixed point"
     print(f"{args.backend} ({mode}): {x.shape[1]} sample(s) x {x.shape[0]} steps in {elapsed:.3f} s")
     for name, s in spikes.items():
         counts = np.asarray(s).sum(axis=0)
-        print(f"output {name}: {int(counts.sum())} spikes; per neuron (sample 0): "
-              + " ".join(str(int(c)) for c in counts[0]))
+        if _spiking(program, name):
+            print(f"output {name}: {int(counts.sum())} spikes; per neuron (sample 0): "
+                  + " ".join(str(int(c)) for c in counts[0]))
+        else:  # LI / CubaLI / I readouts: their voltage is the output
+            unit = "NIR units" if args.backend == "torch" else (
+                "Lava float units" if mode == "float" else "Lava integer units")
+            print(f"output {name} (voltage readout): voltage summed over steps, per neuron "
+                  f"(sample 0, {unit}): " + " ".join(f"{c:.4g}" for c in counts[0]))
         if shift is not None and program.depth.get(name):
-            print(f"  (Lava timing: spikes of {name} lag the input by {program.depth[name]} steps, "
+            print(f"  (Lava timing: the output of {name} lags the input by {program.depth[name]} steps, "
                   f"one per Dense)")
     if args.out:
         from neurocredit.io_utils import atomic_path
