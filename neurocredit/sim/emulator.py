@@ -235,6 +235,26 @@ def learning_update(w: np.ndarray, x0: np.ndarray, y: dict[str, np.ndarray], pro
 
 
 @torch.no_grad()
+def engine_state(circuit: "Circuit", rng_seed: int):
+    """Fresh fixed-point state of a learning circuit: (neuron u/v, population outputs s/err/y2/y3,
+    stored integer weights, Dense output buffers, Lava's seeded random streams per plastic
+    connection, the connections into each population port, the effective integer biases)."""
+    pops = {p.name: p for p in circuit.populations}
+    z = lambda n: np.zeros(n, np.int64)  # noqa: E731
+    state = {p.name: dict(u=z(p.n), v=z(p.n)) for p in circuit.populations}
+    outs = {p.name: {"s": z(p.n), "err": z(p.n), "y2": z(p.n), "y3": z(p.n)} for p in circuit.populations}
+    weights = {c.name: fp.stored_weights(torch.as_tensor(np.asarray(c.weights)).round().to(torch.int64),
+                                         c.sign_mode, c.num_weight_bits).numpy() for c in circuit.connections}
+    bufs = {c.name: z(pops[c.dst].n) for c in circuit.connections}
+    randoms = {c.name: _LavaRandoms(rng_seed) for c in circuit.connections if c.plastic}
+    into = {(p.name, port): [c.name for c in circuit.connections if c.dst == p.name and c.dst_port == port]
+            for p in circuit.populations for port in ("a", "third")}
+    bias = {p.name: fp.effective_bias(torch.as_tensor(np.asarray(p.bias_mant, np.int64)),
+                                      torch.as_tensor(np.asarray(p.bias_exp, np.int64))).numpy()
+            for p in circuit.populations}
+    return state, outs, weights, bufs, randoms, into, bias
+
+
 def decay_np(x: np.ndarray, d: int, off: int) -> np.ndarray:
     """fp.decay in numpy: x · (4096 − (d + off)) >> 12, rounded toward zero."""
     prod = x * (fp.DECAY_UNITY - (d + off))
@@ -272,19 +292,8 @@ def emulate_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: 
     steps = next(iter(inputs.values())).shape[0]
     record = list(record or [])
     pops = {p.name: p for p in circuit.populations}
-    state = {p.name: dict(u=np.zeros(p.n, np.int64), v=np.zeros(p.n, np.int64)) for p in circuit.populations}
-    outs = {p.name: {"s": np.zeros(p.n, np.int64), "err": np.zeros(p.n, np.int64),
-                     "y2": np.zeros(p.n, np.int64), "y3": np.zeros(p.n, np.int64)} for p in circuit.populations}
-    weights = {c.name: fp.stored_weights(torch.as_tensor(np.asarray(c.weights)).round().to(torch.int64),
-                                         c.sign_mode, c.num_weight_bits).numpy() for c in circuit.connections}
-    bufs = {c.name: np.zeros(pops[c.dst].n, np.int64) for c in circuit.connections}
-    randoms = {c.name: _LavaRandoms(rng_seed) for c in circuit.connections if c.plastic}
+    state, outs, weights, bufs, randoms, into, bias = engine_state(circuit, rng_seed)
     rec = {k: np.zeros((steps, pops[k].n), np.int64) for k in record}
-    into = {(p.name, port): [c.name for c in circuit.connections if c.dst == p.name and c.dst_port == port]
-            for p in circuit.populations for port in ("a", "third")}
-    bias = {p.name: fp.effective_bias(torch.as_tensor(np.asarray(p.bias_mant, np.int64)),
-                                      torch.as_tensor(np.asarray(p.bias_exp, np.int64))).numpy()
-            for p in circuit.populations}
 
     for t in range(steps):
         for p in circuit.populations:

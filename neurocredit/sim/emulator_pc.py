@@ -26,8 +26,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from neurocredit.neurons import fixed_point as fp
-from neurocredit.sim.emulator import Circuit, _LavaRandoms, learning_update, third_factor_lif_step
+from neurocredit.sim.emulator import (Circuit, engine_state, learning_update,
+                                      third_factor_lif_step)
 
 
 @torch.no_grad()
@@ -50,20 +50,9 @@ def emulate_learning_pc(circuit: Circuit, inputs: dict[str, np.ndarray], rng_see
         if k not in names:
             raise ValueError(f"transposed-plastic connection {k!r} is not in the circuit")
     pops = {p.name: p for p in circuit.populations}
-    state = {p.name: dict(u=np.zeros(p.n, np.int64), v=np.zeros(p.n, np.int64)) for p in circuit.populations}
-    outs = {p.name: {"s": np.zeros(p.n, np.int64), "err": np.zeros(p.n, np.int64),
-                     "y2": np.zeros(p.n, np.int64), "y3": np.zeros(p.n, np.int64)} for p in circuit.populations}
-    weights = {c.name: fp.stored_weights(torch.as_tensor(np.asarray(c.weights)).round().to(torch.int64),
-                                         c.sign_mode, c.num_weight_bits).numpy() for c in circuit.connections}
-    bufs = {c.name: np.zeros(pops[c.dst].n, np.int64) for c in circuit.connections}
-    randoms = {c.name: _LavaRandoms(rng_seed) for c in circuit.connections if c.plastic}
+    state, outs, weights, bufs, randoms, into, bias = engine_state(circuit, rng_seed)
     rec = {k: np.zeros((steps, pops[k.split(":")[-1]].n), np.int64) for k in record}
     snaps: dict[str, list[np.ndarray]] = {c.name: [] for c in circuit.connections if c.plastic}
-    into = {(p.name, port): [c.name for c in circuit.connections if c.dst == p.name and c.dst_port == port]
-            for p in circuit.populations for port in ("a", "third")}
-    bias = {p.name: fp.effective_bias(torch.as_tensor(np.asarray(p.bias_mant, np.int64)),
-                                      torch.as_tensor(np.asarray(p.bias_exp, np.int64))).numpy()
-            for p in circuit.populations}
     for t in range(steps):
         for p in circuit.populations:
             a = np.zeros(p.n, np.int64)
