@@ -79,7 +79,7 @@ def part_cos() -> None:
             net = Network([64, 256, 10], rule, "tanh", seed=0)
             with torch.no_grad():
                 upd, _ = local_updates(net, x, target_vector(y, 10, "ce"), "ce")
-            say(f"    on 64-256-10 instead: "
+            say("    on 64-256-10 instead: "
                 + "; ".join(map(str, dynamic_inversion.stability(net))))
         _, grads = bp_reference(net, x, y, "ce")
         cos = [cosine(dw, -g) for dw, g in zip(upd.weight, grads)]

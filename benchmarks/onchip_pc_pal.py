@@ -20,7 +20,6 @@ import argparse
 import statistics
 import time
 
-import numpy as np
 import torch
 
 PC_GOAL = 0.85
@@ -93,9 +92,9 @@ def part_pal(args, seeds: list[int]) -> None:
         pal, fa = runs["PAL"], runs["FA"]
         finals.append((pal["angle"][-1], fa["angle"][-1]))
         print(f"  seed {s}: step      " + " ".join(f"{k:6d}" for k in pal["step"]))
-        print(f"    ∠(B,W2ᵀ) PAL (deg) " + " ".join(f"{a:6.1f}" for a in pal["angle"])
+        print("    ∠(B,W2ᵀ) PAL (deg) " + " ".join(f"{a:6.1f}" for a in pal["angle"])
               + f"   (start {pal['angle_start']:.1f})")
-        print(f"    ∠(B,W2ᵀ) FA  (deg) " + " ".join(f"{a:6.1f}" for a in fa["angle"]))
+        print("    ∠(B,W2ᵀ) FA  (deg) " + " ".join(f"{a:6.1f}" for a in fa["angle"]))
         print(f"    mse (int units) PAL {pal['sq_err'][-1]:.1f}, FA {fa['sq_err'][-1]:.1f}   "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
     print(f"  products: W: {runs['products']['W']};  B: {runs['products']['B']}")

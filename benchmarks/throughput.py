@@ -70,7 +70,7 @@ def main() -> None:
     x, y = data.x_train[:args.samples], data.y_train[:args.samples]
     print(f"torch threads: {torch.get_num_threads()}, batch {args.batch_size}, {args.samples} samples "
           f"per pass, {args.repeats} interleaved repeats, median ratio vs autograd BP")
-    print(f"| net | rule | samples/s rule | samples/s autograd BP | ratio |\n|---|---|---|---|---|")
+    print("| net | rule | samples/s rule | samples/s autograd BP | ratio |\n|---|---|---|---|---|")
     for arch in args.archs.split(","):
         sizes = ARCHS[arch]
         for name in args.rules.split(","):

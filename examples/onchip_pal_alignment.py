@@ -66,7 +66,6 @@ def main() -> None:
     save_figure(fig, out / "onchip_pal_alignment.png", dpi=110)
     print(f"wrote {out / 'onchip_pal_alignment.png'}")
     if args.lava_steps > 0:
-        import numpy as np
 
         from neurocredit.sim.emulator_pal import emulate_pal
         spec = PL.compile_pal(get_rule("pal")).spec

@@ -8,7 +8,7 @@ from lava.magma.core.model.py.ports import PyInPort, PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
-from lava.utils.weightutils import SignMode, clip_weights, determine_sign_mode, truncate_weights
+from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
 
 from neurocredit.lava.processes.pc_process import PostPlasticDense
 

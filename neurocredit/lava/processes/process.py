@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import typing as ty
 
-import numpy as np
 from lava.magma.core.process.ports.ports import OutPort
 from lava.magma.core.process.variable import Var
 from lava.proc.lif.process import LearningLIF
