@@ -36,7 +36,7 @@ def pc_onchip(seed: int, epochs: int, hidden: int, third_shift: int, lr: float) 
     base = compile_graph(LR.initial_graph(sizes, seed=seed)).fixed_circuit
     circ = P.build_pc_circuit(base, P.PC_ONCHIP, P.initial_backward(sizes, seed + 1),
                               LR.OnChipSpec(lr=lr, third_shift=third_shift))
-    hist = P.train_pc(circ, data, epochs, seed=seed, log=lambda s: None)
+    hist = LR.train(circ, data, epochs, seed=seed, log=lambda s: None)
     return hist[-1] | {"angle_B0": hist[0]["angle_B"], "dw": circ.meta["dw"], "dw_B": circ.meta["dw_B"]}
 
 

@@ -62,7 +62,7 @@ def main() -> None:
                                  LR.OnChipSpec(lr=args.lr, third_shift=args.third_shift))
     print(f"on-chip {P.PC_ONCHIP.name} ({P.PC_ONCHIP.title}), {'-'.join(map(str, sizes))} LIF")
     print(f"  dw (W) = {circuit.meta['dw']}\n  dw (B) = {circuit.meta['dw_B']}  (post spike x pre error)")
-    history = P.train_pc(circuit, data, args.epochs, seed=args.seed, samples=args.samples)
+    history = LR.train(circuit, data, args.epochs, seed=args.seed, samples=args.samples)
     res = train(P.PC_ONCHIP, load_digits(seed=args.seed), [args.hidden],
                 TrainConfig(epochs=args.float_epochs, activation="relu", seed=args.seed, progress=False,
                             metrics=False))
@@ -87,11 +87,11 @@ def main() -> None:
     if args.lava_samples > 0:
         import numpy as np
 
-        from neurocredit.sim.emulator_pc import emulate_learning_pc
+        from neurocredit.sim.emulator import emulate_learning
         n = args.lava_samples
         stream = LR.sample_stream(data.x_train.numpy()[:n], data.y_train.numpy()[:n], 10, 16, 4, args.seed + 77)
-        w_emu, _ = emulate_learning_pc(circuit, stream, rng_seed=args.seed + 77)
-        w_lava, _ = P.run_lava_pc(circuit, stream, rng_seed=args.seed + 77)
+        w_emu, _ = emulate_learning(circuit, stream, rng_seed=args.seed + 77)
+        w_lava, _ = LR.run_lava(circuit, stream, rng_seed=args.seed + 77)
         for c in circuit.connections:
             if c.plastic:
                 diff = int((w_emu[c.name] != w_lava[c.name]).sum())

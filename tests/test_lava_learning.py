@@ -94,9 +94,50 @@ def test_non_local_rules_are_refused_with_the_quantity(rule_name, quantity):
 
 
 def test_local_rules_compile_or_say_why():
-    ok = {name: LR.onchip_status(get_rule(name))[0] for name in ("fa", "dfa", "sdfa", "drtp", "kp")}
-    assert ok == {"fa": True, "dfa": True, "sdfa": True, "drtp": True, "kp": False}
-    assert "not compiled" in LR.onchip_status(get_rule("kp"))[1]      # weight decay, learned B
+    names = ("fa", "dfa", "sdfa", "drtp", "kp", "pc_onchip", "pal", "pc_relaxed", "wm", "ia")
+    ok = {name: LR.onchip_status(get_rule(name))[0] for name in names}
+    assert ok == {"fa": True, "dfa": True, "sdfa": True, "drtp": True, "kp": True, "pc_onchip": True,
+                  "pal": True, "pc_relaxed": False, "wm": False, "ia": False}
+    assert "Kolen-Pollack" in LR.onchip_status(get_rule("kp"))[1]
+    assert "Γ_l" in LR.onchip_status(get_rule("pc_relaxed"))[1]
+    assert "noise" in LR.onchip_status(get_rule("wm"))[1]           # learned B driven by noise
+
+
+def test_kp_compiles_learned_feedback_and_decimated_decay():
+    """KP: W and B get the same pre x signed-error products; the decay −λη w (λη = 1e-2 · 2^-4,
+    below the engine's 2^-7) becomes m 2^k u<d> w, which Lava's parser reads back."""
+    from lava.magma.core.learning.learning_rule import Loihi3FLearningRule
+    circ = circuit("kp", (12, 8), seed=2)
+    assert circ.meta["transposed"] == ("B1", "B2")
+    w = {c.name: c.plastic for c in circ.connections}
+    assert w["B1"] == w["B2"] == w[next(c.name for c in circ.connections if c.dst_port == "a" and c.plastic)]
+    (decay,) = [p for p in w["B1"] if p[2] == "w"]
+    m, k, _, dep = decay
+    assert m * 2.0 ** (k - int(dep[1:])) == pytest.approx(-1e-2 * 2 ** -4, rel=1 / 16)
+    parsed = Loihi3FLearningRule(dw=LR.dw_string(w["B1"]), t_epoch=1, rng_seed=0)
+    assert parsed.decimate_exponent == int(dep[1:])
+    assert "u6 * w" in LR.dw_string(w["B1"])
+
+
+def test_kp_emulator_equals_lava_weight_for_weight_through_decay_ticks():
+    """>= 130 steps of KP on chip (two decay ticks at u6): forward LearningDense and learned
+    feedback TransposedLearningDense in Lava, both on Lava's own engine, equal the emulator's
+    weights; B_l turned toward W_(l+1)ᵀ."""
+    pytest.importorskip("lava.proc.dense.process")
+    circ = circuit("kp", (12, 8), seed=2)
+    rng = np.random.default_rng(5)
+    x = (rng.random((130, 10)) < 0.5).astype(np.int64)
+    tgt = np.zeros((130, 4), np.int64)
+    tgt[:, 2] = 1
+    inputs = {INPUT: x, LR.TARGET: tgt}
+    w_emu, _ = emulate_learning(circ, inputs, rng_seed=3)
+    w_lava, _ = LR.run_lava(circ, inputs, rng_seed=3)
+    for c in circ.connections:
+        if c.plastic:
+            np.testing.assert_array_equal(w_emu[c.name], w_lava[c.name], err_msg=c.name)
+            assert int((w_emu[c.name] != np.asarray(c.weights)).sum()) > 5, f"{c.name} did not learn"
+    start = {c.name: np.asarray(c.weights) for c in circ.connections}
+    assert LR.backward_angle(circ, w_emu) < LR.backward_angle(circ, start)
 
 
 def test_emulated_onchip_training_learns_digits_above_chance():

@@ -13,7 +13,7 @@ from neurocredit.lava.compile import compile_graph
 from neurocredit.rules import get_rule
 from neurocredit.rules.locality import check_locality
 from neurocredit.sim.emulator import INPUT
-from neurocredit.sim.emulator_pc import emulate_learning_pc
+from neurocredit.sim.emulator import emulate_learning
 
 NAMES = ["fc1", "fc2", "fc3"]
 
@@ -43,12 +43,17 @@ def test_local_pc_variants_the_chip_cannot_run_are_refused_with_the_reason(name,
         P.check_onchip_pc(get_rule(name), NAMES)
 
 
-def test_pc_weight_decay_below_the_engine_constant_range_is_refused():
+def test_pc_weight_decay_compiles_to_a_decimated_product():
+    """λη = 1e-2 · 2^-4 per step is below the engine's 2^-7: it becomes m 2^k u<d> w with
+    m 2^k / 2^d = λη (here 5 · 2^-7 every 2^6 steps), accepted by the check."""
     from dataclasses import replace
     from neurocredit.rules.dynamical import KP_B_TERMS
     rule = replace(P.PC_ONCHIP, feedback=replace(P.PC_ONCHIP.feedback, terms=KP_B_TERMS))
-    with pytest.raises(LR.OnChipError, match="term .*weight"):
-        P.check_onchip_pc(rule, NAMES)
+    P.check_onchip_pc(rule, NAMES)
+    prods = LR.term_products(KP_B_TERMS, 2 ** -4, LR.load_profile("loihi2"))
+    (decay,) = [p for p in prods if p[2] == "w"]
+    m, k, _, dep = decay
+    assert dep.startswith("u") and m * 2.0 ** (k - int(dep[1:])) == pytest.approx(-1e-2 * 2 ** -4, rel=1 / 16)
 
 
 def _circuit(hidden=(12,), seed=0, shift=4):
@@ -87,7 +92,7 @@ def test_backward_weights_learn_the_transpose_of_the_forward_update():
     import torch
     b0 = stored_weights(torch.as_tensor(b0), "mixed").numpy()
     w0 = stored_weights(torch.as_tensor(w0), "mixed").numpy()
-    w, _ = emulate_learning_pc(circ, _stream(80, 5), rng_seed=4)
+    w, _ = emulate_learning(circ, _stream(80, 5), rng_seed=4)
     db, dw = w["B1"] - b0, (w[w_out.name] - w0).T
     inside = (np.abs(w["B1"]) < 250) & (np.abs(w[w_out.name].T) < 250)
     assert int((dw != 0).sum()) > 10                      # the output layer learned
@@ -100,7 +105,7 @@ def test_hidden_error_is_the_backward_projection_of_the_output_error():
     circ = _circuit(hidden=(12,), seed=2, shift=2)
     hid, out = [p.name for p in circ.populations if p.kind == "third"]
     inputs = _stream(60, 9)
-    _, rec = emulate_learning_pc(circ, inputs, rng_seed=0, record=[f"err:{hid}", f"err:{out}"],
+    _, rec = emulate_learning(circ, inputs, rng_seed=0, record=[f"err:{hid}", f"err:{out}"],
                                  snapshot_every=1)
     e_h, e_o, bs = rec[f"err:{hid}"], rec[f"err:{out}"], rec["w:B1"]
     assert np.abs(e_o).sum() > 0 and np.abs(e_h).sum() > 0
@@ -115,7 +120,7 @@ def test_emulated_onchip_pc_learns_digits_above_chance():
     sizes = [64, 128, 10]
     base = compile_graph(LR.initial_graph(sizes, seed=0)).fixed_circuit
     circ = P.build_pc_circuit(base, P.PC_ONCHIP, P.initial_backward(sizes, 1), LR.OnChipSpec(third_shift=7))
-    hist = P.train_pc(circ, data, 1, seed=0, samples=250, log=lambda s: None)
+    hist = LR.train(circ, data, 1, seed=0, samples=250, log=lambda s: None)
     assert hist[0]["test_acc"] < 0.25
     assert hist[-1]["test_acc"] > 0.40
     assert hist[-1]["angle_B"] < hist[0]["angle_B"] - 3.0   # B turns toward W_2ᵀ
@@ -134,14 +139,14 @@ def test_nir_with_rule_attached_compiles_learns_and_runs_on_lava_and_emulator(tm
     path = write(attach_rule(LR.initial_graph([10, 12, 4], seed=0), P.PC_ONCHIP, seed=1), tmp_path / "pc.nir")
     circ = P.circuit_from_nir(path, LR.OnChipSpec(third_shift=2))
     assert circ.meta["rule"] == "pc_onchip" and circ.meta["transposed"] == ("B1",)
-    w, _ = emulate_learning_pc(circ, _stream(80, 2), rng_seed=1)
+    w, _ = emulate_learning(circ, _stream(80, 2), rng_seed=1)
     changed = sum(int((w[c.name] != np.asarray(c.weights)).sum()) for c in circ.connections if c.plastic)
     assert changed > 10
-    w_lava, _ = P.run_lava_pc(circ, _stream(80, 2), rng_seed=1)      # the same learning in Lava
+    w_lava, _ = LR.run_lava(circ, _stream(80, 2), rng_seed=1)      # the same learning in Lava
     for c in circ.connections:
         if c.plastic:
             np.testing.assert_array_equal(w[c.name], w_lava[c.name], err_msg=c.name)
-    inf = P.inference_circuit(circ, w)
+    inf = LR.inference_circuit(circ, w)
     x = (np.random.default_rng(3).random((30, 10)) < 0.5).astype(np.int64)
     lava = run_lava(inf, x, record=[p.name for p in inf.populations])
     emu = emulate(inf, x, record=[p.name for p in inf.populations])
@@ -160,13 +165,13 @@ def test_nir_without_rule_is_refused(tmp_path):
 @pytest.mark.parametrize("hidden,seed", [((12,), 3), ((10, 8), 5)])
 def test_relaxed_pc_emulator_equals_lava_weight_for_weight(hidden, seed):
     """>= 50 steps of relaxed-PC learning: forward weights (Lava's LearningDense engine) and
-    learned backward weights (PostPlasticDense) equal the emulator's, and so do the spikes."""
+    learned backward weights (TransposedLearningDense, Lava's engine too) equal the emulator's, and so do the spikes."""
     pytest.importorskip("lava.proc.dense.process")
     circ = _circuit(hidden=hidden, seed=seed, shift=2)
     inputs = _stream(60, seed + 2)
     pops = [p.name for p in circ.populations if p.kind == "third"]
-    w_emu, s_emu = emulate_learning_pc(circ, inputs, rng_seed=4, record=pops)
-    w_lava, s_lava = P.run_lava_pc(circ, inputs, rng_seed=4, record=pops)
+    w_emu, s_emu = emulate_learning(circ, inputs, rng_seed=4, record=pops)
+    w_lava, s_lava = LR.run_lava(circ, inputs, rng_seed=4, record=pops)
     for c in circ.connections:
         if c.plastic:
             np.testing.assert_array_equal(w_emu[c.name], w_lava[c.name], err_msg=c.name)

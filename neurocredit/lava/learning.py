@@ -13,6 +13,15 @@ From a :class:`~neurocredit.rules.Rule` (never a hand-written string):
   (a ``GradedVec`` holding e_out = z_out - y*), FA from the next layer's error (its ``s_err``),
   DRTP from the target source.  The output layer's third factor is its own error (identity).
 
+* learned feedback (Kolen-Pollack: ``Feedback('learned', 'next')`` with a post x pre term) makes
+  B_l plastic too: a :class:`~neurocredit.lava.processes.transposed_process.TransposedLearningDense`
+  whose synapse learns from the spike of the neuron it drives and the signed error it carries,
+  ΔB_l = c s_l ⊗ ε_{l+1} (the same products as W_{l+1}'s, on the transposed view).
+
+* a weight-decay term ``c * w`` becomes ``m * 2^k * u<d> * w``: Lava's decimated dependency
+  u<d> applies it every 2^d steps, so that m 2^k / 2^d ≈ lr · c even where lr · c is below the
+  engine's smallest constant 2^-7 per step.
+
 * :func:`check_onchip` refuses, before compiling, anything the synapse cannot see (via
   :mod:`neurocredit.rules.locality`: "needs W2ᵀ, the transposed weight of layer fc2"), and
   anything the learning engine cannot compute (factors or pathways with no chip counterpart).
@@ -35,7 +44,12 @@ TARGET = "target"
 ERROR = "error"
 SUPPORTED_PATHWAYS = {("random", "output"): "DFA", ("sparse", "output"): "sparse DFA",
                       ("random", "next"): "FA", ("sparse", "next"): "sparse FA",
-                      ("random", "target"): "DRTP", ("sparse", "target"): "sparse DRTP"}
+                      ("random", "target"): "DRTP", ("sparse", "target"): "sparse DRTP",
+                      ("learned", "next"): "learned FA (Kolen-Pollack)"}
+HEBB = frozenset({Factor.PRE, Factor.POST})
+DELTA_FACTORS = frozenset({Factor.THIRD, Factor.PRE})
+DECAY = frozenset({Factor.WEIGHT})
+MAX_DECIMATION = 9       # Lava's rule parser reads one digit after u
 
 
 class OnChipError(UserError):
@@ -52,14 +66,24 @@ def check_onchip(rule: Rule, layer_names: list[str]) -> None:
         raise OnChipError(f"rule '{rule.name}': error dynamics '{rule.dynamics}' have no on-chip "
                           f"counterpart here (only one-pass feedback pathways)")
     for term in rule.forward:
-        if set(term.factors) != {Factor.THIRD, Factor.PRE}:
+        if frozenset(term.factors) not in (DELTA_FACTORS, DECAY):
             raise OnChipError(f"rule '{rule.name}': term {term} is not compiled; the on-chip rule "
-                              f"supports third x pre (x0 * y2/y3) terms")
+                              f"supports third x pre (x0 * y2/y3) and weight-decay (u<d> * w) terms")
     fb = rule.feedback
     if fb is None or (fb.kind, fb.source) not in SUPPORTED_PATHWAYS or fb.module_size not in (None, 1):
         what = "none" if fb is None else f"{fb.kind} from {fb.source}"
         raise OnChipError(f"rule '{rule.name}': feedback pathway '{what}' is not compiled to chip "
                           f"connections (supported: {', '.join(SUPPORTED_PATHWAYS.values())})")
+    if fb.kind == "learned":
+        if fb.drive != "error":
+            raise OnChipError(f"rule '{rule.name}': learned feedback driven by '{fb.drive}' is not compiled "
+                              f"(only by the error it carries, as Kolen-Pollack)")
+        for term in fb.terms:
+            if frozenset(term.factors) not in (HEBB, DECAY):
+                raise OnChipError(f"rule '{rule.name}': feedback term {term} is not compiled (supported: "
+                                  f"post spike x the error the synapse carries, weight decay)")
+        if not any(frozenset(t.factors) == HEBB for t in fb.terms):
+            raise OnChipError(f"rule '{rule.name}': learned feedback without a post x pre term does not learn")
 
 
 def scaling_constant(value: float, profile: Profile) -> tuple[int, int]:
@@ -81,16 +105,48 @@ def scaling_constant(value: float, profile: Profile) -> tuple[int, int]:
     return m, k
 
 
-def products(rule: Rule, lr: float, profile: Profile) -> tuple[tuple[int, int, str, str], ...]:
-    """Lava dw products (mantissa, exponent, trace, dependency) for ``rule``'s forward terms.
+def decay_product(value: float, profile: Profile) -> tuple[int, int, str, str]:
+    """(m, k, 'w', 'u<d>') with m 2^k / 2^d nearest to ``value`` (a weight change per step per
+    weight unit): the smallest decimation d whose constant is within 1/16 of ``value``, else the
+    closest.  Refuses a value that no (m, k, d) reaches."""
+    best = None
+    for d in range(MAX_DECIMATION + 1):
+        try:
+            m, k = scaling_constant(value * 2 ** d, profile)
+        except OnChipError:
+            continue
+        err = abs(m * 2.0 ** (k - d) - value) / abs(value)
+        if best is None or err < best[0]:
+            best = (err, m, k, d)
+        if err <= 1 / 16:
+            break
+    if best is None or best[0] > 0.5:
+        raise OnChipError(f"weight-decay constant {value:.3g} per step is outside what m 2^k u<d> reaches "
+                          f"(d <= {MAX_DECIMATION})")
+    _, m, k, d = best
+    return m, k, "w", f"u{d}"
 
-    ``lr`` is the learning rate in weight units per (pre spike x third-factor unit)."""
+
+def term_products(terms, lr: float, profile: Profile) -> tuple[tuple[int, int, str, str], ...]:
+    """Lava dw products (mantissa, exponent, factor, dependency) for ``terms``: a signed-error
+    term (third x pre, or post x pre on learned feedback) gives ``m 2^k x0 y3 − m 2^k x0 y2``
+    with m 2^k = lr · c; a weight term gives the decimated decay ``m 2^k u<d> w``."""
     out = []
-    for term in rule.forward:
+    for term in terms:
+        if frozenset(term.factors) == DECAY:
+            out.append(decay_product(lr * term.coef, profile))
+            continue
         m, k = scaling_constant(lr * term.coef, profile)
         out.append((m, k, "y3", "x0"))          # + eta c x0 e+
         out.append((-m, k, "y2", "x0"))         # - eta c x0 e-
     return tuple(out)
+
+
+def products(rule: Rule, lr: float, profile: Profile) -> tuple[tuple[int, int, str, str], ...]:
+    """Lava dw products for ``rule``'s forward terms (:func:`term_products`).
+
+    ``lr`` is the learning rate in weight units per (pre spike x third-factor unit)."""
+    return term_products(rule.forward, lr, profile)
 
 
 def scale_products(prods: tuple, factor: float, profile: str | Profile = "loihi2") -> tuple:
@@ -101,6 +157,9 @@ def scale_products(prods: tuple, factor: float, profile: str | Profile = "loihi2
     k_lo = int(prof.get("learning.scaling_exponent_min"))
     out = []
     for m, k, trace, dep in prods:
+        if dep.startswith("u"):                       # decay: may move to a slower decimation
+            out.append(decay_product(m * 2.0 ** (k - int(dep[1:])) * factor, prof))
+            continue
         try:
             m2, k2 = scaling_constant(m * 2.0 ** k * factor, prof)
         except OnChipError:
@@ -144,6 +203,7 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
     check_onchip(rule, [f"fc{i + 1}" for i in range(len(pops))])
     prods = products(rule, spec.lr, prof)
     fb = rule.feedback
+    fb_prods = term_products(fb.terms, spec.lr * fb.lr_scale, prof) if fb.kind == "learned" else ()
     hidden_gate = -(2 ** 30)
     new_pops = []
     for i, p in enumerate(pops):
@@ -169,15 +229,24 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
         src, port = {"output": (ERROR, "s"), "target": (TARGET, "s"),
                      "next": (names[l + 1], "err")}[fb.source]
         conns.append(Connection(f"B{l + 1}", src, names[l], b, 0, 8, "mixed", src_port=port,
-                                dst_port="third"))
-    return Circuit(base.n_in, new_pops, conns, base.outputs, True,
-                   {**base.meta, "rule": rule.name, "dw": dw_string(prods), "n_target": out.n})
+                                dst_port="third", plastic=fb_prods))
+    meta = {**base.meta, "rule": rule.name, "dw": dw_string(prods), "n_target": out.n}
+    if fb_prods:
+        meta.update({"transposed": tuple(f"B{l + 1}" for l in range(len(pops) - 1)), "dw_B": dw_string(fb_prods)})
+    return Circuit(base.n_in, new_pops, conns, base.outputs, True, meta)
 
 
 def run_lava(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int = 0,
              record: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Run an on-chip learning circuit on Loihi2SimCfg fixed point for the length of
-    ``inputs`` ({INPUT: [T, n_in], TARGET: [T, n_out]}); returns (final weights, records)."""
+    ``inputs`` ({INPUT: [T, n_in], TARGET: [T, n_out]}); returns (final weights, records
+    [T, n] of the spikes of the populations in ``record``).
+
+    Populations: ``ThirdFactorLIF`` neurons (with the generated ``Loihi3FLearningRule`` of their
+    incoming plastic connections), ``GradedVec`` error neurons.  Connections: ``LearningDense``
+    (plastic forward), ``Dense`` (fixed, graded where they carry errors), and for the learned
+    feedback named in ``circuit.meta['transposed']`` a ``TransposedLearningDense`` (Lava's own
+    learning engine on Bᵀ); its weights are returned as B, as the emulator's."""
     from lava.magma.core.learning.learning_rule import Loihi3FLearningRule
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
@@ -188,44 +257,49 @@ def run_lava(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int = 0,
     from lava.utils.weightutils import SignMode
 
     from neurocredit.lava.processes.process import ThirdFactorLIF
-    from neurocredit.lava.run import lava_session, seed_everything
+    from neurocredit.lava.processes.transposed_process import TransposedLearningDense
+    from neurocredit.lava.run import LavaNet, lava_session, seed_everything
+
+    def learning_rule(prods: tuple) -> Loihi3FLearningRule:
+        return Loihi3FLearningRule(dw=dw_string(prods), t_epoch=1, rng_seed=rng_seed)
 
     seed_everything(rng_seed)
     steps = next(iter(inputs.values())).shape[0]
     record = list(record or [])
+    transposed = set(circuit.meta.get("transposed", ()))
     sources = {k: Source(data=np.asarray(v, dtype=np.int32).T) for k, v in inputs.items()}
     procs = {}
-    rules = {}
     for p in circuit.populations:
         if p.kind == "graded":
             procs[p.name] = GradedVec(shape=(p.n,), vth=int(p.vth))
             continue
-        plastic_in = [c for c in circuit.connections if c.dst == p.name and c.plastic]
-        rule = None
-        if plastic_in:
-            rule = Loihi3FLearningRule(dw=dw_string(plastic_in[0].plastic), t_epoch=1, rng_seed=rng_seed)
+        plastic_in = [c for c in circuit.connections if c.dst == p.name and c.plastic and c.name not in transposed]
         procs[p.name] = ThirdFactorLIF(shape=(p.n,), du=int(p.du), dv=int(p.dv), vth=int(p.vth),
                                        bias_mant=np.asarray(p.bias_mant, np.int32),
                                        bias_exp=np.asarray(p.bias_exp, np.int32),
                                        third_shift=int(p.third_shift), gate_lo=int(p.gate_lo),
-                                       learning_rule=rule, name=p.name)
+                                       learning_rule=learning_rule(plastic_in[0].plastic) if plastic_in else None,
+                                       name=p.name)
     modes = {"mixed": SignMode.MIXED, "excitatory": SignMode.EXCITATORY, "inhibitory": SignMode.INHIBITORY}
     dense = {}
     for c in circuit.connections:
         w = np.asarray(c.weights, dtype=np.int32)
-        graded = c.src == ERROR or c.src_port == "err"
-        if c.plastic:
-            rules[c.name] = Loihi3FLearningRule(dw=dw_string(c.plastic), t_epoch=1, rng_seed=rng_seed)
-            d = LearningDense(weights=w, learning_rule=rules[c.name], weight_exp=int(c.weight_exp),
-                              num_weight_bits=int(c.num_weight_bits), sign_mode=modes[c.sign_mode], name=c.name)
+        common = dict(weight_exp=int(c.weight_exp), num_weight_bits=int(c.num_weight_bits),
+                      sign_mode=modes[c.sign_mode], name=c.name)
+        if c.name in transposed:
+            d = TransposedLearningDense(weights_out=w, learning_rule=learning_rule(c.plastic), **common)
+        elif c.plastic:
+            d = LearningDense(weights=w, learning_rule=learning_rule(c.plastic), **common)
         else:
-            d = Dense(weights=w, weight_exp=int(c.weight_exp), num_weight_bits=int(c.num_weight_bits),
-                      sign_mode=modes[c.sign_mode], num_message_bits=24 if graded else 0, name=c.name)
+            graded = c.src == ERROR or c.src_port == "err"
+            d = Dense(weights=w, num_message_bits=24 if graded else 0, **common)
         src = sources[c.src] if c.src in sources else procs[c.src]
         (src.s_out if c.src in sources or c.src_port == "s" else src.s_err).connect(d.s_in)
         dst = procs[c.dst]
         d.a_out.connect(dst.a_third_factor_in if c.dst_port == "third" else dst.a_in)
-        if c.plastic:
+        if c.name in transposed:
+            dst.s_out.connect(d.s_in_x0)
+        elif c.plastic:
             dst.s_out_bap.connect(d.s_in_bap)
             dst.s_out_y1.connect(d.s_in_y1)
             dst.s_out_y2.connect(d.s_in_y2)
@@ -235,24 +309,87 @@ def run_lava(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int = 0,
     for k in record:
         sinks[k] = Sink(shape=(circuit.population(k).n,), buffer=steps)
         procs[k].s_out.connect(sinks[k].a_in)
-    anchor = next(iter(sources.values()))
-    from neurocredit.lava.run import LavaNet
-    net = LavaNet(anchor, dense, procs, sinks, True)
+    net = LavaNet(next(iter(sources.values())), dense, procs, sinks, True)
     with lava_session(net) as proc:
         proc.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
         weights = {k: np.asarray(d.weights.get()).astype(np.int64) for k, d in dense.items()}
         recs = {k: np.asarray(s.data.get()).T.astype(np.int64) for k, s in sinks.items()}
+    weights.update({k: np.ascontiguousarray(weights[k].T) for k in transposed})
     return weights, recs
 
 
 def onchip_status(rule: Rule, n_layers: int = 3) -> tuple[bool, str]:
-    """(compiles to on-chip learning, reason) for tables such as ``neurocredit rules``."""
+    """(compiles to on-chip learning, reason) for tables such as ``neurocredit rules``: the
+    one-pass pathways here, predictive coding by :func:`neurocredit.lava.onchip_pc.check_onchip_pc`,
+    PAL by :func:`neurocredit.lava.onchip_pal.check_onchip_pal` (one hidden layer)."""
+    names = [f"fc{i + 1}" for i in range(n_layers)]
     try:
-        check_onchip(rule, [f"fc{i + 1}" for i in range(n_layers)])
+        if rule.dynamics == "predictive_coding":
+            from neurocredit.lava.onchip_pc import check_onchip_pc
+            check_onchip_pc(rule, names)
+            return True, "relaxed PC: Loihi3FLearningRule on W, learned B on TransposedLearningDense"
+        if rule.dynamics == "pal":
+            from neurocredit.lava.onchip_pal import check_onchip_pal
+            check_onchip_pal(rule, names[:2])
+            return True, "PAL: graded-rate processes, noise + high-pass learning (custom models)"
+        check_onchip(rule, names)
     except OnChipError as exc:
         return False, str(exc)
     fb = rule.feedback
-    return True, f"{SUPPORTED_PATHWAYS[(fb.kind, fb.source)]}: Loihi3FLearningRule x0*y2/y3 + feedback Dense"
+    how = "learned B on TransposedLearningDense" if fb.kind == "learned" else "feedback Dense"
+    return True, f"{SUPPORTED_PATHWAYS[(fb.kind, fb.source)]}: Loihi3FLearningRule x0*y2/y3 + {how}"
+
+
+def learning_from_nir(graph, profile: str | Profile = "loihi2"):
+    """(rule, feedback matrices B_l, compiled fixed-point circuit) of a NIR graph or file that
+    carries its learning rule (``neurocredit export`` / ``neurocredit.nir.load.attach_rule``)."""
+    from pathlib import Path
+
+    from neurocredit.lava.compile import compile_graph
+    from neurocredit.nir import schema
+    from neurocredit.nir.load import read_graph
+
+    if isinstance(graph, (str, Path)):
+        graph = read_graph(graph)
+    learning = schema.read_learning(graph)
+    if learning is None:
+        raise OnChipError("the NIR graph carries no learning rule; attach one with "
+                          "neurocredit.nir.load.attach_rule (or `neurocredit export --rule`)")
+    rule = schema.rule_from_dict(learning["rule"])
+    backward = []
+    for fb in learning.get("feedback", []):
+        node, key = fb["matrix"]["node"], fb["matrix"]["key"]
+        meta = getattr(graph.nodes.get(node), "metadata", None) or {}
+        if key not in meta:
+            raise OnChipError(f"feedback matrix {key!r} of node {node!r} is missing from the NIR graph")
+        backward.append(np.asarray(meta[key], dtype=np.float64))
+    return rule, backward, compile_graph(graph, profile).fixed_circuit
+
+
+def circuit_from_nir(graph, spec: OnChipSpec | None = None, profile: str | Profile = "loihi2") -> Circuit:
+    """The on-chip learning circuit of a NIR graph (or file) with its rule attached: the
+    one-pass pathways and learned feedback here, relaxed predictive coding via
+    :func:`neurocredit.lava.onchip_pc.build_pc_circuit`."""
+    rule, backward, base = learning_from_nir(graph, profile)
+    spec = spec or OnChipSpec()
+    if rule.dynamics == "predictive_coding":
+        from neurocredit.lava.onchip_pc import build_pc_circuit
+        return build_pc_circuit(base, rule, backward, spec, profile)
+    return build_circuit(base, rule, backward, spec, profile)
+
+
+def backward_angle(circuit: Circuit, weights: dict[str, np.ndarray]) -> float:
+    """Mean over hidden layers of the angle (degrees) between the learned B_l and W_{l+1}ᵀ
+    (integer weights); NaN for circuits without learned feedback."""
+    transposed = circuit.meta.get("transposed", ())
+    fwd = [c for c in circuit.connections if c.plastic and c.name not in transposed]
+    angles = []
+    for l, name in enumerate(transposed):
+        b = np.asarray(weights[name], float).ravel()
+        w = np.asarray(weights[fwd[l + 1].name], float).T.ravel()
+        cos = b @ w / max(np.linalg.norm(b) * np.linalg.norm(w), 1e-12)
+        angles.append(float(np.degrees(np.arccos(np.clip(cos, -1, 1)))))
+    return float(np.mean(angles)) if angles else float("nan")
 
 
 # -- on-chip training runs (emulator or Lava) ---------------------------------------------------
@@ -293,8 +430,9 @@ def inference_circuit(circuit: Circuit, weights: dict[str, np.ndarray]) -> Circu
     fixed-point circuit for the batched emulator / Lava inference."""
     pops = [Population(p.name, p.n, p.du, p.dv, p.vth, p.bias_mant, p.bias_exp) for p in circuit.populations
             if p.kind != "graded"]
+    transposed = set(circuit.meta.get("transposed", ()))
     conns = [Connection(c.name, c.src, c.dst, weights[c.name], c.weight_exp, c.num_weight_bits, "mixed")
-             for c in circuit.connections if c.plastic]
+             for c in circuit.connections if c.plastic and c.name not in transposed]
     return Circuit(circuit.n_in, pops, conns, circuit.outputs, True, dict(circuit.meta))
 
 
@@ -318,15 +456,29 @@ def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, 
     ``target_delay`` shifts the target by that many steps (the output answers one step later per
     Dense hop); it must not exceed ``blank``.  ``lr_decay`` multiplies the learning rate (every
     plastic connection's scaling constants) by that factor after each epoch, re-quantised to the
-    engine's mantissa/exponent grid (``scale_products``); 1.0 keeps it constant."""
+    engine's mantissa/exponent grid (``scale_products``); 1.0 keeps it constant.  Circuits with
+    learned feedback also log ``angle_B``, the mean ∠(B_l, W_{l+1}ᵀ) in degrees."""
     import time as _time
+    if backend not in ("emulator", "lava"):
+        raise OnChipError(f"backend must be 'emulator' or 'lava', got {backend!r}")
     x_tr, y_tr = data.x_train.numpy(), data.y_train.numpy()
     x_te, y_te = data.x_test.numpy(), data.y_test.numpy()
     n_classes = circuit.meta["n_target"]
     weights = {c.name: np.asarray(c.weights) for c in circuit.connections}
-    history = [{"epoch": 0, "samples": 0, "test_acc": accuracy(inference_circuit(circuit, weights), x_te, y_te,
-                                                                steps, seed + 999)}]
-    log(f"epoch 0: test accuracy {100 * history[0]['test_acc']:.2f} % (untrained)")
+    learned = bool(circuit.meta.get("transposed"))
+
+    def measure(epoch: int, seen: int, secs: float = 0.0) -> dict:
+        h = {"epoch": epoch, "samples": seen, "seconds": secs,
+             "test_acc": accuracy(inference_circuit(circuit, weights), x_te, y_te, steps, seed + 999)}
+        if learned:
+            h["angle_B"] = backward_angle(circuit, weights)
+        return h
+
+    def angle(h: dict) -> str:
+        return f", ∠(B, Wᵀ) {h['angle_B']:.1f}°" if learned else ""
+
+    history = [measure(0, 0)]
+    log(f"epoch 0: test accuracy {100 * history[0]['test_acc']:.2f} % (untrained){angle(history[0])}")
     rng = np.random.default_rng(seed)
     seen = 0
     base_prods = {c.name: c.plastic for c in circuit.connections if c.plastic}
@@ -347,11 +499,10 @@ def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, 
             from neurocredit.sim.emulator import emulate_learning
             weights, _ = emulate_learning(circuit, stream, rng_seed=seed + epoch)
         seen += len(perm)
-        acc = accuracy(inference_circuit(circuit, weights), x_te, y_te, steps, seed + 999)
-        history.append({"epoch": epoch, "samples": seen, "test_acc": acc,
-                        "seconds": _time.perf_counter() - t0})
-        log(f"epoch {epoch}: {seen} samples streamed ({backend}, {history[-1]['seconds']:.1f} s), "
-            f"test accuracy {100 * acc:.2f} %")
+        history.append(measure(epoch, seen, _time.perf_counter() - t0))
+        h = history[-1]
+        log(f"epoch {epoch}: {seen} samples streamed ({backend}, {h['seconds']:.1f} s), "
+            f"test accuracy {100 * h['test_acc']:.2f} %{angle(h)}")
     for c in circuit.connections:
         c.weights = weights[c.name]
         if c.name in base_prods:

@@ -62,6 +62,16 @@ _pc("pc_relaxed", "Predictive coding, all three relaxations",
     "v_l ← v_l + γ(ε_l − B_l ε_{l+1}), ε_l = Γ_l μ_l − v_l;  ΔB_l = −η f(v_l) ⊗ ε_{l+1} − λB_l, "
     "ΔΓ_l = −η ε_l ⊗ μ_l, ΔW_l = −η ε_l ⊗ f(v_{l−1}) − λW_l",
     learned=True, derivative=False, dense=True, fixed=True)
+register(Rule(
+    name="pc_onchip", title="Predictive coding, relaxed for the chip", paper=PC_PAPER,
+    equation="v_l ← v_l + γ(ε_l − B_l ε_{l+1}), ε_l = μ_l − v_l (fixed predictions; on chip one Jacobi "
+             "step per time step, γ = 1);  ΔW_l = −η ε_l ⊗ f(v_{l−1}),  ΔB_l = −η f(v_l) ⊗ ε_{l+1}",
+    forward=(DELTA,),
+    feedback=Feedback("learned", "next", derivative=False, drive="error", terms=(Term(-1.0, (F.PRE, F.POST)),)),
+    local=True, dynamics="predictive_coding", hardware=True,
+    params=tuple(sorted((*PC_STEPS, ("fixed_prediction", True), ("dense_error", False))))))
+"""pc_relaxed without Γ_l learning (error units wired one to one) and without weight decay: what
+neurocredit.lava.onchip_pc compiles and benchmarks/onchip_pc_pal.py measures."""
 
 AR_PAPER = "Millidge et al. 2020 (arXiv:2009.05359); 2021 (arXiv:2010.06219)"
 AR_CORE = ("g_l ← g_l + γ(−g_l + W_{l+1}ᵀ e_{l+1}), g_l(0) = x̄_l, e_l = f'(a_l) ⊙ g_l, e_L = ∂L/∂a_L; "

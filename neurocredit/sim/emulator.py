@@ -60,7 +60,7 @@ class Connection:
     sign_mode: str = "mixed"
     src_port: str = "s"             # "s": spikes / graded output, "err": a ThirdFactorLIF's s_err
     dst_port: str = "a"             # "a": a_in, "third": a_third_factor_in
-    plastic: tuple = ()             # Lava dw products (mantissa, exponent, trace "y2"|"y3", dependency "x0")
+    plastic: tuple = ()             # Lava dw products (mantissa, exponent, factor "y2"|"y3"|"w", dependency "x0"|"u<d>")
 
 
 @dataclass
@@ -212,20 +212,34 @@ class _LavaRandoms:
 
 
 def learning_update(w: np.ndarray, x0: np.ndarray, y: dict[str, np.ndarray], products: tuple,
-                    r_y: float, r_w: float) -> np.ndarray:
-    """One learning epoch (t_epoch = 1) of Lava's bit-approximate engine for ``products``
-    ((mant, exp, trace, "x0"), ...); ``w`` (n_post, n_pre) ints, ``x0`` (n_pre,) bool,
-    ``y[trace]`` (n_post,) ints.  Returns the new integer weights."""
+                    r_y: float, r_w: float, time_step: int = 1) -> np.ndarray:
+    """One learning epoch (t_epoch = 1) of Lava's bit-approximate engine
+    (``LearningRuleApplierBitApprox``) for ``products`` ((mant, exp, factor, dependency), ...):
+
+    * ``(m, k, "y2"|"y3", "x0")``: m 2^k x0 y (pre spike x post trace);
+    * ``(m, k, "w", "u<d>")``: m 2^k w, applied when the time step is a multiple of 2^d (Lava's
+      decimated dependency u<d>: a weight decay slower than the smallest constant 2^-7 per step).
+
+    Each product is accumulated at 2^7 x the weight resolution (saturating at 16 bits), the sum
+    is stochastically rounded to an integer weight.  ``w`` (n_post, n_pre) ints, ``x0`` (n_pre,)
+    bool, ``y[trace]`` (n_post,) ints, ``time_step`` Lava's (1 on the first step).  Returns the
+    new integer weights."""
     acc = w.astype(np.int64) << ACC_SHIFT
     decay = np.exp(-1 / Y_TAU)
-    for mant, exp, trace, dep in products:
-        if dep != "x0":
-            raise ValueError(f"only x0-dependent products are emulated, got {dep}")
-        yv = decay * y[trace].astype(np.int64)
-        frac = yv % 1
-        yv = (np.floor(yv) + (r_y < frac)).astype(np.int64)
-        yv = np.clip(yv, -(2 ** 7), 2 ** 7 - 1)
-        cur = x0.astype(np.int64)[None, :] * yv[:, None] * int(mant)
+    for mant, exp, factor, dep in products:
+        if dep == "x0":
+            yv = decay * y[factor].astype(np.int64)
+            frac = yv % 1
+            yv = (np.floor(yv) + (r_y < frac)).astype(np.int64)
+            yv = np.clip(yv, -(2 ** 7), 2 ** 7 - 1)
+            cur = x0.astype(np.int64)[None, :] * yv[:, None] * int(mant)
+        elif dep.startswith("u") and factor == "w":
+            if time_step % (1 << int(dep[1:])):
+                continue
+            cur = np.clip(w.astype(np.int64), -(2 ** 9), 2 ** 9 - 1) * int(mant)
+        else:
+            raise ValueError(f"product {mant} * 2^{exp} * {dep} * {factor} is not emulated "
+                             f"(x0 * y2/y3 and u<k> * w are)")
         cur = np.clip(cur << (7 + int(exp)), ACC_MIN, ACC_MAX)
         acc = np.clip(acc + cur, ACC_MIN, ACC_MAX)
     q = acc / ROUND_UNIT
@@ -284,16 +298,37 @@ def third_factor_lif_step(p, st: dict, o: dict, a: np.ndarray, bias: np.ndarray,
 
 
 def emulate_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int = 0,
-                     record: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+                     record: list[str] | None = None, snapshot_every: int = 0,
+                     ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Run a fixed-point circuit with ThirdFactorLIF / GradedVec populations and plastic
     connections on ``inputs`` {source name: [T, n]} (one sample stream, learning every step).
 
-    Returns (final integer weights of every connection, recorded outputs [T, n])."""
+    Plastic forward connections learn from (pre spike x post traces y2/y3 that the post neuron
+    sends), as Lava's ``LearningDense`` with the generated ``Loihi3FLearningRule``.  The
+    *transposed* plastic connections named in ``circuit.meta['transposed']`` (learned feedback:
+    Kolen-Pollack, relaxed predictive coding's B_l) learn from what their synapse sees, the post
+    neuron's spike and the signed graded payload ε they carry,
+
+        ΔB_l[i, j] = c · s_{l,i} · ε_{l+1,j},
+
+    computed by the same engine on the transposed matrix (the spike is the x0 dependency, the
+    payload's negative/positive parts the traces y2/y3), as
+    :class:`~neurocredit.lava.processes.transposed_process.TransposedLearningDense` does in Lava.
+
+    Returns (final integer weights of every connection, records [T, n] of ``record``: a
+    population name for its spikes / graded output, ``'err:<name>'`` for its signed third
+    factor); with ``snapshot_every`` > 0 the records also hold ``'w:<name>'`` arrays
+    [T // snapshot_every, *shape] of every plastic connection's weights."""
     steps = next(iter(inputs.values())).shape[0]
     record = list(record or [])
+    transposed = set(circuit.meta.get("transposed", ()))
+    names = {c.name for c in circuit.connections}
+    if transposed - names:
+        raise ValueError(f"transposed-plastic connections {sorted(transposed - names)} are not in the circuit")
     pops = {p.name: p for p in circuit.populations}
     state, outs, weights, bufs, randoms, into, bias = engine_state(circuit, rng_seed)
-    rec = {k: np.zeros((steps, pops[k].n), np.int64) for k in record}
+    rec = {k: np.zeros((steps, pops[k.split(":")[-1]].n), np.int64) for k in record}
+    snaps: dict[str, list[np.ndarray]] = {c.name: [] for c in circuit.connections if c.plastic}
 
     for t in range(steps):
         for p in circuit.populations:
@@ -303,6 +338,7 @@ def emulate_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: 
             o = outs[p.name]
             if p.kind == "graded":
                 o["s"] = a * (np.abs(a) > int(p.vth))
+                o["err"] = o["s"]
                 continue
             third_factor_lif_step(p, state[p.name], o, a, bias[p.name],
                                   sum((bufs[k] for k in into[(p.name, "third")]),
@@ -317,8 +353,18 @@ def emulate_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: 
             bufs[c.name] = acc << e if e > 0 else acc >> (-e)
             if c.plastic:
                 r_y, r_w = randoms[c.name].step()
-                y = {"y2": outs[c.dst]["y2"], "y3": outs[c.dst]["y3"]}
-                weights[c.name] = learning_update(weights[c.name], s > 0, y, c.plastic, r_y, r_w)
+                if c.name in transposed:       # post spike x signed payload, on the transposed matrix
+                    y = {"y2": np.clip(-s, 0, 127), "y3": np.clip(s, 0, 127)}
+                    w_t = learning_update(weights[c.name].T, outs[c.dst]["s"] > 0, y, c.plastic, r_y, r_w, t + 1)
+                    weights[c.name] = np.ascontiguousarray(w_t.T)
+                else:
+                    y = {"y2": outs[c.dst]["y2"], "y3": outs[c.dst]["y3"]}
+                    weights[c.name] = learning_update(weights[c.name], s > 0, y, c.plastic, r_y, r_w, t + 1)
+                if snapshot_every and (t + 1) % snapshot_every == 0:
+                    snaps[c.name].append(weights[c.name].copy())
         for k in record:
-            rec[k][t] = outs[k]["s"]
+            port, _, name = k.rpartition(":")
+            rec[k][t] = outs[name]["err" if port == "err" else "s"]
+    if snapshot_every:
+        rec.update({f"w:{k}": np.asarray(v) for k, v in snaps.items()})
     return weights, rec
