@@ -10,7 +10,8 @@ LIF, mean over seeds, beside the same rule and architecture trained in float tor
 high-passed rates, W and B learning at every step, no phases) on the teacher-student task
 (20-50-5 tanh teacher, student 20-50-5 graded ReLU), beside FA on the same on-chip task (the
 same network and stream with B fixed): ∠(B, W2ᵀ) over time.  Goals: PAL's final angle < 30°
-and below FA's.
+and below FA's.  The student goes through NIR: neurocredit's torch model with rule ``pal``
+(``onchip_pal.pal_model``) is written to a .nir file and read back with ``pal_from_nir``.
 
     python benchmarks/onchip_pc_pal.py [--parts pc,pal] [--seeds 0,1,2] [--epochs 3]
 """
@@ -76,19 +77,24 @@ def part_pc(args, seeds: list[int]) -> None:
 
 
 def part_pal(args, seeds: list[int]) -> None:
+    import tempfile
+    from pathlib import Path
+
     from neurocredit.data import teacher_student
     from neurocredit.lava import onchip_pal as PL
-    from neurocredit.rules import get_rule
+    from neurocredit.nir.export import write
 
-    print(f"PAL on chip: teacher-student 20-50-5 (2000 samples), student 20-{args.pal_hidden}-5, "
-          f"{args.pal_epochs} epochs x 20 steps per sample, emulated fixed point; FA = same with B fixed; "
-          f"seeds {seeds}", flush=True)
+    print(f"PAL on chip: teacher-student 20-50-5 (2000 samples), student 20-{args.pal_hidden}-5 "
+          f"(torch model with rule 'pal' -> .nir file -> pal_from_nir), {args.pal_epochs} epochs x 20 steps "
+          f"per sample, emulated fixed point; FA = same with B fixed; seeds {seeds}", flush=True)
     finals = []
     for s in seeds:
         t0 = time.perf_counter()
         data = teacher_student(20, 50, 5, 2000, 500, seed=s)
-        runs = PL.run_pal_vs_fa(get_rule("pal"), data, hidden=args.pal_hidden, epochs=args.pal_epochs,
-                                seed=s, log_points=10)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = write(PL.pal_model(20, args.pal_hidden, 5, seed=s + 1), Path(tmp) / "pal.nir")
+            net = PL.pal_from_nir(path)
+        runs = PL.run_pal_vs_fa(None, data, epochs=args.pal_epochs, seed=s, log_points=10, network=net)
         pal, fa = runs["PAL"], runs["FA"]
         finals.append((pal["angle"][-1], fa["angle"][-1]))
         print(f"  seed {s}: step      " + " ".join(f"{k:6d}" for k in pal["step"]))

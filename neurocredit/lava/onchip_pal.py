@@ -17,12 +17,22 @@ Long runs happen in the emulator; :func:`run_lava_pal` runs the same network as 
 (``neurocredit.lava.processes.pal_process``) and matches it weight for weight
 (tests/test_onchip_pal.py).  Lava 0.10's ``LearningDense`` is not used for PAL: its traces are
 unsigned 7-bit and a graded payload reaches only the pre trace, while PAL multiplies two signed
-graded factors (ξ and r_HP, e and r); the products follow the engine's arithmetic
-(:mod:`neurocredit.sim.emulator_pal`) in custom process models.
+graded factors (ξ and r_HP, e and r); the products follow the engine's arithmetic in custom
+process models (:mod:`neurocredit.lava.processes.pal_models`, written independently of the
+emulator).
+
+Through NIR: :func:`pal_model` builds neurocredit's torch model (a
+:class:`~neurocredit.sim.spiking.SpikingNetwork` with rule ``pal`` attached),
+``neurocredit.nir.export.write`` writes it with the rule and B as metadata, and
+:func:`pal_from_nir` reads a file (or graph) back into a :class:`PALNetwork` (rule, integer
+constants, integer W1, W2, B) that :func:`run_pal_vs_fa`, :func:`neurocredit.sim.emulator_pal.emulate_pal`
+and :func:`run_lava_pal` run.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +73,8 @@ class PALCompiled:
 def compile_pal(rule: Rule, lr: float = ENGINE_MIN, lr_feedback: float = ENGINE_MIN,
                 profile: str | Profile = "loihi2", **spec) -> PALCompiled:
     """Integer constants of the on-chip PAL network from ``rule``'s Terms (``lr`` and
-    ``lr_feedback``: weight units per trace product unit before the 2^-3 product shift)."""
+    ``lr_feedback``: weight units per trace product unit before the 2^-3 product shift);
+    ``spec``: other :class:`PALChip` fields, or an explicit ``decay_every`` (tests)."""
     check_onchip_pal(rule, ["fc1", "fc2"])
     prof = load_profile(profile)
     (fwd,) = rule.forward
@@ -74,7 +85,8 @@ def compile_pal(rule: Rule, lr: float = ENGINE_MIN, lr_feedback: float = ENGINE_
     alpha = -sum(t.coef for t in decay) / hebb.coef
     every = max(1, round(ENGINE_MIN / (lr_feedback * 2.0 ** -PRODUCT_SHIFT * alpha))) if alpha > 0 else 0
     c_alpha = LR.scaling_constant(-ENGINE_MIN, prof)
-    chip = PALChip(c_w=c_w, c_b=c_b, c_alpha=c_alpha, decay_every=every or 1 << 30, **spec)
+    chip = PALChip(**{"c_w": c_w, "c_b": c_b, "c_alpha": c_alpha, "decay_every": every or 1 << 30, **spec})
+    every = chip.decay_every
     prods = {"W": f"{c_w[0]} * 2^{c_w[1]} * x1 * (y3 - y2)   (pre rate x signed error)",
              "B": f"{c_b[0]} * 2^{c_b[1]} * x1 * y1 {c_alpha[0]:+d} * 2^{c_alpha[1]} * w * y0   "
                   f"(pre high-passed rate x post noise; decay on a tick every {every} steps)"}
@@ -90,6 +102,127 @@ def initial_weights(n_in: int, n_hidden: int, n_out: int, seed: int, scale: floa
     return [np.clip(a, -256, 255) for a in (w1, w2, b)]
 
 
+def _quantise(w: Any, scale: float) -> np.ndarray:
+    """round(scale · w) clipped to the 9-bit weight range, as :func:`initial_weights`."""
+    return np.clip(np.round(scale * np.asarray(w, np.float64)), -256, 255).astype(np.int64)
+
+
+@dataclass
+class PALNetwork:
+    """An on-chip PAL network read from NIR: the rule, its compiled integer constants and the
+    integer initial weights W1 [n_hidden, n_in], W2 [n_out, n_hidden], B [n_hidden, n_out]."""
+
+    rule: Rule
+    compiled: PALCompiled
+    w1: np.ndarray
+    w2: np.ndarray
+    b: np.ndarray
+
+    @property
+    def sizes(self) -> tuple[int, int, int]:
+        return int(self.w1.shape[1]), int(self.w1.shape[0]), int(self.w2.shape[0])
+
+    def weights(self) -> list[np.ndarray]:
+        """Copies of [W1, W2, B] (the argument order of emulate_pal / run_lava_pal)."""
+        return [self.w1.copy(), self.w2.copy(), self.b.copy()]
+
+
+def pal_from_nir(graph_or_path: Any, scale: float = 256.0, profile: str | Profile = "loihi2",
+                 **spec) -> PALNetwork:
+    """The on-chip PAL network of a NIR graph (or file path) that carries its learning rule.
+
+    Read from the file: the rule (``graph.metadata['neurocredit']``, checked by
+    :func:`check_onchip_pal`), the two Affine weight matrices (the learning metadata's
+    ``layers``, in order: W1 input -> hidden, W2 hidden -> output) and the hidden layer's
+    feedback matrix B (at ``learning['feedback'][0]['matrix']`` = {'node', 'key'}).  Weights and B
+    are quantised as :func:`initial_weights` does: round(scale · w), clipped to [−256, 255].
+    ``spec`` goes to :func:`compile_pal` (``lr``, ``lr_feedback`` and PALChip fields).
+
+    The chip network's neurons are PAL's graded ReLU rate units (hidden r = max(a + ξ, 0),
+    graded linear outputs), not the file's neurons: the parameters of the NIR neuron nodes
+    (LIF / LI τ, r, thresholds) are NOT used.  Only the weights, B and the rule come from NIR.
+
+    Raises ``OnChipError`` when the file carries no rule, a rule :func:`check_onchip_pal`
+    refuses, not exactly two Affine layers (one hidden layer), no B matrix, B or weights of the
+    wrong shape, or non-zero Affine biases (the chip PAL network has no biases)."""
+    from neurocredit.nir import schema
+    from neurocredit.nir.load import read_graph
+
+    where = "the NIR graph"
+    if isinstance(graph_or_path, (str, Path)):
+        where = f"NIR file '{graph_or_path}'"
+        graph = read_graph(graph_or_path)
+    else:
+        graph = graph_or_path
+    learning = schema.read_learning(graph)
+    if learning is None:
+        raise LR.OnChipError(f"{where} carries no learning rule; export the model with rule 'pal' "
+                             "(neurocredit.nir.export.write) or attach one (neurocredit.nir.load.attach_rule)")
+    rule = schema.rule_from_dict(learning["rule"])
+    nodes = graph.nodes
+    affine = sorted(n for n, node in nodes.items() if type(node).__name__ in ("Affine", "Linear"))
+    layers = [d["weight"] for d in learning.get("layers", [])] or affine
+    if len(affine) != 2 or len(layers) != 2 or set(layers) != set(affine):
+        raise LR.OnChipError(f"{where}: on-chip PAL needs exactly two Affine layers (one hidden layer), "
+                             f"found {len(affine)} ({', '.join(affine) or 'none'})")
+    check_onchip_pal(rule, layers)
+    ws = []
+    for name in layers:
+        node = nodes[name]
+        bias = getattr(node, "bias", None)
+        if bias is not None and np.any(np.asarray(bias) != 0):
+            raise LR.OnChipError(f"{where}: Affine '{name}' has non-zero biases; the on-chip PAL network "
+                                 "has no biases (export with zero biases)")
+        ws.append(np.asarray(node.weight, np.float64))
+    w1, w2 = ws
+    if w1.ndim != 2 or w2.ndim != 2 or w2.shape[1] != w1.shape[0]:
+        raise LR.OnChipError(f"{where}: weight shapes {w1.shape} and {w2.shape} do not chain")
+    fbs = learning.get("feedback", [])
+    if len(fbs) != 1:
+        raise LR.OnChipError(f"{where}: missing feedback matrix B of the hidden layer (the learning "
+                             f"metadata lists {len(fbs)} feedback pathways, PAL needs one)")
+    loc = fbs[0]["matrix"]
+    node, key = loc["node"], loc["key"]
+    meta = getattr(nodes.get(node), "metadata", None) or {}
+    if key not in meta:
+        raise LR.OnChipError(f"{where}: feedback matrix B {key!r} of node {node!r} is missing")
+    b = np.asarray(meta[key], np.float64)
+    if b.shape != (w1.shape[0], w2.shape[0]):
+        raise LR.OnChipError(f"{where}: feedback matrix B has shape {b.shape}, expected "
+                             f"{(w1.shape[0], w2.shape[0])} (hidden x output)")
+    comp = compile_pal(rule, profile=profile, **spec)
+    return PALNetwork(rule, comp, _quantise(w1, scale), _quantise(w2, scale), _quantise(b, scale))
+
+
+def pal_model(n_in: int, n_hidden: int, n_out: int, seed: int, scale: float = 256.0):
+    """neurocredit's torch model of the PAL student with rule ``pal`` attached: a
+    :class:`~neurocredit.sim.spiking.SpikingNetwork` n_in-n_hidden-n_out (exportable to NIR;
+    the spiking backend does not train PAL) whose W1, W2 and B are FA's initialisation of
+    :func:`initial_weights` (normal, variance 1/fan-in; B with variance 1/n_out) in float,
+    biases zero.  Quantised with ``scale`` they are exactly ``initial_weights(..., seed, scale)``."""
+    import torch
+
+    from neurocredit.rules import get_rule
+    from neurocredit.sim.spiking import SpikingNetwork
+
+    net = SpikingNetwork([n_in, n_hidden, n_out], get_rule("pal"), seed=seed)
+    w1, w2, b = initial_weights(n_in, n_hidden, n_out, seed, scale)
+    with torch.no_grad():
+        for layer, w in zip(net.layers, (w1, w2)):
+            layer.weight.copy_(torch.as_tensor(w / scale, dtype=layer.weight.dtype))
+            if layer.bias is not None:
+                layer.bias.zero_()
+        net.net.B(0).copy_(torch.as_tensor(b / scale, dtype=net.net.B(0).dtype))
+    return net
+
+
+def export_pal_model(n_in: int, n_hidden: int, n_out: int, seed: int, scale: float = 256.0):
+    """The NIR graph (nir.NIRGraph, rule and B in its metadata) of :func:`pal_model`."""
+    from neurocredit.nir.export import export
+
+    return export(pal_model(n_in, n_hidden, n_out, seed, scale))
+
+
 def teacher_stream(data, epochs: int, steps: int, seed: int, scale: float = 16.0):
     """Integer input/target streams: each training sample held for ``steps`` steps."""
     x_tr, y_tr = data.x_train.numpy(), data.y_train.numpy()
@@ -99,13 +232,27 @@ def teacher_stream(data, epochs: int, steps: int, seed: int, scale: float = 16.0
     return x, y
 
 
-def run_pal_vs_fa(rule: Rule, data, hidden: int = 50, epochs: int = 3, steps: int = 20, seed: int = 0,
-                  log_points: int = 30, **spec) -> dict[str, dict]:
+def run_pal_vs_fa(rule: Rule | None, data, hidden: int = 50, epochs: int = 3, steps: int = 20, seed: int = 0,
+                  log_points: int = 30, network: PALNetwork | None = None, **spec) -> dict[str, dict]:
     """The same on-chip task twice: PAL (B learns) and FA (B fixed at its initial value).
-    Returns {'PAL': logs, 'FA': logs} with steps, ∠(B, W2ᵀ) in degrees and mean squared error."""
-    comp = compile_pal(rule, **spec)
+    Returns {'PAL': logs, 'FA': logs} with steps, ∠(B, W2ᵀ) in degrees and mean squared error.
+
+    Without ``network`` the weights are ``initial_weights(n_in, hidden, n_out, seed + 1)`` and the
+    constants ``compile_pal(rule, **spec)``; with a :class:`PALNetwork` (:func:`pal_from_nir`) its
+    weights and constants are used (``rule`` may be None; ``hidden`` is the network's; ``spec``,
+    if given, recompiles the network's rule)."""
+    if network is None:
+        if rule is None:
+            raise ValueError("run_pal_vs_fa needs a rule or a PALNetwork")
+        comp = compile_pal(rule, **spec)
+        w1, w2, b = initial_weights(data.x_train.shape[1], hidden, data.n_out, seed + 1)
+    else:
+        comp = compile_pal(network.rule, **spec) if spec else network.compiled
+        w1, w2, b = network.weights()
+        if network.sizes[0] != data.x_train.shape[1] or network.sizes[2] != data.n_out:
+            raise ValueError(f"PALNetwork {network.sizes} does not fit the task "
+                             f"({data.x_train.shape[1]} inputs, {data.n_out} outputs)")
     x, y = teacher_stream(data, epochs, steps, seed)
-    w1, w2, b = initial_weights(data.x_train.shape[1], hidden, data.n_out, seed + 1)
     out = {}
     for label, plastic in (("PAL", True), ("FA", False)):
         chip = PALChip(**{**comp.spec.__dict__, "plastic_b": plastic})

@@ -23,7 +23,9 @@ k in [−7, 8]; the decay's smallest constant 2^-7 per step is too fast, so its 
 on a tick every ``decay_every`` steps, as a post trace y0 of a slow clock would), the sum is
 stochastically rounded to an integer weight (one seeded numpy stream per connection) and
 clipped to [−256, 255].  ``neurocredit.lava.onchip_pal.run_lava_pal`` runs the same network as
-Lava processes; the two agree weight for weight (tests/test_onchip_pal.py).
+Lava processes whose models (``neurocredit.lava.processes.pal_models``) implement the engine
+again, in integer fixed point, without importing this module; the two agree weight for weight
+(tests/test_onchip_pal.py).
 """
 from __future__ import annotations
 

@@ -1,5 +1,14 @@
-"""Fixed-point process models of the on-chip PAL processes (:mod:`.pal_process`); the
-equations are those of :mod:`neurocredit.sim.emulator_pal`."""
+"""Fixed-point process models of the on-chip PAL processes (:mod:`.pal_process`).
+
+Self-contained: nothing here is imported from ``neurocredit.sim``.  The network's equations are
+those documented in :mod:`neurocredit.sim.emulator_pal`, but the arithmetic is written again
+here, in integers: the learning-engine epoch of :func:`engine_epoch` holds Δw as a fixed-point
+number with ``F`` fractional bits (the product m·x·y shifted by k − 3, the decay m_α·w shifted
+by k_α), takes the integer part with an arithmetic shift (floor) and rounds up with probability
+frac / 2^F from the connection's own seeded numpy Generator.  The emulator does the same sum in
+float64 (exact for these dyadic numbers); tests/test_onchip_pal.py checks that the two
+implementations agree weight for weight.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -11,6 +20,30 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from neurocredit.lava.processes.pal_process import PALDense, PALHidden, PALNoiseDense, PALOutput
+
+W_MIN, W_MAX = -256, 255      # 9-bit signed weights
+TRACE = 127                   # 7-bit trace magnitude
+PRODUCT_SHIFT = 3             # 7 + 7 + 4 - 15: the bits a product of two 7-bit traces loses
+
+
+def engine_epoch(w: np.ndarray, post: np.ndarray, pre: np.ndarray, const: tuple[int, int],
+                 rng: np.random.Generator, decay: tuple[int, int] | None = None) -> np.ndarray:
+    """One learning-engine epoch on integer weights ``w`` [post, pre]:
+    w + stochastic_round(m 2^(k − 3) (post ⊗ pre) [+ m_α 2^k_α w]), clipped to [−256, 255];
+    post and pre are 7-bit traces (magnitudes clipped to 127).  Integer arithmetic throughout."""
+    m, k = (int(c) for c in const)
+    prod = np.outer(np.clip(post, -TRACE, TRACE).astype(np.int64), np.clip(pre, -TRACE, TRACE).astype(np.int64))
+    k_prod = k - PRODUCT_SHIFT
+    frac_bits = max(0, -k_prod, -int(decay[1]) if decay is not None else 0)
+    fixed = (m * prod) << (frac_bits + k_prod)          # Δw · 2^F, exact
+    if decay is not None:
+        m_a, k_a = (int(c) for c in decay)
+        fixed = fixed + ((m_a * w.astype(np.int64)) << (frac_bits + k_a))
+    whole = fixed >> frac_bits                          # floor (arithmetic shift)
+    frac = fixed - (whole << frac_bits)                 # in [0, 2^F)
+    up = rng.random(w.shape) < frac / float(1 << frac_bits)
+    return np.clip(w.astype(np.int64) + whole + up, W_MIN, W_MAX)
+
 
 _IN = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
 _OUT = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
@@ -82,7 +115,6 @@ class _PALDenseBase(PyLoihiProcessModel):
         return s
 
     def run_spk(self) -> None:
-        from neurocredit.sim.emulator_pal import PRODUCT_SHIFT, _update, outer_traces
         p = self.proc_params
         self.a_out.send(self.a_buff)
         s = self.s_in.recv().astype(np.int64)
@@ -92,12 +124,8 @@ class _PALDenseBase(PyLoihiProcessModel):
         self.a_buff = ((w @ s) >> (-int(p["weight_exp"]))).astype(np.int32)
         self.t += 1
         every = int(p["decay_every"])
-        extra = None
-        if every and self.t % every == 0:
-            m, k = p["decay"]
-            extra = m * 2.0 ** k * w
-        self.weights = _update(w, outer_traces(post, pre), tuple(p["const"]), PRODUCT_SHIFT, self.rng,
-                               extra=extra).astype(np.int32)
+        decay = tuple(p["decay"]) if every and self.t % every == 0 else None
+        self.weights = engine_epoch(w, post, pre, tuple(p["const"]), self.rng, decay).astype(np.int32)
 
 
 @implements(proc=PALDense, protocol=LoihiProtocol)
