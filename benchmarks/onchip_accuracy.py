@@ -39,7 +39,7 @@ import time
 import numpy as np
 import torch
 
-GOALS = {"dfa": 0.88, "fa": 0.88, "drtp": 0.80}
+GOALS = {"dfa": 0.88, "fa": 0.88, "drtp": 0.80}   # issue 7 (kp: no goal, reported)
 
 
 def onchip(rule_name: str, seed: int, epochs: int, hidden: list[int], steps: int, lr: float,

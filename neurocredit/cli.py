@@ -12,7 +12,7 @@ import sys
 from neurocredit.errors import UserError
 
 # sub-command modules under neurocredit.commands, in the order `--help` lists them
-COMMANDS = ["rules", "train", "export", "inspect", "compile", "run"]
+COMMANDS = ["rules", "train", "export", "inspect", "compile", "run", "learn"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,7 +16,7 @@ from neurocredit.sim.emulator import INPUT, emulate_learning
 STEPS = 60
 
 
-def circuit(rule_name, hidden, seed=0):
+def circuit(rule_name, hidden, seed=0, spec=None):
     rng = np.random.default_rng(seed)
     g = zoo.random_graph(seed=seed, n_in=10, hidden=hidden, n_out=4, recurrent=False, bias=False)
     base = compile_graph(g).fixed_circuit
@@ -24,7 +24,7 @@ def circuit(rule_name, hidden, seed=0):
     rule = get_rule(rule_name)
     src = {"next": lambda l: sizes[l + 1], "output": lambda l: 4, "target": lambda l: 4}[rule.feedback.source]
     b = [rng.normal(0, 1 / np.sqrt(sizes[l]), (sizes[l], src(l))) for l in range(len(hidden))]
-    return LR.build_circuit(base, rule, b, LR.OnChipSpec())
+    return LR.build_circuit(base, rule, b, spec or LR.OnChipSpec())
 
 
 def stream(seed, label=1):
@@ -104,19 +104,22 @@ def test_local_rules_compile_or_say_why():
 
 
 def test_kp_compiles_learned_feedback_and_decimated_decay():
-    """KP: W and B get the same pre x signed-error products; the decay −λη w (λη = 1e-2 · 2^-4,
-    below the engine's 2^-7) becomes m 2^k u<d> w, which Lava's parser reads back."""
+    """KP: W and B get the same pre x signed-error products; the decay −λ·lr·w per update
+    (λ = 1e-2, lr = 2^-4), spread over a 16-step sample, is far below the engine's 2^-7 per step:
+    it becomes m 2^k u<d> w, which Lava's parser reads back."""
     from lava.magma.core.learning.learning_rule import Loihi3FLearningRule
-    circ = circuit("kp", (12, 8), seed=2)
-    assert circ.meta["transposed"] == ("B1", "B2")
-    w = {c.name: c.plastic for c in circ.connections}
-    assert w["B1"] == w["B2"] == w[next(c.name for c in circ.connections if c.dst_port == "a" and c.plastic)]
-    (decay,) = [p for p in w["B1"] if p[2] == "w"]
-    m, k, _, dep = decay
-    assert m * 2.0 ** (k - int(dep[1:])) == pytest.approx(-1e-2 * 2 ** -4, rel=1 / 16)
-    parsed = Loihi3FLearningRule(dw=LR.dw_string(w["B1"]), t_epoch=1, rng_seed=0)
-    assert parsed.decimate_exponent == int(dep[1:])
-    assert "u6 * w" in LR.dw_string(w["B1"])
+    for steps in (1, 16):
+        circ = circuit("kp", (12, 8), seed=2, spec=LR.OnChipSpec(decay_steps=steps))
+        assert circ.meta["transposed"] == ("B1", "B2")
+        w = {c.name: c.plastic for c in circ.connections}
+        assert w["B1"] == w["B2"] == w[next(c.name for c in circ.connections if c.dst_port == "a" and c.plastic)]
+        (decay,) = [p for p in w["B1"] if p[2] == "w"]
+        m, k, _, dep = decay
+        want = -1e-2 * 2 ** -4 / steps
+        assert m * 2.0 ** (k - int(dep[1:])) == pytest.approx(want, rel=0.25)
+        parsed = Loihi3FLearningRule(dw=LR.dw_string(w["B1"]), t_epoch=1, rng_seed=0)
+        assert parsed.decimate_exponent == int(dep[1:])
+        assert f"{dep} * w" in LR.dw_string(w["B1"])
 
 
 def test_kp_emulator_equals_lava_weight_for_weight_through_decay_ticks():
@@ -124,7 +127,8 @@ def test_kp_emulator_equals_lava_weight_for_weight_through_decay_ticks():
     feedback TransposedLearningDense in Lava, both on Lava's own engine, equal the emulator's
     weights; B_l turned toward W_(l+1)ᵀ."""
     pytest.importorskip("lava.proc.dense.process")
-    circ = circuit("kp", (12, 8), seed=2)
+    circ = circuit("kp", (12, 8), seed=2, spec=LR.OnChipSpec(decay_steps=1))     # decay at u6
+    assert "u6 * w" in circ.meta["dw_B"]
     rng = np.random.default_rng(5)
     x = (rng.random((130, 10)) < 0.5).astype(np.int64)
     tgt = np.zeros((130, 4), np.int64)

@@ -4,6 +4,7 @@ its learning rule and feedback pathways attached.
     neurocredit export model.nir --rule dfa --epochs 10 [--save-run runs/dfa]   # fresh train
     neurocredit export model.nir --from runs/dfa                                # a saved run
     neurocredit export model.nir --from snntorch.nir --rule dfa                 # attach a rule
+    neurocredit export model.nir --rule pc_onchip --epochs 0                    # untrained (any rule)
 """
 from __future__ import annotations
 
@@ -26,7 +27,14 @@ def _fresh(args: argparse.Namespace):
     loader = D.load_digits if args.data == "digits" else D.load_mnist5k
     data = loader(seed=args.seed, standardise=False)      # spike coding needs x in [0, 1]
     cfg = SpikingTrainConfig(epochs=args.epochs, lr=args.lr, seed=args.seed,
-                             spiking=SpikingConfig(steps=args.steps, coding=args.coding))
+                             spiking=SpikingConfig(steps=args.steps, coding=args.coding, readout=args.readout))
+    if args.epochs == 0:          # untrained, with the rule attached: the start of on-chip learning
+        from neurocredit.sim.spiking import SpikingNetwork
+        net = SpikingNetwork([data.n_in, *args.hidden, data.n_out], rule, cfg.spiking, cfg.seed,
+                             cfg.feedback_scale)
+        print(f"built an untrained spiking {'-'.join(map(str, net.sizes))} network with {rule.name} "
+              f"(--epochs 0: nothing trained)")
+        return net
     res = train_spiking(rule, data, args.hidden, cfg, progress=args.verbose)
     acc = res.final.get("test_acc")
     print(f"trained a spiking {'-'.join(map(str, res.net.sizes))} network with {rule.name} on "
@@ -82,6 +90,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--steps", type=int, default=20, help="time steps per sample")
     p.add_argument("--coding", default="rate", choices=["rate", "latency"])
+    p.add_argument("--readout", default="li", choices=["li", "lif"],
+                   help="output layer: LI voltage readout, or LIF spikes (on-chip learning needs lif)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dt", type=float, default=None, help=argparse.SUPPRESS)
     p.add_argument("--discretisation", default=None,

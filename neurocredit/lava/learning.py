@@ -19,8 +19,9 @@ From a :class:`~neurocredit.rules.Rule` (never a hand-written string):
   ΔB_l = c s_l ⊗ ε_{l+1} (the same products as W_{l+1}'s, on the transposed view).
 
 * a weight-decay term ``c * w`` becomes ``m * 2^k * u<d> * w``: Lava's decimated dependency
-  u<d> applies it every 2^d steps, so that m 2^k / 2^d ≈ lr · c even where lr · c is below the
-  engine's smallest constant 2^-7 per step.
+  u<d> applies it every 2^d steps, so that m 2^k / 2^d ≈ lr · c / decay_steps (the rule decays
+  once per update, the chip learns every step of a ``decay_steps``-step sample) although that
+  is below the engine's smallest constant 2^-7 per step.
 
 * :func:`check_onchip` refuses, before compiling, anything the synapse cannot see (via
   :mod:`neurocredit.rules.locality`: "needs W2ᵀ, the transposed weight of layer fc2"), and
@@ -127,14 +128,16 @@ def decay_product(value: float, profile: Profile) -> tuple[int, int, str, str]:
     return m, k, "w", f"u{d}"
 
 
-def term_products(terms, lr: float, profile: Profile) -> tuple[tuple[int, int, str, str], ...]:
+def term_products(terms, lr: float, profile: Profile, decay_steps: int = 1) -> tuple[tuple[int, int, str, str], ...]:
     """Lava dw products (mantissa, exponent, factor, dependency) for ``terms``: a signed-error
     term (third x pre, or post x pre on learned feedback) gives ``m 2^k x0 y3 − m 2^k x0 y2``
-    with m 2^k = lr · c; a weight term gives the decimated decay ``m 2^k u<d> w``."""
+    with m 2^k = lr · c; a weight term gives the decimated decay ``m 2^k u<d> w`` with
+    m 2^k / 2^d = lr · c / decay_steps (the rule decays once per update; on chip one update is
+    spread over ``decay_steps`` learning steps)."""
     out = []
     for term in terms:
         if frozenset(term.factors) == DECAY:
-            out.append(decay_product(lr * term.coef, profile))
+            out.append(decay_product(lr * term.coef / decay_steps, profile))
             continue
         m, k = scaling_constant(lr * term.coef, profile)
         out.append((m, k, "y3", "x0"))          # + eta c x0 e+
@@ -158,7 +161,10 @@ def scale_products(prods: tuple, factor: float, profile: str | Profile = "loihi2
     out = []
     for m, k, trace, dep in prods:
         if dep.startswith("u"):                       # decay: may move to a slower decimation
-            out.append(decay_product(m * 2.0 ** (k - int(dep[1:])) * factor, prof))
+            try:
+                out.append(decay_product(m * 2.0 ** (k - int(dep[1:])) * factor, prof))
+            except OnChipError:                       # the slowest decay the engine reaches
+                out.append((1 if m > 0 else -1, k_lo, trace, f"u{MAX_DECIMATION}"))
             continue
         try:
             m2, k2 = scaling_constant(m * 2.0 ** k * factor, prof)
@@ -188,6 +194,7 @@ class OnChipSpec:
     out_third_shift: int = 0      # output t = trunc(e_out / 2^out_third_shift)
     lr: float = 2 ** -4           # weight units per (spike x third-factor unit)
     gate: float | None = None     # hidden box-car derivative: learn where v >= gate * threshold
+    decay_steps: int = 16         # weight decay −lr·λ·w spread over this many steps (one sample = one update)
 
 
 def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: OnChipSpec,
@@ -201,9 +208,15 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
     pops = [p for p in base.populations]
     names = [p.name for p in pops]
     check_onchip(rule, [f"fc{i + 1}" for i in range(len(pops))])
-    prods = products(rule, spec.lr, prof)
+    for p in pops:
+        if not p.spiking:
+            raise OnChipError(f"layer '{p.name}' is a voltage readout (NIR LI/CubaLI/I): on-chip learning needs "
+                              f"spiking layers, the output's spike counts are its answer (export with "
+                              f"`--readout lif`)")
+    prods = term_products(rule.forward, spec.lr, prof, spec.decay_steps)
     fb = rule.feedback
-    fb_prods = term_products(fb.terms, spec.lr * fb.lr_scale, prof) if fb.kind == "learned" else ()
+    fb_prods = (term_products(fb.terms, spec.lr * fb.lr_scale, prof, spec.decay_steps)
+                if fb.kind == "learned" else ())
     hidden_gate = -(2 ** 30)
     new_pops = []
     for i, p in enumerate(pops):

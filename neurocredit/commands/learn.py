@@ -1,0 +1,166 @@
+"""`neurocredit learn`: on-chip learning of a NIR file that carries its rule, on Lava
+(Loihi2SimCfg fixed point) or the fixed-point emulator, with the emulator checked against Lava.
+
+    neurocredit export --rule dfa --out dfa.nir          # or any NIR file + attach_rule
+    neurocredit learn dfa.nir --backend emulator --epochs 3
+    neurocredit learn dfa.nir --backend lava --samples 20 --check 60
+
+The rule and its feedback matrices are read from the file; the network is compiled by the
+Lava compiler and turned into its on-chip learning circuit (:mod:`neurocredit.lava.learning`:
+the DFA family and Kolen-Pollack; :mod:`neurocredit.lava.onchip_pc`: relaxed predictive
+coding; :mod:`neurocredit.lava.onchip_pal`: PAL on a teacher-student task).  Training streams
+the digits training set (rate-coded) sample by sample, learning every step; the test accuracy
+of the learned integer weights is printed after every epoch.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from neurocredit.errors import UserError
+
+
+def _spec(args: argparse.Namespace, rule):
+    from neurocredit.lava.learning import OnChipSpec
+    pc = rule.dynamics == "predictive_coding"
+    derivative = rule.feedback is not None and rule.feedback.derivative and not pc
+    gate = args.gate if args.gate is not None else (0.3 if derivative else None)
+    if gate is not None and gate < 0:
+        gate = None
+    shift = args.third_shift if args.third_shift is not None else (7 if pc else 4)
+    return OnChipSpec(lr=args.lr, third_shift=shift, gate=gate)
+
+
+def check_backends(circuit, data, samples: int, steps: int, blank: int, delay: int, seed: int) -> tuple[bool, int]:
+    """Stream ``samples`` training samples through the emulator and through Lava from the same
+    start: (all plastic weights equal, number of steps)."""
+    import numpy as np
+
+    from neurocredit.lava import learning as LR
+    from neurocredit.sim.emulator import emulate_learning
+    x, y = data.x_train.numpy()[:samples], data.y_train.numpy()[:samples]
+    stream = LR.sample_stream(x, y, circuit.meta["n_target"], steps, blank, seed, delay)
+    w_emu, _ = emulate_learning(circuit, stream, rng_seed=seed)
+    w_lava, _ = LR.run_lava(circuit, stream, rng_seed=seed)
+    same = all(np.array_equal(w_emu[c.name], w_lava[c.name]) for c in circuit.connections if c.plastic)
+    return same, len(next(iter(stream.values())))
+
+
+def learn(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from neurocredit.data import load_digits
+    from neurocredit.lava import learning as LR
+    from neurocredit.nir import schema
+    from neurocredit.nir.load import read_graph
+
+    torch.set_num_threads(args.threads)
+    path = Path(args.file)
+    if not path.is_file():
+        raise UserError(f"no such NIR file: {path}")
+    if args.epochs < 0 or args.steps < 1 or (args.samples is not None and args.samples < 1):
+        raise UserError("--epochs must be >= 0, --steps and --samples positive")
+    graph = read_graph(path)
+    learning = schema.read_learning(graph)
+    if learning is None:
+        raise UserError(f"{path} carries no learning rule; export it with `neurocredit export --rule ...` "
+                        f"or attach one with neurocredit.nir.load.attach_rule")
+    rule = schema.rule_from_dict(learning["rule"])
+    if rule.dynamics == "pal":
+        return _learn_pal(args, path)
+    circuit = LR.circuit_from_nir(graph, _spec(args, rule), args.target)
+    data = load_digits(seed=args.seed, standardise=False)
+    if circuit.n_in != data.x_train.shape[1] or circuit.meta["n_target"] != data.n_out:
+        raise UserError(f"the network is {circuit.n_in} -> {circuit.meta['n_target']}; on-chip learning here "
+                        f"trains on digits ({data.x_train.shape[1]} -> {data.n_out})")
+    hops = sum(1 for p in circuit.populations if p.kind == "third")
+    blank = max(args.blank, hops)
+    print(f"{path.name}: rule {rule.name} ({rule.title}); on-chip circuit: "
+          + ", ".join(f"{p.name} {p.n}" for p in circuit.populations if p.kind == "third")
+          + f"; dw = {circuit.meta['dw']}" + (f"; dw(B) = {circuit.meta['dw_B']}" if "dw_B" in circuit.meta else ""))
+    if args.check:
+        t0 = time.perf_counter()
+        same, n = check_backends(circuit, data, args.check, args.steps, blank, hops, args.seed)
+        print(f"emulator vs Lava fixed point, {args.check} samples ({n} learning steps): weights "
+              f"{'identical' if same else 'DIFFER'} ({time.perf_counter() - t0:.1f} s)")
+        if not same:
+            return 1
+    history = LR.train(circuit, data, args.epochs, steps=args.steps, blank=blank, seed=args.seed,
+                       backend=args.backend, samples=args.samples, target_delay=hops, lr_decay=args.lr_decay)
+    if args.out:
+        from neurocredit.io_utils import atomic_path
+        with atomic_path(args.out, suffix=".npz") as tmp:
+            np.savez(tmp, **{c.name: np.asarray(c.weights) for c in circuit.connections if c.plastic})
+        with atomic_path(Path(args.out).with_suffix(".json"), suffix=".json") as tmp:
+            Path(tmp).write_text(json.dumps({"rule": rule.name, "backend": args.backend, "history": history},
+                                            indent=1))
+        print(f"wrote {args.out} (learned integer weights) and {Path(args.out).with_suffix('.json')}")
+    return 0
+
+
+def _learn_pal(args: argparse.Namespace, path: Path) -> int:
+    """PAL on a teacher-student task sized to the file's network: the emulator runs PAL and FA
+    (B fixed) and prints ∠(B, W2ᵀ); Lava runs PAL for a stretch (``--samples``) and, with
+    ``--check``, the emulator on the same stream for a weight-for-weight comparison."""
+    import numpy as np
+
+    from neurocredit.data import teacher_student
+    from neurocredit.lava import onchip_pal as PL
+    from neurocredit.sim.emulator_pal import PALChip, angle_deg, emulate_pal
+
+    net = PL.pal_from_nir(path)
+    n_in, n_hidden, n_out = net.sizes
+    data = teacher_student(n_in=n_in, n_hidden=n_hidden, n_out=n_out, seed=args.seed)
+    print(f"{path.name}: rule {net.rule.name} ({net.rule.title}); on-chip PAL {n_in}-{n_hidden}-{n_out}, "
+          f"graded rate units; W: {net.compiled.products['W']};  B: {net.compiled.products['B']}")
+    w1, w2, b = net.weights()
+    start = angle_deg(b, w2.T)
+    if args.backend == "emulator":
+        res = PL.run_pal_vs_fa(None, data, epochs=max(args.epochs, 1), steps=args.steps, seed=args.seed,
+                               network=net, log_points=10)
+        for label in ("PAL", "FA"):
+            log = res[label]
+            print(f"{label:>3}: ∠(B, W2ᵀ) {start:.1f}° -> " + " ".join(f"{a:.1f}" for a in log["angle"])
+                  + f"°  (steps {log['step'][0]}..{log['step'][-1]})")
+        return 0
+    x, y = PL.teacher_stream(data, 1, args.steps, args.seed)
+    n = (args.samples or 10) * args.steps
+    x, y = x[:n], y[:n]
+    spec = PALChip(**net.compiled.spec.__dict__)
+    t0 = time.perf_counter()
+    w_lava = PL.run_lava_pal(w1, w2, b, x, y, spec, seed=args.seed)
+    print(f"Lava fixed point, {n} steps ({time.perf_counter() - t0:.1f} s): ∠(B, W2ᵀ) {start:.1f}° -> "
+          f"{angle_deg(w_lava['B'], w_lava['W2'].T):.1f}°; weights changed: "
+          + ", ".join(f"{k} {int((w_lava[k] != w0).sum())}" for k, w0 in zip(("W1", "W2", "B"), (w1, w2, b))))
+    if args.check:
+        w_emu, _ = emulate_pal(w1, w2, b, x, y, spec, seed=args.seed)
+        same = all(np.array_equal(w_emu[k], w_lava[k]) for k in ("W1", "W2", "B"))
+        print(f"emulator vs Lava fixed point, {n} steps: weights {'identical' if same else 'DIFFER'}")
+        return 0 if same else 1
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("learn", help="on-chip learning of a NIR file with its rule, on Lava or the emulator")
+    p.add_argument("file", help="a NIR file carrying a learning rule (neurocredit export --rule ...)")
+    p.add_argument("--backend", choices=["lava", "emulator"], default="emulator")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--samples", type=int, default=None, help="training samples per epoch (default: all)")
+    p.add_argument("--steps", type=int, default=16, help="time steps per sample")
+    p.add_argument("--blank", type=int, default=4, help="silent steps between samples (at least the hops)")
+    p.add_argument("--lr", type=float, default=2 ** -4, help="weight units per (spike x error unit)")
+    p.add_argument("--lr-decay", type=float, default=0.6, help="learning-rate factor per epoch")
+    p.add_argument("--third-shift", type=int, default=None, help="hidden error right shift (default 4; PC 7)")
+    p.add_argument("--gate", type=float, default=None,
+                   help="box-car derivative gate (fraction of threshold; default 0.3 where the rule has f', "
+                        "negative: off)")
+    p.add_argument("--check", type=int, default=0, metavar="N",
+                   help="first stream N samples through both the emulator and Lava and compare the weights")
+    p.add_argument("--target", default="loihi2")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default=None, help="write the learned weights to this .npz (+ history .json)")
+    p.set_defaults(func=learn)

@@ -1,0 +1,69 @@
+"""`neurocredit learn`: a NIR file with its rule attached learns on chip, on the emulator and on
+Lava, with the emulator checked against Lava weight for weight (small, fast)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from neurocredit.cli import main
+
+
+def _export(d, rule, hidden="16", readout="lif"):
+    path = d / f"{rule}_{readout}.nir"
+    assert main(["export", str(path), "--rule", rule, "--epochs", "0", "--hidden", hidden,
+                 "--readout", readout]) == 0
+    return path
+
+
+@pytest.mark.parametrize("rule", ["dfa", "kp", "pc_onchip"])
+def test_learn_on_emulator_after_checking_lava(tmp_path, capsys, rule):
+    pytest.importorskip("lava.proc.dense.process")
+    path = _export(tmp_path, rule)
+    out = tmp_path / "w.npz"
+    rc = main(["learn", str(path), "--check", "2", "--samples", "40", "--epochs", "1", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "weights identical" in text and "epoch 1: 40 samples streamed (emulator" in text
+    assert f"rule {rule}" in text
+    hist = json.loads(out.with_suffix(".json").read_text())["history"]
+    assert len(hist) == 2 and hist[1]["samples"] == 40
+    w = np.load(out)
+    assert "fc1" in w.files or len(w.files) >= 2
+    if rule != "dfa":                                    # learned feedback logs its angle
+        assert "∠(B, Wᵀ)" in text and "dw(B)" in text
+
+
+def test_learn_on_lava_backend(tmp_path, capsys):
+    pytest.importorskip("lava.proc.dense.process")
+    path = _export(tmp_path, "dfa")
+    assert main(["learn", str(path), "--backend", "lava", "--samples", "3", "--epochs", "1"]) == 0
+    assert "3 samples streamed (lava" in capsys.readouterr().out
+
+
+def test_pal_file_learns_on_both_backends(tmp_path, capsys):
+    pytest.importorskip("lava.proc.dense.process")
+    path = _export(tmp_path, "pal", hidden="12")
+    assert main(["learn", str(path), "--backend", "lava", "--samples", "4", "--check", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "emulator vs Lava fixed point, 64 steps: weights identical" in text
+    assert main(["learn", str(path), "--backend", "emulator", "--epochs", "1"]) == 0
+    text = capsys.readouterr().out
+    pal = next(line for line in text.splitlines() if line.startswith("PAL:"))
+    fa = next(line for line in text.splitlines() if line.strip().startswith("FA:"))
+    last = lambda line: float(line.split("->")[1].split("°")[0].split()[-1])  # noqa: E731
+    assert last(pal) < last(fa)                          # PAL aligns B, FA does not
+
+
+def test_learn_refuses_voltage_readout_and_files_without_rule(tmp_path, capsys):
+    path = _export(tmp_path, "dfa", readout="li")
+    assert main(["learn", str(path)]) == 2
+    assert "voltage readout" in capsys.readouterr().err
+    from neurocredit.lava.learning import initial_graph
+    from neurocredit.nir.export import write
+    plain = write(initial_graph([64, 16, 10]), tmp_path / "plain.nir")
+    assert main(["learn", str(plain)]) == 2
+    assert "carries no learning rule" in capsys.readouterr().err
+    assert main(["learn", str(tmp_path / "missing.nir")]) == 2
+    assert "no such NIR file" in capsys.readouterr().err
