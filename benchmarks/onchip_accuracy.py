@@ -43,7 +43,8 @@ GOALS = {"dfa": 0.88, "fa": 0.88, "drtp": 0.80}   # issue 7 (kp: no goal, report
 
 
 def onchip(rule_name: str, seed: int, epochs: int, hidden: list[int], steps: int, lr: float,
-           target_delay: int = 0, lr_decay: float = 1.0) -> float:
+           target_delay: int = 0, lr_decay: float = 1.0, third_shift: int = 4, gate: float | None = 0.3,
+           blank: int = 4) -> float:
     from neurocredit.data import load_digits
     from neurocredit.lava import learning as LR
     from neurocredit.lava.compile import compile_graph
@@ -61,8 +62,8 @@ def onchip(rule_name: str, seed: int, epochs: int, hidden: list[int], steps: int
         if rule.feedback.kind == "sparse":
             b = b * (rng.random(b.shape) >= rule.feedback.sparsity) / np.sqrt(1 - rule.feedback.sparsity)
         fb.append(b)
-    circuit = LR.build_circuit(base, rule, fb, LR.OnChipSpec(lr=lr, gate=0.3))
-    hist = LR.train(circuit, data, epochs, steps=steps, seed=seed, log=lambda s: None,
+    circuit = LR.build_circuit(base, rule, fb, LR.OnChipSpec(lr=lr, gate=gate, third_shift=third_shift))
+    hist = LR.train(circuit, data, epochs, steps=steps, blank=blank, seed=seed, log=lambda s: None,
                     target_delay=target_delay, lr_decay=lr_decay)
     return hist[-1]["test_acc"]
 
@@ -96,6 +97,9 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2 ** -4)
+    ap.add_argument("--third-shift", type=int, default=4, help="hidden error right shift")
+    ap.add_argument("--gate", type=float, default=0.3, help="box-car derivative gate (x threshold); < 0: off")
+    ap.add_argument("--blank", type=int, default=4, help="silent steps between samples")
     ap.add_argument("--fa-hidden", type=int, default=1, help="hidden layers of the FA network (1: FA's pathway "
                     "from the output layer, the same as DFA's for one hidden layer)")
     args = ap.parse_args()
@@ -104,7 +108,7 @@ def main() -> None:
     fa = f"64-{args.hidden}-{args.hidden // 2}-10" if args.fa_hidden == 2 else f"64-{args.hidden}-10"
     print(f"digits, 64-{args.hidden}-10 LIF (FA: {fa}), {args.steps} steps "
           f"per sample; on chip: {args.epochs} epochs (lr {args.lr:g} x{args.lr_decay:g}/epoch, target delay "
-          f"{'hops' if args.target_delay < 0 else args.target_delay}) streamed through the fixed-point emulator; float: "
+          f"{'hops' if args.target_delay < 0 else args.target_delay}, third shift {args.third_shift}, gate {args.gate if args.gate >= 0 else 'off'}, blank {args.blank}) streamed through the fixed-point emulator; float: "
           f"{args.float_epochs} epochs of neurocredit.sim.spiking; seeds {seeds}; torch threads "
           f"{torch.get_num_threads()}")
     print(f"{'rule':<6}{'on-chip fixed point':>24}{'float torch':>22}{'goal':>8}  per seed (on chip)")
@@ -112,7 +116,9 @@ def main() -> None:
         hidden = [args.hidden, args.hidden // 2] if (rule == "fa" and args.fa_hidden == 2) else [args.hidden]
         t0 = time.perf_counter()
         delay = len(hidden) + 1 if args.target_delay < 0 else args.target_delay
-        chip = [onchip(rule, s, args.epochs, hidden, args.steps, args.lr, delay, args.lr_decay) for s in seeds]
+        gate = None if args.gate < 0 else args.gate
+        chip = [onchip(rule, s, args.epochs, hidden, args.steps, args.lr, delay, args.lr_decay, args.third_shift,
+                       gate, max(args.blank, delay)) for s in seeds]
         flt = [float_torch(rule, s, args.float_epochs, hidden, args.steps) for s in seeds]
         goal = GOALS.get(rule)
         m, sd = statistics.mean(chip), (statistics.stdev(chip) if len(chip) > 1 else 0.0)
