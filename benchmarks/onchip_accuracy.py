@@ -16,6 +16,15 @@ FA's pathway is then the output layer's error through a fixed random B, float FA
     fa    90.65 ± 1.25 (float 93.15 ± 0.32)   seeds 89.4 91.9 90.6
     drtp  84.91 ± 1.53 (float 87.13 ± 4.99)   seeds 83.9 86.7 84.2
 
+Kolen-Pollack (learned B on TransposedLearningDense, decay −λ·lr·w spread over 16 steps as a
+u<d> product; ``--rules kp``; float: 10 epochs, 94.44 ± 0.28):
+
+    kp, third shift 4   81.39 ± 9.15   seeds 76.4 91.9 75.8
+    kp, third shift 6   85.09 ± 5.16   seeds 80.8 90.8 83.6   (--third-shift 6)
+
+B grows from its initial scale (feedback_scale 64: |B| ~ 4) toward W's (~120), so the hidden
+error B e >> shift grows with it; a larger shift compensates.
+
 Before (constant lr, target delay 0): FA 87.87 ± 6.05 (seeds 81.1 92.8 89.7), DFA 90.56 ± 2.93,
 DRTP 83.80 ± 5.23.  Two hidden layers (--fa-hidden 2) still learn poorly on chip: the output
 layer of the untrained 64-128-64-10 circuit fires at rate 0.023 (30 % of its neurons silent) and
