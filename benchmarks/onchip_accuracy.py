@@ -36,8 +36,16 @@ weights drift upward until they saturate (after 3 epochs: rates 0.52 / 0.61 from
 The box-car derivative gate drives that drift (a neuron above gate * vth learns, one pushed below
 stops learning, so weights only ratchet up): with gate=None, target delay 6, blank 8, lr x0.6,
 DFA 64-128-64-10 reaches 90.0 % (seed 0) and 88.3 % (seed 1) in 3 epochs (gate 0.6: 35.6 %).
-FA 64-128-64-10 with gate=None still fails (45.0 %, seed 0): its first layer's error arrives
-through the second layer's err port one more hop later.  (Single runs, not yet the default.)
+FA 64-128-64-10 with gate=None and blank 8 still failed (45.0 %, seed 0): its first layer's error
+arrives through the second layer's err port two steps after DFA's, and with 8 blank steps 18.8 %
+of layer 1's x0·e product fell on the next sample's first steps (the previous label's error);
+with 12 blank steps none does.  Measured (``--rules fa --fa-hidden 2 --gate -1 --blank 12
+--target-delay 6``):
+
+    fa 64-128-64-10   85.93 ± 1.58 (float 87.59 ± 1.05)   seeds 84.2 87.2 86.4   (goal 88 not met)
+
+Layer 1's error is 4x DFA's in size (mean |e| 14.7 vs 3.6), but shrinking it (third shift 5, 6)
+did not help (83.1, 80.8 %, seed 0); test accuracy swings 3-8 points between epochs.
 """
 from __future__ import annotations
 
