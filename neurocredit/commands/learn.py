@@ -54,8 +54,6 @@ def learn(args: argparse.Namespace) -> int:
 
     from neurocredit.data import load_digits
     from neurocredit.lava import learning as LR
-    from neurocredit.nir import schema
-    from neurocredit.nir.load import read_graph
 
     torch.set_num_threads(args.threads)
     path = Path(args.file)
@@ -63,14 +61,9 @@ def learn(args: argparse.Namespace) -> int:
         raise UserError(f"no such NIR file: {path}")
     if args.epochs < 0 or args.steps < 1 or (args.samples is not None and args.samples < 1):
         raise UserError("--epochs must be >= 0, --steps and --samples positive")
-    graph = read_graph(path)
-    learning = schema.read_learning(graph)
-    if learning is None:
-        raise UserError(f"{path} carries no learning rule; export it with `neurocredit export --rule ...` "
-                        f"or attach one with neurocredit.nir.load.attach_rule")
-    rule = schema.rule_from_dict(learning["rule"])
+    graph, rule, _, _ = LR.read_learning_graph(path)
     if rule.dynamics == "pal":
-        return _learn_pal(args, path)
+        return _learn_pal(args, path, graph)
     circuit = LR.circuit_from_nir(graph, _spec(args, rule), args.target)
     data = load_digits(seed=args.seed, standardise=False)
     if circuit.n_in != data.x_train.shape[1] or circuit.meta["n_target"] != data.n_out:
@@ -101,7 +94,7 @@ def learn(args: argparse.Namespace) -> int:
     return 0
 
 
-def _learn_pal(args: argparse.Namespace, path: Path) -> int:
+def _learn_pal(args: argparse.Namespace, path: Path, graph) -> int:
     """PAL on a teacher-student task sized to the file's network: the emulator runs PAL and FA
     (B fixed) and prints ∠(B, W2ᵀ); Lava runs PAL for a stretch (``--samples``) and, with
     ``--check``, the emulator on the same stream for a weight-for-weight comparison."""
@@ -111,7 +104,7 @@ def _learn_pal(args: argparse.Namespace, path: Path) -> int:
     from neurocredit.lava import onchip_pal as PL
     from neurocredit.sim.emulator_pal import PALChip, angle_deg, emulate_pal
 
-    net = PL.pal_from_nir(path)
+    net = PL.pal_from_nir(graph)
     n_in, n_hidden, n_out = net.sizes
     data = teacher_student(n_in=n_in, n_hidden=n_hidden, n_out=n_out, seed=args.seed)
     print(f"{path.name}: rule {net.rule.name} ({net.rule.title}); on-chip PAL {n_in}-{n_hidden}-{n_out}, "

@@ -57,12 +57,18 @@ class OnChipError(UserError):
     """A rule cannot be compiled to on-chip learning; the message names the quantity."""
 
 
-def check_onchip(rule: Rule, layer_names: list[str]) -> None:
-    """Refuse non-local rules (naming the quantity) and rules the learning engine cannot run."""
+def refuse_non_local(rule: Rule, layer_names: list[str]) -> None:
+    """Raise OnChipError naming every quantity a synapse of ``rule`` would need but cannot see
+    (:func:`neurocredit.rules.locality.check_locality`); the first check of every on-chip path."""
     violations = check_locality(rule, layer_names)
     if violations:
         raise OnChipError(f"rule '{rule.name}' cannot learn on chip, it is not local: "
                           + "; ".join(str(v) for v in violations))
+
+
+def check_onchip(rule: Rule, layer_names: list[str]) -> None:
+    """Refuse non-local rules (naming the quantity) and rules the learning engine cannot run."""
+    refuse_non_local(rule, layer_names)
     if rule.dynamics != "feedforward":
         raise OnChipError(f"rule '{rule.name}': error dynamics '{rule.dynamics}' have no on-chip "
                           f"counterpart here (only one-pass feedback pathways)")
@@ -353,30 +359,45 @@ def onchip_status(rule: Rule, n_layers: int = 3) -> tuple[bool, str]:
     return True, f"{SUPPORTED_PATHWAYS[(fb.kind, fb.source)]}: Loihi3FLearningRule x0*y2/y3 + {how}"
 
 
-def learning_from_nir(graph, profile: str | Profile = "loihi2"):
-    """(rule, feedback matrices B_l, compiled fixed-point circuit) of a NIR graph or file that
-    carries its learning rule (``neurocredit export`` / ``neurocredit.nir.load.attach_rule``)."""
+def read_learning_graph(graph_or_path) -> tuple:
+    """(graph, rule, learning spec, where) of a NIR graph or file that carries its learning rule
+    (``neurocredit export`` / ``neurocredit.nir.load.attach_rule``); ``where`` names it for
+    messages.  Refuses a graph without a rule."""
     from pathlib import Path
 
-    from neurocredit.lava.compile import compile_graph
     from neurocredit.nir import schema
     from neurocredit.nir.load import read_graph
 
-    if isinstance(graph, (str, Path)):
-        graph = read_graph(graph)
+    where, graph = "the NIR graph", graph_or_path
+    if isinstance(graph_or_path, (str, Path)):
+        where, graph = f"NIR file '{graph_or_path}'", read_graph(graph_or_path)
     learning = schema.read_learning(graph)
     if learning is None:
-        raise OnChipError("the NIR graph carries no learning rule; attach one with "
+        raise OnChipError(f"{where} carries no learning rule; attach one with "
                           "neurocredit.nir.load.attach_rule (or `neurocredit export --rule`)")
-    rule = schema.rule_from_dict(learning["rule"])
-    backward = []
-    for fb in learning.get("feedback", []):
+    return graph, schema.rule_from_dict(learning["rule"]), learning, where
+
+
+def feedback_matrices(graph, learning: dict, where: str = "the NIR graph") -> list[np.ndarray]:
+    """The float feedback matrices B_l the learning spec locates in node metadata, in layer order."""
+    out = []
+    for l, fb in enumerate(learning.get("feedback", [])):
         node, key = fb["matrix"]["node"], fb["matrix"]["key"]
         meta = getattr(graph.nodes.get(node), "metadata", None) or {}
         if key not in meta:
-            raise OnChipError(f"feedback matrix {key!r} of node {node!r} is missing from the NIR graph")
-        backward.append(np.asarray(meta[key], dtype=np.float64))
-    return rule, backward, compile_graph(graph, profile).fixed_circuit
+            raise OnChipError(f"{where}: feedback matrix B of hidden layer {l + 1} ({key!r} of node {node!r}) "
+                              f"is missing")
+        out.append(np.asarray(meta[key], dtype=np.float64))
+    return out
+
+
+def learning_from_nir(graph, profile: str | Profile = "loihi2"):
+    """(rule, feedback matrices B_l, compiled fixed-point circuit) of a NIR graph or file that
+    carries its learning rule."""
+    from neurocredit.lava.compile import compile_graph
+
+    graph, rule, learning, where = read_learning_graph(graph)
+    return rule, feedback_matrices(graph, learning, where), compile_graph(graph, profile).fixed_circuit
 
 
 def circuit_from_nir(graph, spec: OnChipSpec | None = None, profile: str | Profile = "loihi2") -> Circuit:

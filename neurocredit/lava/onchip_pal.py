@@ -31,7 +31,6 @@ and :func:`run_lava_pal` run.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,7 +38,6 @@ import numpy as np
 from neurocredit.lava import learning as LR
 from neurocredit.lava.profile import Profile, load_profile
 from neurocredit.rules.factors import Factor
-from neurocredit.rules.locality import check_locality
 from neurocredit.rules.rule import Rule
 from neurocredit.sim.emulator_pal import PALChip, PRODUCT_SHIFT, angle_deg, emulate_pal
 
@@ -48,10 +46,7 @@ ENGINE_MIN = 2.0 ** -7
 
 def check_onchip_pal(rule: Rule, layer_names: list[str]) -> None:
     """Refuse a rule that cannot run as on-chip PAL, naming the reason (locality first)."""
-    violations = check_locality(rule, layer_names)
-    if violations:
-        raise LR.OnChipError(f"rule '{rule.name}' cannot learn on chip, it is not local: "
-                             + "; ".join(str(v) for v in violations))
+    LR.refuse_non_local(rule, layer_names)
     fb = rule.feedback
     if rule.dynamics != "pal" or fb is None or fb.kind != "learned" or fb.drive != "noise":
         raise LR.OnChipError(f"rule '{rule.name}' is not PAL (noise-driven learned feedback, dynamics 'pal')")
@@ -145,20 +140,7 @@ def pal_from_nir(graph_or_path: Any, scale: float = 256.0, profile: str | Profil
     Raises ``OnChipError`` when the file carries no rule, a rule :func:`check_onchip_pal`
     refuses, not exactly two Affine layers (one hidden layer), no B matrix, B or weights of the
     wrong shape, or non-zero Affine biases (the chip PAL network has no biases)."""
-    from neurocredit.nir import schema
-    from neurocredit.nir.load import read_graph
-
-    where = "the NIR graph"
-    if isinstance(graph_or_path, (str, Path)):
-        where = f"NIR file '{graph_or_path}'"
-        graph = read_graph(graph_or_path)
-    else:
-        graph = graph_or_path
-    learning = schema.read_learning(graph)
-    if learning is None:
-        raise LR.OnChipError(f"{where} carries no learning rule; export the model with rule 'pal' "
-                             "(neurocredit.nir.export.write) or attach one (neurocredit.nir.load.attach_rule)")
-    rule = schema.rule_from_dict(learning["rule"])
+    graph, rule, learning, where = LR.read_learning_graph(graph_or_path)
     nodes = graph.nodes
     affine = sorted(n for n, node in nodes.items() if type(node).__name__ in ("Affine", "Linear"))
     layers = [d["weight"] for d in learning.get("layers", [])] or affine
@@ -177,16 +159,11 @@ def pal_from_nir(graph_or_path: Any, scale: float = 256.0, profile: str | Profil
     w1, w2 = ws
     if w1.ndim != 2 or w2.ndim != 2 or w2.shape[1] != w1.shape[0]:
         raise LR.OnChipError(f"{where}: weight shapes {w1.shape} and {w2.shape} do not chain")
-    fbs = learning.get("feedback", [])
+    fbs = LR.feedback_matrices(graph, learning, where)
     if len(fbs) != 1:
         raise LR.OnChipError(f"{where}: missing feedback matrix B of the hidden layer (the learning "
                              f"metadata lists {len(fbs)} feedback pathways, PAL needs one)")
-    loc = fbs[0]["matrix"]
-    node, key = loc["node"], loc["key"]
-    meta = getattr(nodes.get(node), "metadata", None) or {}
-    if key not in meta:
-        raise LR.OnChipError(f"{where}: feedback matrix B {key!r} of node {node!r} is missing")
-    b = np.asarray(meta[key], np.float64)
+    b = fbs[0]
     if b.shape != (w1.shape[0], w2.shape[0]):
         raise LR.OnChipError(f"{where}: feedback matrix B has shape {b.shape}, expected "
                              f"{(w1.shape[0], w2.shape[0])} (hidden x output)")

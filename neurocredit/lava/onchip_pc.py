@@ -41,7 +41,6 @@ import numpy as np
 from neurocredit.lava import learning as LR
 from neurocredit.lava.profile import Profile, load_profile
 from neurocredit.rules import get_rule
-from neurocredit.rules.locality import check_locality
 from neurocredit.rules.rule import Rule
 from neurocredit.sim.emulator import Circuit
 
@@ -58,10 +57,7 @@ def check_onchip_pc(rule: Rule, layer_names: list[str], lr: float = 2 ** -4,
     from the next layer's error without backward derivative, one-to-one error units, terms
     that the learning engine computes (:func:`neurocredit.lava.learning.check_onchip`) with
     constants ``lr · c`` it can hold."""
-    violations = check_locality(rule, layer_names)
-    if violations:
-        raise LR.OnChipError(f"rule '{rule.name}' cannot learn on chip, it is not local: "
-                             + "; ".join(str(v) for v in violations))
+    LR.refuse_non_local(rule, layer_names)
     if rule.dynamics != "predictive_coding":
         raise LR.OnChipError(f"rule '{rule.name}' is not a predictive-coding rule (dynamics "
                              f"'{rule.dynamics}'); use neurocredit.lava.learning for one-pass pathways")
@@ -105,9 +101,7 @@ def build_pc_circuit(base: Circuit, rule: Rule, backward: list[np.ndarray], spec
     check_onchip_pc(rule, names, spec.lr, profile)
     if spec.gate is not None:
         raise LR.OnChipError(f"rule '{rule.name}' has no backward derivative: OnChipSpec.gate must be None")
-    circ = LR.build_circuit(base, _pathway_rule(rule), backward, spec, profile)
-    circ.meta["rule"] = rule.name
-    return circ
+    return LR.build_circuit(base, _pathway_rule(rule), backward, spec, profile)
 
 
 def initial_backward(sizes: list[int], seed: int, scale: float = 1.0) -> list[np.ndarray]:
