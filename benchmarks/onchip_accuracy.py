@@ -53,7 +53,6 @@ import argparse
 import statistics
 import time
 
-import numpy as np
 import torch
 
 GOALS = {"dfa": 0.88, "fa": 0.88, "drtp": 0.80}   # issue 7 (kp: no goal, reported)
@@ -71,14 +70,7 @@ def onchip(rule_name: str, seed: int, epochs: int, hidden: list[int], steps: int
     sizes = [64, *hidden, 10]
     base = compile_graph(LR.initial_graph(sizes, seed=seed)).fixed_circuit
     rule = get_rule(rule_name)
-    rng = np.random.default_rng(seed + 1)
-    src = {"output": lambda l: 10, "target": lambda l: 10, "next": lambda l: sizes[l + 2]}[rule.feedback.source]
-    fb = []
-    for l in range(len(hidden)):
-        b = rng.normal(0, 1 / np.sqrt(sizes[l + 1]), (sizes[l + 1], src(l)))
-        if rule.feedback.kind == "sparse":
-            b = b * (rng.random(b.shape) >= rule.feedback.sparsity) / np.sqrt(1 - rule.feedback.sparsity)
-        fb.append(b)
+    fb = LR.random_feedback(rule, sizes, seed)
     circuit = LR.build_circuit(base, rule, fb, LR.OnChipSpec(lr=lr, gate=gate, third_shift=third_shift))
     hist = LR.train(circuit, data, epochs, steps=steps, blank=blank, seed=seed, log=lambda s: None,
                     target_delay=target_delay, lr_decay=lr_decay)
@@ -109,40 +101,47 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--lr-decay", type=float, default=0.6, help="learning rate factor per epoch")
     ap.add_argument("--target-delay", type=int, default=-1, help="steps the target lags the input "
-                    "(-1: the number of Dense hops, len(hidden) + 1)")
+                    "(-1: learning.stream_timing's default for the depth)")
     ap.add_argument("--float-epochs", type=int, default=10)
     ap.add_argument("--hidden", type=int, default=128)
-    ap.add_argument("--steps", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=-1, help="input steps per sample (-1: stream_timing's "
+                    "default, 16 for one hidden layer, 24 deeper)")
     ap.add_argument("--lr", type=float, default=2 ** -4)
     ap.add_argument("--third-shift", type=int, default=4, help="hidden error right shift")
-    ap.add_argument("--gate", type=float, default=0.3, help="box-car derivative gate (x threshold); < 0: off")
-    ap.add_argument("--blank", type=int, default=4, help="silent steps between samples")
-    ap.add_argument("--fa-hidden", type=int, default=1, help="hidden layers of the FA network (1: FA's pathway "
-                    "from the output layer, the same as DFA's for one hidden layer)")
+    ap.add_argument("--gate", type=float, default=None, help="box-car derivative gate (x threshold); < 0: off "
+                    "(default: learning.default_gate, 0.3 for one hidden layer, off deeper)")
+    ap.add_argument("--blank", type=int, default=-1, help="silent steps between samples (-1: stream_timing's)")
+    ap.add_argument("--fa-hidden", type=int, default=1, help="hidden layers of the FA network, widths "
+                    "hidden, hidden/2, ... (1: FA's pathway from the output layer, the same as DFA's)")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    from neurocredit.lava.learning import default_gate, stream_timing
+    from neurocredit.rules import get_rule
     seeds = [int(s) for s in args.seeds.split(",")]
-    fa = f"64-{args.hidden}-{args.hidden // 2}-10" if args.fa_hidden == 2 else f"64-{args.hidden}-10"
-    print(f"digits, 64-{args.hidden}-10 LIF (FA: {fa}), {args.steps} steps "
-          f"per sample; on chip: {args.epochs} epochs (lr {args.lr:g} x{args.lr_decay:g}/epoch, target delay "
-          f"{'hops' if args.target_delay < 0 else args.target_delay}, third shift {args.third_shift}, gate {args.gate if args.gate >= 0 else 'off'}, blank {args.blank}) streamed through the fixed-point emulator; float: "
-          f"{args.float_epochs} epochs of neurocredit.sim.spiking; seeds {seeds}; torch threads "
-          f"{torch.get_num_threads()}")
-    print(f"{'rule':<6}{'on-chip fixed point':>24}{'float torch':>22}{'goal':>8}  per seed (on chip)")
+    fa_hidden = [args.hidden // 2 ** i for i in range(args.fa_hidden)]
+    print(f"digits, 64-{args.hidden}-10 LIF (FA: 64-{'-'.join(map(str, fa_hidden))}-10); on chip: {args.epochs} "
+          f"epochs (lr {args.lr:g} x{args.lr_decay:g}/epoch, third shift {args.third_shift}) streamed through the "
+          f"fixed-point emulator; float: {args.float_epochs} epochs of neurocredit.sim.spiking; seeds {seeds}; "
+          f"torch threads {torch.get_num_threads()}")
+    print(f"{'rule':<6}{'on-chip fixed point':>24}{'float torch':>22}{'goal':>8}  per seed (on chip)  timing")
     for rule in args.rules.split(","):
-        hidden = [args.hidden, args.hidden // 2] if (rule == "fa" and args.fa_hidden == 2) else [args.hidden]
+        hidden = fa_hidden if rule == "fa" else [args.hidden]
+        timing = stream_timing(len(hidden))
+        steps = timing.steps if args.steps < 0 else args.steps
+        delay = timing.target_delay if args.target_delay < 0 else args.target_delay
+        blank = max(timing.blank if args.blank < 0 else args.blank, delay)
+        gate = default_gate(get_rule(rule), len(hidden)) if args.gate is None else (None if args.gate < 0 else args.gate)
         t0 = time.perf_counter()
-        delay = len(hidden) + 1 if args.target_delay < 0 else args.target_delay
-        gate = None if args.gate < 0 else args.gate
-        chip = [onchip(rule, s, args.epochs, hidden, args.steps, args.lr, delay, args.lr_decay, args.third_shift,
-                       gate, max(args.blank, delay)) for s in seeds]
-        flt = [float_torch(rule, s, args.float_epochs, hidden, args.steps) for s in seeds]
+        chip = [onchip(rule, s, args.epochs, hidden, steps, args.lr, delay, args.lr_decay, args.third_shift,
+                       gate, blank) for s in seeds]
+        flt = [float_torch(rule, s, args.float_epochs, hidden, steps) for s in seeds]
         goal = GOALS.get(rule)
         m, sd = statistics.mean(chip), (statistics.stdev(chip) if len(chip) > 1 else 0.0)
         fm, fsd = statistics.mean(flt), (statistics.stdev(flt) if len(flt) > 1 else 0.0)
         status = "-" if goal is None else (f"{100 * goal:.0f} {'met' if m >= goal else 'NOT met'}")
         print(f"{rule:<6}{100 * m:>17.2f} ± {100 * sd:4.2f}{100 * fm:>15.2f} ± {100 * fsd:4.2f}  {status:>12}  "
-              + " ".join(f"{100 * a:.1f}" for a in chip) + f"   ({time.perf_counter() - t0:.0f} s)", flush=True)
+              + " ".join(f"{100 * a:.1f}" for a in chip) + f"   steps {steps} blank {blank} delay {delay} gate "
+              f"{gate}  ({time.perf_counter() - t0:.0f} s)", flush=True)
 
 
 if __name__ == "__main__":

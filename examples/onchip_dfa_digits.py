@@ -25,12 +25,13 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--samples", type=int, default=None, help="training samples per epoch (default: all)")
     ap.add_argument("--hidden", type=int, nargs="+", default=[128])
-    ap.add_argument("--steps", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=-1, help="input steps per sample (-1: "
+                    "learning.stream_timing, 16 for one hidden layer, 24 deeper)")
     ap.add_argument("--lr", type=float, default=2 ** -4)
     ap.add_argument("--lr-decay", type=float, default=0.6, help="learning rate factor per epoch (less "
                     "last-iterate noise of per-step updates; benchmarks/onchip_accuracy.py)")
     ap.add_argument("--target-delay", type=int, default=-1, help="steps the target lags the input "
-                    "(-1: the number of Dense hops, so target and output answer line up)")
+                    "(-1: stream_timing's, so that target and output answer line up)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="runs/onchip")
     args = ap.parse_args()
@@ -50,20 +51,18 @@ def main() -> None:
     sizes = [64, *args.hidden, 10]
     base = compile_graph(LR.initial_graph(sizes, seed=args.seed)).fixed_circuit
     rule = get_rule(args.rule)
-    rng = np.random.default_rng(args.seed + 1)
-    src = {"output": lambda l: 10, "target": lambda l: 10, "next": lambda l: sizes[l + 2]}[rule.feedback.source]
-    feedback = []
-    for l in range(len(args.hidden)):
-        b = rng.normal(0, 1 / np.sqrt(sizes[l + 1]), (sizes[l + 1], src(l)))
-        if rule.feedback.kind == "sparse":
-            b = b * (rng.random(b.shape) >= rule.feedback.sparsity) / np.sqrt(1 - rule.feedback.sparsity)
-        feedback.append(b)
-    spec = LR.OnChipSpec(lr=args.lr, gate=0.3)
+    feedback = LR.random_feedback(rule, sizes, args.seed)
+    spec = LR.OnChipSpec(lr=args.lr, gate=LR.default_gate(rule, len(args.hidden)))
+    timing = LR.stream_timing(len(args.hidden))
+    steps = args.steps if args.steps > 0 else timing.steps
     circuit = LR.build_circuit(base, rule, feedback, spec)
     print(f"on-chip {rule.name} ({rule.title}), {'-'.join(map(str, sizes))} LIF, dw = {circuit.meta['dw']}")
     print(f"feedback: {rule.feedback_needed()}; backend {args.backend}")
-    delay = len(args.hidden) + 1 if args.target_delay < 0 else args.target_delay
-    history = LR.train(circuit, data, args.epochs, steps=args.steps, seed=args.seed, backend=args.backend,
+    delay = timing.target_delay if args.target_delay < 0 else args.target_delay
+    print(f"{steps} steps + {max(timing.blank, delay)} blank per sample, target delay {delay}, "
+          f"derivative gate {spec.gate}")
+    history = LR.train(circuit, data, args.epochs, steps=steps, blank=max(timing.blank, delay), seed=args.seed,
+                       backend=args.backend,
                        samples=args.samples, target_delay=delay, lr_decay=args.lr_decay)
     out = Path(args.out)
     write_json(out / f"{args.rule}_{args.backend}.json", {"rule": args.rule, "backend": args.backend,
@@ -82,7 +81,7 @@ def main() -> None:
     if args.backend == "lava":    # confirm the test accuracy with Lava inference itself
         from neurocredit.lava.run import run_lava
         inf = LR.inference_circuit(circuit, {c.name: np.asarray(c.weights) for c in circuit.connections})
-        x = np.random.default_rng(args.seed + 999).random((args.steps, *data.x_test.shape)) < data.x_test.numpy()[None]
+        x = np.random.default_rng(args.seed + 999).random((steps, *data.x_test.shape)) < data.x_test.numpy()[None]
         counts = run_lava(inf, x.astype(np.int64))[inf.outputs[0]].sum(axis=0)
         acc = float((counts.argmax(axis=1) == data.y_test.numpy()).mean())
         print(f"Lava inference (Loihi2SimCfg fixed_pt) on the {len(counts)} test samples: {100 * acc:.2f} %")

@@ -215,3 +215,25 @@ def test_lava_onchip_dfa_run_lifts_digits_from_chance_to_60_percent():
     lava_acc = float((counts.argmax(axis=1) == data.y_test.numpy()).mean())
     assert lava_acc == pytest.approx(hist[-1]["test_acc"])     # Lava inference == emulator inference
     assert lava_acc >= 0.60
+
+
+def test_random_feedback_shapes_follow_the_pathway_source():
+    sizes = [64, 40, 20, 10]
+    fa = LR.random_feedback(get_rule("fa"), sizes, seed=0)
+    dfa = LR.random_feedback(get_rule("dfa"), sizes, seed=0)
+    sdfa = LR.random_feedback(get_rule("sdfa"), sizes, seed=0)
+    assert [b.shape for b in fa] == [(40, 20), (20, 10)]          # from the next layer
+    assert [b.shape for b in dfa] == [(40, 10), (20, 10)]         # from the output error
+    zeros = np.mean(np.concatenate([(b == 0).ravel() for b in sdfa]))
+    assert 0.85 < zeros < 0.95                                    # sparsity 0.9
+    assert np.array_equal(dfa[0], LR.random_feedback(get_rule("dfa"), sizes, seed=0)[0])
+
+
+def test_stream_timing_grows_with_depth_and_the_gate_is_off_deeper():
+    one, two, three = (LR.stream_timing(n) for n in (1, 2, 3))
+    assert (one.steps, one.blank, one.target_delay) == (16, 4, 2)
+    assert (two.steps, two.blank, two.target_delay) == (24, 12, 6)
+    assert three.blank > two.blank and three.target_delay > two.target_delay
+    assert LR.default_gate(get_rule("dfa"), 1) == 0.3 and LR.default_gate(get_rule("dfa"), 2) is None
+    with pytest.raises(LR.OnChipError):
+        LR.stream_timing(0)

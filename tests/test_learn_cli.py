@@ -12,7 +12,7 @@ from neurocredit.cli import main
 
 def _export(d, rule, hidden="16", readout="lif"):
     path = d / f"{rule}_{readout}.nir"
-    assert main(["export", str(path), "--rule", rule, "--epochs", "0", "--hidden", hidden,
+    assert main(["export", str(path), "--rule", rule, "--epochs", "0", "--hidden", *hidden.split(","),
                  "--readout", readout]) == 0
     return path
 
@@ -67,3 +67,14 @@ def test_learn_refuses_voltage_readout_and_files_without_rule(tmp_path, capsys):
     assert "carries no learning rule" in capsys.readouterr().err
     assert main(["learn", str(tmp_path / "missing.nir")]) == 2
     assert "no such NIR file" in capsys.readouterr().err
+
+
+def test_deep_fa_file_streams_with_the_deeper_timing_and_matches_lava(tmp_path, capsys):
+    """Two hidden layers: FA's chained pathway (B2 from the output error, B1 from layer 2's),
+    24 input steps, blank 4 x hops = 12, target delay 6 (learning.stream_timing), no gate."""
+    pytest.importorskip("lava.proc.dense.process")
+    path = _export(tmp_path, "fa", hidden="12,8")
+    assert main(["learn", str(path), "--check", "1", "--samples", "4", "--epochs", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "24 steps + 12 blank per sample, target delay 6" in text
+    assert "emulator vs Lava fixed point, 1 samples (36 learning steps): weights identical" in text

@@ -22,11 +22,10 @@ from pathlib import Path
 from neurocredit.errors import UserError
 
 
-def _spec(args: argparse.Namespace, rule):
-    from neurocredit.lava.learning import OnChipSpec
+def _spec(args: argparse.Namespace, rule, n_hidden: int):
+    from neurocredit.lava.learning import OnChipSpec, default_gate
     pc = rule.dynamics == "predictive_coding"
-    derivative = rule.feedback is not None and rule.feedback.derivative and not pc
-    gate = args.gate if args.gate is not None else (0.3 if derivative else None)
+    gate = args.gate if args.gate is not None else (None if pc else default_gate(rule, n_hidden))
     if gate is not None and gate < 0:
         gate = None
     shift = args.third_shift if args.third_shift is not None else (7 if pc else 4)
@@ -59,30 +58,33 @@ def learn(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise UserError(f"no such NIR file: {path}")
-    if args.epochs < 0 or args.steps < 1 or (args.samples is not None and args.samples < 1):
+    if args.epochs < 0 or (args.steps is not None and args.steps < 1) or (args.samples is not None and args.samples < 1):
         raise UserError("--epochs must be >= 0, --steps and --samples positive")
     graph, rule, _, _ = LR.read_learning_graph(path)
     if rule.dynamics == "pal":
         return _learn_pal(args, path, graph)
-    circuit = LR.circuit_from_nir(graph, _spec(args, rule), args.target)
+    n_hidden = sum(1 for n in graph.nodes.values() if type(n).__name__ in ("Affine", "Linear")) - 1
+    circuit = LR.circuit_from_nir(graph, _spec(args, rule, n_hidden), args.target)
     data = load_digits(seed=args.seed, standardise=False)
     if circuit.n_in != data.x_train.shape[1] or circuit.meta["n_target"] != data.n_out:
         raise UserError(f"the network is {circuit.n_in} -> {circuit.meta['n_target']}; on-chip learning here "
                         f"trains on digits ({data.x_train.shape[1]} -> {data.n_out})")
-    hops = sum(1 for p in circuit.populations if p.kind == "third")
-    blank = max(args.blank, hops)
+    timing = LR.stream_timing(sum(1 for p in circuit.populations if p.kind == "third") - 1)
+    steps = args.steps or timing.steps
+    delay = timing.target_delay
+    blank = max(timing.blank if args.blank is None else args.blank, delay)
     print(f"{path.name}: rule {rule.name} ({rule.title}); on-chip circuit: "
           + ", ".join(f"{p.name} {p.n}" for p in circuit.populations if p.kind == "third")
-          + f"; dw = {circuit.meta['dw']}" + (f"; dw(B) = {circuit.meta['dw_B']}" if "dw_B" in circuit.meta else ""))
+          + f"; {steps} steps + {blank} blank per sample, target delay {delay}; dw = {circuit.meta['dw']}" + (f"; dw(B) = {circuit.meta['dw_B']}" if "dw_B" in circuit.meta else ""))
     if args.check:
         t0 = time.perf_counter()
-        same, n = check_backends(circuit, data, args.check, args.steps, blank, hops, args.seed)
+        same, n = check_backends(circuit, data, args.check, steps, blank, delay, args.seed)
         print(f"emulator vs Lava fixed point, {args.check} samples ({n} learning steps): weights "
               f"{'identical' if same else 'DIFFER'} ({time.perf_counter() - t0:.1f} s)")
         if not same:
             return 1
-    history = LR.train(circuit, data, args.epochs, steps=args.steps, blank=blank, seed=args.seed,
-                       backend=args.backend, samples=args.samples, target_delay=hops, lr_decay=args.lr_decay)
+    history = LR.train(circuit, data, args.epochs, steps=steps, blank=blank, seed=args.seed,
+                       backend=args.backend, samples=args.samples, target_delay=delay, lr_decay=args.lr_decay)
     if args.out:
         from neurocredit.io_utils import atomic_path
         with atomic_path(args.out, suffix=".npz") as tmp:
@@ -105,6 +107,7 @@ def _learn_pal(args: argparse.Namespace, path: Path, graph) -> int:
     from neurocredit.sim.emulator_pal import PALChip, angle_deg, emulate_pal
 
     net = PL.pal_from_nir(graph)
+    steps = args.steps or 16
     n_in, n_hidden, n_out = net.sizes
     data = teacher_student(n_in=n_in, n_hidden=n_hidden, n_out=n_out, seed=args.seed)
     print(f"{path.name}: rule {net.rule.name} ({net.rule.title}); on-chip PAL {n_in}-{n_hidden}-{n_out}, "
@@ -112,15 +115,15 @@ def _learn_pal(args: argparse.Namespace, path: Path, graph) -> int:
     w1, w2, b = net.weights()
     start = angle_deg(b, w2.T)
     if args.backend == "emulator":
-        res = PL.run_pal_vs_fa(None, data, epochs=max(args.epochs, 1), steps=args.steps, seed=args.seed,
+        res = PL.run_pal_vs_fa(None, data, epochs=max(args.epochs, 1), steps=steps, seed=args.seed,
                                network=net, log_points=10)
         for label in ("PAL", "FA"):
             log = res[label]
             print(f"{label:>3}: ∠(B, W2ᵀ) {start:.1f}° -> " + " ".join(f"{a:.1f}" for a in log["angle"])
                   + f"°  (steps {log['step'][0]}..{log['step'][-1]})")
         return 0
-    x, y = PL.teacher_stream(data, 1, args.steps, args.seed)
-    n = (args.samples or 10) * args.steps
+    x, y = PL.teacher_stream(data, 1, steps, args.seed)
+    n = (args.samples or 10) * steps
     x, y = x[:n], y[:n]
     spec = PALChip(**net.compiled.spec.__dict__)
     t0 = time.perf_counter()
@@ -142,14 +145,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=["lava", "emulator"], default="emulator")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--samples", type=int, default=None, help="training samples per epoch (default: all)")
-    p.add_argument("--steps", type=int, default=16, help="time steps per sample")
-    p.add_argument("--blank", type=int, default=4, help="silent steps between samples (at least the hops)")
+    p.add_argument("--steps", type=int, default=None, help="time steps per sample (default: "
+                   "learning.stream_timing, 16 for one hidden layer, 24 deeper)")
+    p.add_argument("--blank", type=int, default=None, help="silent steps between samples (default: "
+                   "stream_timing, 4 for one hidden layer, 4 x hops deeper; at least the target delay)")
     p.add_argument("--lr", type=float, default=2 ** -4, help="weight units per (spike x error unit)")
     p.add_argument("--lr-decay", type=float, default=0.6, help="learning-rate factor per epoch")
     p.add_argument("--third-shift", type=int, default=None, help="hidden error right shift (default 4; PC 7)")
     p.add_argument("--gate", type=float, default=None,
-                   help="box-car derivative gate (fraction of threshold; default 0.3 where the rule has f', "
-                        "negative: off)")
+                   help="box-car derivative gate (fraction of threshold; default learning.default_gate: 0.3 "
+                        "where the rule has f' and one hidden layer, else off; negative: off)")
     p.add_argument("--check", type=int, default=0, metavar="N",
                    help="first stream N samples through both the emulator and Lava and compare the weights")
     p.add_argument("--target", default="loihi2")
