@@ -111,21 +111,22 @@ def main() -> None:
     ap.add_argument("--gate", type=float, default=None, help="box-car derivative gate (x threshold); < 0: off "
                     "(default: learning.default_gate, 0.3 for one hidden layer, off deeper)")
     ap.add_argument("--blank", type=int, default=-1, help="silent steps between samples (-1: stream_timing's)")
-    ap.add_argument("--fa-hidden", type=int, default=1, help="hidden layers of the FA network, widths "
-                    "hidden, hidden/2, ... (1: FA's pathway from the output layer, the same as DFA's)")
+    ap.add_argument("--fa-hidden", type=int, default=1, help="hidden layers of the networks whose feedback "
+                    "comes from the next layer (FA, KP, WM), widths hidden, hidden/2, ... (1: the pathway "
+                    "from the output layer, FA's the same as DFA's)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     from neurocredit.lava.learning import default_gate, stream_timing
     from neurocredit.rules import get_rule
     seeds = [int(s) for s in args.seeds.split(",")]
     fa_hidden = [args.hidden // 2 ** i for i in range(args.fa_hidden)]
-    print(f"digits, 64-{args.hidden}-10 LIF (FA: 64-{'-'.join(map(str, fa_hidden))}-10); on chip: {args.epochs} "
+    print(f"digits, 64-{args.hidden}-10 LIF (FA, KP, WM: 64-{'-'.join(map(str, fa_hidden))}-10); on chip: {args.epochs} "
           f"epochs (lr {args.lr:g} x{args.lr_decay:g}/epoch, third shift {args.third_shift}) streamed through the "
           f"fixed-point emulator; float: {args.float_epochs} epochs of neurocredit.sim.spiking; seeds {seeds}; "
           f"torch threads {torch.get_num_threads()}")
     print(f"{'rule':<6}{'on-chip fixed point':>24}{'float torch':>22}{'goal':>8}  per seed (on chip)  timing")
     for rule in args.rules.split(","):
-        hidden = fa_hidden if rule == "fa" else [args.hidden]
+        hidden = fa_hidden if get_rule(rule).feedback.source == "next" else [args.hidden]
         timing = stream_timing(len(hidden))
         steps = timing.steps if args.steps < 0 else args.steps
         delay = timing.target_delay if args.target_delay < 0 else args.target_delay

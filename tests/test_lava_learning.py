@@ -97,10 +97,11 @@ def test_local_rules_compile_or_say_why():
     names = ("fa", "dfa", "sdfa", "drtp", "kp", "pc_onchip", "pal", "pc_relaxed", "wm", "ia")
     ok = {name: LR.onchip_status(get_rule(name))[0] for name in names}
     assert ok == {"fa": True, "dfa": True, "sdfa": True, "drtp": True, "kp": True, "pc_onchip": True,
-                  "pal": True, "pc_relaxed": False, "wm": False, "ia": False}
+                  "pal": True, "pc_relaxed": False, "wm": True, "ia": False}
     assert "Kolen-Pollack" in LR.onchip_status(get_rule("kp"))[1]
     assert "Γ_l" in LR.onchip_status(get_rule("pc_relaxed"))[1]
-    assert "noise" in LR.onchip_status(get_rule("wm"))[1]           # learned B driven by noise
+    assert "mirror phases" in LR.onchip_status(get_rule("wm"))[1]   # noise-driven B: mirror phases
+    assert "forward" in LR.onchip_status(get_rule("ia"))[1]         # B driven by forward activity
 
 
 def test_kp_compiles_learned_feedback_and_decimated_decay():

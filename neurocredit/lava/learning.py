@@ -81,10 +81,15 @@ def check_onchip(rule: Rule, layer_names: list[str]) -> None:
         what = "none" if fb is None else f"{fb.kind} from {fb.source}"
         raise OnChipError(f"rule '{rule.name}': feedback pathway '{what}' is not compiled to chip "
                           f"connections (supported: {', '.join(SUPPORTED_PATHWAYS.values())})")
+    if fb.kind == "learned" and fb.drive == "noise":
+        from neurocredit.lava.onchip_wm import check_onchip_wm
+        check_onchip_wm(rule, layer_names)
+        return
     if fb.kind == "learned":
         if fb.drive != "error":
             raise OnChipError(f"rule '{rule.name}': learned feedback driven by '{fb.drive}' is not compiled "
-                              f"(only by the error it carries, as Kolen-Pollack)")
+                              f"(only by the error it carries, as Kolen-Pollack, or by noise in a mirror "
+                              f"phase, as weight mirror)")
         for term in fb.terms:
             if frozenset(term.factors) not in (HEBB, DECAY):
                 raise OnChipError(f"rule '{rule.name}': feedback term {term} is not compiled (supported: "
@@ -201,6 +206,11 @@ class OnChipSpec:
     lr: float = 2 ** -4           # weight units per (spike x third-factor unit)
     gate: float | None = None     # hidden box-car derivative: learn where v >= gate * threshold
     decay_steps: int = 16         # weight decay −lr·λ·w spread over this many steps (one sample = one update)
+    mirror_rate: float = 0.125    # weight mirror: Bernoulli noise spike probability per step (onchip_wm)
+    mirror_shift: int = 4         # weight mirror: the response W ξ is read >> mirror_shift
+    mirror_steps: int = 2048      # weight mirror: steps per mirror phase
+    mirror_lr: float = 1.6e-3     # weight mirror: η_B per step (time constant 1/η_B ≈ 640 steps)
+    mirror_every: int = 256       # weight mirror: training samples between mirror phases
 
 
 @dataclass(frozen=True)
@@ -280,8 +290,9 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
                               f"`--readout lif`)")
     prods = term_products(rule.forward, spec.lr, prof, spec.decay_steps)
     fb = rule.feedback
+    mirror = fb.kind == "learned" and fb.drive == "noise"
     fb_prods = (term_products(fb.terms, spec.lr * fb.lr_scale, prof, spec.decay_steps)
-                if fb.kind == "learned" else ())
+                if fb.kind == "learned" and not mirror else ())
     hidden_gate = -(2 ** 30)
     new_pops = []
     for i, p in enumerate(pops):
@@ -311,6 +322,11 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
     meta = {**base.meta, "rule": rule.name, "dw": dw_string(prods), "n_target": out.n}
     if fb_prods:
         meta.update({"transposed": tuple(f"B{l + 1}" for l in range(len(pops) - 1)), "dw_B": dw_string(fb_prods)})
+    if mirror:                           # B fixed while training, learned in mirror phases (onchip_wm)
+        from neurocredit.lava.onchip_wm import mirror_products
+        mp = mirror_products(rule, spec, prof)
+        meta.update({"mirror": tuple(f"B{l + 1}" for l in range(len(pops) - 1)), "mirror_products": mp,
+                     "dw_B": dw_string(mp), "mirror_spec": spec})
     return Circuit(base.n_in, new_pops, conns, base.outputs, True, meta)
 
 
@@ -414,6 +430,9 @@ def onchip_status(rule: Rule, n_layers: int = 3) -> tuple[bool, str]:
     except OnChipError as exc:
         return False, str(exc)
     fb = rule.feedback
+    if fb.kind == "learned" and fb.drive == "noise":
+        return True, ("weight mirror: Loihi3FLearningRule x0*y2/y3 + feedback Dense, B learned in mirror phases "
+                      "(noise spikes x the next layer's response) on TransposedLearningDense")
     how = "learned B on TransposedLearningDense" if fb.kind == "learned" else "feedback Dense"
     return True, f"{SUPPORTED_PATHWAYS[(fb.kind, fb.source)]}: Loihi3FLearningRule x0*y2/y3 + {how}"
 
@@ -477,7 +496,7 @@ def backward_angle(circuit: Circuit, weights: dict[str, np.ndarray]) -> float:
     transposed = circuit.meta.get("transposed", ())
     fwd = [c for c in circuit.connections if c.plastic and c.name not in transposed]
     angles = []
-    for l, name in enumerate(transposed):
+    for l, name in enumerate(transposed or circuit.meta.get("mirror", ())):
         b = np.asarray(weights[name], float).ravel()
         w = np.asarray(weights[fwd[l + 1].name], float).T.ravel()
         cos = b @ w / max(np.linalg.norm(b) * np.linalg.norm(w), 1e-12)
@@ -550,7 +569,9 @@ def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, 
     Dense hop); it must not exceed ``blank``.  ``lr_decay`` multiplies the learning rate (every
     plastic connection's scaling constants) by that factor after each epoch, re-quantised to the
     engine's mantissa/exponent grid (``scale_products``); 1.0 keeps it constant.  Circuits with
-    learned feedback also log ``angle_B``, the mean ∠(B_l, W_{l+1}ᵀ) in degrees."""
+    learned feedback also log ``angle_B``, the mean ∠(B_l, W_{l+1}ᵀ) in degrees.  Weight-mirror
+    circuits (``meta['mirror']``) run a mirror phase (:func:`neurocredit.lava.onchip_wm.run_mirror`,
+    on the same backend) before every ``mirror_every`` training samples."""
     import time as _time
     if backend not in ("emulator", "lava"):
         raise OnChipError(f"backend must be 'emulator' or 'lava', got {backend!r}")
@@ -558,7 +579,8 @@ def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, 
     x_te, y_te = data.x_test.numpy(), data.y_test.numpy()
     n_classes = circuit.meta["n_target"]
     weights = {c.name: np.asarray(c.weights) for c in circuit.connections}
-    learned = bool(circuit.meta.get("transposed"))
+    learned = bool(circuit.meta.get("transposed") or circuit.meta.get("mirror"))
+    mirror_spec = circuit.meta.get("mirror_spec")
 
     def measure(epoch: int, seen: int, secs: float = 0.0) -> dict:
         h = {"epoch": epoch, "samples": seen, "seconds": secs,
@@ -581,16 +603,23 @@ def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, 
                 if c.plastic:
                     c.plastic = scale_products(base_prods[c.name], lr_decay ** (epoch - 1))
         perm = rng.permutation(len(y_tr))[:samples]
-        stream = sample_stream(x_tr[perm], y_tr[perm], n_classes, steps, blank, seed * 1000 + epoch,
-                               target_delay)
-        for c in circuit.connections:
-            c.weights = weights[c.name]
+        chunk = mirror_spec.mirror_every if mirror_spec and mirror_spec.mirror_every > 0 else len(perm)
         t0 = _time.perf_counter()
-        if backend == "lava":
-            weights, _ = run_lava(circuit, stream, rng_seed=seed + epoch)
-        else:
-            from neurocredit.sim.emulator import emulate_learning
-            weights, _ = emulate_learning(circuit, stream, rng_seed=seed + epoch)
+        for i, start in enumerate(range(0, len(perm), chunk)):
+            part = perm[start:start + chunk]
+            run_seed = seed * 1000 + epoch + 7919 * i
+            if mirror_spec is not None:
+                from neurocredit.lava.onchip_wm import run_mirror
+                weights = {**weights, **run_mirror(circuit, weights, mirror_spec, run_seed, backend)}
+            stream = sample_stream(x_tr[part], y_tr[part], n_classes, steps, blank, run_seed if i else
+                                   seed * 1000 + epoch, target_delay)
+            for c in circuit.connections:
+                c.weights = weights[c.name]
+            if backend == "lava":
+                weights, _ = run_lava(circuit, stream, rng_seed=seed + epoch + 7919 * i)
+            else:
+                from neurocredit.sim.emulator import emulate_learning
+                weights, _ = emulate_learning(circuit, stream, rng_seed=seed + epoch + 7919 * i)
         seen += len(perm)
         history.append(measure(epoch, seen, _time.perf_counter() - t0))
         h = history[-1]
