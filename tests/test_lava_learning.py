@@ -36,7 +36,7 @@ def stream(seed, label=1):
 
 
 @pytest.mark.parametrize("rule_name,hidden", [("dfa", (12,)), ("sdfa", (12,)), ("drtp", (12,)),
-                                              ("fa", (12, 8))])
+                                              ("fa", (12, 8)), ("wm", (12, 8))])
 def test_emulator_learning_equals_lava_weight_for_weight(rule_name, hidden):
     pytest.importorskip("lava.proc.dense.process")
     circ = circuit(rule_name, hidden, seed=len(hidden))

@@ -17,7 +17,7 @@ def _export(d, rule, hidden="16", readout="lif"):
     return path
 
 
-@pytest.mark.parametrize("rule", ["dfa", "kp", "pc_onchip"])
+@pytest.mark.parametrize("rule", ["dfa", "kp", "pc_onchip", "wm"])
 def test_learn_on_emulator_after_checking_lava(tmp_path, capsys, rule):
     pytest.importorskip("lava.proc.dense.process")
     path = _export(tmp_path, rule)

@@ -34,7 +34,8 @@ def _spec(args: argparse.Namespace, rule, n_hidden: int):
 
 def check_backends(circuit, data, samples: int, steps: int, blank: int, delay: int, seed: int) -> tuple[bool, int]:
     """Stream ``samples`` training samples through the emulator and through Lava from the same
-    start: (all plastic weights equal, number of steps)."""
+    start (and, for weight mirror, a mirror phase as long): (all learned weights equal, number
+    of learning steps)."""
     import numpy as np
 
     from neurocredit.lava import learning as LR
@@ -44,7 +45,16 @@ def check_backends(circuit, data, samples: int, steps: int, blank: int, delay: i
     w_emu, _ = emulate_learning(circuit, stream, rng_seed=seed)
     w_lava, _ = LR.run_lava(circuit, stream, rng_seed=seed)
     same = all(np.array_equal(w_emu[c.name], w_lava[c.name]) for c in circuit.connections if c.plastic)
-    return same, len(next(iter(stream.values())))
+    n = len(next(iter(stream.values())))
+    if circuit.meta.get("mirror"):             # weight mirror: one mirror phase on both backends too
+        from neurocredit.lava.onchip_wm import run_mirror
+        start = {c.name: np.asarray(c.weights) for c in circuit.connections}
+        spec = circuit.meta["mirror_spec"]
+        b_emu = run_mirror(circuit, start, spec, seed, "emulator", steps=n)
+        b_lava = run_mirror(circuit, start, spec, seed, "lava", steps=n)
+        same = same and all(np.array_equal(b_emu[k], b_lava[k]) for k in b_emu)
+        n *= 2
+    return same, n
 
 
 def learn(args: argparse.Namespace) -> int:

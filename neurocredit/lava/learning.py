@@ -207,7 +207,8 @@ class OnChipSpec:
     gate: float | None = None     # hidden box-car derivative: learn where v >= gate * threshold
     decay_steps: int = 16         # weight decay −lr·λ·w spread over this many steps (one sample = one update)
     mirror_rate: float = 0.125    # weight mirror: Bernoulli noise spike probability per step (onchip_wm)
-    mirror_shift: int = 4         # weight mirror: the response W ξ is read >> mirror_shift
+    mirror_shift: int | None = None  # weight mirror: the response W ξ is read >> this (None: per layer,
+                                    # so that B settles at random FA feedback's size, onchip_wm.mirror_shifts)
     mirror_steps: int = 2048      # weight mirror: steps per mirror phase
     mirror_lr: float = 1.6e-3     # weight mirror: η_B per step (time constant 1/η_B ≈ 640 steps)
     mirror_every: int = 256       # weight mirror: training samples between mirror phases
@@ -311,13 +312,17 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
     conns += [Connection("out->error", out.name, ERROR, spec.error_gain * eye, 0, 8, "excitatory"),
               Connection("target->error", TARGET, ERROR, -spec.error_gain * eye, 0, 8, "inhibitory"),
               Connection("error->out", ERROR, out.name, eye, 0, 8, "excitatory", dst_port="third")]
+    b_exp = 0
+    if mirror:                           # B stored 2^k finer, read with weight_exp -k (onchip_wm)
+        from neurocredit.lava.onchip_wm import MIRROR_PRECISION
+        b_exp = -MIRROR_PRECISION
     for l in range(len(pops) - 1):
-        b = np.round(spec.feedback_scale * np.asarray(feedback[l])).astype(np.int64)
+        b = np.round(spec.feedback_scale * 2.0 ** -b_exp * np.asarray(feedback[l])).astype(np.int64)
         b = np.clip(b, -256, 254)
         b = 2 * (b // 2)                     # Lava keeps mixed-sign weights even
         src, port = {"output": (ERROR, "s"), "target": (TARGET, "s"),
                      "next": (names[l + 1], "err")}[fb.source]
-        conns.append(Connection(f"B{l + 1}", src, names[l], b, 0, 8, "mixed", src_port=port,
+        conns.append(Connection(f"B{l + 1}", src, names[l], b, b_exp, 8, "mixed", src_port=port,
                                 dst_port="third", plastic=fb_prods))
     meta = {**base.meta, "rule": rule.name, "dw": dw_string(prods), "n_target": out.n}
     if fb_prods:
@@ -327,6 +332,8 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
         mp = mirror_products(rule, spec, prof)
         meta.update({"mirror": tuple(f"B{l + 1}" for l in range(len(pops) - 1)), "mirror_products": mp,
                      "dw_B": dw_string(mp), "mirror_spec": spec})
+        from neurocredit.lava.onchip_wm import mirror_shifts
+        meta["mirror_shifts"] = mirror_shifts(Circuit(base.n_in, new_pops, conns, base.outputs, True, meta), spec)
     return Circuit(base.n_in, new_pops, conns, base.outputs, True, meta)
 
 
