@@ -20,7 +20,7 @@ import torch
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rule", default="dfa", help="fa | dfa | sdfa | drtp")
+    ap.add_argument("--rule", default="dfa", help="fa | dfa | sdfa | drtp | kp | wm")
     ap.add_argument("--backend", default="emulator", choices=["emulator", "lava"])
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--samples", type=int, default=None, help="training samples per epoch (default: all)")
