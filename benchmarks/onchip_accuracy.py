@@ -51,7 +51,7 @@ noise spikes p = 1/8 x the next layer's response minus its mean input, 2048 step
 every 256 training samples, η_B 0.0016; B read at random FA feedback's size):
 
     wm 64-128-10      93.15 ± 1.63 (float 92.87 ± 0.89)   seeds 92.5 95.0 91.9   (308 s)
-    wm 64-128-64-10   seed 0: 92.5 % (340 s)
+    wm 64-128-64-10   92.96 ± 1.05 (float 91.67 ± 1.00)   seeds 92.5 94.2 92.2   (893 s, --fa-hidden 2)
 
 With the response read >> 4 for every layer, B settled at |B| ≈ 18 / 30 (FA's: 4.5 / 6.4) and
 64-128-64-10 reached 66.4 % (seed 0); without the mean-input bias ∠(B, Wᵀ) stayed at 54°.
