@@ -27,7 +27,7 @@ def test_wm_compiles_with_b_fixed_in_training_and_plastic_in_the_mirror_phase():
     circ = wm_circuit([64, 16, 12, 10])
     assert circ.meta["mirror"] == ("B1", "B2") and "transposed" not in circ.meta
     assert all(not c.plastic for c in circ.connections if c.name in ("B1", "B2"))
-    mirror = WM.mirror_circuit(circ, start_weights(circ), circ.meta["mirror_spec"])
+    mirror = WM.mirror_circuit(circ, start_weights(circ))
     assert mirror.meta["transposed"] == ("B1", "B2")
     assert "x0 * y3" in circ.meta["dw_B"] and "* w" in circ.meta["dw_B"]
     from lava.magma.core.learning.learning_rule import Loihi3FLearningRule
@@ -40,7 +40,7 @@ def test_mirror_phase_emulator_equals_lava_weight_for_weight():
     pytest.importorskip("lava.proc.dense.process")
     circ = wm_circuit([64, 16, 12, 10], seed=1)
     spec = circ.meta["mirror_spec"]
-    mirror = WM.mirror_circuit(circ, start_weights(circ), spec)
+    mirror = WM.mirror_circuit(circ, start_weights(circ))
     stream = WM.mirror_stream(mirror, 80, spec.mirror_rate, seed=4)
     w_emu, _ = emulate_learning(mirror, stream, rng_seed=4)
     w_lava, _ = LR.run_lava(mirror, stream, rng_seed=4)
@@ -53,7 +53,7 @@ def test_mirror_phase_aligns_b_with_the_forward_weights():
     circ = wm_circuit([64, 64, 32, 10], seed=2)
     w = start_weights(circ)
     before = LR.backward_angle(circ, w)
-    after = LR.backward_angle(circ, {**w, **WM.run_mirror(circ, w, circ.meta["mirror_spec"], seed=3)})
+    after = LR.backward_angle(circ, {**w, **WM.run_mirror(circ, w, seed=3)})
     assert before > 80 and after < 35                 # measured 89.6° -> 21° (2048 steps)
 
 
@@ -63,7 +63,7 @@ def test_mirror_mean_input_bias_removes_the_noise_mean():
     circ = wm_circuit([64, 64, 32, 10], seed=2)
     w = start_weights(circ)
     spec = circ.meta["mirror_spec"]
-    mirror = WM.mirror_circuit(circ, w, spec)
+    mirror = WM.mirror_circuit(circ, w)
     stream = WM.mirror_stream(mirror, 2048, spec.mirror_rate, seed=3)
     _, rec = emulate_learning(mirror, stream, rng_seed=3, record=["mirror_y1"])
     payload = rec["mirror_y1"][1:]

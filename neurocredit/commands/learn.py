@@ -49,9 +49,8 @@ def check_backends(circuit, data, samples: int, steps: int, blank: int, delay: i
     if circuit.meta.get("mirror"):             # weight mirror: one mirror phase on both backends too
         from neurocredit.lava.onchip_wm import run_mirror
         start = {c.name: np.asarray(c.weights) for c in circuit.connections}
-        spec = circuit.meta["mirror_spec"]
-        b_emu = run_mirror(circuit, start, spec, seed, "emulator", steps=n)
-        b_lava = run_mirror(circuit, start, spec, seed, "lava", steps=n)
+        b_emu = run_mirror(circuit, start, seed, "emulator", steps=n)
+        b_lava = run_mirror(circuit, start, seed, "lava", steps=n)
         same = same and all(np.array_equal(b_emu[k], b_lava[k]) for k in b_emu)
         n *= 2
     return same, n
@@ -70,16 +69,16 @@ def learn(args: argparse.Namespace) -> int:
         raise UserError(f"no such NIR file: {path}")
     if args.epochs < 0 or (args.steps is not None and args.steps < 1) or (args.samples is not None and args.samples < 1):
         raise UserError("--epochs must be >= 0, --steps and --samples positive")
-    graph, rule, _, _ = LR.read_learning_graph(path)
+    graph, rule, learning, _ = LR.read_learning_graph(path)
     if rule.dynamics == "pal":
         return _learn_pal(args, path, graph)
-    n_hidden = sum(1 for n in graph.nodes.values() if type(n).__name__ in ("Affine", "Linear")) - 1
+    n_hidden = len(learning.get("feedback", []))          # one feedback matrix per hidden layer
     circuit = LR.circuit_from_nir(graph, _spec(args, rule, n_hidden), args.target)
     data = load_digits(seed=args.seed, standardise=False)
     if circuit.n_in != data.x_train.shape[1] or circuit.meta["n_target"] != data.n_out:
         raise UserError(f"the network is {circuit.n_in} -> {circuit.meta['n_target']}; on-chip learning here "
                         f"trains on digits ({data.x_train.shape[1]} -> {data.n_out})")
-    timing = LR.stream_timing(sum(1 for p in circuit.populations if p.kind == "third") - 1)
+    timing = LR.stream_timing(n_hidden)
     steps = args.steps or timing.steps
     delay = timing.target_delay
     blank = max(timing.blank if args.blank is None else args.blank, delay)

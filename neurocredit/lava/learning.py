@@ -66,6 +66,13 @@ def refuse_non_local(rule: Rule, layer_names: list[str]) -> None:
                           + "; ".join(str(v) for v in violations))
 
 
+def learns_in_mirror_phases(rule: Rule) -> bool:
+    """Whether ``rule``'s feedback B is learned from noise in mirror phases (weight mirror,
+    :mod:`neurocredit.lava.onchip_wm`) rather than while training."""
+    fb = rule.feedback
+    return fb is not None and fb.kind == "learned" and fb.drive == "noise"
+
+
 def check_onchip(rule: Rule, layer_names: list[str]) -> None:
     """Refuse non-local rules (naming the quantity) and rules the learning engine cannot run."""
     refuse_non_local(rule, layer_names)
@@ -81,9 +88,9 @@ def check_onchip(rule: Rule, layer_names: list[str]) -> None:
         what = "none" if fb is None else f"{fb.kind} from {fb.source}"
         raise OnChipError(f"rule '{rule.name}': feedback pathway '{what}' is not compiled to chip "
                           f"connections (supported: {', '.join(SUPPORTED_PATHWAYS.values())})")
-    if fb.kind == "learned" and fb.drive == "noise":
+    if learns_in_mirror_phases(rule):
         from neurocredit.lava.onchip_wm import check_onchip_wm
-        check_onchip_wm(rule, layer_names)
+        check_onchip_wm(rule)
         return
     if fb.kind == "learned":
         if fb.drive != "error":
@@ -291,7 +298,7 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
                               f"`--readout lif`)")
     prods = term_products(rule.forward, spec.lr, prof, spec.decay_steps)
     fb = rule.feedback
-    mirror = fb.kind == "learned" and fb.drive == "noise"
+    mirror = learns_in_mirror_phases(rule)
     fb_prods = (term_products(fb.terms, spec.lr * fb.lr_scale, prof, spec.decay_steps)
                 if fb.kind == "learned" and not mirror else ())
     hidden_gate = -(2 ** 30)
@@ -325,16 +332,16 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
         conns.append(Connection(f"B{l + 1}", src, names[l], b, b_exp, 8, "mixed", src_port=port,
                                 dst_port="third", plastic=fb_prods))
     meta = {**base.meta, "rule": rule.name, "dw": dw_string(prods), "n_target": out.n}
+    b_names = tuple(f"B{l + 1}" for l in range(len(pops) - 1))
     if fb_prods:
-        meta.update({"transposed": tuple(f"B{l + 1}" for l in range(len(pops) - 1)), "dw_B": dw_string(fb_prods)})
+        meta.update({"transposed": b_names, "dw_B": dw_string(fb_prods)})
+    circuit = Circuit(base.n_in, new_pops, conns, base.outputs, True, meta)
     if mirror:                           # B fixed while training, learned in mirror phases (onchip_wm)
-        from neurocredit.lava.onchip_wm import mirror_products
+        from neurocredit.lava.onchip_wm import mirror_products, mirror_shifts
         mp = mirror_products(rule, spec, prof)
-        meta.update({"mirror": tuple(f"B{l + 1}" for l in range(len(pops) - 1)), "mirror_products": mp,
-                     "dw_B": dw_string(mp), "mirror_spec": spec})
-        from neurocredit.lava.onchip_wm import mirror_shifts
-        meta["mirror_shifts"] = mirror_shifts(Circuit(base.n_in, new_pops, conns, base.outputs, True, meta), spec)
-    return Circuit(base.n_in, new_pops, conns, base.outputs, True, meta)
+        meta.update({"mirror": b_names, "mirror_products": mp, "dw_B": dw_string(mp), "mirror_spec": spec})
+        meta["mirror_shifts"] = mirror_shifts(circuit, spec)
+    return circuit
 
 
 def run_lava(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int = 0,
@@ -437,7 +444,7 @@ def onchip_status(rule: Rule, n_layers: int = 3) -> tuple[bool, str]:
     except OnChipError as exc:
         return False, str(exc)
     fb = rule.feedback
-    if fb.kind == "learned" and fb.drive == "noise":
+    if learns_in_mirror_phases(rule):
         return True, ("weight mirror: Loihi3FLearningRule x0*y2/y3 + feedback Dense, B learned in mirror phases "
                       "(noise spikes x the next layer's response) on TransposedLearningDense")
     how = "learned B on TransposedLearningDense" if fb.kind == "learned" else "feedback Dense"
@@ -617,9 +624,8 @@ def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, 
             run_seed = seed * 1000 + epoch + 7919 * i
             if mirror_spec is not None:
                 from neurocredit.lava.onchip_wm import run_mirror
-                weights = {**weights, **run_mirror(circuit, weights, mirror_spec, run_seed, backend)}
-            stream = sample_stream(x_tr[part], y_tr[part], n_classes, steps, blank, run_seed if i else
-                                   seed * 1000 + epoch, target_delay)
+                weights = {**weights, **run_mirror(circuit, weights, run_seed, backend)}
+            stream = sample_stream(x_tr[part], y_tr[part], n_classes, steps, blank, run_seed, target_delay)
             for c in circuit.connections:
                 c.weights = weights[c.name]
             if backend == "lava":

@@ -39,8 +39,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from neurocredit.lava.learning import (DECAY, HEBB, OnChipError, OnChipSpec, refuse_non_local,
-                                       term_products)
+from neurocredit.lava.learning import DECAY, HEBB, OnChipError, OnChipSpec, term_products
 from neurocredit.lava.profile import Profile, load_profile
 from neurocredit.rules.rule import Rule
 from neurocredit.sim.emulator import Circuit, Connection, Population
@@ -52,9 +51,10 @@ NOISE = "noise"           # the mirror phase's noise source (every layer's noise
 ALWAYS_ON = "always_on"   # a source that spikes every step (the mean-input biases)
 
 
-def check_onchip_wm(rule: Rule, layer_names: list[str]) -> None:
-    """Refuse anything but a noise-driven learned feedback with amp (post x pre) and decay terms."""
-    refuse_non_local(rule, layer_names)
+def check_onchip_wm(rule: Rule) -> None:
+    """Refuse anything but a noise-driven learned feedback from the next layer with amp
+    (post x pre) and decay terms (called by :func:`neurocredit.lava.learning.check_onchip`
+    after its locality refusal)."""
     fb = rule.feedback
     if fb is None or fb.kind != "learned" or fb.drive != "noise" or fb.source != "next":
         raise OnChipError(f"rule '{rule.name}': the mirror phase needs a learned, noise-driven feedback "
@@ -113,9 +113,10 @@ def mirror_shifts(circuit: Circuit, spec: OnChipSpec) -> tuple[int, ...]:
     return tuple(out)
 
 
-def mirror_circuit(circuit: Circuit, weights: dict[str, np.ndarray], spec: OnChipSpec) -> Circuit:
+def mirror_circuit(circuit: Circuit, weights: dict[str, np.ndarray]) -> Circuit:
     """The mirror-phase circuit of a weight-mirror training ``circuit`` (built by
-    :func:`neurocredit.lava.learning.build_circuit`), with the current integer ``weights``.
+    :func:`neurocredit.lava.learning.build_circuit`, its OnChipSpec in ``meta['mirror_spec']``),
+    with the current integer ``weights``.
 
     One noise source ``noise`` holds every layer's noise neurons side by side (one connected
     process graph: Lava runs the graph connected to the process it is started from)."""
@@ -123,7 +124,7 @@ def mirror_circuit(circuit: Circuit, weights: dict[str, np.ndarray], spec: OnChi
     widths = [np.asarray(weights[w.name]).shape[1] for _, w in layers]
     offsets = np.concatenate([[0], np.cumsum(widths)])
     pops, conns, transposed = [], [], []
-    prods = circuit.meta["mirror_products"]
+    spec, prods = circuit.meta["mirror_spec"], circuit.meta["mirror_products"]
     for k, ((b_name, w), n_l, off) in enumerate(zip(layers, widths, offsets), start=1):
         w_now = np.asarray(weights[w.name])
         n_next = w_now.shape[0]
@@ -171,13 +172,14 @@ def mirror_stream(mirror: Circuit, steps: int, rate: float, seed: int) -> dict[s
     return {NOISE: (rng.random((steps, n)) < rate).astype(np.int64), ALWAYS_ON: np.ones((steps, 1), np.int64)}
 
 
-def run_mirror(circuit: Circuit, weights: dict[str, np.ndarray], spec: OnChipSpec, seed: int,
-               backend: str = "emulator", steps: int | None = None) -> dict[str, np.ndarray]:
-    """One mirror phase of ``spec.mirror_steps`` (or ``steps``) steps on the current ``weights``;
-    returns the learned B_l by name (the training circuit's fixed feedback connections)."""
+def run_mirror(circuit: Circuit, weights: dict[str, np.ndarray], seed: int, backend: str = "emulator",
+               steps: int | None = None) -> dict[str, np.ndarray]:
+    """One mirror phase of ``mirror_steps`` (the circuit's OnChipSpec) or ``steps`` steps on the
+    current ``weights``; returns the learned B_l by name (the training circuit's fixed feedback)."""
+    spec = circuit.meta["mirror_spec"]
     from neurocredit.lava import learning as LR
     from neurocredit.sim.emulator import emulate_learning
-    mirror = mirror_circuit(circuit, weights, spec)
+    mirror = mirror_circuit(circuit, weights)
     stream = mirror_stream(mirror, steps or spec.mirror_steps, spec.mirror_rate, seed)
     if backend == "lava":
         learned, _ = LR.run_lava(mirror, stream, rng_seed=seed)
