@@ -7,11 +7,12 @@ Graph metadata ``graph.metadata["neurocredit"]`` = JSON object::
 
     schema          "neurocredit.learning"
     version         1
-    rule            the Rule as data: name, title, paper, equation, local, hardware, dynamics,
+    rule            the Rule as data (:func:`neurocredit.rules.files.rule_to_dict`, the same
+                    schema as a TOML rule file, docs/rule_files.md): every field of the core's
+                    Rule -- name, title, paper, equation, local, hardware, dynamics,
                     params [[name, value], ...], forward [{coef, factors: [factor, ...]}, ...],
-                    feedback null | {kind, source, derivative, terms, ...: every field of the core's
-                    Feedback dataclass (sparsity, magnitude, drive, lr_scale, noise_std,
-                    noise_batch, module_size, within_module)}
+                    feedback null | {every field of the core's Feedback dataclass, terms as
+                    forward's}.  The rule travels in the file: nothing looks its name up.
     dt              simulation step (s)
     discretisation  {mode: euler|snntorch, reset: zero|subtract, reset_delay: bool}
     loss            "ce" | "mse"
@@ -37,8 +38,9 @@ import json
 from typing import Any
 
 from neurocredit.nir.errors import NIRLoadError
-from neurocredit.rules.factors import Factor
-from neurocredit.rules.rule import Feedback, Rule, Term
+from neurocredit.rules import files
+from neurocredit.rules.files import rule_to_dict
+from neurocredit.rules.rule import Rule
 
 SCHEMA = "neurocredit.learning"
 SCHEMA_VERSION = 1
@@ -52,32 +54,14 @@ def _err(field: str, msg: str) -> NIRLoadError:
 
 
 # --------------------------------------------------------------------------- rule <-> dict
-def term_to_dict(t: Term) -> dict[str, Any]:
-    return {"coef": float(t.coef), "factors": [f.value for f in t.factors]}
-
-
-def _feedback_fields() -> dict[str, Any]:
-    """Feedback's dataclass fields and their defaults (the schema follows the core's dataclass)."""
-    import dataclasses
-    return {f.name: f.default for f in dataclasses.fields(Feedback)}
-
-
-def rule_to_dict(rule: Rule) -> dict[str, Any]:
-    """A Rule as JSON-ready data (the inverse of :func:`rule_from_dict`)."""
-    fb = rule.feedback
-    fb_dict = None
-    if fb is not None:
-        fb_dict = {}
-        for name in _feedback_fields():
-            v = getattr(fb, name)
-            fb_dict[name] = [term_to_dict(t) for t in v] if name == "terms" else v
-    return {
-        "name": rule.name, "title": rule.title, "paper": rule.paper, "equation": rule.equation,
-        "local": bool(rule.local), "hardware": bool(rule.hardware), "dynamics": rule.dynamics,
-        "params": [[k, v] for k, v in rule.params],
-        "forward": [term_to_dict(t) for t in rule.forward],
-        "feedback": fb_dict,
-    }
+# The rule object is the rules floor's plain-data form (neurocredit.rules.files): written by
+# rule_to_dict, read back (and every field checked) by rule_from_dict; errors become NIRLoadError.
+def rule_from_dict(d: Any, path: str = "rule.") -> Rule:
+    """Rebuild a Rule; a malformed entry raises NIRLoadError naming the field."""
+    try:
+        return files.rule_from_dict(d, where=f"learning metadata '{META_KEY}'", path=path.rstrip("."))
+    except files.RuleFileError as exc:
+        raise NIRLoadError(str(exc)) from None
 
 
 def _need(d: Any, key: str, types: Any, path: str) -> Any:
@@ -96,78 +80,6 @@ def _need(d: Any, key: str, types: Any, path: str) -> Any:
         raise _err(f"{path}{key}", f"must be {getattr(types, '__name__', types)}, "
                    f"got {type(v).__name__}")
     return v
-
-
-def _terms(seq: Any, path: str) -> tuple[Term, ...]:
-    if not isinstance(seq, list):
-        raise _err(path, f"must be a list of terms, got {type(seq).__name__}")
-    out = []
-    for i, t in enumerate(seq):
-        p = f"{path}[{i}]."
-        coef = _need(t, "coef", float, p)
-        factors = _need(t, "factors", list, p)
-        try:
-            out.append(Term(coef, tuple(Factor(f) for f in factors)))
-        except (ValueError, TypeError) as exc:
-            raise _err(f"{p}factors", f"is invalid: {exc} (known factors: "
-                       f"{', '.join(f.value for f in Factor)})") from None
-    return tuple(out)
-
-
-def rule_from_dict(d: Any, path: str = "rule.") -> Rule:
-    """Rebuild a Rule; a malformed entry raises NIRLoadError naming the field."""
-    if not isinstance(d, dict):
-        raise _err(path.rstrip("."), f"must be an object, got {type(d).__name__}")
-    forward = _terms(_need(d, "forward", list, path), f"{path}forward")
-    fbd = d.get("feedback")
-    fb = None
-    if fbd is not None:
-        p = f"{path}feedback."
-        if not isinstance(fbd, dict):
-            raise _err(p.rstrip("."), "must be an object or null")
-        known = _feedback_fields()
-        unknown = sorted(set(fbd) - set(known))
-        if unknown:
-            raise _err(f"{p}{unknown[0]}", "is not a field of a feedback pathway")
-        kind = _need(fbd, "kind", str, p)
-        if kind not in ("random", "sparse", "learned", "transpose", "sign"):
-            raise _err(f"{p}kind", f"'{kind}' is not a pathway kind")
-        source = _need(fbd, "source", str, p)
-        if source not in ("next", "output", "target"):
-            raise _err(f"{p}source", f"'{source}' is not next, output or target")
-        kwargs: dict[str, Any] = {"kind": kind, "source": source,
-                                  "derivative": _need(fbd, "derivative", bool, p)}
-        for name, default in known.items():
-            if name in kwargs or name not in fbd:
-                continue
-            v = fbd[name]
-            if name == "terms":
-                v = _terms(v, f"{p}terms")
-            elif isinstance(default, bool):
-                v = _need(fbd, name, bool, p)
-            elif isinstance(default, float):
-                v = _need(fbd, name, float, p)
-            elif isinstance(default, int) or name == "module_size":
-                if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
-                    raise _err(f"{p}{name}", f"must be an integer, got {type(v).__name__}")
-            elif isinstance(default, str):
-                v = _need(fbd, name, str, p)
-            kwargs[name] = v
-        try:
-            fb = Feedback(**kwargs)
-        except (ValueError, TypeError) as exc:
-            raise _err(p.rstrip("."), f"is invalid: {exc}") from None
-    params = d.get("params", [])
-    if not isinstance(params, list) or not all(
-            isinstance(x, list) and len(x) == 2 and isinstance(x[0], str)
-            and isinstance(x[1], (str, int, float, bool)) for x in params):
-        raise _err(f"{path}params", "must be a list of [name, value] pairs")
-    return Rule(name=_need(d, "name", str, path), title=str(d.get("title", "")),
-                paper=str(d.get("paper", "")), equation=str(d.get("equation", "")),
-                forward=forward, feedback=fb, local=_need(d, "local", bool, path),
-                dynamics=str(d.get("dynamics", "feedforward")),
-                params=tuple(sorted((k, v) for k, v in params)),
-                hardware=bool(d.get("hardware", True)))
 
 
 # --------------------------------------------------------------------------- spec

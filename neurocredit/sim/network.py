@@ -203,7 +203,7 @@ class Network(nn.Module):
             # B_l has the scale of W_(l+1)ᵀ at initialisation (std 1/sqrt(n_l)), so that the
             # delivered error starts with BP's magnitude; ``scale`` multiplies it.
             b = torch.randn(n_here, n_src, generator=g) * scale / math.sqrt(n_here)
-            if kind == "sparse":
+            if kind == "sparse" or (kind == "learned" and fb.sparsity > 0):   # sparse learned B too
                 b = b * self._sparse_mask(n_here, n_src, fb.sparsity, g) / math.sqrt(1 - fb.sparsity)
             index = self.dynamic_feedback_index if self._feedback_in_dynamics() else self.feedback_index
             index[l] = len(self.feedback)
