@@ -1,4 +1,4 @@
-# make demo : create .venv, install everything (lava-nc by the two-step recipe), run the demo:
+# make demo : create .venv, install everything (lava-nc by `neurocredit setup-lava`), run the demo:
 #             rules compared on digits, then a spiking DFA net -> NIR -> Lava fixed point
 # make test : same install, then the fast test suite (slow tests: make test-slow)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -8,13 +8,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test test-slow benchmarks clean
 
-$(STAMP): pyproject.toml Makefile neurocredit/_setup_lava.py
+$(STAMP): pyproject.toml setup.py Makefile neurocredit/_setup_lava.py neurocredit/commands/setup_lava.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'
-	$(BIN)/pip install -q --no-deps --ignore-requires-python lava-nc==0.10.0
-	$(BIN)/python -m neurocredit._setup_lava
+	$(BIN)/neurocredit setup-lava --quiet
 	$(BIN)/pip check
 	touch $(STAMP)
 

@@ -6,15 +6,24 @@ lava-nc 0.10.0 declares ``Requires-Python <3.11``. On 3.11 ``import lava`` fails
 This module rewrites those fields in the installed copy (idempotently), then imports
 ``lava.magma.core.process.process`` and exits non-zero if either step fails.
 
-Run as ``python -m neurocredit._setup_lava`` (the Makefile does this after installing).
+:func:`install` is the whole recipe behind ``neurocredit setup-lava`` (which the Makefile runs):
+lava-nc's pinned dependencies, then ``pip install --no-deps --ignore-requires-python
+lava-nc==0.10.0`` (one step with the flag pulls a scipy source release that needs 3.12), then
+the fix.  ``python -m neurocredit._setup_lava`` applies and verifies the fix alone.
 """
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+LAVA_VERSION = "0.10.0"
+# lava-nc 0.10.0's Requires-Dist, installed first (pyproject.toml repeats them)
+LAVA_DEPS = ("numpy>=1.24.4,<2", "scipy>=1.10.1,<2", "scikit-learn>=1.5,<2", "networkx<=2.8.7",
+             "asteval>=0.9.31,<0.10")
 
 _MUTABLE_DEFAULT = re.compile(r"^(\s+\w+: ByteEncoder) = ByteEncoder\(\)\s*$", re.M)
 _IMPORT_LINE = "from dataclasses import dataclass, InitVar"
@@ -50,6 +59,49 @@ def verify() -> None:
     )
     if result.returncode != 0:
         raise SystemExit("lava still fails to import after the fix:\n" + result.stderr[-2000:])
+
+
+def lava_status() -> tuple[bool, str]:
+    """(usable, why) without importing lava: lava-nc installed at the right version and the
+    3.11 fix applied to its ``var_model.py``."""
+    import importlib.metadata as md
+    try:
+        version = md.version("lava-nc")
+    except md.PackageNotFoundError:
+        return False, "lava-nc not installed; run `neurocredit setup-lava`"
+    spec = importlib.util.find_spec("lava")
+    if spec is None or not spec.submodule_search_locations:
+        return False, f"lava-nc {version} metadata found but no lava package; run `neurocredit setup-lava`"
+    path = var_model_path()
+    if not path.is_file() or _MUTABLE_DEFAULT.search(path.read_text()):
+        return False, f"lava-nc {version} without its Python 3.11 fix; run `neurocredit setup-lava`"
+    return True, f"lava-nc {version}, Python 3.11 fix applied"
+
+
+def _pip(args: list[str], quiet: bool, index_url: str | None) -> None:
+    cmd = [sys.executable, "-m", "pip", "install", *(["-q"] if quiet else []),
+           *(["--index-url", index_url] if index_url else []), *args]
+    print("$ " + " ".join(cmd[2:]), flush=True)
+    if subprocess.run(cmd).returncode != 0:
+        raise SystemExit(f"neurocredit setup-lava: `{' '.join(cmd[2:])}` failed")
+
+
+def install(quiet: bool = False, index_url: str | None = None) -> None:
+    """The two-step lava-nc install and the verified fix; idempotent (an installed lava-nc of
+    the right version is kept, the fix is applied once)."""
+    import importlib.metadata as md
+    try:
+        have = md.version("lava-nc")
+    except md.PackageNotFoundError:
+        have = None
+    if have != LAVA_VERSION:
+        _pip(list(LAVA_DEPS), quiet, index_url)                                   # step 1
+        _pip(["--no-deps", "--ignore-requires-python", f"lava-nc=={LAVA_VERSION}"],  # step 2
+             quiet, index_url)
+        importlib.invalidate_caches()
+    else:
+        print(f"lava-nc {have} already installed")
+    main()
 
 
 def main() -> None:

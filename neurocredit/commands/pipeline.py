@@ -1,0 +1,114 @@
+"""The chip end of the pipeline shared by ``neurocredit learn --out``, ``run --data`` and the
+Python API: de-quantisation scales of a compiled graph, learned NIR files, and the accuracy and
+predicted classes of a NIR network on a data set (rate-coded input, argmax of output spike
+counts) on the emulator, Lava or torch."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurocredit.errors import UserError
+
+
+def row_scales(graph, profile: str = "loihi2") -> dict[str, tuple[str, int, np.ndarray]]:
+    """{chip connection: (Affine node, weight exponent, NIR units per integer weight step, per
+    row)} of ``graph`` compiled for ``profile`` in fixed point (see :mod:`neurocredit.nir.learned`)."""
+    from neurocredit.chip.compile import compile_graph
+    program = compile_graph(graph, profile)
+    lam = {r.name: r.vth_mantissa for r in program.layers}
+    exps = {k: v for r in program.layers for k, v in r.weight_exp.items()}
+    ref = {p.name: (float(np.max(p.vth)) if p.spiking else 1.0) for p in program.float_circuit.populations}
+    out = {}
+    for c in program.float_circuit.connections:
+        via = c.name.split("+")
+        affine = [v for v in via if type(graph.nodes.get(v)).__name__ in ("Affine", "Linear")]
+        if len(affine) != 1 or c.name not in exps:
+            continue
+        w_nir = np.asarray(graph.nodes[affine[0]].weight, dtype=np.float64)
+        fw = np.asarray(c.weights, dtype=np.float64)
+        if fw.shape != w_nir.shape:
+            continue
+        den = (w_nir * w_nir).sum(axis=1)
+        gain = np.where(den > 0, (fw * w_nir).sum(axis=1) / np.where(den > 0, den, 1.0), 1.0)
+        e = exps[c.name]
+        scale = 2.0 ** e * ref[c.dst] / (lam[c.dst] * gain)
+        out[c.name] = (affine[0], e, scale)
+    return out
+
+
+def learned_weights(graph, weights: dict[str, np.ndarray], profile: str = "loihi2") -> dict:
+    """{Affine node: (integer weights, exponent, row scales)} for the learned forward weights
+    ``weights`` ({chip connection: integer matrix}) of ``graph``."""
+    scales = row_scales(graph, profile)
+    out = {}
+    for name, w in weights.items():
+        if name in scales:
+            node, e, s = scales[name]
+            out[node] = (np.asarray(w, dtype=np.int64), e, s)
+    if not out:
+        raise UserError("none of the learned connections maps onto an Affine node of the graph")
+    return out
+
+
+def write_learned_nir(graph, weights: dict[str, np.ndarray], path: str | Path, info: dict,
+                      profile: str = "loihi2") -> Path:
+    """Write the learned network (see :mod:`neurocredit.nir.learned`)."""
+    from neurocredit.nir.learned import write_learned
+    write_learned(graph, learned_weights(graph, weights, profile), path, info)
+    return Path(path)
+
+
+def load_data(name: str, seed: int = 0):
+    """digits | mnist5k with pixels in [0, 1] (rate coding)."""
+    from neurocredit import data as D
+    loaders = {"digits": D.load_digits, "mnist5k": D.load_mnist5k}
+    if name not in loaders:
+        raise UserError(f"unknown data set {name!r} for a spiking network; known: digits, mnist5k")
+    return loaders[name](seed=seed, standardise=False)
+
+
+def predict(graph, rates: np.ndarray, steps: int, backend: str = "emulator", seed: int = 0,
+            profile: str = "loihi2", batch: int = 256) -> np.ndarray:
+    """Output counts [N, classes] of ``graph`` for rate-coded inputs ``rates`` [N, n_in] in
+    [0, 1] over ``steps`` steps (spike counts, or summed voltages for a voltage readout)."""
+    from neurocredit.chip.compile import compile_graph
+    rates = np.clip(np.asarray(rates, dtype=np.float64), 0.0, 1.0)
+    fixed = backend in ("emulator", "lava")
+    program = compile_graph(graph, profile, fixed_point=fixed)
+    circuit = program.circuit(fixed)
+    if rates.shape[1] != circuit.n_in:
+        raise UserError(f"the network takes {circuit.n_in} inputs, the data has {rates.shape[1]}")
+    rng = np.random.default_rng(seed)
+    outs = []
+    for i in range(0, len(rates), batch):
+        r = rates[i:i + batch]
+        x = (rng.random((steps, *r.shape)) < r[None]).astype(np.int64)
+        if backend == "emulator":
+            from neurocredit.chip.emulator import emulate
+            y = emulate(circuit, x)[circuit.outputs[0]].numpy()
+        elif backend == "lava":
+            from neurocredit.lava.run import run_lava
+            y = np.asarray(run_lava(circuit, x, seed=seed)[circuit.outputs[0]])
+        else:
+            import torch
+
+            from neurocredit.nir.simulate import simulate
+            out = simulate(graph, torch.as_tensor(x, dtype=torch.float32), dt=program.dt)
+            y = (next(iter(out.values())) if isinstance(out, dict) else out).numpy()
+        outs.append(np.asarray(y, dtype=np.float64).sum(axis=0))
+    return np.concatenate(outs, axis=0)
+
+
+def accuracy_line(counts: np.ndarray, labels: np.ndarray, shown: int = 20) -> tuple[float, str]:
+    """(accuracy, the line ``run --data`` prints: accuracy and the first predicted classes)."""
+    pred = counts.argmax(axis=1)
+    acc = float((pred == np.asarray(labels)).mean())
+    return acc, (f"accuracy {100 * acc:.2f} % on {len(labels)} test samples; predicted classes "
+                 f"(first {min(shown, len(pred))}): " + " ".join(map(str, pred[:shown]))
+                 + "; true: " + " ".join(map(str, np.asarray(labels)[:shown])))
+
+
+def describe(model: Any) -> str:
+    return "-".join(map(str, getattr(model, "sizes", [])))
