@@ -15,14 +15,14 @@ from neurocredit.errors import UserError
 
 
 def _fresh(args: argparse.Namespace):
-    from neurocredit.rules import get_rule
+    from neurocredit.rules import resolve_rule
     from neurocredit.sim.spiking import SpikingConfig, SpikingTrainConfig, train_spiking
 
     if args.data not in ("digits", "mnist5k"):
         raise UserError(f"--data must be digits or mnist5k for a spiking classifier, got '{args.data}'")
     if any(h < 1 for h in args.hidden) or args.epochs < 0 or args.steps < 1 or args.lr <= 0:
         raise UserError("--hidden, --steps and --lr must be positive, --epochs >= 0")
-    rule = get_rule(args.rule or "dfa")
+    rule = resolve_rule(args.rule or "dfa")
     from neurocredit import data as D
     loader = D.load_digits if args.data == "digits" else D.load_mnist5k
     data = loader(seed=args.seed, standardise=False)      # spike coding needs x in [0, 1]
@@ -67,7 +67,9 @@ def run(args: argparse.Namespace) -> int:
                 print(f"loaded the saved run {src} ({model.rule.name}, {'-'.join(map(str, model.sizes))})")
             else:
                 from neurocredit.nir.load import load
-                model = load(src, rule=args.rule, seed=args.seed, discretisation=args.discretisation)
+                from neurocredit.rules import resolve_rule
+                model = load(src, rule=resolve_rule(args.rule) if args.rule else None, seed=args.seed,
+                             discretisation=args.discretisation)
                 what = f"attached rule {model.rule.name}" if args.rule else (
                     f"rule {model.rule.name}" if model.rule else "no learning rule")
                 print(f"loaded {src} ({what})")
@@ -83,7 +85,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out", help="the .nir file to write (atomically)")
     p.add_argument("--from", dest="source", default=None,
                    help="a saved run folder (spiking.pt) or a .nir file; default: train a new network")
-    p.add_argument("--rule", default=None, help="rule to train with / attach (default dfa for a fresh train)")
+    p.add_argument("--rule", default=None, metavar="NAME|FILE.toml",
+                   help="rule to train with / attach: a library name or a rule file "
+                        "(docs/rule_files.md); default dfa for a fresh train")
     p.add_argument("--data", default="digits", help="digits | mnist5k (fresh train)")
     p.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
     p.add_argument("--epochs", type=int, default=10)

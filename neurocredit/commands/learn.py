@@ -69,7 +69,7 @@ def learn(args: argparse.Namespace) -> int:
         raise UserError(f"no such NIR file: {path}")
     if args.epochs < 0 or (args.steps is not None and args.steps < 1) or (args.samples is not None and args.samples < 1):
         raise UserError("--epochs must be >= 0, --steps and --samples positive")
-    graph, rule, learning, _ = LR.read_learning_graph(path)
+    graph, rule, learning, _ = LR.read_learning_graph(_with_rule(path, args))
     if rule.dynamics == "pal":
         return _learn_pal(args, path, graph)
     n_hidden = len(learning.get("feedback", []))          # one feedback matrix per hidden layer
@@ -103,6 +103,16 @@ def learn(args: argparse.Namespace) -> int:
                                             indent=1))
         print(f"wrote {args.out} (learned integer weights) and {Path(args.out).with_suffix('.json')}")
     return 0
+
+
+def _with_rule(path: Path, args: argparse.Namespace):
+    """The NIR file, or with ``--rule`` its network carrying that rule instead (a library name or
+    a .toml rule file; fresh feedback matrices drawn with ``--seed``)."""
+    if not args.rule:
+        return path
+    from neurocredit.nir.load import attach_rule, read_graph
+    from neurocredit.rules import resolve_rule
+    return attach_rule(read_graph(path), resolve_rule(args.rule), seed=args.seed)
 
 
 def _learn_pal(args: argparse.Namespace, path: Path, graph) -> int:
@@ -166,6 +176,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "where the rule has f' and one hidden layer, else off; negative: off)")
     p.add_argument("--check", type=int, default=0, metavar="N",
                    help="first stream N samples through both the emulator and Lava and compare the weights")
+    p.add_argument("--rule", default=None, metavar="NAME|FILE.toml",
+                   help="learn with this rule instead of the file's: a library name or a rule file "
+                        "(docs/rule_files.md), fresh feedback matrices from --seed; default: the "
+                        "rule the file carries")
     p.add_argument("--target", default="loihi2")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)

@@ -11,10 +11,10 @@ def run(args: argparse.Namespace) -> int:
     from neurocredit.data import load_dataset
     from neurocredit.io_utils import write_json
     from neurocredit.plots import plot_history
-    from neurocredit.rules import get_rule
+    from neurocredit.rules import resolve_rule
     from neurocredit.sim.train import TrainConfig, train
 
-    rule = get_rule(args.rule)
+    rule = resolve_rule(args.rule)
     if any(h < 1 for h in args.hidden):
         raise UserError(f"--hidden sizes must be positive integers, got {args.hidden}")
     if args.epochs < 1 or args.batch_size < 1 or args.lr <= 0:
@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a network with a learning rule (PyTorch backend)")
-    p.add_argument("--rule", default="fa", help="rule name (see `neurocredit rules`)")
+    p.add_argument("--rule", default="fa", metavar="NAME|FILE.toml",
+                   help="a library rule (see `neurocredit rules`) or a rule file (docs/rule_files.md)")
     p.add_argument("--data", default="digits", help="digits | mnist5k | teacher")
     p.add_argument("--hidden", type=int, nargs="+", default=[256], help="hidden layer sizes")
     p.add_argument("--epochs", type=int, default=30)
