@@ -18,11 +18,27 @@ from neurocredit.rules.rule import Rule
 from neurocredit.sim.losses import loss_value, target_vector
 from neurocredit.sim.metrics import alignment
 from neurocredit.sim.network import Network
-from neurocredit.sim.updates import local_updates
+from neurocredit.sim.updates import local_sgd_step, local_updates, sgd_fusable
 
 
 class DivergenceError(RuntimeError):
-    """Training produced a non-finite loss or weight."""
+    """Training produced a non-finite loss or weight, or a loss that exploded."""
+
+
+# a batch loss above this many times the first batch's is an explosion, not noise
+EXPLODE_FACTOR = 20.0
+
+
+def check_loss(value: float, first: float, rule: str, epoch: int, batch: int, lr: float) -> None:
+    """Stop a diverging run: NaN/inf, or a loss above :data:`EXPLODE_FACTOR` x the first
+    batch's, with the rule, epoch and a suggestion."""
+    if not math.isfinite(value):
+        raise DivergenceError(f"training diverged: rule '{rule}', epoch {epoch}, batch {batch}: "
+                              f"loss is {value} (lr {lr:g}); lower --lr (try {lr / 10:g})")
+    if value > EXPLODE_FACTOR * max(first, 1e-6):
+        raise DivergenceError(f"training diverged: rule '{rule}', epoch {epoch}, batch {batch}: "
+                              f"loss {value:.4g} is over {EXPLODE_FACTOR:g} x the first batch's "
+                              f"{first:.4g} (lr {lr:g}); lower --lr (try {lr / 10:g})")
 
 
 @dataclass
@@ -100,6 +116,9 @@ def train_step(net: Network, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: t
         return float(value.detach())
     with torch.no_grad():
         target = target_vector(yb, n_out, loss)
+        if sgd_fusable(opt):  # the SGD step fused into the update GEMMs (same arithmetic)
+            state = local_sgd_step(net, opt, xb, target, loss, generator)
+            return float(loss_value(state.cache.output, yb, loss))
         grads, state = local_updates(net, xb, target, loss, generator, scale=-1.0)
         for layer, gw, gb in zip(net.layers, grads.weight, grads.bias):
             layer.weight.grad = gw
@@ -140,6 +159,16 @@ def train(rule: Rule, data: Dataset, hidden: list[int], cfg: TrainConfig | None 
     n = data.x_train.shape[0]
     bar = tqdm(range(1, cfg.epochs + 1), desc=f"{rule.name}", disable=not cfg.progress,
                leave=False)
+    first = math.inf
+    try:
+        _epochs(bar, net, opt, data, cfg, rule, gen, result, device, n, first)
+    except KeyboardInterrupt as exc:   # the finished epochs stay with the caller (Ctrl-C)
+        exc.partial_result = result
+        raise
+    return result
+
+
+def _epochs(bar, net, opt, data, cfg, rule, gen, result, device, n, first) -> None:
     for epoch in bar:
         t0 = time.perf_counter()
         perm = torch.randperm(n, generator=gen).to(device)
@@ -148,10 +177,8 @@ def train(rule: Rule, data: Dataset, hidden: list[int], cfg: TrainConfig | None 
             idx = perm[i:i + cfg.batch_size]
             value = train_step(net, opt, data.x_train[idx], data.y_train[idx], data.n_out,
                                cfg.loss, gen)
-            if not math.isfinite(value):
-                raise DivergenceError(
-                    f"training diverged: rule '{rule.name}', epoch {epoch}, batch {batches}: "
-                    f"loss is {value} (lr {cfg.lr}); lower --lr")
+            first = value if epoch == 1 and batches == 0 else first
+            check_loss(value, first, rule.name, epoch, batches, cfg.lr)
             running += value
             batches += 1
         row = {"epoch": epoch, "train_loss": running / batches,
@@ -160,4 +187,3 @@ def train(rule: Rule, data: Dataset, hidden: list[int], cfg: TrainConfig | None 
             row["layers"] = measure(net, data, cfg)
         result.history.append(row)
         bar.set_postfix({k: f"{row[k]:.4f}" for k in ("train_loss", "test_acc") if k in row})
-    return result
