@@ -63,8 +63,8 @@ def feedforward(net: Network, x: torch.Tensor, target: torch.Tensor, loss: str) 
         source = pathway_source(fb, l, net.n_layers)
         s = {"next": errors[0], "output": e_out, "target": target}[source]
         e = (s.flatten(1) @ net.effective_B(l).T).reshape(cache.pre[l].shape)
-        if fb.derivative:
-            e = e * net.act.df(cache.pre[l])
+        if fb.derivative:  # e ⊙ f'(a_l), fused, reading x_l = f(a_l) from the forward pass
+            e = net.act.gate(e, cache.pre[l], cache.inputs[l + 1].reshape(e.shape))
         errors.insert(0, e)
     return Settled(cache.inputs, layer_outputs(net, cache), errors, cache)
 

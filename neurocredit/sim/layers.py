@@ -1,10 +1,11 @@
 """Weight layers of the PyTorch backend.
 
-Each layer knows three things the local-learning engine needs:
+Each layer knows what the local-learning engine needs:
 ``forward(x) = a`` (pre-activation), ``outer(post, pre) = Σ_batch post ⊗ pre`` (the
-batched contraction every plasticity term reduces to, shaped like the weight), and
-``transpose(e) = Wᵀ e`` (only for non-local pathways and the BP reference).
-:class:`Dense` and :class:`Conv2d` implement the same three methods.
+batched contraction every plasticity term reduces to, shaped like the weight),
+``outer_into(out, post, pre, β)`` (out ← β·out + outer, in place: the fused momentum /
+in-place update), and ``transpose(e) = Wᵀ e`` (only for non-local pathways and the BP
+reference).  :class:`Dense` and :class:`Conv2d` implement the same methods.
 """
 from __future__ import annotations
 
@@ -43,6 +44,11 @@ class Dense(nn.Module):
     def outer(self, post: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
         """Σ_b post[b, i] · pre[b, j] -> (out, in)."""
         return post.flatten(1).T @ pre.flatten(1)
+
+    def outer_into(self, out: torch.Tensor, post: torch.Tensor, pre: torch.Tensor,
+                   beta: float) -> torch.Tensor:
+        """out ← β·out + Σ_b post ⊗ pre, in place, in one GEMM (BLAS's own β: no extra pass)."""
+        return out.addmm_(post.flatten(1).T, pre.flatten(1), beta=beta)
 
     def transpose(self, e: torch.Tensor) -> torch.Tensor:
         """Wᵀ e, shaped like the layer input."""
@@ -113,6 +119,12 @@ class Conv2d(nn.Module):
             return (post * pre.reshape(-1, 1, 1, 1)).sum(dim=(0, 2, 3)).unsqueeze(1)
         return torch.nn.grad.conv2d_weight(self._shaped(pre, self.in_shape), self.weight.shape, post,
                                            stride=self.stride, padding=self.padding)
+
+    def outer_into(self, out: torch.Tensor, post: torch.Tensor, pre: torch.Tensor,
+                   beta: float) -> torch.Tensor:
+        """out ← β·out + outer(post, pre), in place."""
+        value = self.outer(post, pre)
+        return out.copy_(value) if beta == 0 else out.mul_(beta).add_(value)
 
     def transpose(self, e: torch.Tensor) -> torch.Tensor:
         """Wᵀ ⋆ e (transposed convolution), shaped like the layer input."""

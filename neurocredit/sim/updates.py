@@ -8,9 +8,26 @@ by the pre neuron into Q (batch × pre), and the synapse factor (weight) into S:
 
 Bias b_l is the weight from a constant pre neuron (pre = 1).  The returned deltas are the
 *changes* (already signed); the trainer hands −Δ to a torch optimiser as the gradient.
+
+A rule's terms are compiled once into a :class:`Plan` (cached per tuple of terms), so that
+evaluating a connection costs what the arithmetic costs and no per-term Python work:
+
+* terms with the same pre-side factors share one contraction, their post sides summed first:
+  Σ_k c_k P_k ⊗ Q = (Σ_k c_k P_k) ⊗ Q (information alignment's amp and null terms are one
+  matmul); groups with different pre sides are stacked along the batch axis, so a
+  connection costs one matmul whatever its number of terms;
+* the constant c_k / batch (times the caller's scale) is folded into the small batch × post
+  factor, never into a pass over the weights;
+* decay terms c · w (Kolen-Pollack's −λW) are one in-place ``add_`` on the product;
+* a bias update is a sum over the batch (no matmul with a column of ones);
+* nothing builds an autograd graph (``torch.no_grad``).
+
+Anything else (a weight factor times an outer product, powers of the weight) falls back to
+the term-by-term :func:`term_update`.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -20,6 +37,9 @@ from neurocredit.rules.factors import Factor
 from neurocredit.rules.rule import Term
 from neurocredit.sim.dynamics import Settled, get_scheme
 from neurocredit.sim.network import Network
+
+Outer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+_POST_SIDE = (Factor.POST, Factor.THIRD, Factor.POST_INPUT)
 
 
 @dataclass
@@ -31,10 +51,73 @@ class Updates:
     feedback: dict[int, torch.Tensor] = field(default_factory=dict)
 
 
-def term_update(term: Term, outer: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                pre: torch.Tensor, post: torch.Tensor, third: torch.Tensor | None,
-                post_input: torch.Tensor | None, weight: torch.Tensor,
-                scale: float = 1.0) -> torch.Tensor:
+@dataclass(frozen=True)
+class TermGroup:
+    """Outer-product terms that share their pre-side factors: (Σ_k c_k Π post_k) ⊗ Π pre."""
+
+    pre: tuple[Factor, ...]                               # () = the constant pre neuron (ones)
+    posts: tuple[tuple[float, tuple[Factor, ...]], ...]   # (c_k, post-side factors of term k)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A connection's terms, compiled: ΔW = Σ_groups outer + decay · W + Σ general terms."""
+
+    groups: tuple[TermGroup, ...]
+    decay: float                      # Σ c over terms that are exactly c · weight
+    general: tuple[Term, ...]         # evaluated term by term (weight × outer, weight², ...)
+    needs_post_input: bool
+
+
+@functools.lru_cache(maxsize=None)
+def compile_terms(terms: tuple[Term, ...]) -> Plan:
+    """Group a connection's terms once (see the module docstring)."""
+    groups: dict[tuple[Factor, ...], list[tuple[float, tuple[Factor, ...]]]] = {}
+    decay, general = 0.0, []
+    for t in terms:
+        n_weight = sum(f is Factor.WEIGHT for f in t.factors)
+        if n_weight == 0:
+            pre = tuple(f for f in t.factors if f is Factor.PRE)
+            post = tuple(f for f in t.factors if f in _POST_SIDE)
+            groups.setdefault(pre, []).append((float(t.coef), post))
+        elif t.factors == (Factor.WEIGHT,):
+            decay += float(t.coef)
+        else:
+            general.append(t)
+    return Plan(tuple(TermGroup(k, tuple(v)) for k, v in groups.items()), decay, tuple(general),
+                any(Factor.POST_INPUT in t.factors for t in terms))
+
+
+def _product(factors: tuple[Factor, ...], values: dict[Factor, torch.Tensor | None],
+             like: torch.Tensor, term: object) -> torch.Tensor:
+    out = None
+    for f in factors:
+        v = values[f]
+        if v is None:
+            raise ValueError(f"term {term} reads the {f.value} factor, which this connection lacks")
+        out = v if out is None else out * v
+    return torch.ones_like(like) if out is None else out
+
+
+def _post_side(group: TermGroup, values: dict[Factor, torch.Tensor | None], post: torch.Tensor,
+               scale: float) -> torch.Tensor:
+    """Σ_k (scale · c_k / batch) · Π post-side factors of term k  (batch × post)."""
+    batch = post.shape[0]
+    p = None
+    for coef, facs in group.posts:
+        v = _product(facs, values, post, facs)
+        c = scale * coef / batch
+        p = v * c if p is None else p.add_(v, alpha=c)
+    return p
+
+
+def _values(post, third, post_input) -> dict[Factor, torch.Tensor | None]:
+    return {Factor.POST: post, Factor.THIRD: third, Factor.POST_INPUT: post_input}
+
+
+def term_update(term: Term, outer: Outer, pre: torch.Tensor, post: torch.Tensor,
+                third: torch.Tensor | None, post_input: torch.Tensor | None,
+                weight: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     """Value of one product term for one connection (shape of ``weight``), times ``scale``.
 
     The constant scale · c / batch is folded into the (small) batch × post factor before
@@ -46,16 +129,13 @@ def term_update(term: Term, outer: Callable[[torch.Tensor, torch.Tensor], torch.
     for f in term.factors:
         if f is Factor.PRE:
             q = pre if q is None else q * pre
-        elif f is Factor.POST:
-            p = post if p is None else p * post
-        elif f is Factor.THIRD:
-            if third is None:
-                raise ValueError(f"term {term} reads the third factor, which this connection lacks")
-            p = third if p is None else p * third
-        elif f is Factor.POST_INPUT:
-            p = post_input if p is None else p * post_input
         elif f is Factor.WEIGHT:
             synapse = weight if synapse is None else synapse * weight
+        else:
+            v = _values(post, third, post_input)[f]
+            if v is None:
+                raise ValueError(f"term {term} reads the {f.value} factor, which this connection lacks")
+            p = v if p is None else p * v
     const = scale * term.coef
     if p is None and q is None:
         return const * (synapse if synapse is not None else torch.ones_like(weight))
@@ -65,37 +145,100 @@ def term_update(term: Term, outer: Callable[[torch.Tensor, torch.Tensor], torch.
     return value * synapse if synapse is not None else value
 
 
-def connection_update(terms, outer, pre, post, third, post_input, weight,
-                      scale: float = 1.0) -> torch.Tensor:
-    """scale · Σ_k term_k for one connection."""
+def run_plan(plan: Plan, outer: Outer, pre: torch.Tensor, post: torch.Tensor,
+             third: torch.Tensor | None, post_input: torch.Tensor | None, weight: torch.Tensor,
+             scale: float = 1.0) -> torch.Tensor:
+    """scale · Σ_k term_k for one connection, evaluated from its compiled plan."""
+    values = _values(post, third, post_input)
+    ps, qs = [], []
+    for g in plan.groups:
+        ps.append(_post_side(g, values, post, scale))
+        qs.append(_product(g.pre, {Factor.PRE: pre}, pre, g.pre))
     total = None
-    for t in terms:
+    if len(ps) == 1:
+        total = outer(ps[0], qs[0]).reshape(weight.shape)
+    elif ps:  # stack the groups along the batch axis: one contraction for all of them
+        total = outer(torch.cat(ps), torch.cat(qs)).reshape(weight.shape)
+    if plan.decay:
+        c = scale * plan.decay
+        total = weight * c if total is None else total.add_(weight, alpha=c)
+    for t in plan.general:
         v = term_update(t, outer, pre, post, third, post_input, weight, scale)
         total = v if total is None else total.add_(v)
     return total if total is not None else torch.zeros_like(weight)
 
 
-def _needs_post_input(terms) -> bool:
-    return any(Factor.POST_INPUT in t.factors for t in terms)
+def _mm_outer_into(out: torch.Tensor, post: torch.Tensor, pre: torch.Tensor,
+                   beta: float) -> torch.Tensor:
+    return out.addmm_(post.flatten(1).T, pre.flatten(1), beta=beta)
+
+
+def run_plan_into(plan: Plan, outer: Outer, outer_into: Callable | None, pre: torch.Tensor,
+                  post: torch.Tensor, third: torch.Tensor | None,
+                  post_input: torch.Tensor | None, weight: torch.Tensor, out: torch.Tensor,
+                  beta: float, scale: float = 1.0) -> torch.Tensor:
+    """out ← β·out + scale · Σ_k term_k, in place (``out`` may be ``weight`` itself, β = 1).
+
+    The common plan (one group of outer-product terms, an optional decay) is one GEMM with
+    BLAS's own β (no pass over the weights to write a separate Δ) plus, for a decay, one
+    in-place scaling that reads the weight before the GEMM writes it.
+    """
+    if len(plan.groups) == 1 and not plan.general and outer_into is not None:
+        g = plan.groups[0]
+        p = _post_side(g, _values(post, third, post_input), post, scale)
+        q = _product(g.pre, {Factor.PRE: pre}, pre, g.pre)
+        if plan.decay:
+            c = scale * plan.decay
+            if out is weight:
+                out.mul_(beta + c)
+            elif beta == 0:
+                torch.mul(weight, c, out=out)
+            else:
+                out.mul_(beta).add_(weight, alpha=c)
+            beta = 1.0
+        outer_into(out, p, q, beta)
+        return out
+    value = run_plan(plan, outer, pre, post, third, post_input, weight, scale)
+    return out.copy_(value) if beta == 0 else out.mul_(beta).add_(value)
+
+
+def bias_update(plan: Plan, post: torch.Tensor, third: torch.Tensor | None,
+                post_input: torch.Tensor | None, bias: torch.Tensor,
+                scale: float = 1.0) -> torch.Tensor:
+    """Δb: the plan on a constant pre neuron (pre = 1), i.e. Σ_b of each group's post side."""
+    values = _values(post, third, post_input)
+    total = None
+    for g in plan.groups:
+        v = _post_side(g, values, post, scale).flatten(1).sum(0)
+        total = v if total is None else total.add_(v)
+    if plan.decay:
+        c = scale * plan.decay
+        total = bias * c if total is None else total.add_(bias, alpha=c)
+    if plan.general:
+        ones = torch.ones(post.shape[0], 1, device=post.device, dtype=post.dtype)
+        for t in plan.general:
+            v = term_update(t, _mm_outer, ones, post, third, post_input, bias.unsqueeze(1),
+                            scale).squeeze(1)
+            total = v if total is None else total.add_(v)
+    return total if total is not None else torch.zeros_like(bias)
+
+
+def connection_update(terms, outer, pre, post, third, post_input, weight,
+                      scale: float = 1.0) -> torch.Tensor:
+    """scale · Σ_k term_k for one connection (compiled once per tuple of terms)."""
+    return run_plan(compile_terms(tuple(terms)), outer, pre, post, third, post_input, weight, scale)
 
 
 def forward_updates(net: Network, state: Settled, scale: float = 1.0) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
     """ΔW_l and Δb_l for every layer from the rule's forward terms."""
-    terms = net.rule.forward
+    plan = compile_terms(tuple(net.rule.forward))
     dws, dbs = [], []
     for l, layer in enumerate(net.layers):
         pre, post, third = state.inputs[l], state.outputs[l], state.errors[l]
-        post_in = layer(pre) if _needs_post_input(terms) else None
-        dws.append(connection_update(terms, layer.outer, pre, post, third, post_in, layer.weight,
-                                       scale))
-        if layer.bias is not None:
-            ones = torch.ones(pre.shape[0], 1, device=pre.device, dtype=pre.dtype)
-            outer_b = lambda p, q: p.flatten(1).T @ q
-            db = connection_update(terms, outer_b, ones, post, third,
-                                   post_in, layer.bias.unsqueeze(1), scale)
-            dbs.append(db.squeeze(1))
-        else:
-            dbs.append(None)
+        post_in = layer(pre) if plan.needs_post_input else None
+        dws.append(run_plan(plan, layer.outer, pre, post, third, post_in, layer.weight, scale))
+        dbs.append(None if layer.bias is None else
+                   bias_update(plan, post, third, post_in, layer.bias, scale))
     return dws, dbs
 
 
@@ -103,18 +246,19 @@ def _mm_outer(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return p.flatten(1).T @ q.flatten(1)
 
 
-def feedback_updates(net: Network, state: Settled, generator: torch.Generator | None = None,
-                     scale: float = 1.0) -> dict[int, torch.Tensor]:
-    """ΔB_l for every learned feedback matrix.
+def feedback_factors(net: Network, state: Settled, generator: torch.Generator | None = None
+                     ) -> list[tuple[int, torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+    """(l, pre, post, post_input) of every learned feedback matrix B_l, in B_l's own frame.
 
-    In B_l's own frame (B_l: layer l+1 -> layer l) the post neuron is in layer l and the
-    pre signal is what B_l carries: e_{l+1} ('error' drive), W_{l+1} ξ_l for a noise sample
-    ξ_l at layer l ('noise' drive, the weight-mirror phase), or W_{l+1} x_l ('forward').
+    B_l: layer l+1 -> layer l, so the post neuron is in layer l and the pre signal is what
+    B_l carries: e_{l+1} ('error' drive), W_{l+1} ξ_l / σ² for a noise sample ξ_l ~ N(0, σ²)
+    at layer l ('noise' drive, the weight-mirror phase), or W_{l+1} x_l ('forward').
     """
     fb = net.rule.feedback
-    out: dict[int, torch.Tensor] = {}
+    out = []
     if fb is None or fb.kind != "learned":
         return out
+    plan = compile_terms(tuple(fb.terms))
     for l in net.feedback_index:
         B = net.B(l)
         upper = net.layers[l + 1]
@@ -123,18 +267,33 @@ def feedback_updates(net: Network, state: Settled, generator: torch.Generator | 
         elif fb.drive == "noise":
             n_noise = fb.noise_batch or state.outputs[l].shape[0]
             xi = torch.randn((n_noise, *state.outputs[l].shape[1:]), generator=generator,
-                             dtype=B.dtype, device="cpu").to(B.device) * fb.noise_std
+                             dtype=B.dtype, device="cpu").to(B.device)
+            if fb.noise_std != 1.0:
+                xi.mul_(fb.noise_std)
             post = xi
-            pre = (xi.flatten(1) @ upper.weight.T) / fb.noise_std ** 2
+            pre = xi.flatten(1) @ upper.weight.T
+            if fb.noise_std != 1.0:
+                pre.div_(fb.noise_std ** 2)
         else:  # forward
             post = state.outputs[l]
             pre = post.flatten(1) @ upper.weight.T
-        post_in = pre.flatten(1) @ B.T if _needs_post_input(fb.terms) else None
-        out[l] = connection_update(fb.terms, _mm_outer, pre, post.flatten(1), None, post_in, B,
-                                   scale)
+        post_in = pre.flatten(1) @ B.T if plan.needs_post_input else None
+        out.append((l, pre, post.flatten(1), post_in))
     return out
 
 
+def feedback_updates(net: Network, state: Settled, generator: torch.Generator | None = None,
+                     scale: float = 1.0) -> dict[int, torch.Tensor]:
+    """ΔB_l for every learned feedback matrix (factors from :func:`feedback_factors`)."""
+    fb = net.rule.feedback
+    if fb is None or fb.kind != "learned":
+        return {}
+    plan = compile_terms(tuple(fb.terms))
+    return {l: run_plan(plan, _mm_outer, pre, post, None, post_in, net.B(l), scale)
+            for l, pre, post, post_in in feedback_factors(net, state, generator)}
+
+
+@torch.no_grad()
 def local_updates(net: Network, x: torch.Tensor, target: torch.Tensor, loss: str,
                   generator: torch.Generator | None = None, scale: float = 1.0
                   ) -> tuple[Updates, Settled]:
@@ -146,3 +305,105 @@ def local_updates(net: Network, x: torch.Tensor, target: torch.Tensor, loss: str
     state = get_scheme(net.rule.dynamics)(net, x, target, loss)
     dws, dbs = forward_updates(net, state, scale)
     return Updates(dws, dbs, feedback_updates(net, state, generator, scale)), state
+
+
+def sgd_fusable(opt: torch.optim.Optimizer) -> bool:
+    """Whether ``opt`` is plain torch SGD (any lr and momentum; no weight decay, dampening,
+    Nesterov or maximize), whose step :func:`local_sgd_step` can fuse into the update GEMMs."""
+    return type(opt) is torch.optim.SGD and all(
+        not g.get("weight_decay") and not g.get("dampening") and not g.get("nesterov")
+        and not g.get("maximize") and not g.get("differentiable") for g in opt.param_groups)
+
+
+def _set_by_scheme(net: Network, p: torch.Tensor) -> bool:
+    """Whether ``p`` is a matrix that the error scheme itself makes plastic (not W, b or a
+    learned B of the one-shot drives, whose Δ this module computes)."""
+    own = {id(q) for q in net.weight_params()} | {id(net.B(l)) for l in net.feedback_index}
+    return id(p) not in own
+
+
+class _FusedSGD:
+    """Applies torch SGD's step to one parameter from a plan, in place.
+
+    torch SGD with g = −Δ:  buf ← m·buf + g (buf = g at the first step);  p ← p − lr·buf.
+    With momentum, the GEMM accumulates −Δ straight into the optimiser's own momentum
+    buffer (β = m); without, into p itself (p ← p + lr·Δ).  The buffer is kept in
+    ``opt.state[p]['momentum_buffer']``, so a later ``opt.step()`` carries on from it.
+    """
+
+    def __init__(self, opt: torch.optim.SGD) -> None:
+        self.opt = opt
+        self.group = {id(p): g for g in opt.param_groups for p in g["params"]}
+
+    def apply(self, param: torch.Tensor, evaluate: Callable[[torch.Tensor, float, float], object]
+              ) -> None:
+        """``evaluate(out, beta, scale)`` writes out ← β·out + scale·Δ."""
+        g = self.group.get(id(param))
+        if g is None:
+            raise ValueError("the optimiser does not hold this parameter (rebuild it after "
+                             "changing the network)")
+        lr, m = float(g["lr"]), float(g["momentum"])
+        if m == 0.0:
+            evaluate(param, 1.0, lr)
+            return
+        state = self.opt.state[param]
+        buf = state.get("momentum_buffer")
+        if buf is None:
+            buf = torch.zeros_like(param, memory_format=torch.contiguous_format)
+            state["momentum_buffer"] = buf
+            evaluate(buf, 0.0, -1.0)
+        else:
+            evaluate(buf, m, -1.0)
+        param.add_(buf, alpha=-lr)
+
+
+@torch.no_grad()
+def local_sgd_step(net: Network, opt: torch.optim.Optimizer, x: torch.Tensor,
+                   target: torch.Tensor, loss: str,
+                   generator: torch.Generator | None = None) -> Settled:
+    """One training step of a local rule with torch SGD, the step fused into the updates.
+
+    The same arithmetic as ``local_updates(..., scale=-1)`` + ``p.grad = −Δ`` + ``opt.step()``
+    (equal up to float rounding), without writing Δ to a separate tensor: each weight costs
+    its GEMM, with the momentum accumulation in BLAS's β, and one in-place add.  Every
+    learned feedback matrix is updated before the forward weights its drive reads.
+    Requires :func:`sgd_fusable` (the trainer falls back to the plain path otherwise).
+    """
+    if not sgd_fusable(opt):
+        raise ValueError("local_sgd_step needs plain torch SGD (no weight decay, dampening, "
+                         "Nesterov or maximize)")
+    state = get_scheme(net.rule.dynamics)(net, x, target, loss)
+    step = _FusedSGD(opt)
+    # a plastic matrix inside a scheme's dynamics (PC's Γ, PAL's B) left its −Δ in p.grad
+    # (relaxation.apply_plastic_grad): step it the same way, then clear the gradient
+    for group in opt.param_groups:
+        for p in group["params"]:
+            if p.grad is not None and _set_by_scheme(net, p):
+                grad, p.grad = p.grad, None
+                step.apply(p, lambda out, beta, scale, g=grad:
+                           out.copy_(g).mul_(-scale) if beta == 0 else
+                           out.mul_(beta).add_(g, alpha=-scale))
+    fb = net.rule.feedback
+    if fb is not None and fb.kind == "learned" and net.feedback_index:
+        fb_plan = compile_terms(tuple(fb.terms))
+        # every B first: a noise or forward drive reads W_(l+1) before it changes
+        for l, pre, post, post_in in feedback_factors(net, state, generator):
+            B = net.B(l)
+            step.apply(B, lambda out, beta, scale, pre=pre, post=post, post_in=post_in, B=B:
+                       run_plan_into(fb_plan, _mm_outer, _mm_outer_into, pre, post, None, post_in,
+                                     B, out, beta, scale))
+    plan = compile_terms(tuple(net.rule.forward))
+    for l, layer in enumerate(net.layers):
+        pre, post, third = state.inputs[l], state.outputs[l], state.errors[l]
+        post_in = layer(pre) if plan.needs_post_input else None
+        if layer.bias is not None:
+            db = bias_update(plan, post, third, post_in, layer.bias, 1.0)
+            step.apply(layer.bias, lambda out, beta, scale, d=db:
+                       out.copy_(d).mul_(scale) if beta == 0 else
+                       out.mul_(beta).add_(d, alpha=scale))
+        w = layer.weight
+        step.apply(w, lambda out, beta, scale, layer=layer, pre=pre, post=post, third=third,
+                   post_in=post_in, w=w:
+                   run_plan_into(plan, layer.outer, getattr(layer, "outer_into", None), pre, post,
+                                 third, post_in, w, out, beta, scale))
+    return state
