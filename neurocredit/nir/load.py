@@ -327,11 +327,11 @@ def find_chain(graph: nir.NIRGraph, why: str = "local learning") -> Chain:
 
 
 def _rule_of(rule: str | Rule) -> Rule:
-    from neurocredit.rules import get_rule
+    from neurocredit.rules import resolve_rule
     if isinstance(rule, Rule):
         return rule
     try:
-        return get_rule(str(rule))
+        return resolve_rule(str(rule))      # a library name or a .toml rule file
     except ValueError as exc:
         raise NIRLoadError(str(exc)) from None
 

@@ -30,6 +30,7 @@ def save_run(net: Any, folder: str | Path, history: list[dict] | None = None,
     the model file's path is returned.  ``seed``: the one the rate network was built with
     (its buffers that are not parameters are rebuilt from it)."""
     from neurocredit.io_utils import atomic_path, write_json
+    from neurocredit.rules import rule_to_dict
     from neurocredit.sim.spiking import SpikingNetwork, save_checkpoint
     folder = Path(folder)
     if isinstance(net, SpikingNetwork):
@@ -39,6 +40,7 @@ def save_run(net: Any, folder: str | Path, history: list[dict] | None = None,
                         "save its state_dict with torch.save")
     payload = {"format": RATE_FORMAT, "version": 1, "rule": net.rule.name,
                "rule_params": [[k, v] for k, v in net.rule.params],
+               "rule_spec": rule_to_dict(net.rule),      # the rule travels in the file
                "sizes": list(net.sizes), "activation": net.activation,
                "seed": int(seed),
                "state": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
@@ -53,7 +55,7 @@ def save_run(net: Any, folder: str | Path, history: list[dict] | None = None,
 def load_run(path: str | Path) -> Any:
     """The network of a run folder (or its ``model.pt`` / ``spiking.pt``): a rate ``Network``
     or a ``SpikingNetwork``.  A missing or unreadable model is one :class:`UserError`."""
-    from neurocredit.rules import get_rule
+    from neurocredit.rules import get_rule, rule_from_dict
     from neurocredit.sim.network import Network
     from neurocredit.sim.spiking import CHECKPOINT, load_checkpoint
     path = Path(path)
@@ -79,7 +81,8 @@ def load_run(path: str | Path) -> Any:
     if not isinstance(payload, dict) or payload.get("format") != RATE_FORMAT:
         raise UserError(f"{path} is not a neurocredit rate model (format {RATE_FORMAT!r})")
     try:
-        rule = get_rule(payload["rule"]).with_params(**dict(payload["rule_params"]))
+        rule = (rule_from_dict(payload["rule_spec"]) if "rule_spec" in payload   # older files: by name
+                else get_rule(payload["rule"]).with_params(**dict(payload["rule_params"])))
         net = Network(payload["sizes"], rule, payload["activation"], int(payload["seed"]))
         net.load_state_dict(payload["state"])
     except Exception as exc:  # noqa: BLE001

@@ -347,14 +347,16 @@ CHECKPOINT = "spiking.pt"
 
 
 def save_checkpoint(net: SpikingNetwork, folder, history: list[dict] | None = None):
-    """Write ``folder/spiking.pt`` (rule name and constants, sizes, config, weights and B)
-    atomically; rules are looked up in the library on load (the NIR file carries the full rule)."""
+    """Write ``folder/spiking.pt`` (the whole rule as data, sizes, config, weights and B)
+    atomically; the rule travels in the file (a rule file's rule reloads without the file)."""
     from pathlib import Path
 
     from neurocredit.io_utils import atomic_path, write_json
+    from neurocredit.rules import rule_to_dict
     folder = Path(folder)
     payload = {"format": "neurocredit.spiking", "version": 1, "rule": net.rule.name,
                "rule_params": [[k, v] for k, v in net.rule.params],
+               "rule_spec": rule_to_dict(net.rule),
                "sizes": list(net.sizes), "config": asdict(net.config), "seed": net.seed,
                "discretisation": net.disc.to_dict(),
                "state": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
@@ -370,7 +372,7 @@ def load_checkpoint(folder) -> SpikingNetwork:
     """The network saved by :func:`save_checkpoint` (``folder`` or the .pt file itself)."""
     from pathlib import Path
 
-    from neurocredit.rules import get_rule
+    from neurocredit.rules import get_rule, rule_from_dict
     path = Path(folder)
     if path.is_dir():
         path = path / CHECKPOINT
@@ -380,7 +382,8 @@ def load_checkpoint(folder) -> SpikingNetwork:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         assert payload.get("format") == "neurocredit.spiking"
-        rule = get_rule(payload["rule"]).with_params(**dict(payload["rule_params"]))
+        rule = (rule_from_dict(payload["rule_spec"]) if "rule_spec" in payload   # older files: by name
+                else get_rule(payload["rule"]).with_params(**dict(payload["rule_params"])))
         net = SpikingNetwork(payload["sizes"], rule,
                              SpikingConfig(**payload["config"]), seed=int(payload["seed"]))
         net.disc = L.get_discretisation(payload["discretisation"])
