@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from neurocredit.commands.options import positive_float
 from neurocredit.errors import UserError
 
 
@@ -49,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compile", help="compile a NIR graph to Lava processes for a hardware target")
     p.add_argument("file", help="a NIR file (.nir / .h5)")
-    p.add_argument("--target", default="loihi2", help="hardware profile: hardware/<target>.toml or a path")
+    p.add_argument("--target", default="loihi2", help="hardware profile: a name in hardware/ (shipped with the package) or a .toml path")
     p.add_argument("--fixed-point", action="store_true", help="quantise to the target's integers and report the error")
-    p.add_argument("--dt", type=float, default=None, help="time step in s (default: the graph's, else the profile's)")
+    p.add_argument("--dt", type=positive_float, default=None, help="time step in s (default: the graph's, else the profile's)")
     p.add_argument("--build", action="store_true", help="also instantiate the Lava processes (no run)")
     p.set_defaults(func=run)

@@ -2,7 +2,7 @@
 its learning rule and feedback pathways attached.
 
     neurocredit export model.nir --rule dfa --epochs 10 [--save-run runs/dfa]   # fresh train
-    neurocredit export model.nir --from runs/dfa                                # a saved run
+    neurocredit export model.nir --from runs/dfa      # any saved run (train --spiking, --save-run)
     neurocredit export model.nir --from snntorch.nir --rule dfa                 # attach a rule
     neurocredit export model.nir --rule pc_onchip --epochs 0                    # untrained (any rule)
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from neurocredit.commands.options import nonneg_int, positive_float, positive_int, seed_int
 from neurocredit.errors import UserError
 
 
@@ -20,8 +21,6 @@ def _fresh(args: argparse.Namespace):
 
     if args.data not in ("digits", "mnist5k"):
         raise UserError(f"--data must be digits or mnist5k for a spiking classifier, got '{args.data}'")
-    if any(h < 1 for h in args.hidden) or args.epochs < 0 or args.steps < 1 or args.lr <= 0:
-        raise UserError("--hidden, --steps and --lr must be positive, --epochs >= 0")
     rule = resolve_rule(args.rule or "dfa")
     from neurocredit import data as D
     loader = D.load_digits if args.data == "digits" else D.load_mnist5k
@@ -50,17 +49,21 @@ def run(args: argparse.Namespace) -> int:
     from neurocredit.nir.errors import NIRExportError, NIRLoadError
     from neurocredit.nir.export import write
 
-    out = Path(args.out)
-    if args.dt is not None and args.dt <= 0:
-        raise UserError("--dt must be > 0")
+    from neurocredit.io_utils import check_output_dir, check_output_path
+    out = check_output_path(args.out, "NIR file")
+    if args.save_run:
+        check_output_dir(args.save_run, "--save-run folder")
     try:
         if args.source is None:
             model = _fresh(args)
         else:
             src = Path(args.source)
             if src.is_dir() or src.suffix == ".pt":
-                from neurocredit.sim.spiking import load_checkpoint
-                model = load_checkpoint(src)
+                from neurocredit.nir.runs import load_run
+                model = load_run(src)
+                if type(model).__name__ == "Network":
+                    raise UserError(f"{src} holds a rate network, which is not a NIR graph: train it "
+                                    f"with `neurocredit train --spiking` to export it")
                 if args.rule:
                     raise UserError("--rule cannot change the rule of a trained run; export it "
                                     "and load the .nir with --rule instead")
@@ -84,20 +87,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write a spiking network and its learning rule as a NIR file")
     p.add_argument("out", help="the .nir file to write (atomically)")
     p.add_argument("--from", dest="source", default=None,
-                   help="a saved run folder (spiking.pt) or a .nir file; default: train a new network")
+                   help="a saved run folder (`train --spiking --out DIR`, `export --save-run DIR`) or a "
+                        ".nir file; default: train a new network")
     p.add_argument("--rule", default=None, metavar="NAME|FILE.toml",
                    help="rule to train with / attach: a library name or a rule file "
                         "(docs/rule_files.md); default dfa for a fresh train")
     p.add_argument("--data", default="digits", help="digits | mnist5k (fresh train)")
-    p.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--steps", type=int, default=20, help="time steps per sample")
+    p.add_argument("--hidden", type=positive_int, nargs="+", default=[256, 256],
+                   help="hidden layer sizes (fresh train)")
+    p.add_argument("--epochs", type=nonneg_int, default=10, help="training epochs (0: untrained, rule attached)")
+    p.add_argument("--lr", type=positive_float, default=0.01, help="learning rate (fresh train)")
+    p.add_argument("--steps", type=positive_int, default=20, help="time steps per sample")
     p.add_argument("--coding", default="rate", choices=["rate", "latency"])
     p.add_argument("--readout", default="li", choices=["li", "lif"],
                    help="output layer: LI voltage readout, or LIF spikes (on-chip learning needs lif)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dt", type=float, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the split, init and feedback matrices")
+    p.add_argument("--dt", type=positive_float, default=None, help=argparse.SUPPRESS)
     p.add_argument("--discretisation", default=None,
                    help="for --from FILE.nir: nir | snntorch | snntorch-leaky (default: the file's)")
     p.add_argument("--save-run", default=None, help="also save the trained network to this folder")

@@ -5,10 +5,10 @@
     neurocredit learn dfa.nir --backend emulator --epochs 3
     neurocredit learn dfa.nir --backend lava --samples 20 --check 60
 
-The rule and its feedback matrices are read from the file; the network is compiled by the
-Lava compiler and turned into its on-chip learning circuit (:mod:`neurocredit.lava.learning`:
-the DFA family and Kolen-Pollack; :mod:`neurocredit.lava.onchip_pc`: relaxed predictive
-coding; :mod:`neurocredit.lava.onchip_pal`: PAL on a teacher-student task).  Training streams
+The rule and its feedback matrices are read from the file; the network and the rule are
+compiled by :mod:`neurocredit.chip` into one on-chip learning circuit (whatever the rule: the
+compiler refuses, naming why, what it cannot build); PAL, not yet in the generic compiler,
+still runs on its hand-written stack (:mod:`neurocredit.lava.onchip_pal`, teacher-student).  Training streams
 the digits training set (rate-coded) sample by sample, learning every step; the test accuracy
 of the learned integer weights is printed after every epoch.
 """
@@ -19,85 +19,103 @@ import json
 import time
 from pathlib import Path
 
+from neurocredit.commands.options import (nonneg_int, positive_float, positive_int,
+                                          finite_float, seed_int, threads_int, unit_interval)
 from neurocredit.errors import UserError
 
 
-def _spec(args: argparse.Namespace, rule, n_hidden: int):
-    from neurocredit.lava.learning import OnChipSpec, default_gate
-    pc = rule.dynamics == "predictive_coding"
-    gate = args.gate if args.gate is not None else (None if pc else default_gate(rule, n_hidden))
-    if gate is not None and gate < 0:
-        gate = None
-    shift = args.third_shift if args.third_shift is not None else (7 if pc else 4)
-    return OnChipSpec(lr=args.lr, third_shift=shift, gate=gate)
+BACKENDS = {"emulator": ("neurocredit.chip.emulator", "emulate_learning"),
+            "lava": ("neurocredit.lava.backend", "run_learning")}
+"""--backend name -> the function that runs a learning circuit (same signature and results)."""
 
 
-def check_backends(circuit, data, samples: int, steps: int, blank: int, delay: int, seed: int) -> tuple[bool, int]:
-    """Stream ``samples`` training samples through the emulator and through Lava from the same
-    start (and, for weight mirror, a mirror phase as long): (all learned weights equal, number
-    of learning steps)."""
-    import numpy as np
+def runner(backend: str):
+    """The learning-circuit runner of ``backend`` (:data:`BACKENDS`)."""
+    import importlib
+    if backend not in BACKENDS:
+        raise UserError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    module, name = BACKENDS[backend]
+    return getattr(importlib.import_module(module), name)
 
-    from neurocredit.lava import learning as LR
-    from neurocredit.sim.emulator import emulate_learning
-    x, y = data.x_train.numpy()[:samples], data.y_train.numpy()[:samples]
-    stream = LR.sample_stream(x, y, circuit.meta["n_target"], steps, blank, seed, delay)
-    w_emu, _ = emulate_learning(circuit, stream, rng_seed=seed)
-    w_lava, _ = LR.run_lava(circuit, stream, rng_seed=seed)
-    same = all(np.array_equal(w_emu[c.name], w_lava[c.name]) for c in circuit.connections if c.plastic)
-    n = len(next(iter(stream.values())))
-    if circuit.meta.get("mirror"):             # weight mirror: one mirror phase on both backends too
-        from neurocredit.lava.onchip_wm import run_mirror
-        start = {c.name: np.asarray(c.weights) for c in circuit.connections}
-        b_emu = run_mirror(circuit, start, seed, "emulator", steps=n)
-        b_lava = run_mirror(circuit, start, seed, "lava", steps=n)
-        same = same and all(np.array_equal(b_emu[k], b_lava[k]) for k in b_emu)
-        n *= 2
-    return same, n
+
+def learn_on_chip(graph, data, *, epochs: int = 1, samples: int | None = None, backend: str = "emulator",
+                  seed: int = 0, target: str = "loihi2", log=print, steps: int | None = None,
+                  blank: int | None = None, lr_decay: float = 1.0, check: int = 0, **spec):
+    """On-chip learning of a NIR graph (or file) that carries its rule, on ``data`` (pixels in
+    [0, 1]): the rule compiled by :mod:`neurocredit.chip` (``spec`` overrides of
+    :func:`neurocredit.chip.circuits.default_spec`: lr, third_shift, gate ...), streamed with
+    :func:`neurocredit.chip.session.stream_timing` on ``backend``; with ``check`` > 0 first
+    ``check`` samples run on the emulator and on Lava and the weights are compared.
+    Returns (rule, learned circuit, history, check result or None)."""
+    from neurocredit.chip import session as S
+    _, rule, learning, _ = S.read_learning_graph(graph)
+    rule, circuit = S.circuit_from_nir(graph, None, target, **spec)
+    if circuit.n_in != data.x_train.shape[1] or circuit.meta["n_target"] != data.n_out:
+        raise UserError(f"the network is {circuit.n_in} -> {circuit.meta['n_target']}, the data "
+                        f"{data.x_train.shape[1]} -> {data.n_out}")
+    n_hidden = len(learning.get("feedback", []))
+    timing = S.stream_timing(n_hidden)
+    steps = steps or timing.steps
+    delay = timing.target_delay
+    blank = max(timing.blank if blank is None else blank, delay)
+    log(f"rule {rule.name} ({rule.title}); on-chip circuit: "
+        + ", ".join(f"{p.name} {p.n}" for p in circuit.populations if p.kind == "third")
+        + f"; {steps} steps + {blank} blank per sample, target delay {delay}; dw = {circuit.meta['dw']}"
+        + (f"; dw(B) = {circuit.meta['dw_B']}" if "dw_B" in circuit.meta else ""))
+    checked = None
+    if check:
+        t0 = time.perf_counter()
+        x, y = data.x_train.numpy()[:check], data.y_train.numpy()[:check]
+        stream = S.sample_stream(x, y, circuit.meta["n_target"], steps, blank, seed, delay)
+        same, n, _ = S.check_backends(circuit, stream, {b: runner(b) for b in ("emulator", "lava")}, seed)
+        checked = same
+        log(f"emulator vs Lava fixed point, {check} samples ({n} learning steps): weights "
+            f"{'identical' if same else 'DIFFER'} ({time.perf_counter() - t0:.1f} s)")
+        if not same:
+            return rule, circuit, [], False
+    circuit, history = S.train(circuit, data, epochs, steps=steps, blank=blank, seed=seed, run=runner(backend),
+                               samples=samples, target_delay=delay, lr_decay=lr_decay, log=log, label=backend)
+    return rule, circuit, history, checked
 
 
 def learn(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from neurocredit.data import load_digits
-    from neurocredit.lava import learning as LR
+    from neurocredit.chip import session as S
+    from neurocredit.commands.pipeline import load_data
 
     torch.set_num_threads(args.threads)
     path = Path(args.file)
     if not path.is_file():
         raise UserError(f"no such NIR file: {path}")
+    if args.out:
+        from neurocredit.io_utils import check_output_path
+        check_output_path(args.out, "--out file")
     if args.epochs < 0 or (args.steps is not None and args.steps < 1) or (args.samples is not None and args.samples < 1):
         raise UserError("--epochs must be >= 0, --steps and --samples positive")
-    graph, rule, learning, _ = LR.read_learning_graph(_with_rule(path, args))
-    if rule.dynamics == "pal":
+    graph, rule, _, _ = S.read_learning_graph(_with_rule(path, args))
+    if rule.dynamics == "pal":          # not yet in the generic compiler: the hand-written PAL stack
         return _learn_pal(args, path, graph)
-    n_hidden = len(learning.get("feedback", []))          # one feedback matrix per hidden layer
-    circuit = LR.circuit_from_nir(graph, _spec(args, rule, n_hidden), args.target)
-    data = load_digits(seed=args.seed, standardise=False)
-    if circuit.n_in != data.x_train.shape[1] or circuit.meta["n_target"] != data.n_out:
-        raise UserError(f"the network is {circuit.n_in} -> {circuit.meta['n_target']}; on-chip learning here "
-                        f"trains on digits ({data.x_train.shape[1]} -> {data.n_out})")
-    timing = LR.stream_timing(n_hidden)
-    steps = args.steps or timing.steps
-    delay = timing.target_delay
-    blank = max(timing.blank if args.blank is None else args.blank, delay)
-    print(f"{path.name}: rule {rule.name} ({rule.title}); on-chip circuit: "
-          + ", ".join(f"{p.name} {p.n}" for p in circuit.populations if p.kind == "third")
-          + f"; {steps} steps + {blank} blank per sample, target delay {delay}; dw = {circuit.meta['dw']}" + (f"; dw(B) = {circuit.meta['dw_B']}" if "dw_B" in circuit.meta else ""))
-    if args.check:
-        t0 = time.perf_counter()
-        same, n = check_backends(circuit, data, args.check, steps, blank, delay, args.seed)
-        print(f"emulator vs Lava fixed point, {args.check} samples ({n} learning steps): weights "
-              f"{'identical' if same else 'DIFFER'} ({time.perf_counter() - t0:.1f} s)")
-        if not same:
-            return 1
-    history = LR.train(circuit, data, args.epochs, steps=steps, blank=blank, seed=args.seed,
-                       backend=args.backend, samples=args.samples, target_delay=delay, lr_decay=args.lr_decay)
-    if args.out:
+    spec = {"lr": args.lr, "third_shift": args.third_shift, "gate": args.gate}
+    rule, circuit, history, checked = learn_on_chip(
+        graph, load_data(args.data, args.seed), epochs=args.epochs, samples=args.samples,
+        backend=args.backend, seed=args.seed, target=args.target, steps=args.steps, blank=args.blank,
+        lr_decay=args.lr_decay, check=args.check, log=lambda s: print(f"{path.name}: {s}" if s.startswith("rule ")
+                                                                    else s), **spec)
+    if checked is False:
+        return 1
+    if args.out and Path(args.out).suffix == ".nir":      # the learned network, as NIR
+        from neurocredit.commands.pipeline import write_learned_nir
+        write_learned_nir(graph, {c.name: np.asarray(c.weights) for c in circuit.plastic}, args.out,
+                          {"rule": rule.name, "backend": args.backend, "data": args.data,
+                           "history": history}, args.target)
+        print(f"wrote {args.out} (the learned network: de-quantised weights, integer weights and "
+              f"exponents in metadata, rule {rule.name} attached)")
+    elif args.out:
         from neurocredit.io_utils import atomic_path
         with atomic_path(args.out, suffix=".npz") as tmp:
-            np.savez(tmp, **{c.name: np.asarray(c.weights) for c in circuit.connections if c.plastic})
+            np.savez(tmp, **{c.name: np.asarray(c.weights) for c in circuit.plastic})
         with atomic_path(Path(args.out).with_suffix(".json"), suffix=".json") as tmp:
             Path(tmp).write_text(json.dumps({"rule": rule.name, "backend": args.backend, "history": history},
                                             indent=1))
@@ -161,27 +179,31 @@ def _learn_pal(args: argparse.Namespace, path: Path, graph) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("learn", help="on-chip learning of a NIR file with its rule, on Lava or the emulator")
     p.add_argument("file", help="a NIR file carrying a learning rule (neurocredit export --rule ...)")
-    p.add_argument("--backend", choices=["lava", "emulator"], default="emulator")
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--samples", type=int, default=None, help="training samples per epoch (default: all)")
-    p.add_argument("--steps", type=int, default=None, help="time steps per sample (default: "
+    p.add_argument("--backend", choices=["lava", "emulator"], default="emulator",
+                   help="lava (needs `neurocredit setup-lava`) or the bit-exact emulator")
+    p.add_argument("--data", choices=["digits", "mnist5k"], default="digits",
+                   help="data set streamed through the chip (rate-coded, pixels in [0, 1])")
+    p.add_argument("--epochs", type=nonneg_int, default=1, help="passes over the training samples")
+    p.add_argument("--samples", type=positive_int, default=None, help="training samples per epoch (default: all)")
+    p.add_argument("--steps", type=positive_int, default=None, help="time steps per sample (default: "
                    "learning.stream_timing, 16 for one hidden layer, 24 deeper)")
-    p.add_argument("--blank", type=int, default=None, help="silent steps between samples (default: "
+    p.add_argument("--blank", type=nonneg_int, default=None, help="silent steps between samples (default: "
                    "stream_timing, 4 for one hidden layer, 4 x hops deeper; at least the target delay)")
-    p.add_argument("--lr", type=float, default=2 ** -4, help="weight units per (spike x error unit)")
-    p.add_argument("--lr-decay", type=float, default=0.6, help="learning-rate factor per epoch")
-    p.add_argument("--third-shift", type=int, default=None, help="hidden error right shift (default 4; PC 7)")
-    p.add_argument("--gate", type=float, default=None,
+    p.add_argument("--lr", type=positive_float, default=2 ** -4, help="weight units per (spike x error unit)")
+    p.add_argument("--lr-decay", type=unit_interval, default=0.6, help="learning-rate factor per epoch")
+    p.add_argument("--third-shift", type=nonneg_int, default=None, help="hidden error right shift (default: the rule's dynamics, chip.circuits.DYNAMICS: 4 one pass, 7 relaxed PC)")
+    p.add_argument("--gate", type=finite_float, default=None,
                    help="box-car derivative gate (fraction of threshold; default learning.default_gate: 0.3 "
                         "where the rule has f' and one hidden layer, else off; negative: off)")
-    p.add_argument("--check", type=int, default=0, metavar="N",
+    p.add_argument("--check", type=nonneg_int, default=0, metavar="N",
                    help="first stream N samples through both the emulator and Lava and compare the weights")
     p.add_argument("--rule", default=None, metavar="NAME|FILE.toml",
                    help="learn with this rule instead of the file's: a library name or a rule file "
                         "(docs/rule_files.md), fresh feedback matrices from --seed; default: the "
                         "rule the file carries")
-    p.add_argument("--target", default="loihi2")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", default=None, help="write the learned weights to this .npz (+ history .json)")
+    p.add_argument("--target", default="loihi2", help="hardware profile: a name in hardware/ or a .toml path")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the split, streams and learning noise")
+    p.add_argument("--threads", type=threads_int, default=1, help="torch threads")
+    p.add_argument("--out", default=None, help="FILE.nir: the learned network as NIR (inspect, run and learn "
+                   "read it again); FILE.npz: the learned integer weights (+ history .json)")
     p.set_defaults(func=learn)

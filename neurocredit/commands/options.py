@@ -34,7 +34,16 @@ nonneg_float = _number(float, 0.0, None, False, "a finite number >= 0")
 finite_float = _number(float, None, None, False, "a finite number")
 probability = _number(float, 0.0, 1.0, False, "a probability in [0, 1]")
 unit_interval = _number(float, 0.0, 1.0, True, "a number in (0, 1]")
+momentum_float = _number(float, None, None, False, "a momentum in [0, 1)")
 seed_int = _number(int, 0, 2 ** 32 - 1, False, "a seed in [0, 2^32 - 1]")
+
+
+def momentum(text: str) -> float:
+    """SGD momentum: [0, 1)."""
+    value = momentum_float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a momentum in [0, 1), got {text!r}")
+    return value
 
 
 def threads_int(text: str) -> int:

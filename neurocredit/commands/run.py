@@ -1,25 +1,28 @@
 """`neurocredit run`: run a NIR graph on Lava (Loihi2SimCfg), the fixed-point emulator, or the
-torch float simulation, and print the output spike counts."""
+torch float simulation, and print the output spike counts; with ``--data digits|mnist5k``, the
+accuracy on the test set (rate-coded) and the predicted classes."""
 from __future__ import annotations
 
 import argparse
 import time
 from pathlib import Path
 
+from neurocredit.commands.options import positive_float, positive_int, probability, seed_int, threads_int
 from neurocredit.errors import UserError
 
 
 def _input(args: argparse.Namespace, n_in: int):
     import numpy as np
     if args.input:
-        x = np.load(args.input)
+        try:
+            x = np.load(args.input)
+        except ValueError as exc:
+            raise UserError(f"--input {args.input}: not a .npy array ({exc})") from None
         if x.ndim == 2:
             x = x[:, None, :]
         if x.ndim != 3 or x.shape[2] != n_in:
             raise UserError(f"--input must hold spikes [T, batch, {n_in}], got shape {x.shape}")
         return x[: args.steps].astype(np.int64)
-    if not 0.0 <= args.rate <= 1.0:
-        raise UserError(f"--rate must be a spike probability in [0, 1], got {args.rate}")
     rng = np.random.default_rng(args.seed)
     return (rng.random((args.steps, args.batch, n_in)) < args.rate).astype(np.int64)
 
@@ -39,12 +42,18 @@ def run(args: argparse.Namespace) -> int:
     from neurocredit.lava.compile import compile_graph
 
     torch.set_num_threads(args.threads)
-    if args.steps < 1 or args.batch < 1:
-        raise UserError("--steps and --batch must be positive")
     path = Path(args.file)
     if not path.is_file():
         raise UserError(f"no such NIR file: {path}")
-    graph = nir.read(str(path))
+    if args.out:
+        from neurocredit.io_utils import check_output_path
+        check_output_path(args.out, "--out file")
+    try:
+        graph = nir.read(str(path))
+    except Exception as exc:  # noqa: BLE001 - nir/h5py raise many kinds on a bad file
+        raise UserError(f"cannot read {path} as NIR: {type(exc).__name__}") from None
+    if args.data:
+        return _run_data(args, graph)
     fixed = not args.float
     program = compile_graph(graph, profile=args.target, fixed_point=fixed and args.backend != "torch",
                             dt=args.dt)
@@ -56,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         spikes = run_lava(circuit, x, seed=args.seed)
         shift = 0
     elif args.backend == "emulator":
-        from neurocredit.sim.emulator import emulate
+        from neurocredit.chip.emulator import emulate
         spikes = {k: v.numpy() for k, v in emulate(circuit, x).items()}
         shift = 0
     else:
@@ -93,18 +102,38 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_data(args: argparse.Namespace, graph) -> int:
+    """Accuracy and predicted classes on ``--data``'s test set (``--batch`` caps the samples)."""
+    from neurocredit.commands.pipeline import accuracy_line, load_data, predict
+    data = load_data(args.data, args.seed)
+    x, y = data.x_test.numpy(), data.y_test.numpy()
+    if args.samples:
+        x, y = x[: args.samples], y[: args.samples]
+    t0 = time.perf_counter()
+    counts = predict(graph, x, args.steps, args.backend, args.seed, args.target)
+    _, line = accuracy_line(counts, y)
+    mode = "float" if args.backend == "torch" else "fixed point"
+    print(f"{args.file} on {data.name} ({args.backend}, {mode}, {args.steps} steps per sample, "
+          f"{time.perf_counter() - t0:.1f} s): {line}")
+    return 0
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run a NIR graph on Lava, the fixed-point emulator or torch")
     p.add_argument("file", help="a NIR file")
-    p.add_argument("--backend", choices=["lava", "emulator", "torch"], default="emulator")
-    p.add_argument("--steps", type=int, default=100)
-    p.add_argument("--batch", type=int, default=1, help="samples (random input)")
-    p.add_argument("--rate", type=float, default=0.2, help="input spike probability per step (random input)")
+    p.add_argument("--backend", choices=["lava", "emulator", "torch"], default="emulator",
+                   help="lava (Loihi2SimCfg, needs `neurocredit setup-lava`), the bit-exact emulator, or torch float")
+    p.add_argument("--steps", type=positive_int, default=100, help="time steps (per sample with --data)")
+    p.add_argument("--data", default=None, choices=["digits", "mnist5k"],
+                   help="classify this data set's test set (rate-coded) and print accuracy and predictions")
+    p.add_argument("--samples", type=positive_int, default=None, help="with --data: the first N test samples (default: all)")
+    p.add_argument("--batch", type=positive_int, default=1, help="samples (random input)")
+    p.add_argument("--rate", type=probability, default=0.2, help="input spike probability per step (random input)")
     p.add_argument("--input", default=None, help=".npy spikes [T, batch, n_in] instead of random input")
     p.add_argument("--float", action="store_true", help="Lava/emulator in floating point (default: fixed point)")
-    p.add_argument("--target", default="loihi2")
-    p.add_argument("--dt", type=float, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--target", default="loihi2", help="hardware profile: a name in hardware/ or a .toml path")
+    p.add_argument("--dt", type=positive_float, default=None, help="time step in s (default: the graph's, else the profile's)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the input spikes")
+    p.add_argument("--threads", type=threads_int, default=1, help="torch threads")
     p.add_argument("--out", default=None, help="write the output spikes to this .npz")
     p.set_defaults(func=run)

@@ -47,7 +47,7 @@ def learned_graph(graph: nir.NIRGraph, learned: Mapping[str, tuple[np.ndarray, i
         if w_int.shape != old.shape:
             raise UserError(f"node {name!r}: learned weights {list(w_int.shape)} do not fit {list(old.shape)}")
         meta = dict(getattr(node, "metadata", None) or {})
-        meta.update({INT_KEY: w_int.astype(np.int64), EXP_KEY: np.asarray(int(exp)),
+        meta.update({INT_KEY: w_int.astype(np.int64), EXP_KEY: np.asarray([int(exp)], dtype=np.int64),
                      SCALE_KEY: np.asarray(scale, dtype=np.float64)})
         w = dequantise(w_int, scale).astype(old.dtype if old.dtype.kind == "f" else np.float64)
         if type(node).__name__ == "Affine":
