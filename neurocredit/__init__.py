@@ -296,7 +296,7 @@ def learn(model: Any, data: Any = "digits", y: Any = None, *, epochs: int = 1,
     integer weights).  ``out``: write the learned network as NIR (:mod:`neurocredit.nir.learned`)."""
     from neurocredit.commands.pipeline import write_learned_nir
     from neurocredit.errors import UserError
-    from neurocredit.lava import learning as LR
+    from neurocredit.commands.learn import learn_on_chip
     _positive("epochs", epochs, zero=True)
     if samples is not None:
         _positive("samples", samples)
@@ -306,22 +306,12 @@ def learn(model: Any, data: Any = "digits", y: Any = None, *, epochs: int = 1,
         from neurocredit.io_utils import check_output_path
         check_output_path(out, "learned NIR file")
     graph = _graph(model)
-    graph, rule, learning, _ = LR.read_learning_graph(graph)
-    n_hidden = len(learning.get("feedback", []))
-    gate = None if rule.dynamics == "predictive_coding" else LR.default_gate(rule, n_hidden)
-    spec = LR.OnChipSpec(lr=2 ** -4, third_shift=7 if rule.dynamics == "predictive_coding" else 4, gate=gate)
-    circuit = LR.circuit_from_nir(graph, spec, target)
     ds = _as_dataset(data, y, seed, spiking=True)
-    if circuit.n_in != ds.n_in or circuit.meta["n_target"] != ds.n_out:
-        raise UserError(f"the network is {circuit.n_in} -> {circuit.meta['n_target']}, the data "
-                        f"{ds.n_in} -> {ds.n_out}")
-    timing = LR.stream_timing(n_hidden)
-    history = LR.train(circuit, ds, epochs, steps=timing.steps, blank=timing.blank, seed=seed,
-                       backend=backend, samples=samples, target_delay=timing.target_delay,
-                       log=log or (lambda *_: None))
+    rule, circuit, history, _ = learn_on_chip(graph, ds, epochs=epochs, samples=samples, backend=backend,
+                                              seed=seed, target=target, log=log or (lambda *_: None))
     if out is not None:
-        forward = {c.name: c.weights for c in LR.inference_circuit(
-            circuit, {c.name: c.weights for c in circuit.connections}).connections}
+        from neurocredit.chip.session import inference_circuit
+        forward = {c.name: c.weights for c in inference_circuit(circuit, circuit.weights()).connections}
         write_learned_nir(graph, forward, out, {"rule": rule.name, "backend": backend,
                                                 "history": history}, target)
     return history

@@ -10,7 +10,7 @@ from neurocredit.lava import zoo
 from neurocredit.lava.acceptance import target_report
 from neurocredit.lava.compile import CompileError, compile_graph
 from neurocredit.lava.profile import load_profile
-from neurocredit.sim.emulator import INPUT
+from neurocredit.chip.ir import INPUT
 
 
 def mlp(n_in=6, h=5, o=3, w1=None, kind="LIF", seed=0, **lif):

@@ -23,7 +23,7 @@ import torch
 
 from neurocredit.lava import zoo
 from neurocredit.lava.compile import compile_graph
-from neurocredit.sim.emulator import emulate
+from neurocredit.chip.emulator import emulate
 
 pytest.importorskip("lava.proc.lif.process")
 from neurocredit.lava.run import run_lava  # noqa: E402

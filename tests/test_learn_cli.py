@@ -60,7 +60,7 @@ def test_learn_refuses_voltage_readout_and_files_without_rule(tmp_path, capsys):
     path = _export(tmp_path, "dfa", readout="li")
     assert main(["learn", str(path)]) == 2
     assert "voltage readout" in capsys.readouterr().err
-    from neurocredit.lava.learning import initial_graph
+    from neurocredit.chip.session import initial_graph
     from neurocredit.nir.export import write
     plain = write(initial_graph([64, 16, 10]), tmp_path / "plain.nir")
     assert main(["learn", str(plain)]) == 2

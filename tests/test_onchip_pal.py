@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from neurocredit.data import teacher_student
-from neurocredit.lava import learning as LR
+from neurocredit.chip.errors import OnChipError
 from neurocredit.lava import onchip_pal as PL
 from neurocredit.rules import get_rule
 from neurocredit.rules.dynamical import PAL_ALPHA
@@ -54,21 +54,21 @@ def _graph_with(rule_name="pal", sizes=(6, 4, 3)):
 def test_nir_refusals_name_the_problem():
     g = _graph_with()
     g.metadata = {}
-    with pytest.raises(LR.OnChipError, match="carries no learning rule"):
+    with pytest.raises(OnChipError, match="carries no learning rule"):
         PL.pal_from_nir(g)
-    with pytest.raises(LR.OnChipError, match="not PAL"):
+    with pytest.raises(OnChipError, match="not PAL"):
         PL.pal_from_nir(_graph_with("fa"))
-    with pytest.raises(LR.OnChipError, match="not local"):
+    with pytest.raises(OnChipError, match="not local"):
         PL.pal_from_nir(_graph_with("bp"))
-    with pytest.raises(LR.OnChipError, match="exactly two Affine layers"):
+    with pytest.raises(OnChipError, match="exactly two Affine layers"):
         PL.pal_from_nir(_graph_with(sizes=(6, 4, 4, 3)))
     g = _graph_with()
     g.nodes["lif1"].metadata = {}
-    with pytest.raises(LR.OnChipError, match="feedback matrix B .* missing"):
+    with pytest.raises(OnChipError, match="feedback matrix B .* missing"):
         PL.pal_from_nir(g)
     g = _graph_with()
     g.nodes["fc2"].bias[0] = 0.5
-    with pytest.raises(LR.OnChipError, match="'fc2' has non-zero biases"):
+    with pytest.raises(OnChipError, match="'fc2' has non-zero biases"):
         PL.pal_from_nir(g)
 
 TASK = dict(n_in=20, n_hidden=50, n_out=5, n_train=2000, n_test=500)
@@ -87,7 +87,7 @@ def test_pal_is_local_and_compiles_from_its_terms():
 @pytest.mark.parametrize("name,why", [("bp", "not local"), ("usf", "sign"), ("fa", "not PAL"),
                                       ("pc", "W2ᵀ")])
 def test_non_pal_or_non_local_rules_are_refused(name, why):
-    with pytest.raises(LR.OnChipError, match=why):
+    with pytest.raises(OnChipError, match=why):
         PL.check_onchip_pal(get_rule(name), ["fc1", "fc2"])
 
 

@@ -6,41 +6,47 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neurocredit.lava import learning as LR
-from neurocredit.lava import onchip_pc as P
+from neurocredit.chip import circuits as C
+from neurocredit.chip import session as S
+from neurocredit.chip.compile import compile_graph
+from neurocredit.chip.emulator import emulate_learning
+from neurocredit.chip.errors import OnChipError
+from neurocredit.chip.ir import INPUT, TARGET
+from neurocredit.chip.plasticity import compile_terms
 from neurocredit.lava import zoo
-from neurocredit.lava.compile import compile_graph
 from neurocredit.rules import get_rule
 from neurocredit.rules.locality import check_locality
-from neurocredit.sim.emulator import INPUT
-from neurocredit.sim.emulator import emulate_learning
 
 NAMES = ["fc1", "fc2", "fc3"]
+PC_ONCHIP = get_rule("pc_onchip")
+
+
+def initial_backward(sizes, seed):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(0, 1 / np.sqrt(sizes[l + 1]), (sizes[l + 1], sizes[l + 2])) for l in range(len(sizes) - 2)]
 
 
 @pytest.mark.parametrize("name", ["pc", "pc_fp", "pc_nd", "pc_dense"])
 def test_exact_pc_is_refused_naming_the_transposed_weight(name):
-    with pytest.raises(LR.OnChipError) as exc:
-        P.check_onchip_pc(get_rule(name), NAMES)
+    with pytest.raises(OnChipError) as exc:
+        C.compile_rule(get_rule(name), n_layers=3)
     msg = str(exc.value)
     assert "not local" in msg
     assert "W2ᵀ, the transposed weight of layer fc2" in msg
     assert "W3ᵀ, the transposed weight of layer fc3" in msg
-    with pytest.raises(LR.OnChipError, match="W2ᵀ"):       # issue 7's check says the same
-        LR.check_onchip(get_rule(name), NAMES)
 
 
 def test_relaxed_pc_is_local_and_accepted():
-    P.check_onchip_pc(P.PC_ONCHIP, NAMES)                  # no exception
-    assert check_locality(P.PC_ONCHIP, NAMES) == []
+    C.compile_rule(PC_ONCHIP, n_layers=3)                  # no exception
+    assert check_locality(PC_ONCHIP, NAMES) == []
     assert check_locality(get_rule("pc_relaxed"), NAMES) == []
     assert check_locality(get_rule("pc_lb"), NAMES) == []
 
 
 @pytest.mark.parametrize("name,why", [("pc_lb", "backward derivative"), ("pc_relaxed", "Γ_l")])
 def test_local_pc_variants_the_chip_cannot_run_are_refused_with_the_reason(name, why):
-    with pytest.raises(LR.OnChipError, match=why):
-        P.check_onchip_pc(get_rule(name), NAMES)
+    with pytest.raises(OnChipError, match=why):
+        C.compile_rule(get_rule(name), n_layers=3)
 
 
 def test_pc_weight_decay_compiles_to_a_decimated_product():
@@ -48,20 +54,19 @@ def test_pc_weight_decay_compiles_to_a_decimated_product():
     m 2^k / 2^d = λη (here 5 · 2^-7 every 2^6 steps), accepted by the check."""
     from dataclasses import replace
     from neurocredit.rules.dynamical import KP_B_TERMS
-    rule = replace(P.PC_ONCHIP, feedback=replace(P.PC_ONCHIP.feedback, terms=KP_B_TERMS))
-    P.check_onchip_pc(rule, NAMES)
-    prods = LR.term_products(KP_B_TERMS, 2 ** -4, LR.load_profile("loihi2"))
-    (decay,) = [p for p in prods if p[2] == "w"]
-    m, k, _, dep = decay
-    assert dep.startswith("u") and m * 2.0 ** (k - int(dep[1:])) == pytest.approx(-1e-2 * 2 ** -4, rel=1 / 16)
+    rule = replace(PC_ONCHIP, feedback=replace(PC_ONCHIP.feedback, terms=KP_B_TERMS))
+    C.compile_rule(rule, n_layers=3)
+    series = compile_terms(KP_B_TERMS, 2 ** -4, "transposed")
+    (decay,) = [p for p in series if p.factors == ("w",)]
+    assert decay.dependency.startswith("u")
+    assert decay.mant * 2.0 ** (decay.exp - decay.decimation) == pytest.approx(-1e-2 * 2 ** -4, rel=1 / 16)
 
 
 def _circuit(hidden=(12,), seed=0, shift=4):
     g = zoo.random_graph(seed=seed, n_in=10, hidden=hidden, n_out=4, recurrent=False, bias=False)
     base = compile_graph(g).fixed_circuit
     sizes = [10, *hidden, 4]
-    return P.build_pc_circuit(base, P.PC_ONCHIP, P.initial_backward(sizes, seed + 1),
-                              LR.OnChipSpec(third_shift=shift))
+    return C.build_circuit(base, PC_ONCHIP, initial_backward(sizes, seed + 1), C.OnChipSpec(third_shift=shift))
 
 
 def _stream(steps, seed, label=1):
@@ -69,15 +74,15 @@ def _stream(steps, seed, label=1):
     x = (rng.random((steps, 10)) < 0.5).astype(np.int64)
     tgt = np.zeros((steps, 4), np.int64)
     tgt[:, label] = 1
-    return {INPUT: x, LR.TARGET: tgt}
+    return {INPUT: x, TARGET: tgt}
 
 
 def test_dw_strings_come_from_the_rule_terms():
     circ = _circuit()
-    assert circ.meta["transposed"] == ("B1",)
-    b = next(c for c in circ.connections if c.name == "B1")
+    assert circ.meta["learned_feedback"] == ("B1",) and circ.connection("B1").view == "transposed"
+    b = circ.connection("B1")
     w = [c for c in circ.connections if c.plastic and c.name != "B1"]
-    assert b.plastic and all(c.plastic == b.plastic for c in w)   # both Term(-1, ...) at the same lr
+    assert b.plastic and all(c.plastic.dw == b.plastic.dw for c in w)   # both Term(-1, ...) at the same lr
     assert "x0 * y3" in circ.meta["dw_B"] and "x0 * y2" in circ.meta["dw_B"]
 
 
@@ -118,9 +123,10 @@ def test_emulated_onchip_pc_learns_digits_above_chance():
     from neurocredit.data import load_digits
     data = load_digits(seed=0, standardise=False)
     sizes = [64, 128, 10]
-    base = compile_graph(LR.initial_graph(sizes, seed=0)).fixed_circuit
-    circ = P.build_pc_circuit(base, P.PC_ONCHIP, P.initial_backward(sizes, 1), LR.OnChipSpec(third_shift=7))
-    hist = LR.train(circ, data, 1, seed=0, samples=250, log=lambda s: None)
+    base = compile_graph(S.initial_graph(sizes, seed=0)).fixed_circuit
+    circ = C.build_circuit(base, PC_ONCHIP, initial_backward(sizes, 1), C.default_spec(PC_ONCHIP, 1))
+    assert circ.populations[0].third_shift == 7             # the relaxation's error shift, from the rule
+    _, hist = S.train(circ, data, 1, seed=0, samples=250, log=lambda s: None)
     assert hist[0]["test_acc"] < 0.25
     assert hist[-1]["test_acc"] > 0.40
     assert hist[-1]["angle_B"] < hist[0]["angle_B"] - 3.0   # B turns toward W_2ᵀ
@@ -131,22 +137,23 @@ def test_nir_with_rule_attached_compiles_learns_and_runs_on_lava_and_emulator(tm
     (equal weights) -> the learned network runs in Lava fixed point and in the emulator, spike
     for spike."""
     pytest.importorskip("lava.proc.dense.process")
+    from neurocredit.chip.emulator import emulate
+    from neurocredit.lava.backend import run_learning
     from neurocredit.lava.run import run_lava
     from neurocredit.nir.export import write
     from neurocredit.nir.load import attach_rule
-    from neurocredit.sim.emulator import emulate
 
-    path = write(attach_rule(LR.initial_graph([10, 12, 4], seed=0), P.PC_ONCHIP, seed=1), tmp_path / "pc.nir")
-    circ = P.circuit_from_nir(path, LR.OnChipSpec(third_shift=2))
-    assert circ.meta["rule"] == "pc_onchip" and circ.meta["transposed"] == ("B1",)
+    path = write(attach_rule(S.initial_graph([10, 12, 4], seed=0), PC_ONCHIP, seed=1), tmp_path / "pc.nir")
+    _, circ = S.circuit_from_nir(path, third_shift=2)
+    assert circ.meta["rule"] == "pc_onchip" and circ.meta["learned_feedback"] == ("B1",)
     w, _ = emulate_learning(circ, _stream(80, 2), rng_seed=1)
     changed = sum(int((w[c.name] != np.asarray(c.weights)).sum()) for c in circ.connections if c.plastic)
     assert changed > 10
-    w_lava, _ = LR.run_lava(circ, _stream(80, 2), rng_seed=1)      # the same learning in Lava
+    w_lava, _ = run_learning(circ, _stream(80, 2), rng_seed=1)      # the same learning in Lava
     for c in circ.connections:
         if c.plastic:
             np.testing.assert_array_equal(w[c.name], w_lava[c.name], err_msg=c.name)
-    inf = LR.inference_circuit(circ, w)
+    inf = S.inference_circuit(circ, w)
     x = (np.random.default_rng(3).random((30, 10)) < 0.5).astype(np.int64)
     lava = run_lava(inf, x, record=[p.name for p in inf.populations])
     emu = emulate(inf, x, record=[p.name for p in inf.populations])
@@ -157,9 +164,9 @@ def test_nir_with_rule_attached_compiles_learns_and_runs_on_lava_and_emulator(tm
 
 def test_nir_without_rule_is_refused(tmp_path):
     from neurocredit.nir.export import write
-    path = write(LR.initial_graph([10, 12, 4], seed=0), tmp_path / "plain.nir")
-    with pytest.raises(LR.OnChipError, match="no learning rule"):
-        P.circuit_from_nir(path)
+    path = write(S.initial_graph([10, 12, 4], seed=0), tmp_path / "plain.nir")
+    with pytest.raises(OnChipError, match="no learning rule"):
+        S.circuit_from_nir(path)
 
 
 @pytest.mark.parametrize("hidden,seed", [((12,), 3), ((10, 8), 5)])
@@ -167,11 +174,12 @@ def test_relaxed_pc_emulator_equals_lava_weight_for_weight(hidden, seed):
     """>= 50 steps of relaxed-PC learning: forward weights (Lava's LearningDense engine) and
     learned backward weights (TransposedLearningDense, Lava's engine too) equal the emulator's, and so do the spikes."""
     pytest.importorskip("lava.proc.dense.process")
+    from neurocredit.lava.backend import run_learning
     circ = _circuit(hidden=hidden, seed=seed, shift=2)
     inputs = _stream(60, seed + 2)
     pops = [p.name for p in circ.populations if p.kind == "third"]
     w_emu, s_emu = emulate_learning(circ, inputs, rng_seed=4, record=pops)
-    w_lava, s_lava = LR.run_lava(circ, inputs, rng_seed=4, record=pops)
+    w_lava, s_lava = run_learning(circ, inputs, rng_seed=4, record=pops)
     for c in circ.connections:
         if c.plastic:
             np.testing.assert_array_equal(w_emu[c.name], w_lava[c.name], err_msg=c.name)

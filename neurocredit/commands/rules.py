@@ -21,8 +21,8 @@ from neurocredit.rules.rule import Feedback
 
 def onchip_verdict(rule: Rule) -> tuple[bool, str]:
     """(compiles to on-chip learning, how or why not), from the on-chip compiler itself."""
-    from neurocredit.lava.learning import onchip_status
-    return onchip_status(rule)
+    from neurocredit.chip import compile_status
+    return compile_status(rule)
 
 
 def rule_table(rules: list[Rule] | None = None) -> list[dict[str, str]]:

@@ -35,8 +35,11 @@ from typing import Any
 
 import numpy as np
 
-from neurocredit.lava import learning as LR
-from neurocredit.lava.profile import Profile, load_profile
+from neurocredit.chip import circuits as _circuits
+from neurocredit.chip import plasticity as _plasticity
+from neurocredit.chip import session as _session
+from neurocredit.chip.errors import OnChipError
+from neurocredit.chip.profile import Profile, load_profile
 from neurocredit.rules.factors import Factor
 from neurocredit.rules.rule import Rule
 from neurocredit.sim.emulator_pal import PALChip, PRODUCT_SHIFT, angle_deg, emulate_pal
@@ -46,16 +49,16 @@ ENGINE_MIN = 2.0 ** -7
 
 def check_onchip_pal(rule: Rule, layer_names: list[str]) -> None:
     """Refuse a rule that cannot run as on-chip PAL, naming the reason (locality first)."""
-    LR.refuse_non_local(rule, layer_names)
+    _circuits.refuse_non_local(rule, layer_names)
     fb = rule.feedback
     if rule.dynamics != "pal" or fb is None or fb.kind != "learned" or fb.drive != "noise":
-        raise LR.OnChipError(f"rule '{rule.name}' is not PAL (noise-driven learned feedback, dynamics 'pal')")
+        raise OnChipError(f"rule '{rule.name}' is not PAL (noise-driven learned feedback, dynamics 'pal')")
     for term in rule.forward:
         if set(term.factors) != {Factor.THIRD, Factor.PRE}:
-            raise LR.OnChipError(f"rule '{rule.name}': forward term {term} is not compiled (third·pre)")
+            raise OnChipError(f"rule '{rule.name}': forward term {term} is not compiled (third·pre)")
     kinds = {frozenset(t.factors) for t in fb.terms}
     if kinds - {frozenset({Factor.POST, Factor.PRE}), frozenset({Factor.WEIGHT})}:
-        raise LR.OnChipError(f"rule '{rule.name}': feedback terms {', '.join(map(str, fb.terms))} are not "
+        raise OnChipError(f"rule '{rule.name}': feedback terms {', '.join(map(str, fb.terms))} are not "
                              f"compiled (post·pre and weight only)")
 
 
@@ -73,13 +76,13 @@ def compile_pal(rule: Rule, lr: float = ENGINE_MIN, lr_feedback: float = ENGINE_
     check_onchip_pal(rule, ["fc1", "fc2"])
     prof = load_profile(profile)
     (fwd,) = rule.forward
-    c_w = LR.scaling_constant(lr * fwd.coef, prof)
+    c_w = _plasticity.scaling_constant(lr * fwd.coef, prof)
     hebb = next(t for t in rule.feedback.terms if set(t.factors) == {Factor.POST, Factor.PRE})
-    c_b = LR.scaling_constant(lr_feedback * hebb.coef, prof)
+    c_b = _plasticity.scaling_constant(lr_feedback * hebb.coef, prof)
     decay = [t for t in rule.feedback.terms if set(t.factors) == {Factor.WEIGHT}]
     alpha = -sum(t.coef for t in decay) / hebb.coef
     every = max(1, round(ENGINE_MIN / (lr_feedback * 2.0 ** -PRODUCT_SHIFT * alpha))) if alpha > 0 else 0
-    c_alpha = LR.scaling_constant(-ENGINE_MIN, prof)
+    c_alpha = _plasticity.scaling_constant(-ENGINE_MIN, prof)
     chip = PALChip(**{"c_w": c_w, "c_b": c_b, "c_alpha": c_alpha, "decay_every": every or 1 << 30, **spec})
     every = chip.decay_every
     prods = {"W": f"{c_w[0]} * 2^{c_w[1]} * x1 * (y3 - y2)   (pre rate x signed error)",
@@ -140,12 +143,12 @@ def pal_from_nir(graph_or_path: Any, scale: float = 256.0, profile: str | Profil
     Raises ``OnChipError`` when the file carries no rule, a rule :func:`check_onchip_pal`
     refuses, not exactly two Affine layers (one hidden layer), no B matrix, B or weights of the
     wrong shape, or non-zero Affine biases (the chip PAL network has no biases)."""
-    graph, rule, learning, where = LR.read_learning_graph(graph_or_path)
+    graph, rule, learning, where = _session.read_learning_graph(graph_or_path)
     nodes = graph.nodes
     affine = sorted(n for n, node in nodes.items() if type(node).__name__ in ("Affine", "Linear"))
     layers = [d["weight"] for d in learning.get("layers", [])] or affine
     if len(affine) != 2 or len(layers) != 2 or set(layers) != set(affine):
-        raise LR.OnChipError(f"{where}: on-chip PAL needs exactly two Affine layers (one hidden layer), "
+        raise OnChipError(f"{where}: on-chip PAL needs exactly two Affine layers (one hidden layer), "
                              f"found {len(affine)} ({', '.join(affine) or 'none'})")
     check_onchip_pal(rule, layers)
     ws = []
@@ -153,19 +156,19 @@ def pal_from_nir(graph_or_path: Any, scale: float = 256.0, profile: str | Profil
         node = nodes[name]
         bias = getattr(node, "bias", None)
         if bias is not None and np.any(np.asarray(bias) != 0):
-            raise LR.OnChipError(f"{where}: Affine '{name}' has non-zero biases; the on-chip PAL network "
+            raise OnChipError(f"{where}: Affine '{name}' has non-zero biases; the on-chip PAL network "
                                  "has no biases (export with zero biases)")
         ws.append(np.asarray(node.weight, np.float64))
     w1, w2 = ws
     if w1.ndim != 2 or w2.ndim != 2 or w2.shape[1] != w1.shape[0]:
-        raise LR.OnChipError(f"{where}: weight shapes {w1.shape} and {w2.shape} do not chain")
-    fbs = LR.feedback_matrices(graph, learning, where)
+        raise OnChipError(f"{where}: weight shapes {w1.shape} and {w2.shape} do not chain")
+    fbs = _session.feedback_matrices(graph, learning, where)
     if len(fbs) != 1:
-        raise LR.OnChipError(f"{where}: missing feedback matrix B of the hidden layer (the learning "
+        raise OnChipError(f"{where}: missing feedback matrix B of the hidden layer (the learning "
                              f"metadata lists {len(fbs)} feedback pathways, PAL needs one)")
     b = fbs[0]
     if b.shape != (w1.shape[0], w2.shape[0]):
-        raise LR.OnChipError(f"{where}: feedback matrix B has shape {b.shape}, expected "
+        raise OnChipError(f"{where}: feedback matrix B has shape {b.shape}, expected "
                              f"{(w1.shape[0], w2.shape[0])} (hidden x output)")
     comp = compile_pal(rule, profile=profile, **spec)
     return PALNetwork(rule, comp, _quantise(w1, scale), _quantise(w2, scale), _quantise(b, scale))
@@ -256,7 +259,7 @@ def run_lava_pal(w1: np.ndarray, w2: np.ndarray, b: np.ndarray, x: np.ndarray, y
     from neurocredit.sim.emulator_pal import pal_streams
 
     if not spec.plastic_b:
-        raise LR.OnChipError("run_lava_pal runs PAL (plastic B); FA is its emulator run with plastic_b=False")
+        raise OnChipError("run_lava_pal runs PAL (plastic B); FA is its emulator run with plastic_b=False")
     seed_everything(seed)
     w1, w2, b = (np.asarray(a, np.int64) for a in (w1, w2, b))
     n_h, n_o = w1.shape[0], w2.shape[0]

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from neurocredit.errors import UserError
-from neurocredit.sim.emulator import INPUT, Circuit
+from neurocredit.chip.ir import INPUT, Circuit
 
 
 @dataclass
@@ -152,7 +152,7 @@ def run_aligned(program, x: np.ndarray, backend: str = "lava", fixed_point: bool
     [T, batch, n] (bool spikes or float voltages)."""
     import torch
 
-    from neurocredit.sim.emulator import emulate
+    from neurocredit.chip.emulator import emulate
 
     circuit = program.circuit(fixed_point)
     x = np.asarray(x)

@@ -53,7 +53,7 @@ class PyThirdFactorLIFModelFixed(LearningNeuronModelFixed, AbstractPyLifModelFix
         self.reset_voltage(spike_vector=spikes)
         shift = int(self.third_shift[0])
         t = np.sign(third) * (np.abs(third) >> shift) * gate
-        self.y1[:] = 0
+        self.y1[:] = spikes
         self.y2[:] = np.clip(-t, 0, TRACE_MAX)
         self.y3[:] = np.clip(t, 0, TRACE_MAX)
         self.s_out.send(spikes)
@@ -88,7 +88,7 @@ class PyThirdFactorLIFModelFloat(LearningNeuronModelFloat, AbstractPyLifModelFlo
         spikes = self.spiking_activation()
         self.reset_voltage(spike_vector=spikes)
         t = third * float(self.third_scale[0]) * gate
-        self.y1[:] = 0
+        self.y1[:] = spikes
         self.y2[:] = np.maximum(-t, 0)
         self.y3[:] = np.maximum(t, 0)
         self.s_out.send(spikes)

@@ -8,6 +8,7 @@ output layer, B from the target for DRTP) and sends, every step::
     t      = trunc(a_third / 2^third_shift)                  (fixed point; float: a_third * third_scale)
     g      = 1 if the neuron's voltage before reset >= gate_lo else 0   (box-car derivative)
     y2     = clip(-g t, 0, 127),  y3 = clip(g t, 0, 127)    (7-bit unsigned traces: - and + parts)
+    y1     = the neuron's spike                              (for Hebbian post x pre products)
     s_err  = g t                                              (graded, for FA's next pathway)
 
 so that the learning rule ``dw = C x0 y2 - C x0 y3`` is ``dW = -C x e`` with e the signed error.

@@ -1,0 +1,285 @@
+"""Rule -> on-chip learning circuit: the one rule compiler and the one circuit builder.
+
+:func:`compile_rule` turns a :class:`~neurocredit.rules.rule.Rule` into product series (through
+:mod:`neurocredit.chip.plasticity`) and a plan for its feedback pathway and error dynamics, or
+refuses it naming what the chip lacks.  :func:`build_circuit` adds that plan to a compiled
+feed-forward fixed-point circuit (INPUT -> pop_1 -> ... -> pop_L)::
+
+    forward W_l   plastic, view 'forward':  the rule's forward terms (ΔW = η c · x0 · (y3 − y2) ...)
+    pop_l         'third' populations: LIF + third-factor compartment e_l (hidden: >> third_shift,
+                  gated by a box-car derivative where the pathway has f'; output: its own error)
+    error         graded output error units e_L = g (z_L − y*)   (out --g I--> error <--−g I-- target)
+    B_l           the pathway (data: :data:`PATHWAY_SOURCES`): from the output error (DFA family),
+                  the target (DRTP), or layer l+1's error (FA family), fixed (random / sparse),
+                  learned while training (drive 'error': view 'transposed', the rule's feedback
+                  terms: Kolen-Pollack, relaxed PC), or learned in scheduled mirror phases
+                  (drive 'noise': :class:`~neurocredit.chip.ir.Phase`, weight mirror)
+
+Error dynamics (:data:`DYNAMICS`): 'feedforward' is one pass through the pathway; relaxed
+predictive coding (fixed predictions, no backward derivative, one-to-one error units) runs its
+relaxation v_l ← v_l + γ(ε_l − B_l ε_{l+1}) as neuron dynamics: the value neurons' third-factor
+compartments are the error units, every connection is one step of delay, so each time step is
+one Jacobi step with γ = 1 and the errors settle within L − 1 steps (Whittington & Bogacz 2017;
+Millidge et al. 2020).  Dynamics with no neuron-dynamics counterpart here are refused, named.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from neurocredit.chip.errors import OnChipError
+from neurocredit.chip.ir import ERROR, TARGET, Circuit, Connection, Phase, Population, ProductSeries
+from neurocredit.chip.plasticity import compile_terms
+from neurocredit.chip.profile import Profile, load_profile
+from neurocredit.rules.factors import Factor
+from neurocredit.rules.locality import check_locality
+from neurocredit.rules.rule import Rule, Term
+
+PATHWAY_SOURCES = {"output": (ERROR, "s"), "target": (TARGET, "s"), "next": (None, "err")}
+"""Where a pathway's B_l reads from: (population, port); None = layer l+1 (its signed error)."""
+FIXED_KINDS = ("random", "sparse")
+
+DYNAMICS = {
+    "feedforward": {"how": "one pass through the feedback pathway", "third_shift": 4, "requires": ()},
+    "predictive_coding": {
+        "how": "relaxation as neuron dynamics (value neurons' error compartments, one Jacobi step per time step)",
+        "third_shift": 7,
+        "requires": (("fixed_prediction", True, "predictions recomputed from relaxed values are not compiled "
+                      "(fixed_prediction=True)"),
+                     ("dense_error", False, "dense learned error connections Γ_l (dense_error) are not "
+                      "compiled; the chip wires error units one to one")),
+    },
+}
+"""Error dynamics the chip runs, with the rule constants they need and the hidden error shift."""
+MISSING_DYNAMICS = {
+    "activation_relaxation": "activation relaxation's g_l ← g_l + γ(−g_l + B_l g_{l+1}) needs a graded "
+                             "relaxing population held while x̄ is frozen (a phase with the forward pass "
+                             "held); not built",
+    "dynamic_inversion": "dynamic inversion's feedback loop du/dt = e − W g − αu (with its stability check) "
+                         "needs graded integrator populations; not built",
+    "pal": "PAL needs graded-rate neurons with OU noise and high-pass traces, and graded x graded "
+           "products (signed ξ x r_HP, e x r) that the stock engine lacks (an extension); not built in the "
+           "generic compiler (the hand-written stack neurocredit.lava.onchip_pal still runs it)",
+    "autograd": "the BP reference runs in torch only",
+}
+
+
+@dataclass(frozen=True)
+class OnChipSpec:
+    """Integer parameters of an on-chip learning circuit."""
+
+    error_gain: int = 16          # e_out = gain (z_out - y*) at the graded error units
+    feedback_scale: float = 64.0  # B_int = round(feedback_scale * B)
+    third_shift: int = 4          # hidden t = trunc(B_int e / 2^third_shift)
+    out_third_shift: int = 0      # output t = trunc(e_out / 2^out_third_shift)
+    lr: float = 2 ** -4           # weight units per (spike x third-factor unit)
+    gate: float | None = None     # hidden box-car derivative: learn where v >= gate * threshold
+    decay_steps: int = 16         # weight decay −lr·λ·w spread over this many steps (one sample)
+    mirror_rate: float = 0.125    # mirror phases: Bernoulli noise spike probability per step
+    mirror_shift: int | None = None  # mirror phases: the response W ξ is read >> this (None: per layer)
+    mirror_steps: int = 2048      # mirror phases: steps per phase
+    mirror_lr: float = 1.6e-3     # mirror phases: η_B per step
+    mirror_every: int = 256       # mirror phases: training samples between phases
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """What the compiler made of a rule: product series per plastic connection kind, the
+    pathway, the dynamics, and a line saying how."""
+
+    rule: Rule
+    forward: ProductSeries
+    feedback: ProductSeries          # learned B while training (view 'transposed'), else empty
+    mirror: ProductSeries            # learned B in mirror phases, else empty
+    how: str
+
+
+def refuse_non_local(rule: Rule, layer_names: list[str]) -> None:
+    """OnChipError naming every quantity a synapse of ``rule`` would need but cannot see."""
+    violations = check_locality(rule, layer_names)
+    if violations:
+        raise OnChipError(f"rule '{rule.name}' cannot learn on chip, it is not local: "
+                          + "; ".join(str(v) for v in violations))
+
+
+def _dynamics(rule: Rule) -> dict:
+    if rule.dynamics in DYNAMICS:
+        d = DYNAMICS[rule.dynamics]
+        for name, want, why in d["requires"]:
+            if bool(rule.param(name, not want)) != want:
+                raise OnChipError(f"rule '{rule.name}': {why}")
+        return d
+    why = MISSING_DYNAMICS.get(rule.dynamics, "no neuron-dynamics counterpart")
+    raise OnChipError(f"rule '{rule.name}': error dynamics '{rule.dynamics}': {why}")
+
+
+def mirror_terms(rule: Rule, rate: float) -> tuple[Term, ...]:
+    """A noise-driven pathway's terms with the amp (pre·post) coefficient divided by the spike
+    noise variance σ² = p (1 − p) (Akrout et al. 2019's 1/σ² normalisation)."""
+    if not 0.0 < rate < 1.0:
+        raise OnChipError(f"mirror_rate must be in (0, 1), got {rate}")
+    hebb = frozenset({Factor.PRE, Factor.POST})
+    return tuple(replace(t, coef=t.coef / (rate * (1 - rate))) if frozenset(t.factors) == hebb else t
+                 for t in rule.feedback.terms)
+
+
+def compile_rule(rule: Rule, spec: OnChipSpec | None = None, profile: str | Profile = "loihi2",
+                 n_layers: int = 3) -> CompiledRule:
+    """Compile ``rule`` for a net of ``n_layers`` plastic layers, or raise OnChipError naming
+    the non-local quantity, the missing dynamics, the term / factor / constant the engine cannot
+    compute, or the pathway the builder lacks."""
+    spec = spec or OnChipSpec()
+    prof = load_profile(profile)
+    refuse_non_local(rule, [f"fc{i + 1}" for i in range(n_layers)])
+    dyn = _dynamics(rule)
+    fb = rule.feedback
+    if fb is None:
+        raise OnChipError(f"rule '{rule.name}' has no feedback pathway: its hidden layers get no third factor")
+    if rule.dynamics != "feedforward" and fb.derivative:
+        raise OnChipError(f"rule '{rule.name}': the backward derivative f'(v_l) on B_l ε_(l+1) is not compiled "
+                          f"into relaxing neuron dynamics (use derivative=False)")
+    lr_fwd = spec.lr * float(rule.param("lr_scale", 1.0))
+    try:
+        forward = compile_terms(rule.forward, lr_fwd, "forward", prof, spec.decay_steps)
+    except OnChipError as exc:
+        raise OnChipError(f"rule '{rule.name}', forward: {exc}") from None
+    if not any(p.dependency == "x0" for p in forward):
+        raise OnChipError(f"rule '{rule.name}': no forward term has a pre spike factor, W would only decay")
+    learned = fb_series = mirror = ProductSeries(())
+    if fb.module_size not in (None, 1):
+        raise OnChipError(f"rule '{rule.name}': module-wise pathways (module_size {fb.module_size}) are not built")
+    if fb.kind == "learned":
+        try:
+            if fb.drive == "noise":
+                mirror = compile_terms(mirror_terms(rule, spec.mirror_rate), spec.mirror_lr, "transposed", prof, 1)
+            else:
+                fb_series = compile_terms(fb.terms, spec.lr * fb.lr_scale, "transposed", prof, spec.decay_steps)
+        except OnChipError as exc:
+            raise OnChipError(f"rule '{rule.name}', learned feedback ({fb.drive}-driven): {exc}") from None
+        learned = fb_series or mirror
+        if not any(p.dependency == "x0" for p in learned):
+            raise OnChipError(f"rule '{rule.name}': learned feedback without a pre x post term does not learn")
+        if fb.drive == "forward":
+            raise OnChipError(f"rule '{rule.name}': learned feedback driven by the forward pass (B's payload "
+                              f"W_(l+1) x_l) is not built: it needs a graded copy of layer l+1's input")
+        if fb.source != "next":
+            raise OnChipError(f"rule '{rule.name}': learned feedback from '{fb.source}' is not built "
+                              f"(only from the next layer)")
+    elif fb.kind not in FIXED_KINDS:
+        raise OnChipError(f"rule '{rule.name}': feedback pathway '{fb.kind}' is not built")
+    if fb.source not in PATHWAY_SOURCES:
+        raise OnChipError(f"rule '{rule.name}': feedback source '{fb.source}' is not built")
+    what = {"random": "fixed random B", "sparse": "fixed sparse B",
+            "learned": "learned B (TransposedLearningDense)" if fb.drive == "error"
+            else "B learned in scheduled mirror phases"}[fb.kind]
+    engine = "Lava's stock engine" if not (forward.extensions or learned.extensions) else \
+        f"extensions {', '.join(forward.extensions + learned.extensions)}"
+    how = f"{what} from {fb.source}; {dyn['how']}; dw = {forward.dw}" + \
+          (f"; dw(B) = {learned.dw}" if learned else "") + f" ({engine})"
+    return CompiledRule(rule, forward, fb_series, mirror, how)
+
+
+def compile_status(rule: Rule, n_layers: int = 3) -> tuple[bool, str]:
+    """(compiles to on-chip learning, how or why not), asked of the compiler itself; a rule that
+    declares ``hardware=False`` is not on chip even where it would compile (the reason says so)."""
+    try:
+        how = compile_rule(rule, n_layers=n_layers).how
+    except OnChipError as exc:
+        return False, str(exc)
+    if not rule.hardware:
+        return False, f"compiles, but rule '{rule.name}' declares hardware=False ({how})"
+    return True, how
+
+
+def default_spec(rule: Rule, n_hidden: int, **overrides) -> OnChipSpec:
+    """The spec for ``rule``: its dynamics' hidden error shift, :func:`default_gate`; keyword
+    ``overrides`` that are not None replace fields (a negative ``gate`` turns the gate off)."""
+    dyn = DYNAMICS.get(rule.dynamics, DYNAMICS["feedforward"])
+    base = OnChipSpec(third_shift=dyn["third_shift"], gate=default_gate(rule, n_hidden))
+    spec = replace(base, **{k: v for k, v in overrides.items() if v is not None})
+    return replace(spec, gate=None) if spec.gate is not None and spec.gate < 0 else spec
+
+
+def default_gate(rule: Rule, n_hidden: int) -> float | None:
+    """The hidden box-car derivative gate (fraction of threshold): 0.3 where the rule multiplies
+    by f' and the net has one hidden layer; None where it has no f' or is deeper (there the gate
+    lets weights only ratchet up: DFA 64-128-64-10, seed 0: 35.6 % with gate 0.6, 90.0 % without)."""
+    derivative = rule.feedback is not None and rule.feedback.derivative and rule.dynamics == "feedforward"
+    return 0.3 if (derivative and n_hidden == 1) else None
+
+
+def random_feedback(rule: Rule, sizes: list[int], seed: int) -> list[np.ndarray]:
+    """Float feedback matrices B_l (n_l x n_source) for a fresh ``sizes`` network: entries
+    N(0, 1/n_l), for a sparse pathway zeroed with probability ``sparsity`` and rescaled by
+    1/sqrt(1 − sparsity); the source is the next layer (n_l x n_(l+1)) or the output error /
+    target (n_l x n_L).  Drawn from ``numpy.random.default_rng(seed + 1)``."""
+    fb = rule.feedback
+    if fb is None:
+        raise OnChipError(f"rule '{rule.name}' has no feedback pathway")
+    rng = np.random.default_rng(seed + 1)
+    out = []
+    for l in range(len(sizes) - 2):
+        n_src = sizes[l + 2] if fb.source == "next" else sizes[-1]
+        b = rng.normal(0, 1 / np.sqrt(sizes[l + 1]), (sizes[l + 1], n_src))
+        if fb.kind == "sparse":
+            b = b * (rng.random(b.shape) >= fb.sparsity) / np.sqrt(1 - fb.sparsity)
+        out.append(b)
+    return out
+
+
+MIRROR_PRECISION = 2      # mirrored B is stored 2^2 finer than fixed B and read with weight_exp −2
+
+
+def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: OnChipSpec | None = None,
+                  profile: str | Profile = "loihi2") -> Circuit:
+    """The on-chip learning circuit of a compiled feed-forward fixed-point circuit ``base`` for
+    ``rule`` (module docstring); ``feedback[l]`` is hidden layer l's float B (n_l x n_source)."""
+    spec = spec or OnChipSpec()
+    pops = list(base.populations)
+    names = [p.name for p in pops]
+    compiled = compile_rule(rule, spec, profile, len(pops))
+    fb = rule.feedback
+    if len(feedback) != len(pops) - 1:
+        raise OnChipError(f"{len(pops) - 1} hidden layers need as many feedback matrices, got {len(feedback)}")
+    for p in pops:
+        if not p.spiking:
+            raise OnChipError(f"layer '{p.name}' is a voltage readout (NIR LI/CubaLI/I): on-chip learning needs "
+                              f"spiking layers, the output's spike counts are its answer (export with "
+                              f"`--readout lif`)")
+    if spec.gate is not None and not (fb.derivative and rule.dynamics == "feedforward"):
+        raise OnChipError(f"rule '{rule.name}' has no backward derivative on chip: OnChipSpec.gate must be None")
+    new_pops = []
+    for i, p in enumerate(pops):
+        hidden = i < len(pops) - 1
+        gate = int(spec.gate * (int(p.vth) << 6)) if (hidden and spec.gate is not None) else -(2 ** 30)
+        new_pops.append(replace(p, kind="third", third_shift=spec.third_shift if hidden else spec.out_third_shift,
+                                gate_lo=gate))
+    out = pops[-1]
+    zeros = np.zeros(out.n, np.int64)
+    new_pops.append(Population(ERROR, out.n, 0, 0, 0, zeros, zeros, True, 1.0, "graded"))
+    conns = [Connection(c.name, c.src, c.dst, np.asarray(c.weights), c.weight_exp, c.num_weight_bits, "mixed",
+                        plastic=compiled.forward) for c in base.connections]
+    eye = np.eye(out.n, dtype=np.int64)
+    conns += [Connection("out->error", out.name, ERROR, spec.error_gain * eye, 0, 8, "excitatory"),
+              Connection("target->error", TARGET, ERROR, -spec.error_gain * eye, 0, 8, "inhibitory"),
+              Connection("error->out", ERROR, out.name, eye, 0, 8, "excitatory", dst_port="third")]
+    b_exp = -MIRROR_PRECISION if compiled.mirror else 0
+    b_names = tuple(f"B{l + 1}" for l in range(len(pops) - 1))
+    for l, name in enumerate(b_names):
+        b = np.round(spec.feedback_scale * 2.0 ** -b_exp * np.asarray(feedback[l])).astype(np.int64)
+        b = 2 * (np.clip(b, -256, 254) // 2)             # Lava keeps mixed-sign weights even
+        src, port = PATHWAY_SOURCES[fb.source]
+        conns.append(Connection(name, src or names[l + 1], names[l], b, b_exp, 8, "mixed", src_port=port,
+                                dst_port="third", plastic=compiled.feedback,
+                                view="transposed" if compiled.feedback else "forward"))
+    meta = {**base.meta, "rule": rule.name, "dw": compiled.forward.dw, "n_target": out.n, "how": compiled.how,
+            "learned_feedback": b_names if (compiled.feedback or compiled.mirror) else ()}
+    if compiled.feedback:
+        meta["dw_B"] = compiled.feedback.dw
+    circuit = Circuit(base.n_in, new_pops, conns, base.outputs, True, meta)
+    if compiled.mirror:
+        from neurocredit.chip.phases import mirror_phase
+        circuit = replace(circuit, phases=(mirror_phase(circuit, compiled.mirror, spec),),
+                          meta={**meta, "dw_B": compiled.mirror.dw})
+    return circuit

@@ -1,0 +1,291 @@
+"""Vectorised, batched PyTorch emulator of a Loihi/Lava circuit: LIF populations joined by
+Dense connections, in the fixed-point arithmetic of lava-nc's bit-accurate models (or their float
+models), with Lava's timing.
+
+A :class:`Circuit` is plain data (numbers only, no Lava objects): the Lava compiler
+(:mod:`neurocredit.chip.compile`) produces one and the Lava backend builds processes from the same numbers,
+so that the emulator and ``Loihi2SimCfg`` run the same program.
+
+Timing (Lava's ``LoihiProtocol``, one call of ``run_spk`` per process per step t = 1, 2, ...)::
+
+    input spikes x[t] leave the RingBuffer source at step t
+    every LIF population p updates with a_in[t] = sum over connections c -> p of buf_c
+    every Dense connection c then sets buf_c = W_c s_src[t]    (so it reaches p at step t + 1)
+
+Equations per step are those of :mod:`neurocredit.neurons.fixed_point`.  Samples in a batch
+are independent and start from zero state (Lava: u = v = 0, Dense a_buff = 0).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from neurocredit.chip.ir import INPUT, Circuit, Connection, Population
+from neurocredit.neurons import fixed_point as fp
+
+@dataclass
+class _Prepared:
+    pops: list[Population]
+    conns: list[Connection]
+    weights: list[torch.Tensor]
+    biases: list[torch.Tensor]
+
+
+def _prepare(circuit: Circuit, device: torch.device) -> _Prepared:
+    weights, biases = [], []
+    for c in circuit.connections:
+        w = torch.as_tensor(np.asarray(c.weights))
+        if circuit.fixed_point:
+            w = fp.stored_weights(w.round().to(torch.int64), c.sign_mode, c.num_weight_bits)
+            # float64 copy for an exact matmul (|sums| far below 2^53)
+            weights.append(w.to(device=device, dtype=torch.float64))
+        else:
+            weights.append(w.to(device=device, dtype=torch.float64))
+    for p in circuit.populations:
+        if circuit.fixed_point:
+            b = fp.effective_bias(torch.as_tensor(np.asarray(p.bias_mant, dtype=np.int64)),
+                                  torch.as_tensor(np.asarray(p.bias_exp, dtype=np.int64)))
+            biases.append(b.broadcast_to((p.n,)).to(device))
+        else:
+            b = torch.as_tensor(np.asarray(p.bias_mant, dtype=np.float64))
+            biases.append(b.broadcast_to((p.n,)).to(device))
+    return _Prepared(circuit.populations, circuit.connections, weights, biases)
+
+
+@torch.no_grad()
+def emulate(circuit: Circuit, x: torch.Tensor | np.ndarray, record: list[str] | None = None,
+            device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """Run ``circuit`` on input spikes ``x`` [T, batch, n_in] (0/1).  Returns a dict
+    population name -> [T, batch, n] for ``record`` (default: the outputs): spikes (bool) of a
+    spiking population, the voltage v after the step (Lava units, int64 or float64) of a
+    non-spiking one (see :meth:`Circuit.decode`)."""
+    device = torch.device(device)
+    x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+    if x.dim() == 2:
+        x = x[:, None, :]
+    if x.dim() != 3 or x.shape[2] != circuit.n_in:
+        raise ValueError(f"input spikes must have shape [T, batch, {circuit.n_in}], got {tuple(x.shape)}")
+    if not bool(((x == 0) | (x == 1)).all()):
+        raise ValueError("input must be binary spikes (0/1): Lava's Dense takes 1-bit spikes here")
+    x = x.to(device=device, dtype=torch.float64)
+    steps, batch = x.shape[0], x.shape[1]
+    record = list(circuit.outputs if record is None else record)
+    prep = _prepare(circuit, device)
+    fixed = circuit.fixed_point
+    dtype = torch.int64 if fixed else torch.float64
+    index = {p.name: i for i, p in enumerate(prep.pops)}
+    for c in prep.conns:
+        if c.dst not in index or (c.src != INPUT and c.src not in index):
+            raise ValueError(f"connection {c.name} joins unknown populations {c.src} -> {c.dst}")
+    u = [torch.zeros(batch, p.n, dtype=dtype, device=device) for p in prep.pops]
+    v = [torch.zeros(batch, p.n, dtype=dtype, device=device) for p in prep.pops]
+    spikes = [torch.zeros(batch, p.n, dtype=torch.bool, device=device) for p in prep.pops]
+    buf = [torch.zeros(batch, prep.pops[index[c.dst]].n, dtype=dtype, device=device)
+           for c in prep.conns]
+    incoming = [[k for k, c in enumerate(prep.conns) if c.dst == p.name] for p in prep.pops]
+    out = {name: torch.zeros(steps, batch, prep.pops[index[name]].n, device=device,
+                             dtype=torch.bool if prep.pops[index[name]].spiking else dtype)
+           for name in record}
+    for t in range(steps):
+        for i, p in enumerate(prep.pops):
+            a_in = torch.zeros(batch, p.n, dtype=dtype, device=device)
+            for k in incoming[i]:
+                a_in = a_in + buf[k]
+            if fixed:
+                u[i], v[i], spikes[i] = fp.lif_step_fixed(u[i], v[i], a_in, int(p.du), int(p.dv),
+                                                          int(p.vth), prep.biases[i])
+            else:
+                u[i], v[i], spikes[i] = fp.lif_step_float(u[i], v[i], a_in, float(p.du),
+                                                          float(p.dv), float(p.vth), prep.biases[i])
+        for k, c in enumerate(prep.conns):
+            s = x[t] if c.src == INPUT else spikes[index[c.src]]
+            if fixed:
+                buf[k] = fp.dense_fixed(s, prep.weights[k], int(c.weight_exp))
+            else:
+                buf[k] = fp.dense_float(s, prep.weights[k])
+        for name in record:
+            i = index[name]
+            out[name][t] = spikes[i] if prep.pops[i].spiking else v[i]
+    return out
+
+
+# -- learning (fixed point) ---------------------------------------------------------------------
+# One learning engine for every circuit: Lava's bit-approximate applier
+# (lava/magma/core/learning/learning_rule_applier.py LearningRuleApplierBitApprox, with
+# lava/magma/core/model/py/connection.py LearningConnectionModelBitApproximate), t_epoch = 1.
+# Per step, for the products  m 2^k · dependency · f_1 · ... · f_n  of a connection:
+#
+#   y_eval  = floor(y e^(-1/65535)) + (r_y < frac)      post traces (3F taus 65535), r_y the step's
+#                                                       trace random
+#   cur     = dependency · Π clip(f_i, ±2^width_i) · m >> max(0, Σ width_i + 4 − 15) << (7 + k)
+#   acc     = clip(acc + clip(cur)),  acc starting at W << 7       (16-bit signed accumulator)
+#   W       = clip((floor(acc / 128) + (r_w < frac(acc / 128))) * 128 >> 7, −256, 255)
+#
+# with r_w from ConnVarRandom (numpy default_rng(2), one draw per step) and r_y from the y
+# TraceRandom stream (default_rng(rng_seed + 2), two draws per step).
+Y_TAU = 65535
+ACC_MAX = 2 ** 15 - 1
+ACC_MIN = -(2 ** 15) - 1
+ACC_SHIFT = 7            # W_ACCUMULATOR_S - W_SYN_VAR_S = 16 - 9
+ROUND_UNIT = 128         # 2^(W_ACCUMULATOR_U - W_WEIGHTS_U)
+MANT_BITS = 4
+FACTOR_BITS = {"x1": 7, "x2": 7, "y1": 7, "y2": 7, "y3": 7, "w": 9}
+TRACE_MAX = 127
+
+
+class EngineRandoms:
+    """The random streams one Lava LearningDense draws from, in Lava's order."""
+
+    def __init__(self, rng_seed: int) -> None:
+        self._w = np.random.default_rng(2)
+        self._w.random(1)
+        self._y = np.random.default_rng(rng_seed + 2)
+        self._y.random(1)
+
+    def step(self) -> tuple[float, float]:
+        """(r_y, r_w) for one step: two y-trace advances (recv_traces), one weight advance."""
+        self._y.random(1)
+        return float(self._y.random(1)[0]), float(self._w.random(1)[0])
+
+
+def apply_series(w: np.ndarray, x0: np.ndarray, y: dict[str, np.ndarray], series, r_y: float,
+                 r_w: float, time_step: int) -> np.ndarray:
+    """One learning epoch of the engine (see above) for the products of ``series`` on integer
+    weights ``w`` (n_post, n_pre): ``x0`` (n_pre,) the pre spikes, ``y[trace]`` (n_post,) the
+    post traces, ``time_step`` Lava's (1 on the first step).  Returns the new weights."""
+    w = w.astype(np.int64)
+    acc = w << ACC_SHIFT
+    decay = np.exp(-1 / Y_TAU)
+    traces: dict[str, np.ndarray] = {}
+    for p in series:
+        if p.dependency == "x0":
+            cur = np.broadcast_to(x0.astype(np.int64)[None, :], w.shape)
+        elif p.decimation is not None:
+            if time_step % (1 << p.decimation):
+                continue
+            cur = np.ones(w.shape, np.int64)
+        else:
+            raise ValueError(f"product {p}: dependency {p.dependency!r} is not emulated (x0, u<d> are)")
+        width = MANT_BITS
+        for f in p.factors:
+            if f in ("y1", "y2", "y3"):
+                if f not in traces:
+                    yv = decay * np.asarray(y[f], np.int64)
+                    traces[f] = (np.floor(yv) + (r_y < yv % 1)).astype(np.int64)
+                val = traces[f][:, None]
+            elif f == "w":
+                val = w
+            else:
+                raise ValueError(f"product {p}: factor {f!r} is not emulated")
+            bits = FACTOR_BITS[f]
+            cur = cur * np.clip(val, -(2 ** bits), 2 ** bits - 1)
+            width += bits
+        cur = (cur * int(p.mant)) >> max(0, width - 15)
+        cur = np.clip(cur << (7 + int(p.exp)), ACC_MIN, ACC_MAX)
+        acc = np.clip(acc + cur, ACC_MIN, ACC_MAX)
+    q = acc / ROUND_UNIT
+    q = (np.floor(q) + (r_w < q % 1)).astype(np.int64)
+    return np.clip((q * ROUND_UNIT) >> ACC_SHIFT, -256, 255)
+
+
+def decay_np(x: np.ndarray, d: int, off: int) -> np.ndarray:
+    """fp.decay in numpy: x · (4096 − (d + off)) >> 12, rounded toward zero."""
+    prod = x * (fp.DECAY_UNITY - (d + off))
+    return np.sign(prod) * (np.abs(prod) >> fp.DECAY_SHIFT)
+
+
+def population_step(p: Population, st: dict, o: dict, a: np.ndarray, bias: np.ndarray,
+                    third: np.ndarray) -> None:
+    """One fixed-point step of population ``p`` (Lava's bit-accurate LIF for 'lif'/'third')::
+
+        u ← wrap24(decay(u, du) + a << 6),  v ← clip(decay(v, dv) + u + bias),  s = v > vth << 6
+        'third': e = sign(t)(|t| >> third_shift)·[v ≥ gate_lo], sent as y3 = clip(e, 0, 127),
+                 y2 = clip(−e, 0, 127), y1 = s, and as the graded output err = e
+        'graded': s = err = a · [|a| > vth]
+
+    Updates the state ``st`` (u, v; v resets to 0 on a spike) and the outputs ``o`` in place."""
+    if p.kind == "graded":
+        o["s"] = a * (np.abs(a) > int(p.vth))
+        o["err"] = o["s"]
+        return
+    u = decay_np(st["u"], int(p.du), fp.DS_OFFSET) + (a << fp.ACT_SHIFT)
+    wrapped = np.where(u > fp.MAX_UV, u - 2 * fp.MAX_UV, u)
+    u = np.where(wrapped <= -fp.MAX_UV, u + 2 * fp.MAX_UV, wrapped)
+    v = np.clip(decay_np(st["v"], int(p.dv), fp.DM_OFFSET) + u + bias, -(fp.MAX_UV - 1), fp.MAX_UV - 1)
+    spikes = v > (int(p.vth) << fp.VTH_SHIFT)
+    if p.kind == "third":
+        gate = v >= int(p.gate_lo)
+        tt = np.sign(third) * (np.abs(third) >> int(p.third_shift)) * gate
+        o["y2"], o["y3"], o["err"] = np.clip(-tt, 0, TRACE_MAX), np.clip(tt, 0, TRACE_MAX), tt
+        o["y1"] = spikes.astype(np.int64)
+    st["u"], st["v"] = u, np.where(spikes, 0, v)
+    o["s"] = spikes.astype(np.int64)
+
+
+def emulate_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int = 0,
+                     record: list[str] | None = None, snapshot_every: int = 0,
+                     ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Run a fixed-point learning circuit on ``inputs`` {source name: [T, n]} (one stream,
+    learning every step): every plastic connection applies its product series each step
+    (:func:`apply_series`) on its view — 'forward': x0 = the pre spike, y1..y3 the post
+    neuron's traces; 'transposed' (learned feedback): x0 = the spike of the neuron it drives,
+    y3/y2 the +/- parts of the signed payload it carries, Δ on the transposed matrix (as
+    ``TransposedLearningDense`` does in Lava).
+
+    Returns (final integer weights of every connection, records [T, n] of ``record``: a
+    population name for its spikes / graded output, ``'err:<name>'`` for its signed third
+    factor); with ``snapshot_every`` > 0 the records also hold ``'w:<name>'`` arrays
+    [T // snapshot_every, *shape] of every plastic connection's weights."""
+    steps = next(iter(inputs.values())).shape[0]
+    record = list(record or [])
+    pops = {p.name: p for p in circuit.populations}
+    missing = [s for s in circuit.sources() if s not in inputs]
+    if missing:
+        raise ValueError(f"the circuit reads sources {missing} that the inputs do not provide")
+    z = lambda n: np.zeros(n, np.int64)  # noqa: E731
+    state = {p.name: dict(u=z(p.n), v=z(p.n)) for p in circuit.populations}
+    outs = {p.name: {"s": z(p.n), "err": z(p.n), "y1": z(p.n), "y2": z(p.n), "y3": z(p.n)}
+            for p in circuit.populations}
+    weights = {c.name: fp.stored_weights(torch.as_tensor(np.asarray(c.weights)).round().to(torch.int64),
+                                         c.sign_mode, c.num_weight_bits).numpy() for c in circuit.connections}
+    bufs = {c.name: z(pops[c.dst].n) for c in circuit.connections}
+    randoms = {c.name: EngineRandoms(rng_seed) for c in circuit.connections if c.plastic}
+    into = {(p.name, port): [c.name for c in circuit.connections if c.dst == p.name and c.dst_port == port]
+            for p in circuit.populations for port in ("a", "third")}
+    bias = {p.name: fp.effective_bias(torch.as_tensor(np.asarray(p.bias_mant, np.int64)),
+                                      torch.as_tensor(np.asarray(p.bias_exp, np.int64))).numpy()
+            for p in circuit.populations}
+    rec = {k: np.zeros((steps, pops[k.split(":")[-1]].n), np.int64) for k in record}
+    snaps: dict[str, list[np.ndarray]] = {c.name: [] for c in circuit.plastic}
+    for t in range(steps):
+        for p in circuit.populations:
+            a = sum((bufs[k] for k in into[(p.name, "a")]), z(p.n))
+            third = sum((bufs[k] for k in into[(p.name, "third")]), z(p.n))
+            population_step(p, state[p.name], outs[p.name], a, bias[p.name], third)
+        for c in circuit.connections:
+            if c.src in inputs:
+                s = np.asarray(inputs[c.src][t], dtype=np.int64)
+            else:
+                s = outs[c.src]["err" if c.src_port == "err" else "s"]
+            acc = weights[c.name] @ s
+            e = int(c.weight_exp)
+            bufs[c.name] = acc << e if e > 0 else acc >> (-e)
+            if not c.plastic:
+                continue
+            r_y, r_w = randoms[c.name].step()
+            if c.view == "transposed":
+                y = {"y1": z(len(s)), "y2": np.clip(-s, 0, TRACE_MAX), "y3": np.clip(s, 0, TRACE_MAX)}
+                w_t = apply_series(weights[c.name].T, outs[c.dst]["s"] > 0, y, c.plastic, r_y, r_w, t + 1)
+                weights[c.name] = np.ascontiguousarray(w_t.T)
+            else:
+                weights[c.name] = apply_series(weights[c.name], s > 0, outs[c.dst], c.plastic, r_y, r_w, t + 1)
+            if snapshot_every and (t + 1) % snapshot_every == 0:
+                snaps[c.name].append(weights[c.name].copy())
+        for k in record:
+            port, _, name = k.rpartition(":")
+            rec[k][t] = outs[name]["err" if port == "err" else "s"]
+    if snapshot_every:
+        rec.update({f"w:{k}": np.asarray(v) for k, v in snaps.items()})
+    return weights, rec

@@ -1,0 +1,234 @@
+"""The compiled circuit, as frozen data: populations, connections, and for every plastic
+connection the product series its learning engine evaluates.
+
+A :class:`Circuit` holds numbers only (no Lava, no torch objects): the chip compiler
+(:mod:`neurocredit.chip.compile`, :mod:`neurocredit.chip.circuits`) produces it, the emulator
+(:mod:`neurocredit.chip.emulator`) runs it bit-exactly, a backend (:mod:`neurocredit.lava`)
+turns it into processes.
+
+Plasticity (Loihi 2 / Lava learning engine, one epoch per step)::
+
+    ΔW = Σ_products  m · 2^k · dependency · Π factors
+
+with ``dependency`` x0 (the pre spike) or u<d> (a tick every 2^d steps), ``factors`` from the
+engine's vocabulary (post traces y1..y3, the weight w; see ``mappings/engine.toml``) and m 2^k
+the product's signed scaling constant (m a 4-bit mantissa, k in [-7, 8]).  A factor the stock
+engine lacks is an *extension* (marked in the table and by :attr:`Product.extensions`); only a
+backend's generic custom learning process computes it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Iterable
+
+import numpy as np
+import torch
+
+INPUT = "input"     # the circuit's input source (spikes fed from outside)
+TARGET = "target"   # the one-hot target source of a learning circuit
+ERROR = "error"     # the output error units of a learning circuit
+
+STOCK_FACTORS = frozenset({"x1", "x2", "y1", "y2", "y3", "w"})
+"""Factors Lava's stock LearningDense evaluates (lava/magma/core/learning/string_symbols.py)."""
+
+
+@dataclass(frozen=True)
+class Product:
+    """One product ``mant · 2^exp · dependency · Π factors`` of a plastic connection's Δw.
+
+    ``term`` names the rule term it was compiled from and ``error`` the relative quantisation
+    error of its constant (m 2^k against the rule's value), for reports."""
+
+    mant: int
+    exp: int
+    dependency: str
+    factors: tuple[str, ...]
+    term: str = ""
+    error: float = 0.0
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        """Factors the stock engine cannot compute (marked extensions)."""
+        return tuple(f for f in self.factors if f not in STOCK_FACTORS)
+
+    @property
+    def decimation(self) -> int | None:
+        """d of a u<d> dependency (the product applies every 2^d steps), else None."""
+        return int(self.dependency[1:]) if self.dependency.startswith("u") else None
+
+    def __str__(self) -> str:
+        return f"{self.mant} * 2^{self.exp} * " + " * ".join((self.dependency, *self.factors))
+
+
+@dataclass(frozen=True)
+class ProductSeries:
+    """The Δw of one plastic connection: a sum of :class:`Product` s."""
+
+    products: tuple[Product, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "products", tuple(self.products))
+
+    def __bool__(self) -> bool:
+        return bool(self.products)
+
+    def __iter__(self):
+        return iter(self.products)
+
+    def __len__(self) -> int:
+        return len(self.products)
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        """Every extension factor any product uses (empty: Lava's stock engine computes it)."""
+        return tuple(sorted({f for p in self.products for f in p.extensions}))
+
+    @property
+    def dw(self) -> str:
+        """The ``Loihi3FLearningRule`` dw string (generated from the products, never by hand)."""
+        parts = []
+        for p in self.products:
+            body = " * ".join((f"{abs(p.mant)} * 2^{p.exp}", p.dependency, *p.factors))
+            parts.append(("- " if p.mant < 0 else "+ ") + body)
+        s = " ".join(parts)
+        return s[2:] if s.startswith("+ ") else "-" + s[2:]
+
+    def __str__(self) -> str:
+        return self.dw
+
+
+NO_LEARNING = ProductSeries(())
+
+
+@dataclass(frozen=True, eq=False)
+class Population:
+    """One neuron population.  Fixed point: du, dv 12-bit ints, vth 17-bit int, bias_mant/exp
+    ints per neuron.  Float: du, dv fractions, vth float, bias_mant float, bias_exp 0.
+
+    ``kind``: 'lif' (plain LIF), 'third' (LIF with a third-factor compartment: the signed error
+    t = sign(a)(|a| >> third_shift)·[v ≥ gate_lo] sent as post traces y3 = t⁺, y2 = t⁻, the spike
+    as y1, and as a graded output ``err``), 'graded' (graded units: output a·[|a| > vth])."""
+
+    name: str
+    n: int
+    du: float
+    dv: float
+    vth: float
+    bias_mant: np.ndarray
+    bias_exp: np.ndarray
+    spiking: bool = True            # False: a leaky integrator (NIR LI/CubaLI), output = v
+    v_scale: np.ndarray | float = 1.0   # NIR voltage per unit of this population's v
+    kind: str = "lif"
+    third_shift: int = 0
+    gate_lo: int = -(2 ** 30)
+
+
+@dataclass(frozen=True, eq=False)
+class Connection:
+    """One dense connection ``src`` -> ``dst``, ``weights`` (n_dst, n_src); fixed point: ints
+    with ``weight_exp`` and a sign mode.
+
+    ``src_port``: 's' (spikes / graded output) or 'err' (a third-factor population's signed
+    error); ``dst_port``: 'a' (input current) or 'third' (third-factor compartment).
+    ``plastic``: the connection's product series.  ``view``: which synapse view the engine
+    learns on — 'forward' (x0 = the pre spike, y = the post neuron's traces) or 'transposed'
+    (learned feedback: x0 = the spike of the neuron the connection drives, y3/y2 = the signed
+    payload it carries; Δ applied to the transposed matrix)."""
+
+    name: str
+    src: str
+    dst: str
+    weights: np.ndarray
+    weight_exp: int = 0
+    num_weight_bits: int = 8
+    sign_mode: str = "mixed"
+    src_port: str = "s"
+    dst_port: str = "a"
+    plastic: ProductSeries = NO_LEARNING
+    view: str = "forward"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.plastic, ProductSeries):
+            object.__setattr__(self, "plastic", ProductSeries(tuple(self.plastic)))
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A scheduled phase of a learning circuit (a weight mirror's noise phase): before every
+    ``every`` training samples, for ``steps`` steps, each hidden layer's neurons get
+    Bernoulli(``rate``) noise spikes ξ, the next layer answers through a copy of its forward
+    weights (``layers``: (learned B name, the forward W it mirrors, the response right shift)),
+    and B learns with ``plastic`` on its transposed view; B then replaces the training
+    circuit's (fixed) B (:mod:`neurocredit.chip.phases` builds the phase circuit)."""
+
+    kind: str
+    layers: tuple[tuple[str, str, int], ...]
+    rate: float
+    steps: int
+    every: int
+    plastic: ProductSeries
+
+
+@dataclass(frozen=True, eq=False)
+class Circuit:
+    """Populations (in update order; any order gives the same result), connections, the
+    populations whose spikes are the graph's outputs, and scheduled phases."""
+
+    n_in: int
+    populations: tuple[Population, ...]
+    connections: tuple[Connection, ...]
+    outputs: tuple[str, ...]
+    fixed_point: bool = True
+    meta: dict = field(default_factory=dict)
+    phases: tuple[Phase, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("populations", "connections", "outputs", "phases"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
+    def population(self, name: str) -> Population:
+        for p in self.populations:
+            if p.name == name:
+                return p
+        raise KeyError(f"no population {name!r} in the circuit")
+
+    def connection(self, name: str) -> Connection:
+        for c in self.connections:
+            if c.name == name:
+                return c
+        raise KeyError(f"no connection {name!r} in the circuit")
+
+    @property
+    def plastic(self) -> tuple[Connection, ...]:
+        """The plastic connections."""
+        return tuple(c for c in self.connections if c.plastic)
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """Every connection's weights by name."""
+        return {c.name: np.asarray(c.weights) for c in self.connections}
+
+    def with_weights(self, weights: dict[str, np.ndarray]) -> "Circuit":
+        """A copy whose connections named in ``weights`` hold those weights."""
+        conns = [replace(c, weights=weights[c.name]) if c.name in weights else c for c in self.connections]
+        return replace(self, connections=tuple(conns))
+
+    def with_plasticity(self, series: dict[str, ProductSeries]) -> "Circuit":
+        """A copy whose connections named in ``series`` learn with those product series."""
+        conns = [replace(c, plastic=series[c.name]) if c.name in series else c for c in self.connections]
+        return replace(self, connections=tuple(conns))
+
+    def sources(self) -> tuple[str, ...]:
+        """Names connections read from that are not populations (input, target, noise ...)."""
+        pops = {p.name for p in self.populations}
+        return tuple(dict.fromkeys(c.src for c in self.connections if c.src not in pops))
+
+    def decode(self, name: str, data: torch.Tensor | np.ndarray) -> np.ndarray:
+        """A recorded output in NIR units: spikes as bool, an integrator's v times v_scale."""
+        p = self.population(name)
+        data = data.numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
+        return data != 0 if p.spiking else data.astype(np.float64) * np.asarray(p.v_scale)
+
+
+def series(products: Iterable[Product]) -> ProductSeries:
+    """A ProductSeries of ``products``."""
+    return ProductSeries(tuple(products))

@@ -1,0 +1,166 @@
+"""Rule terms -> product series: the one plasticity compiler.
+
+A rule term ``c · Π factors`` (:class:`neurocredit.rules.rule.Term`) of a plastic connection
+with learning rate η becomes products of the learning engine (:mod:`neurocredit.chip.ir`)::
+
+    η c · pre · third        (forward view)  ->  m 2^k x0 y3  −  m 2^k x0 y2      (m 2^k ≈ η c)
+    η c · pre · post         (forward view)  ->  m 2^k x0 y1
+    η c · pre · post         (transposed)    ->  m 2^k x0 y3  −  m 2^k x0 y2
+    η c · weight                             ->  m 2^k u<d> w   (m 2^k / 2^d ≈ η c / decay_steps)
+
+following the factor table ``mappings/engine.toml`` (which engine factor each rule factor is on
+each synapse view; signed quantities are pairs of unsigned traces).  Constants are quantised
+onto the engine's m·2^k grid (m a signed ``scaling_mantissa_bits`` mantissa, k in
+[scaling_exponent_min, scaling_exponent_max] of ``hardware/<target>.toml``); every product
+carries its relative quantisation error.  A weight-only term (decay) is below the smallest
+constant 2^-7 per step for useful rates, so it rides on a decimated dependency u<d> that ticks
+every 2^d steps.  A factor with no engine counterpart, a term with no dependency (no pre spike
+and not weight-only), a constant off the grid: each raises :class:`OnChipError` naming the
+term, the product and the limit.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+from neurocredit.chip.errors import OnChipError
+from neurocredit.chip.ir import Product, ProductSeries
+from neurocredit.chip.profile import Profile, load_mapping, load_profile
+from neurocredit.rules.factors import Factor
+from neurocredit.rules.rule import Term
+
+
+@lru_cache(maxsize=None)
+def _table() -> dict:
+    return load_mapping("engine")
+
+
+def engine_factors(view: str) -> dict[str, str]:
+    """Rule factor -> engine factor on synapse ``view`` ('forward' | 'transposed')."""
+    views = _table()["views"]
+    if view not in views:
+        raise OnChipError(f"no synapse view {view!r} in mappings/engine.toml (known: {', '.join(views)})")
+    return {k: v for k, v in views[view].items() if k != "note"}
+
+
+def max_decimation() -> int:
+    return int(_table()["dependencies"]["max_decimation"])
+
+
+def _grid(profile: Profile) -> tuple[int, int, int]:
+    m_bits = int(profile.get("learning.scaling_mantissa_bits"))
+    return (2 ** (m_bits - 1) - 1, int(profile.get("learning.scaling_exponent_min")),
+            int(profile.get("learning.scaling_exponent_max")))
+
+
+def scaling_constant(value: float, profile: Profile, what: str = "learning-rate constant") -> tuple[int, int]:
+    """(m, k) with m 2^k nearest to ``value`` on the engine's grid; refuses a value that
+    quantises to 0 or lies outside the grid."""
+    m_max, k_lo, k_hi = _grid(profile)
+    if value == 0 or not math.isfinite(value):
+        raise OnChipError(f"{what} {value} cannot be a scaling constant")
+    k = min(max(math.ceil(math.log2(abs(value) / m_max)), k_lo), k_hi)
+    m = int(min(max(round(value / 2 ** k), -m_max - 1), m_max))
+    if m == 0:
+        raise OnChipError(f"{what} {value:.3g} is below the smallest scaling constant 1·2^{k_lo} "
+                          f"of the learning engine")
+    if abs(m * 2.0 ** k - value) > 0.5 * abs(value):
+        raise OnChipError(f"{what} {value:.3g} is outside the scaling constant range "
+                          f"[-{m_max + 1}·2^{k_hi}, {m_max}·2^{k_hi}]")
+    return m, k
+
+
+def decimated_constant(value: float, profile: Profile) -> tuple[int, int, int]:
+    """(m, k, d) with m 2^k / 2^d nearest to ``value`` (per step): the smallest decimation d
+    within 1/16 of ``value``, else the closest; refuses a value no (m, k, d) reaches."""
+    best = None
+    for d in range(max_decimation() + 1):
+        try:
+            m, k = scaling_constant(value * 2 ** d, profile)
+        except OnChipError:
+            continue
+        err = abs(m * 2.0 ** (k - d) - value) / abs(value)
+        if best is None or err < best[0]:
+            best = (err, m, k, d)
+        if err <= 1 / 16:
+            break
+    if best is None or best[0] > 0.5:
+        raise OnChipError(f"weight-decay constant {value:.3g} per step is outside what m 2^k u<d> reaches "
+                          f"(d <= {max_decimation()})")
+    return best[1], best[2], best[3]
+
+
+def compile_term(term: Term, lr: float, view: str, profile: Profile, decay_steps: int = 1) -> tuple[Product, ...]:
+    """The products of one rule term on synapse ``view`` (see the module docstring)."""
+    table = engine_factors(view)
+    names = []
+    for f in term.factors:
+        f = Factor(f)
+        if f.value not in table:
+            raise OnChipError(f"term {term}: factor '{f.value}' has no learning-engine counterpart on a "
+                              f"{view} synapse (mappings/engine.toml [views.{view}] maps "
+                              f"{', '.join(sorted(table))})")
+        names.append(table[f.value])
+    label = str(term)
+    if names == ["w"]:
+        value = lr * term.coef / decay_steps
+        m, k, d = decimated_constant(value, profile)
+        return (Product(m, k, f"u{d}", ("w",), label, abs(m * 2.0 ** (k - d) - value) / abs(value)),)
+    if names.count("x0") != 1:
+        raise OnChipError(f"term {term}: the engine evaluates a product on a dependency (the pre spike x0 "
+                          f"or a decimated tick u<d> for a weight-only term); on a {view} synapse this term "
+                          f"has {'none' if 'x0' not in names else 'two'} (factors {' · '.join(names)})")
+    rest = [n for n in names if n != "x0"]
+    value = lr * term.coef
+    m, k = scaling_constant(value, profile, f"term {term}: constant η·c =")
+    err = abs(m * 2.0 ** k - value) / abs(value)
+    combos: list[tuple[int, tuple[str, ...]]] = [(1, ())]
+    for n in rest:                           # a signed pair "y3-y2" doubles the products
+        if "-" in n:
+            pos, neg = n.split("-")
+            combos = [(s * t, fs + (f,)) for s, fs in combos for t, f in ((1, pos), (-1, neg))]
+        else:
+            combos = [(s, fs + (n,)) for s, fs in combos]
+    for _, fs in combos:
+        if len(fs) > int(profile.get("learning.max_factors_per_term")):
+            raise OnChipError(f"term {term}: product x0 * {' * '.join(fs)} has more factors than the "
+                              f"engine's limit {profile.get('learning.max_factors_per_term')}")
+    return tuple(Product(s * m, k, "x0", fs, label, err) for s, fs in combos)
+
+
+def compile_terms(terms, lr: float, view: str, profile: str | Profile = "loihi2",
+                  decay_steps: int = 1) -> ProductSeries:
+    """The product series of ``terms`` on synapse ``view`` with learning rate ``lr`` (weight
+    units per pre spike x factor unit); a weight term spread over ``decay_steps`` learning
+    steps (the rule decays once per update, the chip learns every step of a sample)."""
+    prof = load_profile(profile)
+    prods = tuple(p for t in terms for p in compile_term(t, lr, view, prof, decay_steps))
+    limit = int(prof.get("learning.max_product_terms"))
+    if len(prods) > limit:
+        raise OnChipError(f"{len(prods)} products ({', '.join(map(str, prods))}) exceed the engine's limit "
+                          f"of {limit} per product series")
+    return ProductSeries(prods)
+
+
+def scale_series(series: ProductSeries, factor: float, profile: str | Profile = "loihi2") -> ProductSeries:
+    """``series`` with every constant multiplied by ``factor`` and re-quantised (a learning-rate
+    schedule between runs): never below the smallest constant 1·2^k_min (a decay may move to a
+    slower decimation, at the slowest u<max>), signs and factors kept."""
+    prof = load_profile(profile)
+    _, k_lo, _ = _grid(prof)
+    out = []
+    for p in series:
+        d = p.decimation
+        if d is not None:
+            try:
+                m, k, d2 = decimated_constant(p.mant * 2.0 ** (p.exp - d) * factor, prof)
+            except OnChipError:
+                m, k, d2 = (1 if p.mant > 0 else -1), k_lo, max_decimation()
+            out.append(Product(m, k, f"u{d2}", p.factors, p.term, p.error))
+            continue
+        try:
+            m, k = scaling_constant(p.mant * 2.0 ** p.exp * factor, prof)
+        except OnChipError:
+            m, k = (1 if p.mant > 0 else -1), k_lo
+        out.append(Product(m, k, p.dependency, p.factors, p.term, p.error))
+    return ProductSeries(tuple(out))

@@ -1,0 +1,236 @@
+"""Streaming on-chip learning sessions: samples one after the other (rate-coded steps, blank
+steps, a delayed one-hot target), scheduled phases, learning-rate schedules, test accuracy of
+the learned integer weights; and reading a NIR file that carries its rule into a learning
+circuit.  A session runs on any backend given as a function ``run(circuit, inputs, rng_seed)
+-> (weights, records)``: :func:`neurocredit.chip.emulator.emulate_learning` by default, Lava's
+``neurocredit.lava.backend.run_learning`` with the same signature.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from neurocredit.chip.circuits import OnChipSpec, build_circuit, default_spec
+from neurocredit.chip.emulator import emulate, emulate_learning
+from neurocredit.chip.errors import OnChipError
+from neurocredit.chip.ir import INPUT, TARGET, Circuit, Connection, Population
+from neurocredit.chip.phases import phase_circuit, phase_stream
+from neurocredit.chip.plasticity import scale_series
+from neurocredit.chip.profile import Profile
+from neurocredit.rules.rule import Rule
+
+Runner = Callable[..., tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]
+
+
+@dataclass(frozen=True)
+class StreamTiming:
+    """``steps`` input steps per sample, ``blank`` silent steps after it, the target one-hot from
+    ``target_delay`` steps after the input starts to ``target_delay`` steps after it ends."""
+
+    steps: int
+    blank: int
+    target_delay: int
+
+
+def stream_timing(n_hidden: int) -> StreamTiming:
+    """Default streaming for ``n_hidden`` hidden layers (measured on digits,
+    benchmarks/onchip_accuracy.py): one hidden layer 16 steps, blank 4, target delay 2 (the two
+    Dense hops); deeper: 24 steps, blank 4·hops, delay 2·hops (the untrained output answers
+    about 2 steps per hop; FA's error reaches layer 1 one feedback hop per layer later)."""
+    if n_hidden < 1:
+        raise OnChipError(f"an on-chip learning circuit needs at least one hidden layer, got {n_hidden}")
+    if n_hidden == 1:
+        return StreamTiming(steps=16, blank=4, target_delay=2)
+    hops = n_hidden + 1
+    return StreamTiming(steps=24, blank=4 * hops, target_delay=2 * hops)
+
+
+def sample_stream(rates: np.ndarray, labels: np.ndarray, n_classes: int, steps: int, blank: int,
+                  seed: int, delay: int = 0) -> dict[str, np.ndarray]:
+    """Samples one after the other: ``steps`` rate-coded steps, then ``blank`` silent steps; the
+    one-hot target for ``steps`` steps from ``delay`` steps after the input starts.
+    {INPUT: [N(T+b), n_in], TARGET: [N(T+b), n_classes]}."""
+    if delay > blank:
+        raise ValueError(f"the target delay ({delay}) must fit in the blank steps ({blank})")
+    rng = np.random.default_rng(seed)
+    n, n_in = rates.shape
+    x = np.zeros((n, steps + blank, n_in), np.int64)
+    x[:, :steps] = rng.random((n, steps, n_in)) < np.clip(rates, 0, 1)[:, None, :]
+    y = np.zeros((n, steps + blank, n_classes), np.int64)
+    y[np.arange(n)[:, None], np.arange(delay, delay + steps)[None, :], np.asarray(labels)[:, None]] = 1
+    return {INPUT: x.reshape(-1, n_in), TARGET: y.reshape(-1, n_classes)}
+
+
+def inference_circuit(circuit: Circuit, weights: dict[str, np.ndarray]) -> Circuit:
+    """The forward network of a learning circuit with the given (learned) weights, as a plain
+    fixed-point circuit for batched inference."""
+    pops = [Population(p.name, p.n, p.du, p.dv, p.vth, p.bias_mant, p.bias_exp) for p in circuit.populations
+            if p.kind != "graded"]
+    conns = [Connection(c.name, c.src, c.dst, weights[c.name], c.weight_exp, c.num_weight_bits, "mixed")
+             for c in circuit.connections if c.plastic and c.view == "forward" and c.dst_port == "a"]
+    return Circuit(circuit.n_in, pops, conns, circuit.outputs, True, dict(circuit.meta))
+
+
+def accuracy(circuit: Circuit, rates: np.ndarray, labels: np.ndarray, steps: int, seed: int) -> float:
+    """Test accuracy of an inference circuit (batched emulator): argmax of output spike counts."""
+    x = np.random.default_rng(seed).random((steps, *rates.shape)) < rates[None]
+    out = emulate(circuit, x.astype(np.int64))[circuit.outputs[0]].numpy().sum(axis=0)
+    return float((out.argmax(axis=1) == np.asarray(labels)).mean())
+
+
+def backward_angle(circuit: Circuit, weights: dict[str, np.ndarray]) -> float:
+    """Mean over hidden layers of ∠(B_l, W_{l+1}ᵀ) in degrees (integer weights); NaN without
+    learned feedback."""
+    angles = []
+    for name in circuit.meta.get("learned_feedback", ()):
+        b_conn = circuit.connection(name)
+        w_conn = next(c for c in circuit.connections if c.src == b_conn.dst and c.dst_port == "a" and c.plastic)
+        b = np.asarray(weights[name], float).ravel()
+        w = np.asarray(weights[w_conn.name], float).T.ravel()
+        cos = b @ w / max(np.linalg.norm(b) * np.linalg.norm(w), 1e-12)
+        angles.append(float(np.degrees(np.arccos(np.clip(cos, -1, 1)))))
+    return float(np.mean(angles)) if angles else float("nan")
+
+
+def run_phases(circuit: Circuit, weights: dict[str, np.ndarray], seed: int, run: Runner = emulate_learning,
+               steps: int | None = None) -> dict[str, np.ndarray]:
+    """Run every scheduled phase of ``circuit`` once on ``weights``; returns the weights the
+    phases learned (by name)."""
+    learned: dict[str, np.ndarray] = {}
+    for phase in circuit.phases:
+        pc = phase_circuit(phase, {**weights, **learned}, circuit)
+        out, _ = run(pc, phase_stream(phase, pc, steps or phase.steps, seed), rng_seed=seed)
+        learned.update({b: out[b] for b, _, _ in phase.layers})
+    return learned
+
+
+def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, seed: int = 0,
+          run: Runner = emulate_learning, samples: int | None = None, log=print,
+          target_delay: int = 0, lr_decay: float = 1.0, label: str = "emulator") -> tuple[Circuit, list[dict]]:
+    """On-chip training on ``data`` (pixels in [0, 1]): the training set streamed sample by
+    sample through ``run`` (learning every step, only local information), scheduled phases run
+    before every ``phase.every`` samples, the learning rate multiplied by ``lr_decay`` per epoch
+    (re-quantised, :func:`neurocredit.chip.plasticity.scale_series`), test accuracy after every
+    epoch.  Returns (the circuit with the learned weights, history); with learned feedback the
+    history also has ``angle_B`` = mean ∠(B_l, W_{l+1}ᵀ)."""
+    x_tr, y_tr = data.x_train.numpy(), data.y_train.numpy()
+    x_te, y_te = data.x_test.numpy(), data.y_test.numpy()
+    n_classes = circuit.meta["n_target"]
+    weights = circuit.weights()
+    learned = bool(circuit.meta.get("learned_feedback"))
+
+    def measure(epoch: int, seen: int, secs: float = 0.0) -> dict:
+        h = {"epoch": epoch, "samples": seen, "seconds": secs,
+             "test_acc": accuracy(inference_circuit(circuit, weights), x_te, y_te, steps, seed + 999)}
+        if learned:
+            h["angle_B"] = backward_angle(circuit, weights)
+        return h
+
+    def angle(h: dict) -> str:
+        return f", ∠(B, Wᵀ) {h['angle_B']:.1f}°" if learned else ""
+
+    history = [measure(0, 0)]
+    log(f"epoch 0: test accuracy {100 * history[0]['test_acc']:.2f} % (untrained){angle(history[0])}")
+    rng = np.random.default_rng(seed)
+    base = {c.name: c.plastic for c in circuit.plastic}
+    seen = 0
+    for epoch in range(1, epochs + 1):
+        now = circuit.with_plasticity({k: scale_series(s, lr_decay ** (epoch - 1)) for k, s in base.items()}) \
+            if lr_decay != 1.0 else circuit
+        perm = rng.permutation(len(y_tr))[:samples]
+        every = min((p.every for p in circuit.phases if p.every > 0), default=len(perm)) or len(perm)
+        t0 = time.perf_counter()
+        for i, start in enumerate(range(0, len(perm), every)):
+            part = perm[start:start + every]
+            run_seed = seed * 1000 + epoch + 7919 * i
+            if circuit.phases:
+                weights = {**weights, **run_phases(circuit, weights, run_seed, run)}
+            stream = sample_stream(x_tr[part], y_tr[part], n_classes, steps, blank, run_seed, target_delay)
+            weights, _ = run(now.with_weights(weights), stream, rng_seed=seed + epoch + 7919 * i)
+        seen += len(perm)
+        history.append(measure(epoch, seen, time.perf_counter() - t0))
+        h = history[-1]
+        log(f"epoch {epoch}: {seen} samples streamed ({label}, {h['seconds']:.1f} s), "
+            f"test accuracy {100 * h['test_acc']:.2f} %{angle(h)}")
+    return circuit.with_weights(weights), history
+
+
+def check_backends(circuit: Circuit, inputs: dict[str, np.ndarray], runs: dict[str, Runner], seed: int,
+                   ) -> tuple[bool, int, dict[str, dict[str, np.ndarray]]]:
+    """Run the same stream (and, with scheduled phases, a phase as long) on every backend in
+    ``runs`` from the same start: (all learned weights equal, learning steps, weights by backend)."""
+    n = len(next(iter(inputs.values())))
+    got = {}
+    start = circuit.weights()
+    for name, run in runs.items():
+        w, _ = run(circuit, inputs, rng_seed=seed)
+        if circuit.phases:
+            w = {**w, **{f"phase:{k}": v for k, v in run_phases(circuit, start, seed, run, steps=n).items()}}
+        got[name] = w
+    first = next(iter(got.values()))
+    keys = [c.name for c in circuit.plastic] + [k for k in first if k.startswith("phase:")]
+    same = all(np.array_equal(first[k], other[k]) for other in got.values() for k in keys)
+    return same, n * (2 if circuit.phases else 1), got
+
+
+# -- NIR in ------------------------------------------------------------------------------------
+def initial_graph(sizes: list[int], seed: int = 0, tau: float = 1e-3, dt: float = 1e-4):
+    """An untrained spiking MLP as NIR (Affine -> LIF per layer, zero bias, uniform init with
+    variance 1/n_in, snnTorch convention R = tau/dt): the network learning starts from."""
+    import nir
+    rng = np.random.default_rng(seed)
+    nodes = [nir.Input(input_type=np.array([sizes[0]]))]
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        w = rng.uniform(-1, 1, (n_out, n_in)) * np.sqrt(3.0 / n_in)
+        nodes += [nir.Affine(weight=w, bias=np.zeros(n_out)),
+                  nir.LIF(tau=np.full(n_out, tau), r=np.full(n_out, tau / dt), v_leak=np.zeros(n_out),
+                          v_threshold=np.ones(n_out))]
+    nodes.append(nir.Output(output_type=np.array([sizes[-1]])))
+    return nir.NIRGraph.from_list(*nodes)
+
+
+def read_learning_graph(graph_or_path) -> tuple:
+    """(graph, rule, learning spec, where) of a NIR graph or file that carries its learning rule;
+    refuses a graph without one."""
+    from neurocredit.nir import schema
+    from neurocredit.nir.load import read_graph
+
+    where, graph = "the NIR graph", graph_or_path
+    if isinstance(graph_or_path, (str, Path)):
+        where, graph = f"NIR file '{graph_or_path}'", read_graph(graph_or_path)
+    learning = schema.read_learning(graph)
+    if learning is None:
+        raise OnChipError(f"{where} carries no learning rule; attach one with "
+                          "neurocredit.nir.load.attach_rule (or `neurocredit export --rule`)")
+    return graph, schema.rule_from_dict(learning["rule"]), learning, where
+
+
+def feedback_matrices(graph, learning: dict, where: str = "the NIR graph") -> list[np.ndarray]:
+    """The float feedback matrices B_l the learning spec locates in node metadata, in layer order."""
+    out = []
+    for l, fb in enumerate(learning.get("feedback", [])):
+        node, key = fb["matrix"]["node"], fb["matrix"]["key"]
+        meta = getattr(graph.nodes.get(node), "metadata", None) or {}
+        if key not in meta:
+            raise OnChipError(f"{where}: feedback matrix B of hidden layer {l + 1} ({key!r} of node {node!r}) "
+                              f"is missing")
+        out.append(np.asarray(meta[key], dtype=np.float64))
+    return out
+
+
+def circuit_from_nir(graph, spec: OnChipSpec | None = None, profile: str | Profile = "loihi2",
+                     **overrides) -> tuple[Rule, Circuit]:
+    """(rule, on-chip learning circuit) of a NIR graph or file that carries its rule: the rule
+    and its feedback matrices from the file, the network compiled by
+    :func:`neurocredit.chip.compile.compile_graph`, the spec :func:`default_spec` for the rule
+    (``overrides`` that are not None replace its fields) unless ``spec`` is given."""
+    from neurocredit.chip.compile import compile_graph
+
+    graph, rule, learning, where = read_learning_graph(graph)
+    backward = feedback_matrices(graph, learning, where)
+    spec = spec or default_spec(rule, len(backward), **overrides)
+    return rule, build_circuit(compile_graph(graph, profile).fixed_circuit, rule, backward, spec, profile)

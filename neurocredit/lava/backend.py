@@ -1,0 +1,107 @@
+"""Lava backend of on-chip learning circuits: a :class:`~neurocredit.chip.ir.Circuit` with
+plastic connections -> Lava processes on ``Loihi2SimCfg`` fixed point, always stopped.
+
+    'third' population     ThirdFactorLIF (Lava's LIF + third-factor compartment, sends y1..y3)
+    'graded' population    lava.proc.graded.process.GradedVec
+    plastic, forward view  lava.proc.dense.process.LearningDense with the generated
+                           Loihi3FLearningRule(dw = the connection's ProductSeries.dw)
+    plastic, transposed    TransposedLearningDense: Lava's own engine on the transposed view
+    fixed                  Dense (graded messages where it carries errors or graded outputs)
+
+Every product here is one Lava's stock engine computes; a product series with extension
+factors (:attr:`~neurocredit.chip.ir.ProductSeries.extensions`) would need the generic custom
+learning process, which is not built: it is refused, named.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from neurocredit.chip.errors import OnChipError
+from neurocredit.chip.ir import Circuit
+
+
+def run_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int = 0,
+                 record: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Run a learning circuit for the length of ``inputs`` ({source: [T, n]}); returns (final
+    weights of every connection, records [T, n] of ``record``: a population's spikes / graded
+    output, ``'err:<name>'`` its signed third factor is not recorded here).  Same signature and
+    results as :func:`neurocredit.chip.emulator.emulate_learning`."""
+    from lava.magma.core.learning.learning_rule import Loihi3FLearningRule
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.dense.process import Dense, LearningDense
+    from lava.proc.graded.process import GradedVec
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+    from lava.utils.weightutils import SignMode
+
+    from neurocredit.lava.processes.process import ThirdFactorLIF
+    from neurocredit.lava.processes.transposed_process import TransposedLearningDense
+    from neurocredit.lava.run import LavaNet, lava_session, seed_everything
+
+    for c in circuit.plastic:
+        if c.plastic.extensions:
+            raise OnChipError(f"connection {c.name}: products {c.plastic.dw} use extension factors "
+                              f"{', '.join(c.plastic.extensions)} that Lava's stock engine lacks; the generic "
+                              f"custom learning process for them is not built")
+
+    def learning_rule(series) -> Loihi3FLearningRule:
+        return Loihi3FLearningRule(dw=series.dw, t_epoch=1, rng_seed=rng_seed)
+
+    seed_everything(rng_seed)
+    steps = next(iter(inputs.values())).shape[0]
+    record = list(record or [])
+    sources = {k: Source(data=np.asarray(v, dtype=np.int32).T) for k, v in inputs.items()}
+    procs = {}
+    for p in circuit.populations:
+        if p.kind == "graded":
+            procs[p.name] = GradedVec(shape=(p.n,), vth=int(p.vth))
+            continue
+        plastic_in = [c for c in circuit.plastic if c.dst == p.name and c.view == "forward"]
+        if len({c.plastic.dw for c in plastic_in}) > 1:
+            raise OnChipError(f"population {p.name}: its plastic inputs learn with different rules; a Lava "
+                              f"learning neuron holds one")
+        procs[p.name] = ThirdFactorLIF(shape=(p.n,), du=int(p.du), dv=int(p.dv), vth=int(p.vth),
+                                       bias_mant=np.asarray(p.bias_mant, np.int32),
+                                       bias_exp=np.asarray(p.bias_exp, np.int32),
+                                       third_shift=int(p.third_shift), gate_lo=int(p.gate_lo),
+                                       learning_rule=learning_rule(plastic_in[0].plastic) if plastic_in else None,
+                                       name=p.name)
+    modes = {"mixed": SignMode.MIXED, "excitatory": SignMode.EXCITATORY, "inhibitory": SignMode.INHIBITORY}
+    dense = {}
+    graded = {p.name for p in circuit.populations if p.kind == "graded"}
+    for c in circuit.connections:
+        w = np.asarray(c.weights, dtype=np.int32)
+        common = dict(weight_exp=int(c.weight_exp), num_weight_bits=int(c.num_weight_bits),
+                      sign_mode=modes[c.sign_mode], name=c.name)
+        if c.plastic and c.view == "transposed":
+            d = TransposedLearningDense(weights_out=w, learning_rule=learning_rule(c.plastic), **common)
+        elif c.plastic:
+            d = LearningDense(weights=w, learning_rule=learning_rule(c.plastic), **common)
+        else:
+            d = Dense(weights=w, num_message_bits=24 if (c.src in graded or c.src_port == "err") else 0, **common)
+        src = sources[c.src] if c.src in sources else procs[c.src]
+        (src.s_out if c.src in sources or c.src_port == "s" else src.s_err).connect(d.s_in)
+        dst = procs[c.dst]
+        d.a_out.connect(dst.a_third_factor_in if c.dst_port == "third" else dst.a_in)
+        if c.plastic and c.view == "transposed":
+            dst.s_out.connect(d.s_in_x0)
+        elif c.plastic:
+            dst.s_out_bap.connect(d.s_in_bap)
+            dst.s_out_y1.connect(d.s_in_y1)
+            dst.s_out_y2.connect(d.s_in_y2)
+            dst.s_out_y3.connect(d.s_in_y3)
+        dense[c.name] = d
+    sinks = {}
+    for k in record:
+        sinks[k] = Sink(shape=(circuit.population(k).n,), buffer=steps)
+        procs[k].s_out.connect(sinks[k].a_in)
+    net = LavaNet(next(iter(sources.values())), dense, procs, sinks, True)
+    with lava_session(net) as proc:
+        proc.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        weights = {k: np.asarray(d.weights.get()).astype(np.int64) for k, d in dense.items()}
+        recs = {k: np.asarray(s.data.get()).T.astype(np.int64) for k, s in sinks.items()}
+    for c in circuit.plastic:
+        if c.view == "transposed":
+            weights[c.name] = np.ascontiguousarray(weights[c.name].T)
+    return weights, recs
