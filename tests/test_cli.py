@@ -32,7 +32,7 @@ def test_train_writes_metrics_and_plot(tmp_path):
 @pytest.mark.parametrize("args, culprit", [
     (("--rule", "nope"), "unknown rule 'nope'"),
     (("--data", "cifar"), "unknown data set 'cifar'"),
-    (("--hidden", "0"), "--hidden sizes must be positive"),
+    (("--hidden", "0"), "argument --hidden: must be an integer >= 1, got '0'"),
     (("--activation", "swish"), "unknown activation 'swish'"),
 ])
 def test_bad_train_input_is_one_line_without_traceback(tmp_path, args, culprit):

@@ -86,6 +86,15 @@ def run(args: argparse.Namespace) -> int:
         if coding:
             print(f"  coding: {coding.get('scheme')} over {coding.get('steps')} steps; readout "
                   f"{spec.get('readout')}; loss {spec.get('loss')}")
+    from neurocredit.nir.learned import INT_KEY, learned_info
+    info = learned_info(g)
+    if info is not None:
+        hist = info.get("history") or []
+        acc = f", test accuracy {100 * hist[-1]['test_acc']:.2f} % after epoch {hist[-1]['epoch']}" \
+            if hist and "test_acc" in hist[-1] else ""
+        layers = [n for n, node in nodes.items() if INT_KEY in (getattr(node, "metadata", None) or {})]
+        print(f"learned on chip: rule {info.get('rule')}, backend {info.get('backend')}{acc}; "
+              f"integer weights and exponents kept in the metadata of {', '.join(layers)}")
     _lava(args.file, g)
     return 0
 
@@ -111,5 +120,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="show a NIR file: nodes, parameters, rule, feedback, Lava acceptance")
     p.add_argument("file", help="a .nir file")
     p.add_argument("--rule", default=None, help="attach this rule on import (graphs without one)")
-    p.add_argument("--discretisation", default=None, help="nir | snntorch | snntorch-leaky")
+    p.add_argument("--discretisation", default=None,
+                   help="nir | snntorch | snntorch-leaky (default: the file's, else nir)")
     p.set_defaults(func=run)
