@@ -20,6 +20,8 @@ evaluating a connection costs what the arithmetic costs and no per-term Python w
   factor, never into a pass over the weights;
 * decay terms c · w (Kolen-Pollack's −λW) are one in-place ``add_`` on the product;
 * a bias update is a sum over the batch (no matmul with a column of ones);
+* a learned B driven by the forward activity (information alignment) reads W_{l+1} x_l from
+  the forward pass (a_{l+1} − b_{l+1}) instead of a second GEMM;
 * nothing builds an autograd graph (``torch.no_grad``).
 
 Anything else (a weight factor times an outer product, powers of the weight) falls back to
@@ -36,6 +38,7 @@ import torch
 from neurocredit.rules.factors import Factor
 from neurocredit.rules.rule import Term
 from neurocredit.sim.dynamics import Settled, get_scheme
+from neurocredit.sim.layers import Dense
 from neurocredit.sim.network import Network
 
 Outer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -187,16 +190,12 @@ def run_plan_into(plan: Plan, outer: Outer, outer_into: Callable | None, pre: to
         g = plan.groups[0]
         p = _post_side(g, _values(post, third, post_input), post, scale)
         q = _product(g.pre, {Factor.PRE: pre}, pre, g.pre)
-        if plan.decay:
-            c = scale * plan.decay
-            if out is weight:
-                out.mul_(beta + c)
-            elif beta == 0:
-                torch.mul(weight, c, out=out)
-            else:
-                out.mul_(beta).add_(weight, alpha=c)
-            beta = 1.0
+        if plan.decay and out is weight:   # read w before the GEMM writes it: (β + c)·w + Δ
+            out.mul_(beta + scale * plan.decay)
+            return outer_into(out, p, q, 1.0)
         outer_into(out, p, q, beta)
+        if plan.decay:                     # out = β·out + PᵀQ, then + c·w: one pass
+            out.add_(weight, alpha=scale * plan.decay)
         return out
     value = run_plan(plan, outer, pre, post, third, post_input, weight, scale)
     return out.copy_(value) if beta == 0 else out.mul_(beta).add_(value)
@@ -276,7 +275,13 @@ def feedback_factors(net: Network, state: Settled, generator: torch.Generator | 
                 pre.div_(fb.noise_std ** 2)
         else:  # forward
             post = state.outputs[l]
-            pre = post.flatten(1) @ upper.weight.T
+            cache = state.cache
+            if (cache is not None and isinstance(upper, Dense) and l + 1 < len(cache.inputs)
+                    and cache.inputs[l + 1] is post):
+                # W_{l+1} x_l is the forward pass's own product: a_{l+1} − b_{l+1}, no GEMM
+                pre = cache.pre[l + 1] if upper.bias is None else cache.pre[l + 1] - upper.bias
+            else:
+                pre = post.flatten(1) @ upper.weight.T
         post_in = pre.flatten(1) @ B.T if plan.needs_post_input else None
         out.append((l, pre, post.flatten(1), post_in))
     return out
