@@ -40,3 +40,48 @@ def test_bad_train_input_is_one_line_without_traceback(tmp_path, args, culprit):
     assert out.returncode == 2
     assert culprit in out.stderr
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def _subparsers():
+    import argparse
+
+    from neurocredit.cli import build_parser
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return parser, sub.choices
+
+
+def test_every_option_has_help_and_its_default():
+    import argparse
+    _, commands = _subparsers()
+    missing = []
+    for name, p in commands.items():
+        text = p.format_help()
+        for a in p._actions:
+            if isinstance(a, argparse._HelpAction) or a.help == argparse.SUPPRESS:
+                continue
+            label = f"{name} {'/'.join(a.option_strings) or a.dest}"
+            if not a.help:
+                missing.append(label + ": no help")
+            elif a.option_strings and a.default is not None and not isinstance(
+                    a, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+                shown = "%(default)" in a.help or f"(default: {a.default})" in text.replace("\n", " ")
+                if not shown and f"(default: {a.default})" not in " ".join(text.split()):
+                    missing.append(label + f": default {a.default!r} not shown")
+    assert not missing, "\n".join(missing)
+
+
+def test_version_and_info():
+    import neurocredit
+    out = cli("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"neurocredit {neurocredit.__version__}"
+    out = cli("info")
+    assert out.returncode == 0, out.stderr
+    assert "Lava backend: " in out.stdout and "CUDA: " in out.stdout and "threads: torch" in out.stdout
+
+
+def test_argparse_errors_are_one_line():
+    out = cli("train", "--epochs", "many")
+    assert out.returncode == 2
+    assert out.stderr.strip() == ("neurocredit train: error: argument --epochs: must be an integer "
+                                  ">= 1, got 'many' (see `neurocredit train --help`)")

@@ -98,7 +98,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=nonneg_int, default=10, help="training epochs (0: untrained, rule attached)")
     p.add_argument("--lr", type=positive_float, default=0.01, help="learning rate (fresh train)")
     p.add_argument("--steps", type=positive_int, default=20, help="time steps per sample")
-    p.add_argument("--coding", default="rate", choices=["rate", "latency"])
+    p.add_argument("--coding", default="rate", choices=["rate", "latency"],
+                   help="input spike coding: rate (Bernoulli per step) or latency (one spike, earlier for brighter)")
     p.add_argument("--readout", default="li", choices=["li", "lif"],
                    help="output layer: LI voltage readout, or LIF spikes (on-chip learning needs lif)")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the split, init and feedback matrices")
