@@ -37,7 +37,7 @@ def main() -> None:
     from neurocredit.lava import zoo
     from neurocredit.lava.compile import compile_graph
     from neurocredit.lava.run import run_lava
-    from neurocredit.sim.emulator import emulate
+    from neurocredit.chip.emulator import emulate
 
     graph, info = zoo.digits_mlp(hidden=args.hidden, epochs=args.epochs, seed=args.seed, steps=20,
                                  readout="lif")

@@ -46,7 +46,7 @@ streaming defaults now follow the depth (``learning.stream_timing``, ``default_g
   DFA 64-128-64-10 with the same defaults: 90.8 % (seed 0).  Three hidden layers
   (64-128-64-32-10, steps 24, blank 16, delay 8, seed 0): 84.7 %, not tuned further.
 
-Weight mirror (``--rules wm``; B learns in mirror phases, ``neurocredit.lava.onchip_wm``):
+Weight mirror (``--rules wm``; B learns in scheduled mirror phases, ``neurocredit.chip.phases``):
 noise spikes p = 1/8 x the next layer's response minus its mean input, 2048 steps before
 every 256 training samples, η_B 0.0016; B read at random FA feedback's size):
 
@@ -70,25 +70,26 @@ GOALS = {"dfa": 0.88, "fa": 0.88, "drtp": 0.80}   # issue 7 (kp: no goal, report
 def onchip(rule_name: str, seed: int, epochs: int, hidden: list[int], steps: int, lr: float,
            target_delay: int = 0, lr_decay: float = 1.0, third_shift: int = 4, gate: float | None = 0.3,
            blank: int = 4) -> float:
+    from neurocredit.chip import circuits as C
+    from neurocredit.chip import session as S
+    from neurocredit.chip.compile import compile_graph
     from neurocredit.data import load_digits
-    from neurocredit.lava import learning as LR
-    from neurocredit.lava.compile import compile_graph
-    from neurocredit.rules import get_rule
+    from neurocredit.rules import resolve_rule
 
     data = load_digits(seed=seed, standardise=False)
     sizes = [64, *hidden, 10]
-    base = compile_graph(LR.initial_graph(sizes, seed=seed)).fixed_circuit
-    rule = get_rule(rule_name)
-    fb = LR.random_feedback(rule, sizes, seed)
-    circuit = LR.build_circuit(base, rule, fb, LR.OnChipSpec(lr=lr, gate=gate, third_shift=third_shift))
-    hist = LR.train(circuit, data, epochs, steps=steps, blank=blank, seed=seed, log=lambda s: None,
-                    target_delay=target_delay, lr_decay=lr_decay)
+    base = compile_graph(S.initial_graph(sizes, seed=seed)).fixed_circuit
+    rule = resolve_rule(rule_name)
+    fb = C.random_feedback(rule, sizes, seed)
+    circuit = C.build_circuit(base, rule, fb, C.OnChipSpec(lr=lr, gate=gate, third_shift=third_shift))
+    _, hist = S.train(circuit, data, epochs, steps=steps, blank=blank, seed=seed, log=lambda s: None,
+                      target_delay=target_delay, lr_decay=lr_decay)
     return hist[-1]["test_acc"]
 
 
 def float_torch(rule_name: str, seed: int, epochs: int, hidden: list[int], steps: int) -> float:
     from neurocredit.data import load_digits
-    from neurocredit.rules import get_rule
+    from neurocredit.rules import resolve_rule as get_rule
     from neurocredit.sim.spiking import SpikingConfig, SpikingTrainConfig, evaluate, train_spiking
 
     data = load_digits(seed=seed, standardise=False)
@@ -111,7 +112,7 @@ def main() -> None:
     ap.add_argument("--lr-decay", type=float, default=0.6, help="learning rate factor per epoch")
     ap.add_argument("--target-delay", type=int, default=-1, help="steps the target lags the input "
                     "(-1: learning.stream_timing's default for the depth)")
-    ap.add_argument("--float-epochs", type=int, default=10)
+    ap.add_argument("--float-epochs", type=int, default=10, help="0: skip the float torch column")
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--steps", type=int, default=-1, help="input steps per sample (-1: stream_timing's "
                     "default, 16 for one hidden layer, 24 deeper)")
@@ -125,8 +126,9 @@ def main() -> None:
                     "from the output layer, FA's the same as DFA's)")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    from neurocredit.lava.learning import default_gate, stream_timing
-    from neurocredit.rules import get_rule
+    from neurocredit.chip.circuits import default_gate
+    from neurocredit.chip.session import stream_timing
+    from neurocredit.rules import resolve_rule as get_rule
     seeds = [int(s) for s in args.seeds.split(",")]
     fa_hidden = [args.hidden // 2 ** i for i in range(args.fa_hidden)]
     print(f"digits, 64-{args.hidden}-10 LIF (FA, KP, WM: 64-{'-'.join(map(str, fa_hidden))}-10); on chip: {args.epochs} "
@@ -144,7 +146,7 @@ def main() -> None:
         t0 = time.perf_counter()
         chip = [onchip(rule, s, args.epochs, hidden, steps, args.lr, delay, args.lr_decay, args.third_shift,
                        gate, blank) for s in seeds]
-        flt = [float_torch(rule, s, args.float_epochs, hidden, steps) for s in seeds]
+        flt = [float_torch(rule, s, args.float_epochs, hidden, steps) for s in seeds] if args.float_epochs else [0.0]
         goal = GOALS.get(rule)
         m, sd = statistics.mean(chip), (statistics.stdev(chip) if len(chip) > 1 else 0.0)
         fm, fsd = statistics.mean(flt), (statistics.stdev(flt) if len(flt) > 1 else 0.0)

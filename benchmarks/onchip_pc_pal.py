@@ -1,6 +1,6 @@
 """Predictive coding and PAL on chip (issue 8): measured figures.
 
-``pc``: relaxed predictive coding (``neurocredit.lava.onchip_pc.PC_ONCHIP``: learned backward
+``pc``: relaxed predictive coding (rule ``pc_onchip``, compiled by ``neurocredit.chip``: learned backward
 weights with ΔB_l = −η f(v_l) ⊗ ε_{l+1}, no backward derivative, fixed predictions) trained on
 chip in the fixed-point emulator (Lava's arithmetic, learning every step) on digits, 64-128-10
 LIF, mean over seeds, beside the same rule and architecture trained in float torch
@@ -27,26 +27,30 @@ PC_GOAL = 0.85
 
 
 def pc_onchip(seed: int, epochs: int, hidden: int, third_shift: int, lr: float) -> dict:
+    import numpy as np
+
+    from neurocredit.chip import circuits as C
+    from neurocredit.chip import session as S
+    from neurocredit.chip.compile import compile_graph
     from neurocredit.data import load_digits
-    from neurocredit.lava import learning as LR
-    from neurocredit.lava import onchip_pc as P
-    from neurocredit.lava.compile import compile_graph
+    from neurocredit.rules import get_rule
 
     data = load_digits(seed=seed, standardise=False)
     sizes = [64, hidden, 10]
-    base = compile_graph(LR.initial_graph(sizes, seed=seed)).fixed_circuit
-    circ = P.build_pc_circuit(base, P.PC_ONCHIP, P.initial_backward(sizes, seed + 1),
-                              LR.OnChipSpec(lr=lr, third_shift=third_shift))
-    hist = LR.train(circ, data, epochs, seed=seed, log=lambda s: None)
+    base = compile_graph(S.initial_graph(sizes, seed=seed)).fixed_circuit
+    rng = np.random.default_rng(seed + 1)              # initial B_l ~ N(0, 1/n_l), as FA's
+    backward = [rng.normal(0, 1 / np.sqrt(sizes[l + 1]), (sizes[l + 1], sizes[l + 2])) for l in range(len(sizes) - 2)]
+    circ = C.build_circuit(base, get_rule("pc_onchip"), backward, C.OnChipSpec(lr=lr, third_shift=third_shift))
+    _, hist = S.train(circ, data, epochs, seed=seed, log=lambda s: None)
     return hist[-1] | {"angle_B0": hist[0]["angle_B"], "dw": circ.meta["dw"], "dw_B": circ.meta["dw_B"]}
 
 
 def pc_float(seed: int, epochs: int, hidden: int) -> float:
     from neurocredit.data import load_digits
-    from neurocredit.lava.onchip_pc import PC_ONCHIP
+    from neurocredit.rules import get_rule
     from neurocredit.sim.train import TrainConfig, train
 
-    res = train(PC_ONCHIP, load_digits(seed=seed), [hidden],
+    res = train(get_rule("pc_onchip"), load_digits(seed=seed), [hidden],
                 TrainConfig(epochs=epochs, activation="relu", seed=seed, progress=False, metrics=False))
     return float(res.final["test_acc"])
 
@@ -62,7 +66,7 @@ def part_pc(args, seeds: list[int]) -> None:
         r = pc_onchip(s, args.epochs, args.hidden, args.third_shift, args.lr)
         chip.append(r["test_acc"])
         angles.append((r["angle_B0"], r["angle_B"]))
-        flt.append(pc_float(s, args.float_epochs, args.hidden))
+        flt.append(pc_float(s, args.float_epochs, args.hidden) if args.float_epochs else 0.0)
         print(f"  seed {s}: on chip {100 * r['test_acc']:.2f} %  (∠(B1, W2ᵀ) {r['angle_B0']:.1f}° -> "
               f"{r['angle_B']:.1f}°),  float torch {100 * flt[-1]:.2f} %   ({time.perf_counter() - t0:.0f} s)",
               flush=True)

@@ -38,7 +38,7 @@ def main() -> None:
     from neurocredit.lava.report import format_report
     from neurocredit.lava.run import run_aligned, run_lava
     from neurocredit.nir.simulate import simulate
-    from neurocredit.sim.emulator import emulate
+    from neurocredit.chip.emulator import emulate
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

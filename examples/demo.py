@@ -15,7 +15,7 @@ import time
 import torch
 
 from neurocredit.data import load_digits
-from neurocredit.lava.learning import onchip_status
+from neurocredit.chip import compile_status as onchip_status
 from neurocredit.rules import check_locality, get_rule
 from neurocredit.sim.train import TrainConfig, train
 

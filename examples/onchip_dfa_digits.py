@@ -43,27 +43,29 @@ def main() -> None:
 
     from neurocredit.data import load_digits
     from neurocredit.io_utils import atomic_path, write_json
-    from neurocredit.lava import learning as LR
-    from neurocredit.lava.compile import compile_graph
-    from neurocredit.rules import get_rule
+    from neurocredit.chip import circuits as C
+    from neurocredit.chip import session as S
+    from neurocredit.chip.compile import compile_graph
+    from neurocredit.commands.learn import runner
+    from neurocredit.rules import resolve_rule
 
     data = load_digits(seed=args.seed, standardise=False)
     sizes = [64, *args.hidden, 10]
-    base = compile_graph(LR.initial_graph(sizes, seed=args.seed)).fixed_circuit
-    rule = get_rule(args.rule)
-    feedback = LR.random_feedback(rule, sizes, args.seed)
-    spec = LR.OnChipSpec(lr=args.lr, gate=LR.default_gate(rule, len(args.hidden)))
-    timing = LR.stream_timing(len(args.hidden))
+    base = compile_graph(S.initial_graph(sizes, seed=args.seed)).fixed_circuit
+    rule = resolve_rule(args.rule)
+    feedback = C.random_feedback(rule, sizes, args.seed)
+    spec = C.default_spec(rule, len(args.hidden), lr=args.lr)
+    timing = S.stream_timing(len(args.hidden))
     steps = args.steps if args.steps > 0 else timing.steps
-    circuit = LR.build_circuit(base, rule, feedback, spec)
+    circuit = C.build_circuit(base, rule, feedback, spec)
     print(f"on-chip {rule.name} ({rule.title}), {'-'.join(map(str, sizes))} LIF, dw = {circuit.meta['dw']}")
     print(f"feedback: {rule.feedback_needed()}; backend {args.backend}")
     delay = timing.target_delay if args.target_delay < 0 else args.target_delay
     print(f"{steps} steps + {max(timing.blank, delay)} blank per sample, target delay {delay}, "
           f"derivative gate {spec.gate}")
-    history = LR.train(circuit, data, args.epochs, steps=steps, blank=max(timing.blank, delay), seed=args.seed,
-                       backend=args.backend,
-                       samples=args.samples, target_delay=delay, lr_decay=args.lr_decay)
+    circuit, history = S.train(circuit, data, args.epochs, steps=steps, blank=max(timing.blank, delay),
+                               seed=args.seed, run=runner(args.backend), label=args.backend,
+                               samples=args.samples, target_delay=delay, lr_decay=args.lr_decay)
     out = Path(args.out)
     write_json(out / f"{args.rule}_{args.backend}.json", {"rule": args.rule, "backend": args.backend,
                                                           "sizes": sizes, "history": history})
@@ -80,7 +82,7 @@ def main() -> None:
           f"the learned weights); wrote {png}")
     if args.backend == "lava":    # confirm the test accuracy with Lava inference itself
         from neurocredit.lava.run import run_lava
-        inf = LR.inference_circuit(circuit, {c.name: np.asarray(c.weights) for c in circuit.connections})
+        inf = S.inference_circuit(circuit, circuit.weights())
         x = np.random.default_rng(args.seed + 999).random((steps, *data.x_test.shape)) < data.x_test.numpy()[None]
         counts = run_lava(inf, x.astype(np.int64))[inf.outputs[0]].sum(axis=0)
         acc = float((counts.argmax(axis=1) == data.y_test.numpy()).mean())

@@ -41,29 +41,30 @@ def main() -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
     from neurocredit.data import load_digits
     from neurocredit.io_utils import write_json
-    from neurocredit.lava import learning as LR
-    from neurocredit.lava import onchip_pc as P
-    from neurocredit.lava.compile import compile_graph
+    from neurocredit.chip import circuits as C
+    from neurocredit.chip import compile_status
+    from neurocredit.chip import session as S
+    from neurocredit.chip.compile import compile_graph
     from neurocredit.plots import save_figure
     from neurocredit.rules import get_rule
     from neurocredit.sim.train import TrainConfig, train
 
-    try:
-        P.check_onchip_pc(get_rule("pc"), ["fc1", "fc2"])
-    except LR.OnChipError as exc:
-        print(f"exact PC refused: {exc}")
+    pc_onchip = get_rule("pc_onchip")
+    print(f"exact PC refused: {compile_status(get_rule('pc'), n_layers=2)[1]}")
     data = load_digits(seed=args.seed, standardise=False)
     sizes = [64, args.hidden, 10]
-    base = compile_graph(LR.initial_graph(sizes, seed=args.seed)).fixed_circuit
-    circuit = P.build_pc_circuit(base, P.PC_ONCHIP, P.initial_backward(sizes, args.seed + 1),
-                                 LR.OnChipSpec(lr=args.lr, third_shift=args.third_shift))
-    print(f"on-chip {P.PC_ONCHIP.name} ({P.PC_ONCHIP.title}), {'-'.join(map(str, sizes))} LIF")
+    base = compile_graph(S.initial_graph(sizes, seed=args.seed)).fixed_circuit
+    rng = np.random.default_rng(args.seed + 1)            # initial B_l ~ N(0, 1/n_l), as FA's
+    backward = [rng.normal(0, 1 / np.sqrt(sizes[l + 1]), (sizes[l + 1], sizes[l + 2])) for l in range(len(sizes) - 2)]
+    circuit = C.build_circuit(base, pc_onchip, backward, C.OnChipSpec(lr=args.lr, third_shift=args.third_shift))
+    print(f"on-chip {pc_onchip.name} ({pc_onchip.title}), {'-'.join(map(str, sizes))} LIF")
     print(f"  dw (W) = {circuit.meta['dw']}\n  dw (B) = {circuit.meta['dw_B']}  (post spike x pre error)")
-    history = LR.train(circuit, data, args.epochs, seed=args.seed, samples=args.samples)
-    res = train(P.PC_ONCHIP, load_digits(seed=args.seed), [args.hidden],
+    circuit, history = S.train(circuit, data, args.epochs, seed=args.seed, samples=args.samples)
+    res = train(pc_onchip, load_digits(seed=args.seed), [args.hidden],
                 TrainConfig(epochs=args.float_epochs, activation="relu", seed=args.seed, progress=False,
                             metrics=False))
     flt = float(res.final["test_acc"])
@@ -85,13 +86,12 @@ def main() -> None:
     save_figure(fig, out / "onchip_pc_digits.png", dpi=110)
     print(f"wrote {out / 'onchip_pc_digits.png'}")
     if args.lava_samples > 0:
-        import numpy as np
-
-        from neurocredit.sim.emulator import emulate_learning
+        from neurocredit.chip.emulator import emulate_learning
+        from neurocredit.lava.backend import run_learning
         n = args.lava_samples
-        stream = LR.sample_stream(data.x_train.numpy()[:n], data.y_train.numpy()[:n], 10, 16, 4, args.seed + 77)
+        stream = S.sample_stream(data.x_train.numpy()[:n], data.y_train.numpy()[:n], 10, 16, 4, args.seed + 77)
         w_emu, _ = emulate_learning(circuit, stream, rng_seed=args.seed + 77)
-        w_lava, _ = LR.run_lava(circuit, stream, rng_seed=args.seed + 77)
+        w_lava, _ = run_learning(circuit, stream, rng_seed=args.seed + 77)
         for c in circuit.connections:
             if c.plastic:
                 diff = int((w_emu[c.name] != w_lava[c.name]).sum())
