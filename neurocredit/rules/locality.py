@@ -3,6 +3,11 @@
 The check walks a rule's plasticity terms and feedback pathways for a concrete stack of
 layers (names ``fc1 .. fcL`` by default) and returns one :class:`Violation` per non-local
 quantity, e.g. "layer fc1: needs W2ᵀ, the transposed weight of layer fc2".
+
+An ``eligibility`` factor (e-prop) passes: it is the synapse's own trace of pre trace × post
+pseudo-derivative.  What makes symmetric e-prop non-local is its pathway (B = W_outᵀ), which
+is named like any transposed weight.  For a recurrent layer, pass the neuron layers' names
+(e.g. ``["lif1", "readout"]``): the recurrent connection of lif1 counts as lif1's own.
 """
 from __future__ import annotations
 

@@ -1,0 +1,170 @@
+"""Training loop of the recurrent models (rate RNN, recurrent spiking network), any rule.
+
+Local rules: the model's ``local_updates`` gives Δ per plastic connection (no autograd); the
+optimiser receives −Δ as the gradient.  The BPTT reference (``dynamics='autograd'``) takes
+its gradient from torch autograd through every time step (spiking: surrogate derivative).
+The same optimiser, learning rate and initial weights serve every rule, so the figures compare
+rules on the same network.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from neurocredit.data import Dataset
+from neurocredit.rules.rule import Rule
+from neurocredit.sim.losses import loss_value, target_vector
+
+MODELS = ("rnn", "rsnn")
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass
+class RecurrentTrainConfig:
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    seed: int = 0
+    activation: str = "tanh"          # rate RNN
+    rec_gain: float = 0.5             # initial recurrent weights × this
+    neuron: str = "lif"               # RSNN: 'lif' | 'cubalif'
+    beta: float = 0.9                 # RSNN membrane decay
+    alpha: float = 0.8                # RSNN synaptic decay (cubalif)
+    beta_out: float = 0.9             # RSNN readout decay
+    threshold: float = 1.0
+    surrogate_slope: float = 2.0
+    input_gain: float = 1.0           # RSNN: inputs scaled as currents
+    feedback_scale: float = 1.0
+    progress: bool = True
+
+
+@dataclass
+class RecurrentResult:
+    net: torch.nn.Module
+    config: RecurrentTrainConfig
+    model: str
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def final(self) -> dict:
+        return self.history[-1] if self.history else {}
+
+    def to_json(self) -> dict:
+        return {"rule": self.net.rule.name, "model": self.model, "sizes": self.net.sizes,
+                "config": asdict(self.config), "history": self.history}
+
+
+def build_model(model: str, rule: Rule, sizes: list[int], cfg: RecurrentTrainConfig):
+    """A fresh :class:`RateRNN` ('rnn') or :class:`RecurrentSpikingNetwork` ('rsnn')."""
+    if model == "rnn":
+        from neurocredit.sim.recurrent_rate import RateRNN
+        return RateRNN(sizes, rule, cfg.activation, cfg.seed, cfg.rec_gain, cfg.feedback_scale)
+    if model == "rsnn":
+        from neurocredit.sim.recurrent_spiking import RecurrentSpikingConfig, RecurrentSpikingNetwork
+        scfg = RecurrentSpikingConfig(neuron=cfg.neuron, beta=cfg.beta, alpha=cfg.alpha,
+                                      beta_out=cfg.beta_out, threshold=cfg.threshold,
+                                      surrogate_slope=cfg.surrogate_slope,
+                                      rec_gain=cfg.rec_gain, input_gain=cfg.input_gain)
+        return RecurrentSpikingNetwork(sizes, rule, scfg, cfg.seed, cfg.feedback_scale)
+    raise ValueError(f"unknown model '{model}'; known: {', '.join(MODELS)}")
+
+
+def make_optimizer(net, rule: Rule, cfg: RecurrentTrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer '{cfg.optimizer}'; known: {', '.join(OPTIMIZERS)}")
+    lr = cfg.lr * float(rule.param("lr_scale", 1.0))
+    groups = [{"params": net.weight_params(), "lr": lr}]
+    learned = net.learned_feedback_params()
+    if learned:
+        groups.append({"params": learned, "lr": lr * rule.feedback.lr_scale})
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=lr)
+    return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum)
+
+
+def evaluate(net, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> tuple[float, float]:
+    """(test loss, test accuracy)."""
+    total, correct = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, x.shape[0], batch):
+            out = net(x[i:i + batch])
+            total += float(loss_value(out, y[i:i + batch], "ce")) * out.shape[0]
+            correct += int((out.argmax(1) == y[i:i + batch]).sum())
+    return total / x.shape[0], correct / x.shape[0]
+
+
+def train_step(net, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor,
+               n_out: int) -> float:
+    """One update on a batch; returns the batch loss (before the update)."""
+    opt.zero_grad(set_to_none=True)
+    if net.rule.dynamics == "autograd":
+        value = loss_value(net(xb), yb, "ce")
+        value.backward()
+        opt.step()
+        return float(value.detach())
+    with torch.no_grad():
+        target = target_vector(yb, n_out, "ce")
+        updates, logits = net.local_updates(xb, target, "ce", scale=-1.0)
+        for (w, b), (gw, gb) in zip(net.parameters_in_update_order(), updates):
+            w.grad = gw
+            if b is not None:
+                b.grad = gb
+        opt.step()
+        return float(loss_value(logits, yb, "ce"))
+
+
+def train_recurrent(rule: Rule, data: Dataset, hidden: list[int], model: str = "rnn",
+                    cfg: RecurrentTrainConfig | None = None, net=None,
+                    on_epoch: Callable[[int, object], dict] | None = None) -> RecurrentResult:
+    """Train a recurrent ``model`` with ``rule`` on a temporal data set ([N, T, features]).
+
+    ``on_epoch(epoch, net)`` may return extra figures logged in that epoch's row (e.g. the
+    learning signal's alignment with BPTT).
+    """
+    from neurocredit.sim.train import DivergenceError
+    cfg = cfg or RecurrentTrainConfig()
+    if data.x_train.dim() != 3:
+        raise ValueError(f"data set '{data.name}' is not a sequence set ([N, T, features]); "
+                         "use seqdigits, rowmnist5k or spikepattern")
+    if data.n_classes is None:
+        raise ValueError("recurrent models are trained on classification sets")
+    torch.manual_seed(cfg.seed)
+    if net is None:
+        net = build_model(model, rule, [data.n_features, *hidden, data.n_out], cfg)
+    elif net.sizes[0] != data.n_features or net.sizes[-1] != data.n_out:
+        raise ValueError(f"network {net.sizes} does not fit data '{data.name}' "
+                         f"({data.n_features} inputs per step, {data.n_out} classes)")
+    opt = make_optimizer(net, rule, cfg)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    result = RecurrentResult(net, cfg, model)
+    n = data.x_train.shape[0]
+    bar = tqdm(range(1, cfg.epochs + 1), desc=f"{model} {rule.name}", disable=not cfg.progress,
+               leave=False)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        perm = torch.randperm(n, generator=gen)
+        running, batches = 0.0, 0
+        for i in range(0, n, cfg.batch_size):
+            idx = perm[i:i + cfg.batch_size]
+            value = train_step(net, opt, data.x_train[idx], data.y_train[idx], data.n_out)
+            if not math.isfinite(value):
+                raise DivergenceError(f"training diverged: {model} with rule '{rule.name}', epoch "
+                                      f"{epoch}, batch {batches}: loss {value} (lr {cfg.lr}); "
+                                      "lower --lr")
+            running += value
+            batches += 1
+        test_loss, test_acc = evaluate(net, data.x_test, data.y_test)
+        row = {"epoch": epoch, "train_loss": running / batches, "test_loss": test_loss,
+               "test_acc": test_acc, "epoch_seconds": time.perf_counter() - t0}
+        if on_epoch is not None:
+            row.update(on_epoch(epoch, net) or {})
+        result.history.append(row)
+        bar.set_postfix({"loss": f"{row['train_loss']:.3f}", "acc": f"{test_acc:.3f}"})
+    return result
