@@ -16,7 +16,7 @@ from neurocredit.commands.options import Parser
 from neurocredit.errors import LAVA_HINT, UserError
 
 # sub-command modules under neurocredit.commands, in the order `--help` lists them
-COMMANDS = ["rules", "train", "export", "inspect", "compile", "run", "learn", "info", "setup-lava"]
+COMMANDS = ["rules", "train", "export", "inspect", "compile", "run", "learn", "sweep", "info", "setup-lava"]
 
 
 def _version() -> str:
