@@ -95,6 +95,16 @@ def test_configure_rule_sets_kunin_primitives():
         configure_rule(resolve("fa"), {"feedback.decay": 1.0})
 
 
+def test_emulator_backend_trial():
+    """backend = 'emulator': the on-chip fixed-point learning of `neurocredit learn`."""
+    from neurocredit.commands.sweep_file import complete
+    from neurocredit.commands.sweep_trial import run_trial
+    res = run_trial(complete({"rule": "kp", "backend": "emulator", "hidden": [16], "epochs": 1,
+                              "samples": 30, "lr": 2 ** -4}))
+    assert res["status"] == "ok" and len(res["history"]) == 2       # epoch 0 (untrained) and 1
+    assert 0.0 <= res["test_acc"] <= 1.0 and 0.0 < res["angle_mean"] < 180.0
+
+
 def test_tiny_sweep_end_to_end(tmp_path, capsys):
     """2 rules x 2 seeds x 2 learning rates, digits, 1 epoch, on embedded Ray."""
     out = tmp_path / "sweep"

@@ -51,7 +51,7 @@ def table(ledger: dict[str, dict], sw: SweepFile):
 
 def config_columns(df, sw: SweepFile) -> list[str]:
     """Columns that name a configuration: the varied axes except the seed, and ``depth``."""
-    cols = [a for a in sw.varied() if a != "seed" and a in df.columns]
+    cols = ["rule"] + [a for a in sw.varied() if a not in ("seed", "rule") and a in df.columns]
     if "hidden" in cols and "depth" not in cols:
         cols.append("depth")
     return cols
@@ -141,7 +141,7 @@ def _heat_axes(sw: SweepFile, sub) -> list[str]:
         return list(hm)
     skip = {"seed", "rule", "hidden", *sw.report.get("by", [])}
     return [a for a in sw.varied() if a not in skip and a in sub.columns
-            and sub[a].dropna().nunique() > 1][:2]
+            and 1 < sub[a].dropna().nunique() <= 12][:2]       # sampled real axes: no grid
 
 
 def _save(fig, path: Path) -> None:
@@ -181,9 +181,12 @@ def plots(df, sw: SweepFile, out: Path) -> list[Path]:
             ax.set_yticks(range(piv.shape[0]), [f"{v:g}" if isinstance(v, float) else str(v) for v in piv.index])
             ax.set_xlabel(x)
             ax.set_ylabel("" if y == "_row" else y)
-            for (i, j), v in np.ndenumerate(piv.values.astype(float)):
+            vals = piv.values.astype(float)
+            lo, hi = (np.nanmin(vals), np.nanmax(vals)) if np.isfinite(vals).any() else (0.0, 1.0)
+            for (i, j), v in np.ndenumerate(vals):
+                bright = v == v and hi > lo and (v - lo) / (hi - lo) > 0.6
                 ax.text(j, i, "div." if v != v else f"{v:.1f}", ha="center", va="center",
-                        fontsize=8, color="w")
+                        fontsize=8, color="k" if bright != (cmap == "magma_r") else "w")
             ax.set_title(f"{label}: {title}\n(mean over seeds)", fontsize=9)
             fig.colorbar(im, ax=ax, shrink=0.8)
             p = out / f"heatmap_{'acc' if metric == 'test_acc' else 'angle'}_{tag}.png"

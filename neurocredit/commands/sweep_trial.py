@@ -96,25 +96,27 @@ def decode(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def emulator_run(rule: Rule, cfg: dict[str, Any]) -> dict[str, Any]:
     """On-chip learning in the fixed-point emulator, as ``neurocredit learn --backend
-    emulator`` runs it: an untrained spiking net with ``rule`` -> NIR graph -> on-chip
-    circuit -> the digits stream.  The one adapter between sweeps and the chip code."""
-    from neurocredit.data import load_digits
+    emulator`` runs it (:func:`neurocredit.commands.learn.learn_on_chip`): an untrained spiking
+    net with ``rule`` -> NIR graph -> on-chip circuit -> the digits stream.  The one adapter
+    between sweeps and the chip code."""
     from neurocredit.commands.learn import learn_on_chip
+    from neurocredit.data import load_digits
     from neurocredit.nir.export import export
     from neurocredit.sim.spiking import SpikingConfig, SpikingNetwork
 
     if cfg["data"] != "digits":
         raise ValueError(f"backend 'emulator' trains on digits, got data '{cfg['data']}'")
-    data = load_digits(seed=cfg["seed"], standardise=False)
-    hidden = list(cfg["hidden"])
-    net = SpikingNetwork([data.n_in, *hidden, data.n_out], rule, SpikingConfig(readout="lif"),
+    data = load_digits(seed=cfg["seed"], standardise=False)      # rates in [0, 1]
+    net = SpikingNetwork([data.n_in, *cfg["hidden"], data.n_out], rule, SpikingConfig(readout="lif"),
                          cfg["seed"], cfg["feedback_scale"])
-    graph = export(net)
-    _, _, history, _ = learn_on_chip(graph, data, epochs=cfg["epochs"], seed=cfg["seed"], lr=cfg["lr"],
-                                     samples=cfg.get("samples") or None, log=lambda *_: None)
+    _, _, history, _ = learn_on_chip(export(net), data, epochs=cfg["epochs"],
+                                     samples=cfg.get("samples") or None, backend="emulator",
+                                     seed=cfg["seed"], log=lambda *_: None, lr=cfg["lr"])
     last = history[-1]
-    layers = [{"layer": 0, "angle_WT_B": last["angle_B"]}] if "angle_B" in last else []
-    return {"history": history, "test_acc": last["test_acc"], "layers": layers}
+    out = {"history": history, "test_acc": last["test_acc"]}
+    if "angle_B" in last:                    # the chip reports the mean over layers only
+        out["angle_mean"] = last["angle_B"]
+    return out
 
 
 def run_trial(cfg: dict[str, Any], threads: int = 1, device: str = "cpu") -> dict[str, Any]:
@@ -130,8 +132,8 @@ def run_trial(cfg: dict[str, Any], threads: int = 1, device: str = "cpu") -> dic
     out: dict[str, Any] = {"config": cfg, "rule": rule.name, "status": "ok"}
     if cfg["backend"] == "emulator":
         res = emulator_run(rule, cfg)
-        out.update(test_acc=res["test_acc"], history=res["history"])
-        layers = res["layers"]
+        out.update(res)
+        layers = []
     else:
         data = load_dataset(cfg["data"], seed=cfg["seed"])
         tc = TrainConfig(epochs=cfg["epochs"], batch_size=cfg["batch_size"], lr=cfg["lr"],
@@ -151,7 +153,7 @@ def run_trial(cfg: dict[str, Any], threads: int = 1, device: str = "cpu") -> dic
             layers = []
     angles = {f"angle_l{r['layer']}": r["angle_WT_B"] for r in layers if "angle_WT_B" in r}
     out.update(angles)
-    if angles:
+    if angles and "angle_mean" not in out:
         out["angle_mean"] = sum(angles.values()) / len(angles)
     out["seconds"] = time.perf_counter() - t0
     return out
