@@ -363,3 +363,75 @@ def integrator_step(v: torch.Tensor, i: torch.Tensor, c: Constants) -> torch.Ten
 def fast_sigmoid_derivative(u: torch.Tensor, threshold: torch.Tensor, slope: float) -> torch.Tensor:
     """σ'(u) = 1 / (1 + k|u − θ|)²  (Zenke & Ganguli 2018's SuperSpike surrogate, peak 1)."""
     return 1.0 / (1.0 + slope * (u - threshold).abs()) ** 2
+
+
+# --------------------------------------------------------------------------- whole sequences
+# A feed-forward layer's input over all T steps can be computed before its neurons run (one
+# GEMM for the whole sequence); then the neurons' own recursion is the only loop over time.
+# These produce exactly the values of T calls of lif_step / li_step (same operations, same
+# order), into preallocated [T, ...] buffers.  The common case -- snnTorch discretisation,
+# reset to v_reset in the spiking step, no leak potential, unit gain -- is hand-fused to three
+# in-place kernels per step; the spikes of the whole sequence are one comparison afterwards.
+def _fused_zero_reset(c: Constants, disc: Discretisation) -> bool:
+    return (disc.mode == "snntorch" and disc.reset == "zero" and not disc.reset_delay
+            and c.gain is None and c.v_leak is None and c.decay is not None)
+
+
+def lif_sequence(i: torch.Tensor, c: Constants, disc: Discretisation,
+                 v0: torch.Tensor | None = None, keep_v: bool = False
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """LIF over a whole input sequence i [T, batch, n]: (z [T, ...], v' [T, ...], v).
+
+    Equal, value for value, to ``lif_step`` applied T times (v' is the membrane before
+    reset, what a surrogate derivative reads); v is the membrane after reset at every step
+    [T, ...] when ``keep_v``, else only the last one.  Fused path (see above), per step t::
+
+        v'[t] = β·v[t−1] + I[t];   v[t] = v_reset where v'[t] > θ else v'[t]
+        z = H(v' − θ) for all t at once
+    """
+    T = i.shape[0]
+    v = torch.zeros_like(i[0]) if v0 is None else v0
+    if _fused_zero_reset(c, disc) and not _tracked(i, v):
+        beta, thr = c.decay, c.threshold
+        reset = c.v_reset.expand_as(v)
+        u_all = torch.empty_like(i)
+        v_all = torch.empty_like(i) if keep_v else None
+        spiked = torch.empty(v.shape, dtype=torch.bool, device=v.device)
+        bufs = (torch.empty_like(v), torch.empty_like(v))
+        for t in range(T):
+            u = u_all[t]
+            torch.mul(v, beta, out=u)
+            u.add_(i[t])
+            torch.gt(u, thr, out=spiked)
+            v = torch.where(spiked, reset, u, out=v_all[t] if keep_v else bufs[t % 2])
+        return heaviside(u_all - thr), u_all, v_all if keep_v else v
+    zs, us, vs = [], [], []
+    for t in range(T):   # general case (and autograd): T calls of lif_step
+        v, z, u = lif_step(v, i[t], c, disc)
+        zs.append(z)
+        us.append(u)
+        vs.append(v)
+    return torch.stack(zs), torch.stack(us), torch.stack(vs) if keep_v else v
+
+
+def li_sequence(i: torch.Tensor, c: Constants, disc: Discretisation,
+                v0: torch.Tensor | None = None) -> torch.Tensor:
+    """Leaky integrator over a whole input sequence i [T, batch, n]: v [T, ...] (as li_step)."""
+    T = i.shape[0]
+    v = torch.zeros_like(i[0]) if v0 is None else v0
+    if disc.mode == "snntorch" and c.gain is None and c.v_leak is None and not _tracked(i, v):
+        out = torch.empty_like(i)
+        for t in range(T):   # v[t] = β·v[t−1] + I[t]
+            torch.mul(v, c.decay, out=out[t])
+            v = out[t].add_(i[t])
+        return out
+    vs = []
+    for t in range(T):
+        v = li_step(v, i[t], c, disc)
+        vs.append(v)
+    return torch.stack(vs)
+
+
+def _tracked(*ts: torch.Tensor) -> bool:
+    """Whether autograd records these tensors' history (then no out= / in-place kernels)."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in ts)

@@ -43,7 +43,8 @@ from neurocredit.rules.rule import Rule
 from neurocredit.sim.dynamics import Settled
 from neurocredit.sim.losses import loss_value, output_error, target_vector
 from neurocredit.sim.network import Network, pathway_source
-from neurocredit.sim.updates import Updates, feedback_updates, forward_updates
+from neurocredit.sim.updates import (Updates, apply_sgd_step, feedback_updates, forward_updates,
+                                     sgd_fusable)
 
 CODINGS = ("rate", "latency")
 READOUTS = ("li", "lif")
@@ -144,37 +145,42 @@ class SpikingNetwork(nn.Module):
         """Simulate T steps on input spikes [T, batch, n_in].
 
         Returns per-layer lists over time: 'z' (spikes, z[0] the input), 'u' (hidden membrane
-        before reset), 'v_out' (readout membrane), 'z_out' (readout spikes, 'lif' readout).  Same operations, in the same order, as
-        :func:`neurocredit.nir.simulate.simulate` on the exported graph.
+        before reset), 'v_out' (readout membrane), 'z_out' (readout spikes, 'lif' readout).
+        Same operations, in the same order, as :func:`neurocredit.nir.simulate.simulate` on
+        the exported graph (the values of :meth:`run_tensors`, as lists of views).
+        """
+        rec = self.run_tensors(spikes)
+        return {"z": [list(z.unbind(0)) for z in rec["z"]],
+                "u": [list(u.unbind(0)) for u in rec["u"]] if record else [[] for _ in rec["u"]],
+                "v_out": list(rec["v_out"].unbind(0)),
+                "z_out": list(rec["z_out"].unbind(0)) if "z_out" in rec else []}
+
+    def run_tensors(self, spikes: torch.Tensor) -> dict:
+        """Simulate T steps on input spikes [T, batch, n_in], layer after layer.
+
+        The network is feed-forward, so each layer's input current over the whole sequence,
+        I_l = z_{l−1} W_lᵀ + b_l, is one GEMM over T·batch rows (row for row the values of T
+        per-step products); then the layer's neurons run their recursion over time
+        (:func:`neurocredit.neurons.lif.lif_sequence`, hand-fused, preallocated).
+        Returns tensors [T, batch, n]: 'z' (per layer, z[0] the input), 'u' (hidden membrane
+        before reset), 'v_out', and 'z_out' for a 'lif' readout.
         """
         T, batch = spikes.shape[:2]
         dev = spikes.device
         cfg = self.config
-        hid = [L.constants(_to(p, dev), cfg.dt, self.disc) for p in self.hidden_params]
+        z = spikes
+        rec: dict = {"z": [spikes], "u": []}
+        for l, p in enumerate(self.hidden_params):
+            c = L.constants(_to(p, dev), cfg.dt, self.disc)
+            z, u, _ = L.lif_sequence(_current(self.layers[l], z), c, self.disc)
+            rec["z"].append(z)
+            rec["u"].append(u)
         out_c = L.constants(_to(self.out_params, dev), cfg.dt, self.disc)
-        vs = [torch.zeros(batch, n, device=dev) for n in self.sizes[1:-1]]
-        v_out = torch.zeros(batch, self.sizes[-1], device=dev)
-        n_hidden = len(hid)
-        rec: dict[str, list] = {"z": [[] for _ in range(n_hidden + 1)], "u": [[] for _ in range(n_hidden)],
-                                "v_out": [], "z_out": []}
-        spiking_out = self.config.readout == "lif"
-        for t in range(T):
-            z = spikes[t]
-            rec["z"][0].append(z)
-            for l in range(n_hidden):
-                w, b = self.layers[l].weight, self.layers[l].bias
-                i = z @ w.T + b
-                vs[l], z, u = L.lif_step(vs[l], i, hid[l], self.disc)
-                rec["z"][l + 1].append(z)
-                if record:
-                    rec["u"][l].append(u)
-            w, b = self.layers[-1].weight, self.layers[-1].bias
-            if spiking_out:
-                v_out, z_out, _ = L.lif_step(v_out, z @ w.T + b, out_c, self.disc)
-                rec["z_out"].append(z_out)
-            else:
-                v_out = L.li_step(v_out, z @ w.T + b, out_c, self.disc)
-            rec["v_out"].append(v_out)
+        i_out = _current(self.layers[-1], z)
+        if self.config.readout == "lif":
+            rec["z_out"], _, rec["v_out"] = L.lif_sequence(i_out, out_c, self.disc, keep_v=True)
+        else:
+            rec["v_out"] = L.li_sequence(i_out, out_c, self.disc)
         return rec
 
     def readout(self, rec: dict) -> torch.Tensor:
@@ -188,17 +194,26 @@ class SpikingNetwork(nn.Module):
 
     # -- learning -------------------------------------------------------------------
     def settle(self, spikes: torch.Tensor, target: torch.Tensor, loss: str) -> tuple[Settled, torch.Tensor]:
-        """Per-step factors of every connection, flattened over (T, batch)."""
-        rec = self.run(spikes, record=True)
-        a = self.readout(rec)
+        """Per-step factors of every connection, flattened over (T, batch).
+
+        A signal that is the same at every step (the output error e_L, the target) is sent
+        through B once and broadcast over time; a trace shared by two connections (post
+        trace of layer l = pre trace of layer l+1 when their λ agree) is computed once.
+        """
+        rec = self.run_tensors(spikes)
+        a = self.readout_tensors(rec)
         T, batch = spikes.shape[:2]
         lambdas = self.trace_decays()
-        pre_traces, post_traces = [], []
-        for l in range(self.net.n_layers):
-            zs = torch.stack(rec["z"][l])                      # input spikes of layer l
-            pre_traces.append(_trace(zs, lambdas[l]))
-            if l < self.net.n_layers - 1:
-                post_traces.append(_trace(torch.stack(rec["z"][l + 1]), lambdas[l]))
+        traces: dict[tuple[int, float], torch.Tensor] = {}
+
+        def trace(l: int, lam: torch.Tensor) -> torch.Tensor:   # trace of rec["z"][l]
+            key = (l, float(lam))
+            if key not in traces:
+                traces[key] = _trace(rec["z"][l], lam)
+            return traces[key]
+
+        pre_traces = [trace(l, lambdas[l]) for l in range(self.net.n_layers)]
+        post_traces = [trace(l + 1, lambdas[l]) for l in range(self.net.n_layers - 1)]
         e_out = output_error(a, target, loss)
         errors: list[torch.Tensor] = [e_out.unsqueeze(0).expand(T, *e_out.shape)]
         fb = self.rule.feedback
@@ -207,17 +222,26 @@ class SpikingNetwork(nn.Module):
             src = pathway_source(fb, l, self.net.n_layers)
             s = {"next": errors[0], "output": errors[-1],
                  "target": target.unsqueeze(0).expand(T, *target.shape)}[src]
-            e = s @ self.net.B(l).T
+            if s.stride(0) == 0:   # constant over time: one product, broadcast
+                e = (s[0] @ self.net.B(l).T).unsqueeze(0).expand(T, batch, -1)
+            else:
+                e = s @ self.net.B(l).T
             if fb.derivative:
-                u = torch.stack(rec["u"][l])
+                u = rec["u"][l]
                 thr = self.hidden_params[l].v_threshold.to(u.device)
                 e = e * L.fast_sigmoid_derivative(u, thr, cfg.surrogate_slope)
             errors.insert(0, e)
         flat = lambda t: t.reshape(T * batch, *t.shape[2:])  # noqa: E731
-        outputs = [flat(p) for p in post_traces] + [flat(torch.stack(rec["v_out"]))]
+        outputs = [flat(p) for p in post_traces] + [flat(rec["v_out"])]
         state = Settled(inputs=[flat(p) for p in pre_traces], outputs=outputs,
                         errors=[flat(e) for e in errors], cache=None)
         return state, a
+
+    def readout_tensors(self, rec: dict) -> torch.Tensor:
+        """:meth:`readout` on :meth:`run_tensors`' record."""
+        if self.config.readout == "lif":
+            return rec["z_out"].sum(0)
+        return rec["v_out"].mean(0)
 
     def local_updates(self, spikes: torch.Tensor, target: torch.Tensor, loss: str,
                       generator: torch.Generator | None = None) -> tuple[Updates, torch.Tensor]:
@@ -227,19 +251,49 @@ class SpikingNetwork(nn.Module):
         dws, dbs = forward_updates(self.net, state)
         return Updates(dws, dbs, feedback_updates(self.net, state, generator)), a
 
+    @torch.no_grad()
+    def train_step(self, spikes: torch.Tensor, target: torch.Tensor, opt: torch.optim.Optimizer,
+                   loss: str, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One local-rule update on a batch of input spikes; returns the readout a (before it).
+
+        Plain torch SGD is fused into the update GEMMs (:func:`~neurocredit.sim.updates.
+        apply_sgd_step`); any other optimiser receives −Δ as the gradient."""
+        check_rule(self.rule)
+        if sgd_fusable(opt):
+            state, a = self.settle(spikes, target, loss)
+            apply_sgd_step(self.net, opt, state, generator)
+            return a
+        upd, a = self.local_updates(spikes, target, loss, generator)
+        for layer, dw, db in zip(self.layers, upd.weight, upd.bias):
+            layer.weight.grad = -dw
+            if db is not None:
+                layer.bias.grad = -db
+        for l, dB in upd.feedback.items():
+            self.net.B(l).grad = -dB
+        opt.step()
+        return a
+
+
+def _current(layer: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """z [T, batch, n_in] -> W z[t] + b for every t, as one GEMM (same values as per step)."""
+    T, batch = z.shape[:2]
+    i = z.reshape(T * batch, -1) @ layer.weight.T
+    if layer.bias is not None:
+        i = i + layer.bias
+    return i.reshape(T, batch, -1)
+
 
 def _to(p, device):
     return type(p)(**{k: v.to(device) for k, v in vars(p).items()})
 
 
 def _trace(z: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
-    """x̄[t] = λ x̄[t−1] + z[t] over the leading time axis."""
+    """x̄[t] = λ x̄[t−1] + z[t] over the leading time axis (in place, preallocated)."""
     out = torch.empty_like(z)
     acc = torch.zeros_like(z[0])
     lam = lam.to(z.device)
     for t in range(z.shape[0]):
-        acc = lam * acc + z[t]
-        out[t] = acc
+        acc = torch.mul(acc, lam, out=out[t]).add_(z[t])
     return out
 
 
@@ -318,18 +372,11 @@ def train_spiking(rule: Rule, data: Dataset, hidden: list[int],
             with torch.no_grad():
                 spikes = net.encode(xb, gen)
                 target = target_vector(yb, data.n_out, cfg.loss)
-                upd, a = net.local_updates(spikes, target, cfg.loss, gen)
+                a = net.train_step(spikes, target, opt, cfg.loss, gen)
                 value = float(loss_value(a, yb, cfg.loss))
                 if not math.isfinite(value):
                     raise DivergenceError(f"spiking training diverged: rule '{rule.name}', epoch "
                                           f"{epoch}: loss {value} (lr {cfg.lr}); lower the lr")
-                for layer, dw, db in zip(net.layers, upd.weight, upd.bias):
-                    layer.weight.grad = -dw
-                    if db is not None:
-                        layer.bias.grad = -db
-                for l, dB in upd.feedback.items():
-                    net.net.B(l).grad = -dB
-                opt.step()
             running += value
             batches += 1
         row = {"epoch": epoch, "train_loss": running / batches,

@@ -378,6 +378,15 @@ def local_sgd_step(net: Network, opt: torch.optim.Optimizer, x: torch.Tensor,
         raise ValueError("local_sgd_step needs plain torch SGD (no weight decay, dampening, "
                          "Nesterov or maximize)")
     state = get_scheme(net.rule.dynamics)(net, x, target, loss)
+    apply_sgd_step(net, opt, state, generator)
+    return state
+
+
+@torch.no_grad()
+def apply_sgd_step(net: Network, opt: torch.optim.Optimizer, state: Settled,
+                   generator: torch.Generator | None = None) -> None:
+    """The fused SGD step of :func:`local_sgd_step` on an already settled state (any
+    simulator that produces a :class:`Settled`, e.g. the spiking one)."""
     step = _FusedSGD(opt)
     # a plastic matrix inside a scheme's dynamics (PC's Γ, PAL's B) left its −Δ in p.grad
     # (relaxation.apply_plastic_grad): step it the same way, then clear the gradient
@@ -411,4 +420,3 @@ def local_sgd_step(net: Network, opt: torch.optim.Optimizer, x: torch.Tensor,
                    post_in=post_in, w=w:
                    run_plan_into(plan, layer.outer, getattr(layer, "outer_into", None), pre, post,
                                  third, post_in, w, out, beta, scale))
-    return state
