@@ -78,3 +78,22 @@ def test_deep_fa_file_streams_with_the_deeper_timing_and_matches_lava(tmp_path, 
     text = capsys.readouterr().out
     assert "24 steps + 12 blank per sample, target delay 6" in text
     assert "emulator vs Lava fixed point, 1 samples (36 learning steps): weights identical" in text
+
+
+@pytest.mark.parametrize("rule_file", ["dfa_antihebbian_decay.toml", "sparse_fa_learned.toml"])
+def test_rule_files_in_no_module_learn_on_chip_with_emulator_equal_to_lava(tmp_path, capsys, rule_file):
+    """Two rules that exist only as TOML files (examples/rules/) export to NIR, compile through
+    the one rule compiler with no code change, and learn on chip: >= 50 learning steps on Lava's
+    own engine equal the emulator weight for weight (DFA + anti-Hebbian x0*y1*w + decay u<d>*w;
+    sparse FA with error-driven learned B on TransposedLearningDense)."""
+    pytest.importorskip("lava.proc.dense.process")
+    from pathlib import Path
+    rule = str(Path(__file__).resolve().parents[1] / "examples" / "rules" / rule_file)
+    path = tmp_path / "net.nir"
+    assert main(["export", str(path), "--rule", rule, "--epochs", "0", "--hidden", "12", "8", "--readout", "lif"]) == 0
+    capsys.readouterr()
+    assert main(["learn", str(path), "--check", "3", "--samples", "30", "--epochs", "1"]) == 0
+    text = capsys.readouterr().out
+    steps = int(text.split("samples (")[1].split(" learning steps")[0])
+    assert steps >= 50 and "weights identical" in text, text
+    assert f"rule {Path(rule_file).stem}" in text and "epoch 1: 30 samples streamed (emulator" in text
