@@ -98,10 +98,14 @@ def export_network(net: Any) -> nir.NIRGraph:
 
 
 def export(model: Any) -> nir.NIRGraph:
-    """``model`` (SpikingNetwork, LoadedModel or NIRGraph) as a nir.NIRGraph."""
+    """``model`` (SpikingNetwork, RecurrentSpikingNetwork, LoadedModel or NIRGraph) as a nir.NIRGraph."""
+    from neurocredit.sim.recurrent_spiking import RecurrentSpikingNetwork
     from neurocredit.sim.spiking import SpikingNetwork
     if isinstance(model, SpikingNetwork):
         return export_network(model)
+    if isinstance(model, RecurrentSpikingNetwork):
+        from neurocredit.nir.recurrent import export_recurrent
+        return export_recurrent(model)
     if type(model).__name__ == "NIRGraph":
         return model
     graph = getattr(model, "graph", None)

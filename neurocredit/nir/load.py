@@ -340,7 +340,10 @@ def attach_rule(graph: nir.NIRGraph, rule: str | Rule, seed: int = 0,
                 discretisation: Any = None, dt: float | None = None) -> nir.NIRGraph:
     """A copy of ``graph`` carrying ``rule``: learning spec + freshly drawn feedback matrices."""
     from neurocredit.nir.export import export_network
+    from neurocredit.nir.recurrent import attach_recurrent_rule, find_recurrent_chain
     rule = _rule_of(rule)
+    if find_recurrent_chain(graph) is not None:   # recurrent LIF/CubaLIF layers (RLeaky ...)
+        return attach_recurrent_rule(graph, rule, seed, discretisation, dt)
     net = _network_from_chain(graph, rule, seed, discretisation, dt, spec=None)
     out = export_network(net)
     # keep the original node names and non-neurocredit metadata of the file
@@ -415,6 +418,9 @@ def _network_from_chain(graph: nir.NIRGraph, rule: Rule, seed: int, discretisati
 
 def check_learning_fits(graph: nir.NIRGraph, spec: dict) -> None:
     """The spec's layers and feedback matrices must name nodes of the graph with fitting shapes."""
+    if spec.get("recurrent"):
+        from neurocredit.nir.recurrent import check_recurrent_fits
+        return check_recurrent_fits(graph, spec)
     nodes, _ = flatten_graph(graph)
     rule = schema.rule_from_dict(spec["rule"])
     chain = find_chain(graph, f"the learning rule '{rule.name}' in the file")
@@ -492,6 +498,10 @@ class LoadedModel:
         if self.rule is None:
             raise NIRLoadError("the graph carries no learning rule; load it with rule=... "
                                "(e.g. `--rule dfa`) to train it")
+        if self.spec and self.spec.get("recurrent"):   # a RecurrentSpikingNetwork
+            from neurocredit.nir.recurrent import network_from_graph
+            return network_from_graph(self.graph, self.rule, seed, self.discretisation, self.dt,
+                                      self.spec)
         net = _network_from_chain(self.graph, self.rule, seed, self.discretisation, self.dt, self.spec)
         index = {n: l for l, n in enumerate(find_chain(self.graph).neurons)}
         with torch.no_grad():
