@@ -190,17 +190,18 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_sweep_on_a_local_ray_head(tmp_path):
+def test_sweep_on_a_local_ray_head(tmp_path, monkeypatch):
     """`ray start --head` on a free port, the same file run with --address, the head stopped.
     The head runs with --block in its own process group and is stopped by signalling that group:
     a bare `ray stop` would also stop every other Ray instance on this machine."""
     port = _free_port()
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")     # a throw-away head on this machine only
     ray_bin = str(Path(sys.executable).with_name("ray"))
     temp = Path(f"/tmp/rayh_{os.getpid()}")
     head = subprocess.Popen([ray_bin, "start", "--head", f"--port={port}", "--num-cpus=2",
                              "--include-dashboard=false", f"--temp-dir={temp}", "--block"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+                            start_new_session=True, env=os.environ.copy())
     try:
         out = tmp_path / "sweep"
         address = f"127.0.0.1:{port}"
