@@ -414,6 +414,28 @@ def lif_sequence(i: torch.Tensor, c: Constants, disc: Discretisation,
     return torch.stack(zs), torch.stack(us), torch.stack(vs) if keep_v else v
 
 
+def lif_step_into(v: torch.Tensor, i: torch.Tensor, c: Constants, disc: Discretisation,
+                  u_out: torch.Tensor, z_out: torch.Tensor, v_out: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``lif_step`` writing v'[t], z[t], v[t] into preallocated buffers (same values).
+
+    Hand-fused for the common case (see above): v' = β·v + I, z = H(v' − θ), and the reset
+    v = v' − v'·z in one kernel when v_reset = 0 (exact: z is 0 or 1), else a select.
+    ``v_out`` must not alias ``v``.
+    """
+    if not _fused_zero_reset(c, disc) or _tracked(v, i):
+        v_new, z, u = lif_step(v, i, c, disc)
+        return v_out.copy_(v_new), z_out.copy_(z), u_out.copy_(u)
+    torch.mul(v, c.decay, out=u_out)
+    u_out.add_(i)
+    torch.gt(u_out, c.threshold, out=z_out)          # H(v' − θ) as 0.0 / 1.0
+    if c.v_reset.any():
+        torch.where(z_out > 0, c.v_reset.expand_as(u_out), u_out, out=v_out)
+    else:
+        torch.addcmul(u_out, u_out, z_out, value=-1.0, out=v_out)
+    return v_out, z_out, u_out
+
+
 def li_sequence(i: torch.Tensor, c: Constants, disc: Discretisation,
                 v0: torch.Tensor | None = None) -> torch.Tensor:
     """Leaky integrator over a whole input sequence i [T, batch, n]: v [T, ...] (as li_step)."""

@@ -155,29 +155,77 @@ class SpikingNetwork(nn.Module):
                 "v_out": list(rec["v_out"].unbind(0)),
                 "z_out": list(rec["z_out"].unbind(0)) if "z_out" in rec else []}
 
-    def run_tensors(self, spikes: torch.Tensor) -> dict:
-        """Simulate T steps on input spikes [T, batch, n_in], layer after layer.
+    def run_tensors(self, spikes: torch.Tensor, record: bool = True) -> dict:
+        """Simulate T steps on input spikes [T, batch, n_in].
 
-        The network is feed-forward, so each layer's input current over the whole sequence,
-        I_l = z_{l−1} W_lᵀ + b_l, is one GEMM over T·batch rows (row for row the values of T
-        per-step products); then the layer's neurons run their recursion over time
-        (:func:`neurocredit.neurons.lif.lif_sequence`, hand-fused, preallocated).
-        Returns tensors [T, batch, n]: 'z' (per layer, z[0] the input), 'u' (hidden membrane
-        before reset), 'v_out', and 'z_out' for a 'lif' readout.
+        One loop over time; at each step every layer's product z W_lᵀ + b_l and its neurons'
+        step (:func:`neurocredit.neurons.lif.lif_step_into`, hand-fused) write into
+        preallocated buffers that stay in cache, so the per-step cost is the arithmetic.
+        Returns tensors [T, batch, n]: 'v_out' (readout membrane), 'z_out' for a 'lif'
+        readout, and when ``record`` 'z' (per layer, z[0] the input) and 'u' (hidden
+        membrane before reset).  Same values, bit for bit, as stepping ``lif_step``.
         """
         T, batch = spikes.shape[:2]
+        dev, dtype = spikes.device, spikes.dtype
+        cfg = self.config
+        if _tracked(spikes, *self.parameters()):   # autograd: the per-step functional form
+            return self._run_functional(spikes)
+        hid = [L.constants(_to(p, dev), cfg.dt, self.disc) for p in self.hidden_params]
+        out_c = L.constants(_to(self.out_params, dev), cfg.dt, self.disc)
+        sizes = self.sizes[1:-1]
+        new = lambda n, *lead: torch.empty(*lead, batch, n, device=dev, dtype=dtype)  # noqa: E731
+        zs = [new(n, T) if record else new(n) for n in sizes]
+        us = [new(n, T) if record else new(n) for n in sizes]
+        cur = [new(n) for n in self.sizes[1:]]
+        vs = [[torch.zeros(batch, n, device=dev, dtype=dtype), new(n)] for n in self.sizes[1:]]
+        n_out = self.sizes[-1]
+        v_rec = new(n_out, T)
+        spiking_out = cfg.readout == "lif"
+        z_out = new(n_out, T) if spiking_out else None
+        u_out = new(n_out) if spiking_out else None
+        li_fused = self.disc.mode == "snntorch" and out_c.gain is None and out_c.v_leak is None
+        for t in range(T):
+            z = spikes[t]
+            for l, c in enumerate(hid):
+                layer = self.layers[l]
+                i = torch.mm(z, layer.weight.T, out=cur[l])
+                if layer.bias is not None:
+                    i.add_(layer.bias)
+                v_prev, v_next = vs[l][t % 2], vs[l][(t + 1) % 2]
+                _, z, _ = L.lif_step_into(v_prev, i, c, self.disc, us[l][t] if record else us[l],
+                                          zs[l][t] if record else zs[l], v_next)
+            layer = self.layers[-1]
+            i = torch.mm(z, layer.weight.T, out=cur[-1])
+            if layer.bias is not None:
+                i.add_(layer.bias)
+            v_prev = vs[-1][0] if t == 0 else v_rec[t - 1]
+            if spiking_out:
+                L.lif_step_into(vs[-1][t % 2], i, out_c, self.disc, u_out, z_out[t], vs[-1][(t + 1) % 2])
+                v_rec[t].copy_(vs[-1][(t + 1) % 2])
+            elif li_fused:   # v[t] = β·v[t−1] + I[t], written in place
+                torch.mul(v_prev, out_c.decay, out=v_rec[t]).add_(i)
+            else:
+                v_rec[t].copy_(L.li_step(v_prev, i, out_c, self.disc))
+        rec: dict = {"v_out": v_rec, "z": [spikes, *zs] if record else [], "u": us if record else []}
+        if spiking_out:
+            rec["z_out"] = z_out
+        return rec
+
+    def _run_functional(self, spikes: torch.Tensor) -> dict:
+        """run_tensors with autograd recording (e.g. a BPTT reference through the readout)."""
+        T = spikes.shape[0]
         dev = spikes.device
         cfg = self.config
+        hid = [L.constants(_to(p, dev), cfg.dt, self.disc) for p in self.hidden_params]
+        out_c = L.constants(_to(self.out_params, dev), cfg.dt, self.disc)
         z = spikes
         rec: dict = {"z": [spikes], "u": []}
-        for l, p in enumerate(self.hidden_params):
-            c = L.constants(_to(p, dev), cfg.dt, self.disc)
+        for l, c in enumerate(hid):
             z, u, _ = L.lif_sequence(_current(self.layers[l], z), c, self.disc)
             rec["z"].append(z)
             rec["u"].append(u)
-        out_c = L.constants(_to(self.out_params, dev), cfg.dt, self.disc)
         i_out = _current(self.layers[-1], z)
-        if self.config.readout == "lif":
+        if cfg.readout == "lif":
             rec["z_out"], _, rec["v_out"] = L.lif_sequence(i_out, out_c, self.disc, keep_v=True)
         else:
             rec["v_out"] = L.li_sequence(i_out, out_c, self.disc)
@@ -190,7 +238,7 @@ class SpikingNetwork(nn.Module):
         return torch.stack(rec["v_out"]).mean(0)
 
     def forward(self, spikes: torch.Tensor) -> torch.Tensor:
-        return self.readout(self.run(spikes, record=False))
+        return self.readout_tensors(self.run_tensors(spikes, record=False))
 
     # -- learning -------------------------------------------------------------------
     def settle(self, spikes: torch.Tensor, target: torch.Tensor, loss: str) -> tuple[Settled, torch.Tensor]:
@@ -281,6 +329,10 @@ def _current(layer: nn.Module, z: torch.Tensor) -> torch.Tensor:
     if layer.bias is not None:
         i = i + layer.bias
     return i.reshape(T, batch, -1)
+
+
+def _tracked(*ts: torch.Tensor) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in ts)
 
 
 def _to(p, device):
