@@ -41,6 +41,7 @@ class RecurrentTrainConfig:
     threshold: float = 1.0
     surrogate_slope: float = 2.0
     input_gain: float = 1.0           # RSNN: inputs scaled as currents
+    readout: str = "li"               # RSNN: 'li' (mean membrane) | 'lif' (spike count)
     feedback_scale: float = 1.0
     progress: bool = True
 
@@ -71,7 +72,8 @@ def build_model(model: str, rule: Rule, sizes: list[int], cfg: RecurrentTrainCon
         scfg = RecurrentSpikingConfig(neuron=cfg.neuron, beta=cfg.beta, alpha=cfg.alpha,
                                       beta_out=cfg.beta_out, threshold=cfg.threshold,
                                       surrogate_slope=cfg.surrogate_slope,
-                                      rec_gain=cfg.rec_gain, input_gain=cfg.input_gain)
+                                      rec_gain=cfg.rec_gain, input_gain=cfg.input_gain,
+                                      readout=cfg.readout)
         return RecurrentSpikingNetwork(sizes, rule, scfg, cfg.seed, cfg.feedback_scale)
     raise ValueError(f"unknown model '{model}'; known: {', '.join(MODELS)}")
 
@@ -168,3 +170,24 @@ def train_recurrent(rule: Rule, data: Dataset, hidden: list[int], model: str = "
         result.history.append(row)
         bar.set_postfix({"loss": f"{row['train_loss']:.3f}", "acc": f"{test_acc:.3f}"})
     return result
+
+
+RECURRENT_CHECKPOINT = "recurrent.pt"
+
+
+def save_recurrent(net, folder) -> "Path":
+    """Write ``folder/recurrent.pt`` atomically: model kind, rule (as data), sizes, config,
+    seed and every tensor (weights, recurrent weights, feedback matrices)."""
+    from pathlib import Path
+
+    from neurocredit.io_utils import atomic_path
+    from neurocredit.rules import rule_to_dict
+    folder = Path(folder)
+    kind = "rsnn" if hasattr(net, "hidden_params") else "rnn"
+    payload = {"format": "neurocredit.recurrent", "version": 1, "model": kind,
+               "rule_spec": rule_to_dict(net.rule), "sizes": list(net.sizes), "seed": net.seed,
+               "config": asdict(net.config) if kind == "rsnn" else {"activation": net.net.activation},
+               "state": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
+    with atomic_path(folder / RECURRENT_CHECKPOINT) as tmp:
+        torch.save(payload, tmp)
+    return folder / RECURRENT_CHECKPOINT
