@@ -26,7 +26,7 @@ import torch
 from neurocredit.sim.dynamics import Settled, layer_outputs, register_scheme
 from neurocredit.sim.losses import output_error
 from neurocredit.sim.network import Network
-from neurocredit.sim.relaxation import backward_message, relaxation_params
+from neurocredit.sim.relaxation import Convergence, backward_message, relaxation_params
 
 DEFAULT_STEPS = 40
 DEFAULT_RATE = 0.2
@@ -34,7 +34,12 @@ DEFAULT_RATE = 0.2
 
 @register_scheme("activation_relaxation")
 def activation_relaxation(net: Network, x: torch.Tensor, target: torch.Tensor, loss: str) -> Settled:
-    """Relax the hidden activities to the BP gradient (see module docstring)."""
+    """Relax the hidden activities to the BP gradient (see module docstring).
+
+    Per step: one backward message per hidden layer, one in-place update of g and one
+    product with f'; frozen, f'(a_l) is computed once.  Stops early when the rule's
+    ``tolerance`` is met (:class:`~neurocredit.sim.relaxation.Convergence`).
+    """
     steps, rate = relaxation_params(net, DEFAULT_STEPS, DEFAULT_RATE)
     frozen = bool(net.rule.param("frozen", True))
     decay = 0.0 if frozen else float(net.rule.param("ff_decay", 0.02))
@@ -45,18 +50,27 @@ def activation_relaxation(net: Network, x: torch.Tensor, target: torch.Tensor, l
     n = net.n_layers
     e_out = output_error(cache.output, target, loss)
     g = [net.act.f(a) for a in cache.pre[:-1]]
+    held = [net.act.df(a) for a in cache.pre[:-1]] if derivative and frozen else None
 
     def errors(trace: float) -> list[torch.Tensor]:
+        if held is not None:
+            return [g[l] * held[l] for l in range(n - 1)] + [e_out]
         if derivative:
             return [g[l] * net.act.df(trace * cache.pre[l]) for l in range(n - 1)] + [e_out]
         return [*g, e_out]
 
     trace = 1.0
     e = errors(trace)
+    conv = Convergence(net, steps)
     for _ in range(steps):
-        g = [g[l] + rate * (backward_message(net, l, e[l + 1]) - g[l]) for l in range(n - 1)]
+        for l in range(n - 1):
+            force = backward_message(net, l, e[l + 1]) - g[l]
+            g[l] = g[l] + rate * force
+            conv.force(force)
         trace *= 1.0 - decay
         e = errors(trace)
+        if conv.done(e):
+            break
     outputs = layer_outputs(net, cache)
     inputs = cache.inputs if frozen else [x * trace, *(h * trace for h in cache.inputs[1:])]
-    return Settled(inputs, outputs, e, cache)
+    return Settled(inputs, outputs, e, cache, steps=conv.finish())

@@ -36,6 +36,7 @@ import torch
 from neurocredit.sim.dynamics import Settled, layer_outputs, register_scheme
 from neurocredit.sim.losses import output_error
 from neurocredit.sim.network import Network
+from neurocredit.sim.relaxation import Convergence
 
 DEFAULT_STEPS = 60
 DEFAULT_DT = 0.5
@@ -106,7 +107,13 @@ def _check(net: Network, report: list[LayerStability]) -> None:
 
 @register_scheme("dynamic_inversion")
 def dynamic_inversion(net: Network, x: torch.Tensor, target: torch.Tensor, loss: str) -> Settled:
-    """Run the inversion dynamics of every hidden layer for T steps (see module docstring)."""
+    """Run the inversion dynamics of every hidden layer for up to T steps (module docstring).
+
+    Per step and hidden layer: u_l B_lᵀ once (it is both −g_l for the errors and the
+    drive of the forward loop W_{l+1} g_l), one product with W_{l+1}ᵀ, in-place updates;
+    f'(a_l) is computed once.  Stops early when the rule's ``tolerance`` is met
+    (:class:`~neurocredit.sim.relaxation.Convergence`, F = du/dt).
+    """
     steps = int(net.rule.param("steps", DEFAULT_STEPS))
     alpha = float(net.rule.param("leak", DEFAULT_LEAK))
     report = stability(net, alpha)
@@ -118,20 +125,28 @@ def dynamic_inversion(net: Network, x: torch.Tensor, target: torch.Tensor, loss:
     derivative = net.rule.feedback.derivative
     Ws = [net.weight_matrix(l + 1) for l in range(n - 1)]
     Bs = [net.effective_B(l) for l in range(n - 1)]
+    held = [net.act.df(cache.pre[l]) for l in range(n - 1)] if derivative else None
     u = [torch.zeros(x.shape[0], W.shape[0], dtype=x.dtype, device=x.device) for W in Ws]
+    ub = [torch.zeros(x.shape[0], B.shape[0], dtype=x.dtype, device=x.device) for B in Bs]
 
     def errors() -> list[torch.Tensor]:
+        # g_l = −B_l u_l = −ub_l;  e_l = f'(a_l) ⊙ g_l
         es: list[torch.Tensor] = [e_out]
         for l in range(n - 2, -1, -1):
-            g = -(u[l] @ Bs[l].T)
-            e = g.reshape(cache.pre[l].shape)
-            es.insert(0, e * net.act.df(cache.pre[l]) if derivative else e)
+            e = (-ub[l]).reshape(cache.pre[l].shape)
+            es.insert(0, e * held[l] if derivative else e)
         return es
 
     e = errors()
+    conv = Convergence(net, steps)
     for _ in range(steps):
-        # du/dt = e_{l+1} − W_{l+1} g_l − α u  with g_l = −B_l u_l
-        u = [u[l] + report[l].dt * (e[l + 1].flatten(1) + (u[l] @ Bs[l].T) @ Ws[l].T - alpha * u[l])
-             for l in range(n - 1)]
+        for l in range(n - 1):
+            # du/dt = e_{l+1} − W_{l+1} g_l − α u  with g_l = −B_l u_l
+            force = e[l + 1].flatten(1) + ub[l] @ Ws[l].T - alpha * u[l]
+            u[l] = u[l] + report[l].dt * force
+            ub[l] = u[l] @ Bs[l].T
+            conv.force(force)
         e = errors()
-    return Settled(cache.inputs, layer_outputs(net, cache), e, cache)
+        if conv.done(e):
+            break
+    return Settled(cache.inputs, layer_outputs(net, cache), e, cache, steps=conv.finish())

@@ -28,6 +28,7 @@ class Settled:
     outputs: list[torch.Tensor]  # post-synaptic activity of each layer (x_l; a_L for the output)
     errors: list[torch.Tensor]   # e_l, same shape as the layer output
     cache: ForwardCache
+    steps: int | None = None     # relaxation steps run (dynamical schemes; None: one pass)
 
 
 Scheme = Callable[[Network, torch.Tensor, torch.Tensor, str], Settled]

@@ -35,7 +35,8 @@ from neurocredit.rules.dynamical import PC_GAMMA_TERMS
 from neurocredit.sim.dynamics import Settled, layer_outputs, register_scheme
 from neurocredit.sim.losses import output_error
 from neurocredit.sim.network import Network
-from neurocredit.sim.relaxation import apply_plastic_grad, backward_message, relaxation_params
+from neurocredit.sim.relaxation import (Convergence, apply_plastic_grad, backward_message,
+                                        relaxation_params)
 from neurocredit.sim.updates import connection_update
 
 DEFAULT_STEPS = 40
@@ -46,16 +47,26 @@ def _errors(net: Network, mu: list[torch.Tensor], v: list[torch.Tensor],
             target: torch.Tensor, loss: str) -> list[torch.Tensor]:
     out = []
     for l in range(net.n_layers - 1):
-        gamma = net.error_weight(l)
-        pred = mu[l] if gamma is None else (mu[l].flatten(1) @ gamma.T).reshape(mu[l].shape)
-        out.append(pred - v[l])
+        out.append(_prediction(net, l, mu[l]) - v[l])
     out.append(output_error(mu[-1], target, loss))
     return out
 
 
+def _prediction(net: Network, l: int, mu: torch.Tensor) -> torch.Tensor:
+    """What error unit ε_l receives from the prediction: μ_l, or Γ_l μ_l (dense_error)."""
+    gamma = net.error_weight(l)
+    return mu if gamma is None else (mu.flatten(1) @ gamma.T).reshape(mu.shape)
+
+
 @register_scheme("predictive_coding")
 def predictive_coding(net: Network, x: torch.Tensor, target: torch.Tensor, loss: str) -> Settled:
-    """Relax value units for T steps; return the settled errors (see module docstring)."""
+    """Relax value units for up to T steps; return the settled errors (module docstring).
+
+    Per step: one backward message per hidden layer, the fused gate, one in-place update of
+    v, and (exact PC) the predictions of layers 2..L (μ_1 = W_1 x + b_1 never changes).
+    With fixed predictions μ, Γμ, f'(a) and the output error are computed once.  Stops early
+    when the rule's ``tolerance`` is met (:class:`~neurocredit.sim.relaxation.Convergence`).
+    """
     steps, rate = relaxation_params(net, DEFAULT_STEPS, DEFAULT_RATE)
     fixed = bool(net.rule.param("fixed_prediction", False))
     derivative = net.rule.feedback.derivative
@@ -64,19 +75,29 @@ def predictive_coding(net: Network, x: torch.Tensor, target: torch.Tensor, loss:
     mu = list(cache.pre)
     v = [a.clone() for a in cache.pre[:-1]]
     eps = _errors(net, mu, v, target, loss)
+    preds = [_prediction(net, l, mu[l]) for l in range(n - 1)] if fixed else None
+    gates = [cache.inputs[l + 1].reshape(cache.pre[l].shape) for l in range(n - 1)]
+    conv = Convergence(net, steps)
     for _ in range(steps):
         for l in range(n - 1):
             back = backward_message(net, l, eps[l + 1])
             if derivative:
-                back = back * net.act.df(cache.pre[l] if fixed else v[l])
-            v[l] = v[l] + rate * (eps[l] - back)
-        if not fixed:
-            h = x
-            for l, layer in enumerate(net.layers):
-                mu[l] = layer(h)
+                back = (net.act.gate(back, cache.pre[l], gates[l]) if fixed
+                        else net.act.gate(back, v[l]))
+            force = eps[l] - back
+            v[l].add_(force, alpha=rate)
+            conv.force(force)
+        if fixed:
+            eps = [torch.sub(preds[l], v[l]) for l in range(n - 1)] + [eps[-1]]
+        else:
+            h = net.act.f(v[0])
+            for l in range(1, n):
+                mu[l] = net.layers[l](h)
                 if l < n - 1:
                     h = net.act.f(v[l])
-        eps = _errors(net, mu, v, target, loss)
+            eps = _errors(net, mu, v, target, loss)
+        if conv.done(eps):
+            break
     if fixed:
         inputs, outputs = cache.inputs, layer_outputs(net, cache)
     else:
@@ -88,4 +109,4 @@ def predictive_coding(net: Network, x: torch.Tensor, target: torch.Tensor, loss:
         d_gamma = connection_update(PC_GAMMA_TERMS, lambda p, q: p.flatten(1).T @ q.flatten(1),
                                     pre, outputs[l].flatten(1), eps[l].flatten(1), None, gamma)
         apply_plastic_grad(gamma, d_gamma)
-    return Settled(inputs, outputs, eps, cache)
+    return Settled(inputs, outputs, eps, cache, steps=conv.finish())

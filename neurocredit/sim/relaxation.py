@@ -7,8 +7,22 @@
   lives inside a scheme's dynamics (e.g. predictive coding's dense error weights Γ) to the
   trainer's optimiser the same way the trainer does for W and B: ``p.grad = −Δ``.
 * :func:`relaxation_params` -- a rule's step count and inference rate, checked.
+* :func:`relaxation_tolerance` and :class:`Convergence` -- the adaptive stop.  A relaxation
+  integrates ds/dt = F(s) (PC: F = ε_l − D ⊙ B ε_{l+1}; AR: F = B e_{l+1} − g_l; DI:
+  F = e_{l+1} − W g_l − αu_l).  With rule constant ``tolerance`` τ > 0 it stops at the first
+  step t with
+
+      max_l ‖F_l(t)‖_∞  ≤  τ · max_l ‖e_l(t)‖_∞        (e: the error compartments, e_L included)
+
+  i.e. when what is still moving is a fraction τ of the errors the weights will read; the
+  rule's ``steps`` is then the cap.  τ = 0 runs exactly ``steps`` steps (the fixed-step mode
+  the gradient-equality checks use).  Steps run are returned in ``Settled.steps``, counted
+  in :data:`STEP_LOG` and logged at DEBUG level.
 """
 from __future__ import annotations
+
+import logging
+from collections import defaultdict
 
 import torch
 
@@ -40,3 +54,49 @@ def relaxation_params(net: Network, default_steps: int, default_rate: float) -> 
     if not 0.0 < rate <= 1.0:
         raise ValueError(f"rule '{net.rule.name}': inference_rate must be in (0, 1], got {rate}")
     return steps, rate
+
+
+LOG = logging.getLogger("neurocredit.relaxation")
+
+STEP_LOG: dict[str, list[int]] = defaultdict(list)
+"""Relaxation steps per settle, by rule name (benchmarks read and clear it)."""
+
+
+def relaxation_tolerance(net: Network) -> float:
+    """τ of the adaptive stop (rule constant ``tolerance``; 0 = fixed steps)."""
+    tol = float(net.rule.param("tolerance", 0.0))
+    if not tol >= 0.0:
+        raise ValueError(f"rule '{net.rule.name}': tolerance must be >= 0, got {tol}")
+    return tol
+
+
+class Convergence:
+    """The adaptive stop of one settle (see the module docstring)."""
+
+    def __init__(self, net: Network, max_steps: int) -> None:
+        self.rule = net.rule.name
+        self.tol = relaxation_tolerance(net)
+        self.max_steps = max_steps
+        self.steps = 0
+        self._force: list[torch.Tensor] = []
+
+    def force(self, f: torch.Tensor) -> None:
+        """Register one layer's F(t) of this step (read only when a tolerance is set)."""
+        if self.tol:
+            self._force.append(torch.linalg.vector_norm(f, float("inf")))
+
+    def done(self, errors: list[torch.Tensor]) -> bool:
+        """Count one step; True when it met the tolerance (always False when τ = 0)."""
+        self.steps += 1
+        if not self.tol or not self._force:
+            return False
+        moving = float(torch.stack(self._force).max())
+        self._force.clear()
+        scale = float(torch.stack([torch.linalg.vector_norm(e, float("inf")) for e in errors]).max())
+        return moving <= self.tol * scale
+
+    def finish(self) -> int:
+        STEP_LOG[self.rule].append(self.steps)
+        LOG.debug("rule %s: relaxation stopped after %d of %d steps", self.rule, self.steps,
+                  self.max_steps)
+        return self.steps
