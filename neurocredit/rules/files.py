@@ -225,12 +225,15 @@ def _build(cls: type, data: Any, where: str, path: str) -> Any:
     if extra:
         raise RuleFileError(where, f"{prefix}{extra[0]}", f"is not a field of {cls.__name__}; "
                                                           f"expected one of {', '.join(fields)}")
+    own = {f.name: _default(f) for f in dataclasses.fields(cls)}
     kwargs = {}
     for name, (hint, default) in fields.items():
         if name in data:
             kwargs[name] = _convert(data[name], hint, where, f"{prefix}{name}")
         elif default is dataclasses.MISSING:
             raise RuleFileError(where, f"{prefix}{name}", f"is missing; expected {_describe(hint)}")
+        elif own[name] is dataclasses.MISSING:      # a default of the file schema, not the class
+            kwargs[name] = default
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:
@@ -250,7 +253,7 @@ def rule_from_dict(data: Any, where: str = "rule", path: str = "") -> Rule:
             v = data["version"]
             if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= FILE_VERSION:
                 raise RuleFileError(where, "version", f"is {v!r}; this neurocredit reads rule "
-                                                      f"files of version 1 to {FILE_VERSION}")
+                                                      f"files up to version {FILE_VERSION}")
     return _build(Rule, data, where, path)
 
 
@@ -298,11 +301,12 @@ def dump_rule(rule: Rule) -> str:
     doc: dict[str, Any] = {"schema": FILE_SCHEMA, "version": FILE_VERSION, **scalars,
                            "forward": d["forward"]}
     if d["feedback"] is not None:
-        doc["feedback"] = d["feedback"]
+        doc["feedback"] = {k: v for k, v in d["feedback"].items() if not (k == "terms" and not v)}
     if rule.params:
         doc["params"] = dict(rule.params)
+    from neurocredit.rules.factors import Factor
     head = (f"# neurocredit rule '{rule.name}' (schema: docs/rule_files.md)\n"
-            "# ΔW = η Σ_k coef_k Π factors_k  (factors: pre, post, third, post_input, weight)\n")
+            f"# ΔW = η Σ_k coef_k Π factors_k  (factors: {', '.join(f.value for f in Factor)})\n")
     return head + tomli_w.dumps(_drop_none(doc))
 
 

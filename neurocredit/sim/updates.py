@@ -294,8 +294,19 @@ def feedback_updates(net: Network, state: Settled, generator: torch.Generator | 
     if fb is None or fb.kind != "learned":
         return {}
     plan = compile_terms(tuple(fb.terms))
-    return {l: run_plan(plan, _mm_outer, pre, post, None, post_in, net.B(l), scale)
+    return {l: _masked(run_plan(plan, _mm_outer, pre, post, None, post_in, net.B(l), scale),
+                       existing_synapses(fb, net.B(l)))
             for l, pre, post, post_in in feedback_factors(net, state, generator)}
+
+
+def existing_synapses(fb, B: torch.Tensor) -> torch.Tensor | None:
+    """A sparse learned B's synapses (its non-zero entries; the zeros are absent synapses that
+    never learn), or None for a dense one."""
+    return (B != 0) if fb.sparsity > 0 else None
+
+
+def _masked(t: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    return t if mask is None else t.mul_(mask)
 
 
 @torch.no_grad()
@@ -403,9 +414,10 @@ def apply_sgd_step(net: Network, opt: torch.optim.Optimizer, state: Settled,
         # every B first: a noise or forward drive reads W_(l+1) before it changes
         for l, pre, post, post_in in feedback_factors(net, state, generator):
             B = net.B(l)
-            step.apply(B, lambda out, beta, scale, pre=pre, post=post, post_in=post_in, B=B:
-                       run_plan_into(fb_plan, _mm_outer, _mm_outer_into, pre, post, None, post_in,
-                                     B, out, beta, scale))
+            step.apply(B, lambda out, beta, scale, pre=pre, post=post, post_in=post_in, B=B,
+                       mask=existing_synapses(fb, B):
+                       _masked(run_plan_into(fb_plan, _mm_outer, _mm_outer_into, pre, post, None,
+                                             post_in, B, out, beta, scale), mask))
     plan = compile_terms(tuple(net.rule.forward))
     for l, layer in enumerate(net.layers):
         pre, post, third = state.inputs[l], state.outputs[l], state.errors[l]
