@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from neurocredit.data import Dataset
 
 __all__ = ["__version__", "train", "dataset", "load", "export", "compile", "simulate", "evaluate",
-           "learn", "rules", "get_rule", "Dataset", "load_dataset", "UserError"]
+           "learn", "rule_names", "get_rule", "Dataset", "load_dataset", "UserError"]
 
 # names served lazily (PEP 562): attribute -> (module, name)
 _LAZY = {"get_rule": ("neurocredit.rules", "get_rule"), "RULES": ("neurocredit.rules", "RULES"),
@@ -73,7 +73,7 @@ def _positive(name: str, value: Any, integer: bool = True, zero: bool = False) -
         raise UserError(f"{name} must be {what} {'>= 0' if zero else '> 0'}, got {value!r}")
 
 
-def rules() -> list[str]:
+def rule_names() -> list[str]:
     """Names of every learning rule in the library (details: ``neurocredit rules -v``)."""
     from neurocredit.rules import RULES
     return list(RULES)
@@ -162,7 +162,7 @@ def train(rule: str = "dfa", data: "str | Dataset | np.ndarray | torch.Tensor" =
     with the error e_l the rule delivers (e.g. DFA: e_l = (B_l e_out) ⊙ f'(a_l), Nøkland 2016).
     ``out``: also save the run there (model, metrics.json, curves.png), as ``neurocredit train``."""
     from neurocredit.errors import UserError
-    from neurocredit.rules import get_rule
+    from neurocredit.rules import resolve_rule
     if isinstance(hidden, int):
         hidden = [hidden]
     if not hidden or not all(isinstance(h, int) and h > 0 for h in hidden):
@@ -177,7 +177,7 @@ def train(rule: str = "dfa", data: "str | Dataset | np.ndarray | torch.Tensor" =
         from neurocredit.io_utils import check_output_dir
         check_output_dir(out, "output folder (out)")
     try:
-        rule_obj = get_rule(rule) if isinstance(rule, str) else rule
+        rule_obj = resolve_rule(rule)          # a library name, a .toml rule file or a Rule
     except (KeyError, ValueError) as exc:
         raise UserError(str(exc.args[0] if exc.args else exc)) from None
     data = _as_dataset(data, y, seed, spiking)
