@@ -43,10 +43,19 @@ def test_relaxed_pc_is_local_and_accepted():
     assert check_locality(get_rule("pc_lb"), NAMES) == []
 
 
-@pytest.mark.parametrize("name,why", [("pc_lb", "backward derivative"), ("pc_relaxed", "Γ_l")])
+@pytest.mark.parametrize("name,why", [("pc_relaxed", "Γ_l"), ("pc", "W2ᵀ")])
 def test_local_pc_variants_the_chip_cannot_run_are_refused_with_the_reason(name, why):
     with pytest.raises(OnChipError, match=why):
         C.compile_rule(get_rule(name), n_layers=3)
+
+
+def test_pc_with_backward_derivative_compiles_with_the_box_car_gate():
+    """pc_lb: f'(v_l) on B_l ε_(l+1) is the receiving neuron's box-car gate; weight decay on W and B
+    as decimated u<d> * w products."""
+    rule = get_rule("pc_lb")
+    compiled = C.compile_rule(rule, n_layers=2)
+    assert any(p.factors == ("w",) for p in compiled.forward) and any(p.factors == ("w",) for p in compiled.feedback)
+    assert C.default_spec(rule, 1).gate == 0.3 and C.default_spec(rule, 1).third_shift == 7
 
 
 def test_pc_weight_decay_compiles_to_a_decimated_product():

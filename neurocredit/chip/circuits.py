@@ -15,12 +15,15 @@ feed-forward fixed-point circuit (INPUT -> pop_1 -> ... -> pop_L)::
                   terms: Kolen-Pollack, relaxed PC), or learned in scheduled mirror phases
                   (drive 'noise': :class:`~neurocredit.chip.ir.Phase`, weight mirror)
 
-Error dynamics (:data:`DYNAMICS`): 'feedforward' is one pass through the pathway; relaxed
-predictive coding (fixed predictions, no backward derivative, one-to-one error units) runs its
-relaxation v_l ← v_l + γ(ε_l − B_l ε_{l+1}) as neuron dynamics: the value neurons' third-factor
-compartments are the error units, every connection is one step of delay, so each time step is
-one Jacobi step with γ = 1 and the errors settle within L − 1 steps (Whittington & Bogacz 2017;
-Millidge et al. 2020).  Dynamics with no neuron-dynamics counterpart here are refused, named.
+Error dynamics (:data:`DYNAMICS`): 'feedforward' is one pass through the pathway.  Relaxations
+run as neuron dynamics: the hidden neurons' third-factor compartments are the error units
+(predictive coding's ε_l with fixed predictions and one-to-one error units, Whittington & Bogacz
+2017, Millidge et al. 2020; activation relaxation's g_l, Millidge et al. 2020/2021), every
+connection is one step of delay, so each time step is one Jacobi step with γ = 1 and the errors
+settle within L − 1 steps at the relaxation's fixed point; a backward derivative f'(v_l) is the
+box-car gate of the receiving neuron; a non-frozen feed-forward pass scales the forward
+products by the decayed pre trace (1 − ff_decay)^steps.  Dynamics with no neuron-dynamics
+counterpart here are refused, named (:data:`MISSING_DYNAMICS`).
 """
 from __future__ import annotations
 
@@ -40,24 +43,42 @@ PATHWAY_SOURCES = {"output": (ERROR, "s"), "target": (TARGET, "s"), "next": (Non
 """Where a pathway's B_l reads from: (population, port); None = layer l+1 (its signed error)."""
 FIXED_KINDS = ("random", "sparse")
 
+def _held(rule: Rule) -> float:
+    """1 where the feed-forward pass is held during the relaxation; else the factor by which the
+    pre trace has decayed when the weights learn, (1 − ff_decay)^steps (Millidge et al. 2021)."""
+    if rule.param("frozen", True):
+        return 1.0
+    return (1.0 - float(rule.param("ff_decay", 0.02))) ** int(rule.param("steps", 40))
+
+
 DYNAMICS = {
-    "feedforward": {"how": "one pass through the feedback pathway", "third_shift": 4, "requires": ()},
+    "feedforward": {"how": "one pass through the feedback pathway", "third_shift": 4, "requires": (),
+                    "pre_scale": lambda rule: 1.0},
     "predictive_coding": {
-        "how": "relaxation as neuron dynamics (value neurons' error compartments, one Jacobi step per time step)",
+        "how": "relaxation v_l ← v_l + γ(ε_l − B_l ε_(l+1)) as neuron dynamics (value neurons' error "
+               "compartments, one Jacobi step per time step: γ = 1, the same fixed point)",
         "third_shift": 7,
         "requires": (("fixed_prediction", True, "predictions recomputed from relaxed values are not compiled "
                       "(fixed_prediction=True)"),
                      ("dense_error", False, "dense learned error connections Γ_l (dense_error) are not "
-                      "compiled; the chip wires error units one to one")),
+                      "compiled: Γ_l μ_l needs the prediction μ_l as a graded pre factor (an engine "
+                      "extension) and a learning process for it; the chip wires error units one to one")),
+        "pre_scale": lambda rule: 1.0,
+    },
+    "activation_relaxation": {
+        "how": "relaxation g_l ← g_l + γ(−g_l + B_l g_(l+1)) as neuron dynamics (the third-factor "
+               "compartments, one Jacobi step per time step: γ = 1, the same fixed point)",
+        "third_shift": 7,
+        "requires": (),
+        "pre_scale": _held,
     },
 }
-"""Error dynamics the chip runs, with the rule constants they need and the hidden error shift."""
+"""Error dynamics the chip runs as neuron dynamics: the rule constants they need, the hidden
+error shift, and the factor on the forward products' pre trace."""
 MISSING_DYNAMICS = {
-    "activation_relaxation": "activation relaxation's g_l ← g_l + γ(−g_l + B_l g_{l+1}) needs a graded "
-                             "relaxing population held while x̄ is frozen (a phase with the forward pass "
-                             "held); not built",
-    "dynamic_inversion": "dynamic inversion's feedback loop du/dt = e − W g − αu (with its stability check) "
-                         "needs graded integrator populations; not built",
+    "dynamic_inversion": "dynamic inversion's loop du_l/dt = e_(l+1) − W_(l+1) g_l − αu_l needs the forward "
+                         "synapses W_(l+1) to carry a second, graded signal g_l = −B_l u_l beside the spikes "
+                         "(a Lava Dense has one input; a copy of W_(l+1) would be weight transport); not built",
     "pal": "PAL needs graded-rate neurons with OU noise and high-pass traces, and graded x graded "
            "products (signed ξ x r_HP, e x r) that the stock engine lacks (an extension); not built in the "
            "generic compiler (the hand-written stack neurocredit.lava.onchip_pal still runs it)",
@@ -136,10 +157,7 @@ def compile_rule(rule: Rule, spec: OnChipSpec | None = None, profile: str | Prof
     fb = rule.feedback
     if fb is None:
         raise OnChipError(f"rule '{rule.name}' has no feedback pathway: its hidden layers get no third factor")
-    if rule.dynamics != "feedforward" and fb.derivative:
-        raise OnChipError(f"rule '{rule.name}': the backward derivative f'(v_l) on B_l ε_(l+1) is not compiled "
-                          f"into relaxing neuron dynamics (use derivative=False)")
-    lr_fwd = spec.lr * float(rule.param("lr_scale", 1.0))
+    lr_fwd = spec.lr * float(rule.param("lr_scale", 1.0)) * dyn["pre_scale"](rule)
     try:
         forward = compile_terms(rule.forward, lr_fwd, "forward", prof, spec.decay_steps)
     except OnChipError as exc:
@@ -205,7 +223,7 @@ def default_gate(rule: Rule, n_hidden: int) -> float | None:
     """The hidden box-car derivative gate (fraction of threshold): 0.3 where the rule multiplies
     by f' and the net has one hidden layer; None where it has no f' or is deeper (there the gate
     lets weights only ratchet up: DFA 64-128-64-10, seed 0: 35.6 % with gate 0.6, 90.0 % without)."""
-    derivative = rule.feedback is not None and rule.feedback.derivative and rule.dynamics == "feedforward"
+    derivative = rule.feedback is not None and rule.feedback.derivative
     return 0.3 if (derivative and n_hidden == 1) else None
 
 
@@ -247,7 +265,7 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
             raise OnChipError(f"layer '{p.name}' is a voltage readout (NIR LI/CubaLI/I): on-chip learning needs "
                               f"spiking layers, the output's spike counts are its answer (export with "
                               f"`--readout lif`)")
-    if spec.gate is not None and not (fb.derivative and rule.dynamics == "feedforward"):
+    if spec.gate is not None and not fb.derivative:
         raise OnChipError(f"rule '{rule.name}' has no backward derivative on chip: OnChipSpec.gate must be None")
     new_pops = []
     for i, p in enumerate(pops):

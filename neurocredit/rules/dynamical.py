@@ -30,7 +30,7 @@ PC_STEPS = (("inference_rate", 0.2), ("steps", 40))
 
 
 def _pc(name: str, title: str, equation: str, *, learned: bool, derivative: bool, dense: bool,
-        fixed: bool) -> Rule:
+        fixed: bool, hardware: bool = False) -> Rule:
     if learned:
         fb = Feedback("learned", "next", derivative=derivative, drive="error", terms=KP_B_TERMS)
     else:
@@ -38,7 +38,7 @@ def _pc(name: str, title: str, equation: str, *, learned: bool, derivative: bool
     return register(Rule(
         name=name, title=title, paper=PC_PAPER, equation=equation,
         forward=KP_FORWARD if learned else (DELTA,), feedback=fb, local=learned,
-        dynamics="predictive_coding", hardware=False,
+        dynamics="predictive_coding", hardware=hardware,
         params=tuple(sorted((*PC_STEPS, ("fixed_prediction", fixed), ("dense_error", dense))))))
 
 
@@ -51,7 +51,7 @@ _pc("pc_fp", "Predictive coding, fixed prediction",
     learned=False, derivative=True, dense=False, fixed=True)
 _pc("pc_lb", "Predictive coding, learned backward weights",
     "as pc_fp with W_{l+1}ᵀ -> B_l,  ΔB_l = −η f(v_l) ⊗ ε_{l+1} − λB_l,  ΔW_l −= λW_l",
-    learned=True, derivative=True, dense=False, fixed=True)
+    learned=True, derivative=True, dense=False, fixed=True, hardware=True)
 _pc("pc_nd", "Predictive coding, no backward derivative",
     "as pc_fp with v_l ← v_l + γ(ε_l − W_{l+1}ᵀ ε_{l+1})  (no f')",
     learned=False, derivative=False, dense=False, fixed=True)
@@ -71,7 +71,7 @@ register(Rule(
     local=True, dynamics="predictive_coding", hardware=True,
     params=tuple(sorted((*PC_STEPS, ("fixed_prediction", True), ("dense_error", False))))))
 """pc_relaxed without Γ_l learning (error units wired one to one) and without weight decay: what
-neurocredit.lava.onchip_pc compiles and benchmarks/onchip_pc_pal.py measures."""
+neurocredit.chip compiles and benchmarks/onchip_pc_pal.py measures."""
 
 AR_PAPER = "Millidge et al. 2020 (arXiv:2009.05359); 2021 (arXiv:2010.06219)"
 AR_CORE = ("g_l ← g_l + γ(−g_l + W_{l+1}ᵀ e_{l+1}), g_l(0) = x̄_l, e_l = f'(a_l) ⊙ g_l, e_L = ∂L/∂a_L; "
@@ -88,7 +88,7 @@ register(Rule(
              "ΔW_l = −η e_l ⊗ x̄_{l−1} − λW_l",
     forward=KP_FORWARD,
     feedback=Feedback("learned", "next", derivative=False, drive="error", terms=KP_B_TERMS),
-    local=True, dynamics="activation_relaxation", hardware=False,
+    local=True, dynamics="activation_relaxation", hardware=True,
     params=tuple(sorted((*AR_STEPS, ("frozen", True))))))
 register(Rule(
     name="ar_nf", title="Activation relaxation, simplified, non-frozen feed-forward pass",
@@ -97,7 +97,7 @@ register(Rule(
              "decaying by (1−λ) per step, ΔW_l = −η e_l ⊗ (1−λ)^T x̄_{l−1}",
     forward=KP_FORWARD,
     feedback=Feedback("learned", "next", derivative=False, drive="error", terms=KP_B_TERMS),
-    local=True, dynamics="activation_relaxation", hardware=False,
+    local=True, dynamics="activation_relaxation", hardware=True,
     params=tuple(sorted((*AR_STEPS, ("frozen", False), ("ff_decay", 0.02))))))
 
 register(Rule(
