@@ -125,7 +125,7 @@ def test_resolver_takes_names_and_paths_and_refuses_neither(tmp_path):
     assert resolve_rule("DFA") is RULES["dfa"]
     assert resolve_rule(write(tmp_path, GOOD)).name == "mine"
     assert resolve_rule(str(write(tmp_path, GOOD))).name == "mine"
-    with pytest.raises(ValueError, match=r"unknown rule 'dfx': neither a library rule \(bp, fa"):
+    with pytest.raises(ValueError, match=r"unknown rule 'dfx'; known rules: bp, fa, .* \(or a path to a \.toml rule file\)"):
         resolve_rule("dfx")
     with pytest.raises(RuleFileError, match=r"rule file 'nowhere/x.toml': does not exist"):
         resolve_rule("nowhere/x.toml")

@@ -44,15 +44,15 @@ def rule_table(rules: list[Rule] | None = None) -> list[dict[str, str]]:
 def wrapped_table(rows: list[dict[str, str]], cols: list[str], width: int) -> list[str]:
     """A table whose cells wrap inside their column so that no line exceeds ``width``.
 
-    Short columns keep their natural width; the rest share what is left in proportion to
-    their longest cell.
+    The first column (the key) and short columns keep their natural width; the rest share what
+    is left in proportion to their longest cell.
     """
     gap = 2
     natural = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols}
     room = width - gap * (len(cols) - 1)
     widths = dict(natural)
     if sum(natural.values()) > room:
-        fixed = {c for c in cols if natural[c] <= 10}
+        fixed = {cols[0]} | {c for c in cols if natural[c] <= 10}
         free = room - sum(natural[c] for c in fixed)
         flexible = [c for c in cols if c not in fixed]
         total = sum(natural[c] for c in flexible)

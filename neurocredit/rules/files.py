@@ -374,6 +374,6 @@ def resolve_rule(name_or_path: str | Path | Rule) -> Rule:
         return load_rule(text)
     rule = RULES.get(text.lower())
     if rule is None:
-        raise ValueError(f"unknown rule '{text}': neither a library rule ({', '.join(RULES)}) "
-                         "nor a .toml rule file")
+        raise ValueError(f"unknown rule '{text}'; known rules: {', '.join(RULES)} (or a path to a "
+                         ".toml rule file)")
     return rule
