@@ -33,6 +33,7 @@ from neurocredit.sim.dynamic_inversion import InstabilityError
 from neurocredit.sim.losses import target_vector
 from neurocredit.sim.metrics import bp_reference, cosine
 from neurocredit.sim.network import Network
+from neurocredit.sim.relaxation import STEP_LOG, relaxation_tolerance
 from neurocredit.sim.train import TrainConfig, train
 from neurocredit.sim.updates import local_updates
 
@@ -47,6 +48,7 @@ CNN_OVERRIDES = {"activation": "tanh"}
 """The CNN uses tanh (with ReLU simplified AR's 5-seed mean was 95.5 ± 2.0 %, one seed 92.8 %)."""
 
 LINES: list[str] = []
+RULES_SELECTED: list[str] = []
 
 
 def say(line: str = "") -> None:
@@ -123,15 +125,22 @@ def fmt(accs: list[float]) -> str:
 
 def part_digits(seeds: int) -> None:
     say(f"## 2. digits (MLP), mean ± std over {seeds} seeds")
-    for name in DIGITS_RULES:
+    for name in RULES_SELECTED or DIGITS_RULES:
         s = settings(name)
         t0 = time.perf_counter()
+        STEP_LOG.clear()
         accs, extra = train_digits(name, seeds)
         target = TARGETS.get(name)
         verdict = "" if target is None else (
             f"  target >= {target} %: " + ("MET" if statistics.mean(accs) >= target else "NOT MET"))
+        ran = STEP_LOG.get(name, [])
+        cap = get_rule(name).param("steps")
+        steps = (f"  relaxation steps per update {statistics.mean(ran):.1f} of {cap} "
+                 f"(tolerance {relaxation_tolerance(Network([2, 2, 2], get_rule(name))):g})"
+                 if ran else "")
         say(f"digits {name:14s} 64-{'-'.join(map(str, s['hidden']))}-10 {s['activation']} "
-            f"lr {s['lr']} {s['epochs']} ep: {fmt(accs)}{verdict}  [{time.perf_counter() - t0:.0f} s]")
+            f"lr {s['lr']} {s['epochs']} ep: {fmt(accs)}{verdict}  [{time.perf_counter() - t0:.0f} s]"
+            f"{steps}")
         for before, after in extra:
             say("    di stability max Re eig(W2·B1 − αI): before training "
                 + ", ".join(f"{v:+.3f}" for v in before) + "; after "
@@ -208,7 +217,9 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(HERE / "results" / "dynamical.md"))
+    p.add_argument("--rules", default="", help="digits part: only these rules (comma-separated)")
     args = p.parse_args()
+    RULES_SELECTED[:] = [r for r in args.rules.split(",") if r]
     torch.set_num_threads(args.threads)
     say(f"# Dynamical rules benchmark (torch threads: {torch.get_num_threads()})")
     parts = args.parts.split(",")

@@ -1,16 +1,24 @@
 """Training throughput (samples/s) of every rule against a plain torch-autograd BP loop.
 
 Both run in the same process on the same data (MNIST-5k inputs), interleaved batch by batch
-(alternating which goes first) so that a neighbour stealing a core slows both alike; the
+(rotating which goes first) so that a neighbour stealing a core slows both alike; the
 figure of merit is the ratio rule / autograd-BP of the summed step times, median over
 repeats.  Architectures: 784-500-10 and 784-1000-1000-10.
 
+Relaxation rules (predictive coding, activation relaxation, dynamic inversion, PAL) get a
+second table: the relaxation steps they ran (mean per update; their adaptive stop, rule
+constant ``tolerance``), and the cost of one relaxation step against one BP training step,
+from the same rule run with a fixed T = its ``steps`` (tolerance 0) and with T = 0 in the
+same rotation: per step = (t(T) − t(0)) / T.
+
     python benchmarks/throughput.py [--batch-size 64] [--repeats 5] [--rules fa,dfa]
+        [--device cpu|cuda] [--out benchmarks/results/throughput.md]
 """
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 
 import torch
@@ -23,6 +31,7 @@ from neurocredit.sim.network import Network
 from neurocredit.sim.train import TrainConfig, make_optimizer, train_step
 
 ARCHS = {"784-500-10": [784, 500, 10], "784-1000-1000-10": [784, 1000, 1000, 10]}
+RELAXATION = ("predictive_coding", "activation_relaxation", "dynamic_inversion", "pal")
 
 
 def plain_bp(sizes: list[int], activation: str) -> tuple[nn.Module, torch.optim.Optimizer]:
@@ -37,22 +46,40 @@ def plain_bp(sizes: list[int], activation: str) -> tuple[nn.Module, torch.optim.
     return model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
 
-def time_interleaved(step_a, step_b, x: torch.Tensor, y: torch.Tensor, batch: int
-                     ) -> tuple[float, float]:
-    """Samples/s of ``step_a`` and ``step_b`` over one pass, alternating them batch by batch."""
-    ta = tb = 0.0
+def time_rotating(steps: list, x: torch.Tensor, y: torch.Tensor, batch: int,
+                  device: torch.device) -> list[float]:
+    """Seconds each of ``steps`` spent over one pass, rotating their order batch by batch."""
+    spent = [0.0] * len(steps)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for k, i in enumerate(range(0, x.shape[0], batch)):
         xb, yb = x[i:i + batch], y[i:i + batch]
-        order = ((step_a, 0), (step_b, 1)) if k % 2 == 0 else ((step_b, 1), (step_a, 0))
-        for step, which in order:
+        order = list(range(len(steps)))
+        order = order[k % len(order):] + order[:k % len(order)]
+        for j in order:
+            sync()
             t0 = time.perf_counter()
-            step(xb, yb)
-            dt = time.perf_counter() - t0
-            if which == 0:
-                ta += dt
-            else:
-                tb += dt
-    return x.shape[0] / ta, x.shape[0] / tb
+            steps[j](xb, yb)
+            sync()
+            spent[j] += time.perf_counter() - t0
+    return spent
+
+
+def rule_stepper(rule, sizes, activation, device):
+    net = Network(sizes, rule, activation, seed=0).to(device)
+    opt = make_optimizer(net, rule, TrainConfig(lr=0.01))
+    gen = torch.Generator().manual_seed(0)
+
+    def step(xb, yb):
+        train_step(net, opt, xb, yb, sizes[-1], "ce", gen)
+    return step
+
+
+def step_log() -> dict:
+    try:
+        from neurocredit.sim.relaxation import STEP_LOG
+        return STEP_LOG
+    except ImportError:  # an older neurocredit without the adaptive stop
+        return {}
 
 
 def main() -> None:
@@ -64,39 +91,74 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--activation", default="relu")
     p.add_argument("--archs", default=",".join(ARCHS))
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default=None, help="also write the tables (markdown) here")
     args = p.parse_args()
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit(f"--device {args.device}: CUDA is not available on this machine")
+    device = torch.device(args.device)
     torch.set_num_threads(args.threads)
     data = load_mnist5k(seed=0)
-    x, y = data.x_train[:args.samples], data.y_train[:args.samples]
-    print(f"torch threads: {torch.get_num_threads()}, batch {args.batch_size}, {args.samples} samples "
-          f"per pass, {args.repeats} interleaved repeats, median ratio vs autograd BP")
-    print("| net | rule | samples/s rule | samples/s autograd BP | ratio |\n|---|---|---|---|---|")
+    x, y = data.x_train[:args.samples].to(device), data.y_train[:args.samples].to(device)
+    lines: list[str] = []
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+        lines.append(line)
+
+    say(f"torch threads: {torch.get_num_threads()}, device {device}, batch {args.batch_size}, "
+        f"{args.samples} samples per pass, {args.repeats} rotating repeats, median ratio vs autograd BP")
+    say("| net | rule | samples/s rule | samples/s autograd BP | ratio |\n|---|---|---|---|---|")
+    relax_rows: list[str] = []
     for arch in args.archs.split(","):
         sizes = ARCHS[arch]
         for name in args.rules.split(","):
             rule = get_rule(name)
-            net = Network(sizes, rule, args.activation, seed=0)
-            opt = make_optimizer(net, rule, TrainConfig(lr=0.01))
-            gen = torch.Generator().manual_seed(0)
             model, bp_opt = plain_bp(sizes, args.activation)
-
-            def rule_step(xb, yb):
-                train_step(net, opt, xb, yb, 10, "ce", gen)
+            model = model.to(device)
+            bp_opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
             def bp_step(xb, yb):
                 bp_opt.zero_grad(set_to_none=True)
                 loss_value(model(xb), yb, "ce").backward()
                 bp_opt.step()
 
-            time_interleaved(rule_step, bp_step, x[:256], y[:256], args.batch_size)  # warm-up
-            ours, base = [], []
-            for _ in range(args.repeats):
-                o, b = time_interleaved(rule_step, bp_step, x, y, args.batch_size)
-                ours.append(o)
-                base.append(b)
-            ratio = statistics.median(o / b for o, b in zip(ours, base))
-            print(f"| {arch} | {name} | {statistics.median(ours):.0f} | {statistics.median(base):.0f} "
-                  f"| {ratio:.2f}x |", flush=True)
+            steppers = [rule_stepper(rule, sizes, args.activation, device), bp_step]
+            relax = rule.dynamics in RELAXATION
+            T = int(rule.param("steps", 0)) if relax else 0
+            if relax and T > 0 and rule.dynamics != "pal":
+                steppers += [rule_stepper(rule.with_params(steps=T, tolerance=0.0), sizes,
+                                          args.activation, device),
+                             rule_stepper(rule.with_params(steps=0, tolerance=0.0), sizes,
+                                          args.activation, device)]
+            time_rotating(steppers, x[:256], y[:256], args.batch_size, device)  # warm-up
+            step_log().clear()
+            runs = [time_rotating(steppers, x, y, args.batch_size, device)
+                    for _ in range(args.repeats)]
+            n = x.shape[0]
+            ratio = statistics.median(r[1] / r[0] for r in runs)
+            say(f"| {arch} | {name} | {statistics.median(n / r[0] for r in runs):.0f} | "
+                f"{statistics.median(n / r[1] for r in runs):.0f} | {ratio:.2f}x |")
+            if relax:
+                ran = step_log().get(rule.name, [])
+                mean_steps = f"{statistics.mean(ran):.1f}" if ran else f"{T} (fixed)"
+                per_step = (f"{statistics.median((r[2] - r[3]) / T / r[1] for r in runs):.2f}x"
+                            if len(runs[0]) > 2 else "-")
+                relax_rows.append(f"| {arch} | {name} | {T} | {mean_steps} | {ratio:.2f}x | "
+                                  f"{per_step} |")
+    if relax_rows:
+        say("")
+        say("Relaxation rules: steps run per update (adaptive stop) and the cost of one relaxation "
+            "step, both against one autograd BP training step in the same rotation")
+        say("| net | rule | steps (cap) | steps run (mean) | update: BP step / update | "
+            "one relaxation step / BP step |\n|---|---|---|---|---|---|")
+        for row in relax_rows:
+            say(row)
+    if args.out:
+        from neurocredit.io_utils import atomic_path
+        with atomic_path(args.out) as tmp:
+            tmp.write_text("# Throughput benchmark\n\n`python benchmarks/throughput.py "
+                           + " ".join(sys.argv[1:]) + "`\n\n" + "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -415,13 +415,15 @@ def lif_sequence(i: torch.Tensor, c: Constants, disc: Discretisation,
 
 
 def lif_step_into(v: torch.Tensor, i: torch.Tensor, c: Constants, disc: Discretisation,
-                  u_out: torch.Tensor, z_out: torch.Tensor, v_out: torch.Tensor
+                  u_out: torch.Tensor, z_out: torch.Tensor, v_out: torch.Tensor,
+                  zero_reset: bool | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``lif_step`` writing v'[t], z[t], v[t] into preallocated buffers (same values).
 
     Hand-fused for the common case (see above): v' = β·v + I, z = H(v' − θ), and the reset
     v = v' − v'·z in one kernel when v_reset = 0 (exact: z is 0 or 1), else a select.
-    ``v_out`` must not alias ``v``.
+    ``v_out`` must not alias ``v``.  ``zero_reset``: whether v_reset is 0 everywhere (pass it
+    when stepping many times, so that no step has to ask the device).
     """
     if not _fused_zero_reset(c, disc) or _tracked(v, i):
         v_new, z, u = lif_step(v, i, c, disc)
@@ -429,7 +431,9 @@ def lif_step_into(v: torch.Tensor, i: torch.Tensor, c: Constants, disc: Discreti
     torch.mul(v, c.decay, out=u_out)
     u_out.add_(i)
     torch.gt(u_out, c.threshold, out=z_out)          # H(v' − θ) as 0.0 / 1.0
-    if c.v_reset.any():
+    if zero_reset is None:
+        zero_reset = not bool(c.v_reset.any())
+    if not zero_reset:
         torch.where(z_out > 0, c.v_reset.expand_as(u_out), u_out, out=v_out)
     else:
         torch.addcmul(u_out, u_out, z_out, value=-1.0, out=v_out)

@@ -61,7 +61,7 @@ def activation_relaxation(net: Network, x: torch.Tensor, target: torch.Tensor, l
 
     trace = 1.0
     e = errors(trace)
-    conv = Convergence(net, steps)
+    conv = Convergence(net, steps, depends_on_steps=not frozen)   # non-frozen: pre ∝ (1−λ)^T
     for _ in range(steps):
         for l in range(n - 1):
             force = backward_message(net, l, e[l + 1]) - g[l]

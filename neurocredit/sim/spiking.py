@@ -172,6 +172,7 @@ class SpikingNetwork(nn.Module):
             return self._run_functional(spikes)
         hid = [L.constants(_to(p, dev), cfg.dt, self.disc) for p in self.hidden_params]
         out_c = L.constants(_to(self.out_params, dev), cfg.dt, self.disc)
+        zero = [c.v_reset is not None and not bool(c.v_reset.any()) for c in [*hid, out_c]]
         sizes = self.sizes[1:-1]
         new = lambda n, *lead: torch.empty(*lead, batch, n, device=dev, dtype=dtype)  # noqa: E731
         zs = [new(n, T) if record else new(n) for n in sizes]
@@ -193,14 +194,15 @@ class SpikingNetwork(nn.Module):
                     i.add_(layer.bias)
                 v_prev, v_next = vs[l][t % 2], vs[l][(t + 1) % 2]
                 _, z, _ = L.lif_step_into(v_prev, i, c, self.disc, us[l][t] if record else us[l],
-                                          zs[l][t] if record else zs[l], v_next)
+                                          zs[l][t] if record else zs[l], v_next, zero[l])
             layer = self.layers[-1]
             i = torch.mm(z, layer.weight.T, out=cur[-1])
             if layer.bias is not None:
                 i.add_(layer.bias)
             v_prev = vs[-1][0] if t == 0 else v_rec[t - 1]
             if spiking_out:
-                L.lif_step_into(vs[-1][t % 2], i, out_c, self.disc, u_out, z_out[t], vs[-1][(t + 1) % 2])
+                L.lif_step_into(vs[-1][t % 2], i, out_c, self.disc, u_out, z_out[t],
+                                vs[-1][(t + 1) % 2], zero[-1])
                 v_rec[t].copy_(vs[-1][(t + 1) % 2])
             elif li_fused:   # v[t] = β·v[t−1] + I[t], written in place
                 torch.mul(v_prev, out_c.decay, out=v_rec[t]).add_(i)
