@@ -139,7 +139,20 @@ def _check_resumed(out: Path, first: list[str]) -> None:
     assert len(list(csv.DictReader(open(out / "results.csv")))) == 8
 
 
-def test_stopped_sweep_resumes_without_rerunning(tmp_path, capsys):
+@pytest.fixture
+def running_ray():
+    """One embedded Ray for both halves of a test (the sweep uses a Ray that is already up and
+    leaves it running); shut down at the end whatever happens."""
+    import ray
+    os.environ.setdefault("RAY_worker_niceness", "0")      # as the sweep's own embedded start
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def test_stopped_sweep_resumes_without_rerunning(tmp_path, capsys, running_ray):
     """A sweep stopped after 3 of 8 trials (--max-trials), then --resume: the 3 finished trials
     have exactly one start each, the other 5 run, the table holds 8."""
     sweep_file = _file(tmp_path)

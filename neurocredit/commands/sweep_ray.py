@@ -188,6 +188,9 @@ def run_sweep(sw: SweepFile, out: Path, address: str | None = None, cpus: int | 
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
+            # trials are the work: Ray's default worker niceness (15) starves them behind
+            # anything else on a shared machine (set RAY_worker_niceness to choose another)
+            os.environ.setdefault("RAY_worker_niceness", "0")
             ray.init(num_cpus=cpus or os.cpu_count() or 1, include_dashboard=False,
                      log_to_driver=False)
         started = True
