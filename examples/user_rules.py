@@ -70,6 +70,9 @@ def main() -> None:
     if min(args.epochs, args.spiking_epochs, args.hidden, args.chip_samples) < 1 or args.chip_epochs < 0:
         p.error("--epochs, --spiking-epochs, --hidden and --chip-samples must be >= 1, --chip-epochs >= 0")
 
+    if args.check and importlib.util.find_spec("lava") is not None:
+        # Lava sets the 'fork' start method on import: before anything else (tqdm) fixes it
+        import lava.magma.runtime.message_infrastructure.multiprocessing  # noqa: F401
     import torch
 
     import neurocredit as nc

@@ -242,3 +242,7 @@ def test_train_and_export_take_a_rule_file(tmp_path):
     assert out.returncode == 0, out.stderr
     from neurocredit.nir.load import load
     assert load(tmp_path / "x.nir").rule == load_rule(ROOT / "examples" / "rules" / "sparse_fa_learned.toml")
+    out = cli("learn", str(tmp_path / "x.nir"), "--rule", "examples/rules/dfa_antihebbian_decay.toml",
+              "--samples", "3", "--epochs", "1")                      # learn --rule replaces the file's
+    assert out.returncode == 0, out.stderr
+    assert "rule dfa_antihebbian_decay" in out.stdout and "x0 * y1 * w" in out.stdout
