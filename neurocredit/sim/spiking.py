@@ -398,7 +398,7 @@ def train_spiking(rule: Rule, data: Dataset, hidden: list[int],
 
     ``net``: keep training this network (e.g. ``neurocredit.nir.load.load(...).to_network()``);
     ``hidden`` and ``cfg.spiking`` are then ignored."""
-    from neurocredit.sim.train import DivergenceError
+    from neurocredit.sim.train import check_loss
     cfg = cfg or SpikingTrainConfig()
     torch.manual_seed(cfg.seed)
     check_rule(rule)
@@ -416,6 +416,7 @@ def train_spiking(rule: Rule, data: Dataset, hidden: list[int],
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     result = SpikingResult(net, cfg)
     n = data.x_train.shape[0]
+    first = math.inf
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
         perm = torch.randperm(n, generator=gen)
@@ -428,9 +429,8 @@ def train_spiking(rule: Rule, data: Dataset, hidden: list[int],
                 target = target_vector(yb, data.n_out, cfg.loss)
                 a = net.train_step(spikes, target, opt, cfg.loss, gen)
                 value = float(loss_value(a, yb, cfg.loss))
-                if not math.isfinite(value):
-                    raise DivergenceError(f"spiking training diverged: rule '{rule.name}', epoch "
-                                          f"{epoch}: loss {value} (lr {cfg.lr}); lower the lr")
+                first = value if epoch == 1 and batches == 0 else first
+                check_loss(value, first, rule.name, epoch, batches, cfg.lr)   # NaN or explosion
             running += value
             batches += 1
         row = {"epoch": epoch, "train_loss": running / batches,
