@@ -61,6 +61,9 @@ def _ledger_keys(out: Path) -> list[str]:
     ("[fixed]\nrule = 'fa'\nhidden = [0]\n", "'hidden' must be a list of positive integers"),
     ("[sweep]\nsearch = 'bayes'\n[fixed]\nrule = 'fa'\n", "search must be one of grid, random, optuna"),
     ("[fixed\nrule = 'fa'\n", "not valid TOML"),
+    ("[axes]\nrule = ['fa', 'nosuchrule']\n", "unknown rule 'nosuchrule'"),
+    ("[axes]\nrule = ['fa']\n'feedback.decay' = [0.1]\n", "needs a rule with learned feedback"),
+    ("[fixed]\nrule = 'fa'\ndata = 'cifar'\n", "unknown data set 'cifar'"),
     ("[fixed]\nrule = 'fa'\n[axes]\nlr = [0.1]\n[report]\nheatmap = ['lr', 'seed']\n",
      "heatmap axis 'seed' is not a varied axis"),
 ])
@@ -239,3 +242,26 @@ def test_sweep_on_a_local_ray_head(tmp_path, monkeypatch):
             head.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("search", ["random", "optuna"])
+def test_sampled_search_and_resume(tmp_path, search, running_ray):
+    """Random search and Optuna (through Ray Tune's OptunaSearch) draw `samples` trials from
+    ranges and choices; stopped after 2 and resumed, they end with exactly `samples` trials."""
+    p = tmp_path / "s.toml"
+    p.write_text(f"[sweep]\nsearch = '{search}'\nsamples = 4\nseed = 3\n"
+                 "[fixed]\nrule = 'kp'\nepochs = 1\n"
+                 "[axes]\nlr = {low = 0.005, high = 0.1, log = true}\n"
+                 "hidden = [[16], [16, 16]]\ndecay = [0.001, 0.01]\n")
+    out = tmp_path / "o"
+    args = ["sweep", str(p), "--out", str(out), "--quiet"]
+    assert main(args + ["--max-trials", "2"]) == 0
+    first = _ledger_keys(out)
+    assert len(first) == 2
+    assert main(args + ["--resume"]) == 0
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert len(rows) == 4 and len({r["key"] for r in rows}) == 4
+    assert all(0.005 <= float(r["lr"]) <= 0.1 and r["hidden"] in ("16", "16-16") for r in rows)
+    starts = [e["key"] for e in _events(out) if e["event"] == "start"]
+    assert all(starts.count(k) == 1 for k in first)

@@ -22,6 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from neurocredit.commands.sweep_report import write_report
 
     sw = load_sweep(args.file)
+    check_trials(sw)
     out = Path(args.out)
     if args.max_trials is not None and args.max_trials < 1:
         raise UserError("--max-trials must be positive")
@@ -51,6 +52,37 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {out / 'results.csv'}, {out / 'summary.md'} and {len(rep['written']) - 2} more files "
           f"({len(ledger)} trials)")
     return 0
+
+
+def check_trials(sw) -> None:
+    """Before Ray starts: every rule resolves (name or file), takes its trial's metaparameters,
+    and every data set exists; else one UserError line naming the file."""
+    from neurocredit.commands.sweep_file import complete
+    from neurocredit.commands.sweep_trial import configure_rule, resolve
+    from neurocredit.data import DATASETS
+
+    if sw.search == "grid":
+        points = sw.grid_points()
+    else:                            # every listed rule and data set, with the fixed keys
+        def choices(key: str) -> list:
+            vals = sw.axes.get(key)
+            return vals if isinstance(vals, list) else [sw.fixed.get(key, "digits")]
+        points = [complete({**sw.fixed, "rule": r, "data": d})
+                  for r in choices("rule") for d in choices("data")]
+    seen: set = set()
+    for cfg in points:
+        sig = (cfg["rule"], cfg["data"], *sorted((k, str(v)) for k, v in cfg.items()
+                                                 if k.startswith(("feedback.", "param.")) or k.endswith("decay")))
+        if sig in seen:
+            continue
+        seen.add(sig)
+        if cfg["data"] not in DATASETS:
+            raise UserError(f"{sw.path}: unknown data set '{cfg['data']}'; known: {', '.join(DATASETS)}")
+        try:
+            configure_rule(resolve(cfg["rule"]), cfg)
+        except (ValueError, KeyError, OSError) as exc:
+            msg = str(exc.args[0] if exc.args else exc).splitlines()[0]
+            raise UserError(f"{sw.path}: rule '{cfg['rule']}': {msg}") from None
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
