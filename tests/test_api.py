@@ -91,3 +91,13 @@ def test_wheel_ships_hardware_and_mappings(tmp_path):
     for kind in ("hardware", "mappings"):
         for f in (ROOT / kind).glob("*.toml"):
             assert f"neurocredit/{kind}/{f.name}" in names
+
+
+def test_one_lava_recipe():
+    """The Makefile installs Lava with the same command a user runs (neurocredit setup-lava)."""
+    make = (ROOT / "Makefile").read_text()
+    assert "neurocredit setup-lava" in make and "lava-nc==" not in make
+    from neurocredit._setup_lava import LAVA_DEPS, LAVA_VERSION, lava_status
+    assert LAVA_VERSION == "0.10.0" and any(d.startswith("numpy") for d in LAVA_DEPS)
+    ok, why = lava_status()
+    assert isinstance(ok, bool) and why
