@@ -246,3 +246,10 @@ def test_train_and_export_take_a_rule_file(tmp_path):
               "--samples", "3", "--epochs", "1")                      # learn --rule replaces the file's
     assert out.returncode == 0, out.stderr
     assert "rule dfa_antihebbian_decay" in out.stdout and "x0 * y1 * w" in out.stdout
+
+
+def test_documented_example_is_the_example_file(tmp_path):
+    """docs/rule_files.md's annotated example reads to the same rule as the file it documents."""
+    text = (ROOT / "docs" / "rule_files.md").read_text(encoding="utf-8")
+    block = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    assert load_rule(write(tmp_path, block)) == load_rule(ROOT / "examples" / "rules" / "sparse_fa_learned.toml")
