@@ -197,7 +197,9 @@ def plots(df, sw: SweepFile, out: Path) -> list[Path]:
         groups = list(df.groupby(["rule", *by], sort=False))
         fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(groups) + 1), 3.5))
         data = [g["test_acc"].dropna().values for _, g in groups]
-        names = ["\n".join(map(str, k if isinstance(k, tuple) else (k,))) for k, _ in groups]
+        names = [str(k[0] if isinstance(k, tuple) else k)
+                 + "".join(f"\n{b} {v}" for b, v in zip(by, k[1:] if isinstance(k, tuple) else ()))
+                 for k, _ in groups]
         ax.boxplot([d if len(d) else [np.nan] for d in data], showfliers=False)
         for i, d in enumerate(data, 1):
             ax.scatter(np.full(len(d), i) + np.random.default_rng(i).uniform(-0.15, 0.15, len(d)),
