@@ -9,7 +9,7 @@ Schema (docs/sweeps.md has the full text)::
     seed = 0                     # sampler seed (random / optuna)
     metric = "test_acc"          # what optuna optimises: test_acc (max) or test_loss (min)
     cpus_per_trial = 1
-    gpus_per_trial = 0.25        # asked for only where torch.cuda is available
+    gpus_per_trial = 0.25        # asked for only where torch.cuda is available (default 0.25)
     max_concurrent = 0           # 0: as many as the CPUs allow
 
     [fixed]                      # the same in every trial
@@ -96,7 +96,7 @@ class SweepFile:
     seed: int = 0
     metric: str = "test_acc"
     cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
+    gpus_per_trial: float = 0.25    # used only where torch.cuda is available
     max_concurrent: int = 0
     fixed: dict[str, Any] = field(default_factory=dict)
     axes: dict[str, list | Range] = field(default_factory=dict)
@@ -218,7 +218,7 @@ def load_sweep(path: str | Path) -> SweepFile:
             raise _fail(path, f"[sweep] {k} must be a {'positive' if k == 'samples' else 'non-negative'} integer, got {v!r}")
     sw.max_concurrent = head.get("max_concurrent", 0)
     sw.cpus_per_trial = float(head.get("cpus_per_trial", 1))
-    sw.gpus_per_trial = float(head.get("gpus_per_trial", 0))
+    sw.gpus_per_trial = float(head.get("gpus_per_trial", 0.25))
     if sw.cpus_per_trial <= 0 or not 0 <= sw.gpus_per_trial <= 8:
         raise _fail(path, "[sweep] cpus_per_trial must be > 0 and gpus_per_trial in [0, 8]")
     fixed = doc.get("fixed", {})
