@@ -175,3 +175,26 @@ def test_recurrent_models_learn_spike_patterns_above_chance(model, rule):
     cfg = RecurrentTrainConfig(epochs=5, lr=3e-3, progress=False, seed=0)
     res = train_recurrent(get_rule(rule), d, [32], model, cfg)
     assert res.final["test_acc"] > 0.5, res.history   # chance: 0.25
+
+
+# --------------------------------------------------------------------------- CLI
+def test_cli_trains_a_recurrent_spiking_network_and_writes_its_nir_file(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from neurocredit.nir.load import load
+    out = subprocess.run([sys.executable, "-m", "neurocredit.cli", "train", "--model", "rsnn",
+                          "--data", "spikepattern", "--rule", "eprop", "--hidden", "16",
+                          "--epochs", "1", "--lr", "0.003", "--out", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "eprop on spikepattern: test accuracy" in out.stdout
+    assert json.loads((tmp_path / "metrics.json").read_text())["model"] == "rsnn"
+    model = load(tmp_path / "model.nir")
+    assert model.rule.name == "eprop" and model.spec["recurrent"]["neuron"] == "lif"
+    bad = subprocess.run([sys.executable, "-m", "neurocredit.cli", "train", "--model", "rnn",
+                          "--data", "digits", "--out", str(tmp_path / "x")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "--model rnn reads sequences" in bad.stderr
