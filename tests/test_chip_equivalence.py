@@ -66,3 +66,21 @@ def test_emulator_equals_lava_for_every_rule_that_compiles(name):
     assert moved > 20, f"{name}: only {moved} weights changed"
     for k in (k for k in got["lava"] if k.startswith("phase:")):    # a weight mirror's phase
         assert int((got["lava"][k] != start[k.split(":")[1]]).sum()) > 20
+
+
+def test_independent_chips_in_one_run_equal_their_single_chip_runs():
+    """emulate_chips: three chips (different initial weights, streams and Lava seeds) vectorised
+    in one run give, chip for chip, the weights and spikes of three separate runs."""
+    from neurocredit.chip.emulator import emulate_chips
+    rule = resolve_rule("kp")
+    circuits = [_circuit(rule, seed=s) for s in (1, 2, 3)]
+    streams = [_stream(10 + s) for s in range(3)]
+    pops = [p.name for p in circuits[0].populations if p.kind == "third"]
+    many_w, many_r = emulate_chips(circuits, streams, [4, 5, 6], record=pops)
+    for i, (circ, stream, seed) in enumerate(zip(circuits, streams, (4, 5, 6))):
+        w, r = emulate_learning(circ, stream, rng_seed=seed, record=pops)
+        for c in circ.plastic:
+            np.testing.assert_array_equal(many_w[i][c.name], w[c.name], err_msg=f"chip {i} {c.name}")
+        for k in pops:
+            np.testing.assert_array_equal(many_r[i][k], r[k])
+    assert not np.array_equal(many_w[0]["B1"], many_w[1]["B1"])

@@ -136,32 +136,37 @@ TRACE_MAX = 127
 
 
 class EngineRandoms:
-    """The random streams one Lava LearningDense draws from, in Lava's order."""
+    """The random streams Lava's LearningDense of one connection draws from, in Lava's order, for
+    each of N independent chips (one ``rng_seed`` each)."""
 
-    def __init__(self, rng_seed: int) -> None:
-        self._w = np.random.default_rng(2)
-        self._w.random(1)
-        self._y = np.random.default_rng(rng_seed + 2)
-        self._y.random(1)
+    def __init__(self, rng_seeds: list[int]) -> None:
+        self._w = [np.random.default_rng(2) for _ in rng_seeds]
+        self._y = [np.random.default_rng(s + 2) for s in rng_seeds]
+        for g in (*self._w, *self._y):
+            g.random(1)
 
-    def step(self) -> tuple[float, float]:
-        """(r_y, r_w) for one step: two y-trace advances (recv_traces), one weight advance."""
-        self._y.random(1)
-        return float(self._y.random(1)[0]), float(self._w.random(1)[0])
+    def step(self) -> tuple[np.ndarray, np.ndarray]:
+        """(r_y, r_w) per chip for one step: two y-trace advances (recv_traces), one weight advance."""
+        for g in self._y:
+            g.random(1)
+        return (np.array([g.random(1)[0] for g in self._y]), np.array([g.random(1)[0] for g in self._w]))
 
 
-def apply_series(w: np.ndarray, x0: np.ndarray, y: dict[str, np.ndarray], series, r_y: float,
-                 r_w: float, time_step: int) -> np.ndarray:
+def apply_series(w: np.ndarray, x0: np.ndarray, y: dict[str, np.ndarray], series, r_y, r_w,
+                 time_step: int) -> np.ndarray:
     """One learning epoch of the engine (see above) for the products of ``series`` on integer
-    weights ``w`` (n_post, n_pre): ``x0`` (n_pre,) the pre spikes, ``y[trace]`` (n_post,) the
-    post traces, ``time_step`` Lava's (1 on the first step).  Returns the new weights."""
+    weights ``w`` ([chips,] n_post, n_pre): ``x0`` ([chips,] n_pre) the pre spikes, ``y[trace]``
+    ([chips,] n_post) the post traces, ``r_y``, ``r_w`` the step's randoms (a scalar or one per
+    chip), ``time_step`` Lava's (1 on the first step).  Returns the new weights."""
     w = w.astype(np.int64)
+    r_y = np.asarray(r_y, np.float64)[..., None]            # per chip, broadcast over post
+    r_w = np.asarray(r_w, np.float64)[..., None, None]      # per chip, broadcast over the matrix
     acc = w << ACC_SHIFT
     decay = np.exp(-1 / Y_TAU)
     traces: dict[str, np.ndarray] = {}
     for p in series:
         if p.dependency == "x0":
-            cur = np.broadcast_to(x0.astype(np.int64)[None, :], w.shape)
+            cur = np.broadcast_to(x0.astype(np.int64)[..., None, :], w.shape)
         elif p.decimation is not None:
             if time_step % (1 << p.decimation):
                 continue
@@ -174,7 +179,7 @@ def apply_series(w: np.ndarray, x0: np.ndarray, y: dict[str, np.ndarray], series
                 if f not in traces:
                     yv = decay * np.asarray(y[f], np.int64)
                     traces[f] = (np.floor(yv) + (r_y < yv % 1)).astype(np.int64)
-                val = traces[f][:, None]
+                val = traces[f][..., :, None]
             elif f == "w":
                 val = w
             else:
@@ -197,7 +202,7 @@ def decay_np(x: np.ndarray, d: int, off: int) -> np.ndarray:
 
 
 def population_step(p: Population, st: dict, o: dict, a: np.ndarray, bias: np.ndarray,
-                    third: np.ndarray) -> None:
+                    third: np.ndarray, q: dict | None = None) -> None:
     """One fixed-point step of population ``p`` (Lava's bit-accurate LIF for 'lif'/'third')::
 
         u ← wrap24(decay(u, du) + a << 6),  v ← clip(decay(v, dv) + u + bias),  s = v > vth << 6
@@ -205,23 +210,107 @@ def population_step(p: Population, st: dict, o: dict, a: np.ndarray, bias: np.nd
                  y2 = clip(−e, 0, 127), y1 = s, and as the graded output err = e
         'graded': s = err = a · [|a| > vth]
 
-    Updates the state ``st`` (u, v; v resets to 0 on a spike) and the outputs ``o`` in place."""
+    Updates the state ``st`` (u, v; v resets to 0 on a spike) and the outputs ``o`` in place
+    (arrays [chips, n]); ``q`` holds the integer parameters per chip ([chips, 1] arrays: du, dv,
+    vth, third_shift, gate_lo; default: ``p``'s)."""
+    q = q or {k: np.int64(getattr(p, k)) for k in ("du", "dv", "vth", "third_shift", "gate_lo")}
     if p.kind == "graded":
-        o["s"] = a * (np.abs(a) > int(p.vth))
+        o["s"] = a * (np.abs(a) > q["vth"])
         o["err"] = o["s"]
         return
-    u = decay_np(st["u"], int(p.du), fp.DS_OFFSET) + (a << fp.ACT_SHIFT)
+    u = decay_np(st["u"], q["du"], fp.DS_OFFSET) + (a << fp.ACT_SHIFT)
     wrapped = np.where(u > fp.MAX_UV, u - 2 * fp.MAX_UV, u)
     u = np.where(wrapped <= -fp.MAX_UV, u + 2 * fp.MAX_UV, wrapped)
-    v = np.clip(decay_np(st["v"], int(p.dv), fp.DM_OFFSET) + u + bias, -(fp.MAX_UV - 1), fp.MAX_UV - 1)
-    spikes = v > (int(p.vth) << fp.VTH_SHIFT)
+    v = np.clip(decay_np(st["v"], q["dv"], fp.DM_OFFSET) + u + bias, -(fp.MAX_UV - 1), fp.MAX_UV - 1)
+    spikes = v > (q["vth"] << fp.VTH_SHIFT)
     if p.kind == "third":
-        gate = v >= int(p.gate_lo)
-        tt = np.sign(third) * (np.abs(third) >> int(p.third_shift)) * gate
+        gate = v >= q["gate_lo"]
+        tt = np.sign(third) * (np.abs(third) >> q["third_shift"]) * gate
         o["y2"], o["y3"], o["err"] = np.clip(-tt, 0, TRACE_MAX), np.clip(tt, 0, TRACE_MAX), tt
         o["y1"] = spikes.astype(np.int64)
     st["u"], st["v"] = u, np.where(spikes, 0, v)
     o["s"] = spikes.astype(np.int64)
+
+
+def _stored(c: Connection) -> np.ndarray:
+    return fp.stored_weights(torch.as_tensor(np.asarray(c.weights)).round().to(torch.int64),
+                             c.sign_mode, c.num_weight_bits).numpy()
+
+
+def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], rng_seeds: list[int],
+                  record: list[str] | None = None, snapshot_every: int = 0,
+                  ) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
+    """N independent chips in one vectorised run: ``circuits`` of one structure (the same
+    populations, connections, shapes and product series; weights, biases and streams may differ),
+    chip k fed ``inputs[k]`` {source name: [T, n]} (T the same for all) with Lava's random
+    streams seeded by ``rng_seeds[k]``.  Each chip's results equal its single-chip
+    :func:`emulate_learning` run.  Returns (weights per chip, records per chip)."""
+    ref = circuits[0]
+    n_chips = len(circuits)
+    if not (len(inputs) == len(rng_seeds) == n_chips):
+        raise ValueError(f"{n_chips} circuits need as many input streams and seeds, got {len(inputs)} and "
+                         f"{len(rng_seeds)}")
+    for c in circuits[1:]:
+        same = [(x.name, x.src, x.dst, np.shape(x.weights), x.plastic.dw, x.view)
+                for x in c.connections] == [(x.name, x.src, x.dst, np.shape(x.weights), x.plastic.dw, x.view)
+                                            for x in ref.connections]
+        if not same or [p.name for p in c.populations] != [p.name for p in ref.populations]:
+            raise ValueError("chips run together must share the circuit's structure and product series")
+    steps = next(iter(inputs[0].values())).shape[0]
+    record = list(record or [])
+    pops = {p.name: p for p in ref.populations}
+    missing = [s for s in ref.sources() if s not in inputs[0]]
+    if missing:
+        raise ValueError(f"the circuit reads sources {missing} that the inputs do not provide")
+    src = {k: np.stack([np.asarray(i[k], np.int64) for i in inputs]) for k in inputs[0]}
+    z = lambda n: np.zeros((n_chips, n), np.int64)  # noqa: E731
+    state = {p.name: dict(u=z(p.n), v=z(p.n)) for p in ref.populations}
+    outs = {p.name: {"s": z(p.n), "err": z(p.n), "y1": z(p.n), "y2": z(p.n), "y3": z(p.n)} for p in ref.populations}
+    weights = {c.name: np.stack([_stored(ch.connection(c.name)) for ch in circuits]) for c in ref.connections}
+    bufs = {c.name: z(pops[c.dst].n) for c in ref.connections}
+    randoms = {c.name: EngineRandoms(list(rng_seeds)) for c in ref.plastic}
+    into = {(p.name, port): [c.name for c in ref.connections if c.dst == p.name and c.dst_port == port]
+            for p in ref.populations for port in ("a", "third")}
+    bias = {p.name: np.stack([fp.effective_bias(torch.as_tensor(np.asarray(ch.population(p.name).bias_mant, np.int64)),
+                                                torch.as_tensor(np.asarray(ch.population(p.name).bias_exp, np.int64))
+                                                ).broadcast_to((p.n,)).numpy() for ch in circuits])
+            for p in ref.populations}
+    params = {p.name: {k: np.array([[int(getattr(ch.population(p.name), k))] for ch in circuits], np.int64)
+                       for k in ("du", "dv", "vth", "third_shift", "gate_lo")} for p in ref.populations}
+    exps = {c.name: np.array([[int(ch.connection(c.name).weight_exp)] for ch in circuits], np.int64)
+            for c in ref.connections}
+    rec = {k: np.zeros((n_chips, steps, pops[k.split(":")[-1]].n), np.int64) for k in record}
+    snaps: dict[str, list[np.ndarray]] = {c.name: [] for c in ref.plastic}
+    for t in range(steps):
+        for p in ref.populations:
+            a = sum((bufs[k] for k in into[(p.name, "a")]), z(p.n))
+            third = sum((bufs[k] for k in into[(p.name, "third")]), z(p.n))
+            population_step(p, state[p.name], outs[p.name], a, bias[p.name], third, params[p.name])
+        for c in ref.connections:
+            s = src[c.src][:, t] if c.src in src else outs[c.src]["err" if c.src_port == "err" else "s"]
+            acc = np.einsum("kij,kj->ki", weights[c.name], s)
+            e = exps[c.name]
+            bufs[c.name] = np.where(e > 0, acc << np.maximum(e, 0), acc >> np.maximum(-e, 0))
+            if not c.plastic:
+                continue
+            r_y, r_w = randoms[c.name].step()
+            if c.view == "transposed":
+                y = {"y1": np.zeros_like(s), "y2": np.clip(-s, 0, TRACE_MAX), "y3": np.clip(s, 0, TRACE_MAX)}
+                w_t = apply_series(weights[c.name].swapaxes(1, 2), outs[c.dst]["s"] > 0, y, c.plastic, r_y, r_w, t + 1)
+                weights[c.name] = np.ascontiguousarray(w_t.swapaxes(1, 2))
+            else:
+                weights[c.name] = apply_series(weights[c.name], s > 0, outs[c.dst], c.plastic, r_y, r_w, t + 1)
+            if snapshot_every and (t + 1) % snapshot_every == 0:
+                snaps[c.name].append(weights[c.name].copy())
+        for k in record:
+            port, _, name = k.rpartition(":")
+            rec[k][:, t] = outs[name]["err" if port == "err" else "s"]
+    per_chip_w = [{k: v[i] for k, v in weights.items()} for i in range(n_chips)]
+    per_chip_r = [{k: v[i] for k, v in rec.items()} for i in range(n_chips)]
+    if snapshot_every:
+        for i in range(n_chips):
+            per_chip_r[i].update({f"w:{k}": np.asarray([w[i] for w in v]) for k, v in snaps.items()})
+    return per_chip_w, per_chip_r
 
 
 def emulate_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int = 0,
@@ -232,60 +321,11 @@ def emulate_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: 
     (:func:`apply_series`) on its view — 'forward': x0 = the pre spike, y1..y3 the post
     neuron's traces; 'transposed' (learned feedback): x0 = the spike of the neuron it drives,
     y3/y2 the +/- parts of the signed payload it carries, Δ on the transposed matrix (as
-    ``TransposedLearningDense`` does in Lava).
+    ``TransposedLearningDense`` does in Lava).  One chip of :func:`emulate_chips`.
 
     Returns (final integer weights of every connection, records [T, n] of ``record``: a
     population name for its spikes / graded output, ``'err:<name>'`` for its signed third
     factor); with ``snapshot_every`` > 0 the records also hold ``'w:<name>'`` arrays
     [T // snapshot_every, *shape] of every plastic connection's weights."""
-    steps = next(iter(inputs.values())).shape[0]
-    record = list(record or [])
-    pops = {p.name: p for p in circuit.populations}
-    missing = [s for s in circuit.sources() if s not in inputs]
-    if missing:
-        raise ValueError(f"the circuit reads sources {missing} that the inputs do not provide")
-    z = lambda n: np.zeros(n, np.int64)  # noqa: E731
-    state = {p.name: dict(u=z(p.n), v=z(p.n)) for p in circuit.populations}
-    outs = {p.name: {"s": z(p.n), "err": z(p.n), "y1": z(p.n), "y2": z(p.n), "y3": z(p.n)}
-            for p in circuit.populations}
-    weights = {c.name: fp.stored_weights(torch.as_tensor(np.asarray(c.weights)).round().to(torch.int64),
-                                         c.sign_mode, c.num_weight_bits).numpy() for c in circuit.connections}
-    bufs = {c.name: z(pops[c.dst].n) for c in circuit.connections}
-    randoms = {c.name: EngineRandoms(rng_seed) for c in circuit.connections if c.plastic}
-    into = {(p.name, port): [c.name for c in circuit.connections if c.dst == p.name and c.dst_port == port]
-            for p in circuit.populations for port in ("a", "third")}
-    bias = {p.name: fp.effective_bias(torch.as_tensor(np.asarray(p.bias_mant, np.int64)),
-                                      torch.as_tensor(np.asarray(p.bias_exp, np.int64))).numpy()
-            for p in circuit.populations}
-    rec = {k: np.zeros((steps, pops[k.split(":")[-1]].n), np.int64) for k in record}
-    snaps: dict[str, list[np.ndarray]] = {c.name: [] for c in circuit.plastic}
-    for t in range(steps):
-        for p in circuit.populations:
-            a = sum((bufs[k] for k in into[(p.name, "a")]), z(p.n))
-            third = sum((bufs[k] for k in into[(p.name, "third")]), z(p.n))
-            population_step(p, state[p.name], outs[p.name], a, bias[p.name], third)
-        for c in circuit.connections:
-            if c.src in inputs:
-                s = np.asarray(inputs[c.src][t], dtype=np.int64)
-            else:
-                s = outs[c.src]["err" if c.src_port == "err" else "s"]
-            acc = weights[c.name] @ s
-            e = int(c.weight_exp)
-            bufs[c.name] = acc << e if e > 0 else acc >> (-e)
-            if not c.plastic:
-                continue
-            r_y, r_w = randoms[c.name].step()
-            if c.view == "transposed":
-                y = {"y1": z(len(s)), "y2": np.clip(-s, 0, TRACE_MAX), "y3": np.clip(s, 0, TRACE_MAX)}
-                w_t = apply_series(weights[c.name].T, outs[c.dst]["s"] > 0, y, c.plastic, r_y, r_w, t + 1)
-                weights[c.name] = np.ascontiguousarray(w_t.T)
-            else:
-                weights[c.name] = apply_series(weights[c.name], s > 0, outs[c.dst], c.plastic, r_y, r_w, t + 1)
-            if snapshot_every and (t + 1) % snapshot_every == 0:
-                snaps[c.name].append(weights[c.name].copy())
-        for k in record:
-            port, _, name = k.rpartition(":")
-            rec[k][t] = outs[name]["err" if port == "err" else "s"]
-    if snapshot_every:
-        rec.update({f"w:{k}": np.asarray(v) for k, v in snaps.items()})
-    return weights, rec
+    weights, rec = emulate_chips([circuit], [inputs], [rng_seed], record, snapshot_every)
+    return weights[0], rec[0]
