@@ -84,3 +84,26 @@ def test_independent_chips_in_one_run_equal_their_single_chip_runs():
         for k in pops:
             np.testing.assert_array_equal(many_r[i][k], r[k])
     assert not np.array_equal(many_w[0]["B1"], many_w[1]["B1"])
+
+
+@pytest.mark.parametrize("name", ["dfa", "wm"])
+def test_training_chips_together_equals_training_each(name):
+    """session.train_chips (seeds side by side in one vectorised emulator run, mirror phases
+    included) gives each seed's train() history and weights exactly."""
+    from neurocredit.data import load_digits
+    rule = resolve_rule(name)
+    circuits, datas = [], []
+    for seed in (0, 1):
+        datas.append(load_digits(seed=seed, standardise=False))
+        base = compile_graph(S.initial_graph([64, 16, 10], seed=seed)).fixed_circuit
+        spec = C.default_spec(rule, 1, mirror_every=15, mirror_steps=64)
+        circuits.append(C.build_circuit(base, rule, C.random_feedback(rule, [64, 16, 10], seed), spec))
+    kw = dict(steps=8, blank=2, samples=30, target_delay=2, lr_decay=0.6, log=lambda s: None)
+    together, hists = S.train_chips(circuits, datas, 2, [0, 1], **kw)
+    for k, seed in enumerate((0, 1)):
+        alone, hist = S.train(circuits[k], datas[k], 2, seed=seed, **kw)
+        assert [h["test_acc"] for h in hist] == [h["test_acc"] for h in hists[k]]
+        for c in alone.plastic:
+            np.testing.assert_array_equal(alone.connection(c.name).weights, together[k].connection(c.name).weights)
+        if name == "wm":
+            np.testing.assert_array_equal(alone.connection("B1").weights, together[k].connection("B1").weights)

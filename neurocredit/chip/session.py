@@ -159,6 +159,60 @@ def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, 
     return circuit.with_weights(weights), history
 
 
+def train_chips(circuits: list[Circuit], datas: list, epochs: int, seeds: list[int], steps: int = 16,
+                blank: int = 4, samples: int | None = None, log=print, target_delay: int = 0,
+                lr_decay: float = 1.0) -> tuple[list[Circuit], list[list[dict]]]:
+    """:func:`train` for N independent chips of one structure at once in the emulator
+    (:func:`neurocredit.chip.emulator.emulate_chips`): chip k learns on ``datas[k]`` with seed
+    ``seeds[k]``, its phases included; each chip's result equals its own :func:`train` run."""
+    from neurocredit.chip.emulator import emulate_chips
+
+    n_classes = circuits[0].meta["n_target"]
+    weights = [c.weights() for c in circuits]
+    learned = bool(circuits[0].meta.get("learned_feedback"))
+
+    def measure(k: int, epoch: int, seen: int, secs: float = 0.0) -> dict:
+        d = datas[k]
+        h = {"epoch": epoch, "samples": seen, "seconds": secs,
+             "test_acc": accuracy(inference_circuit(circuits[k], weights[k]), d.x_test.numpy(), d.y_test.numpy(),
+                                  steps, seeds[k] + 999)}
+        if learned:
+            h["angle_B"] = backward_angle(circuits[k], weights[k])
+        return h
+
+    histories = [[measure(k, 0, 0)] for k in range(len(circuits))]
+    rngs = [np.random.default_rng(s) for s in seeds]
+    base = [{c.name: c.plastic for c in circ.plastic} for circ in circuits]
+    phases = circuits[0].phases
+    seen = 0
+    for epoch in range(1, epochs + 1):
+        now = [circ.with_plasticity({k: scale_series(s, lr_decay ** (epoch - 1)) for k, s in b.items()})
+               if lr_decay != 1.0 else circ for circ, b in zip(circuits, base)]
+        perms = [rng.permutation(len(d.y_train))[:samples] for rng, d in zip(rngs, datas)]
+        if len({len(p) for p in perms}) != 1:
+            raise ValueError("chips trained together need training sets of one length")
+        every = min((p.every for p in phases if p.every > 0), default=len(perms[0])) or len(perms[0])
+        t0 = time.perf_counter()
+        for i, start in enumerate(range(0, len(perms[0]), every)):
+            run_seeds = [s * 1000 + epoch + 7919 * i for s in seeds]
+            for ph in phases:
+                pcs = [phase_circuit(circ.phases[phases.index(ph)], w, circ) for circ, w in zip(circuits, weights)]
+                out, _ = emulate_chips(pcs, [phase_stream(circ.phases[phases.index(ph)], pc, ph.steps, rs)
+                                             for circ, pc, rs in zip(circuits, pcs, run_seeds)], run_seeds)
+                weights = [{**w, **{b: o[b] for b, _, _ in ph.layers}} for w, o in zip(weights, out)]
+            streams = [sample_stream(d.x_train.numpy()[p[start:start + every]], d.y_train.numpy()[p[start:start + every]],
+                                     n_classes, steps, blank, rs, target_delay)
+                       for d, p, rs in zip(datas, perms, run_seeds)]
+            weights, _ = emulate_chips([c.with_weights(w) for c, w in zip(now, weights)], streams,
+                                       [s + epoch + 7919 * i for s in seeds])
+        seen += len(perms[0])
+        for k in range(len(circuits)):
+            histories[k].append(measure(k, epoch, seen, time.perf_counter() - t0))
+        log(f"epoch {epoch}: {seen} samples streamed ({len(circuits)} chips, {time.perf_counter() - t0:.1f} s), "
+            "test accuracy " + ", ".join(f"{100 * h[-1]['test_acc']:.2f} %" for h in histories))
+    return [c.with_weights(w) for c, w in zip(circuits, weights)], histories
+
+
 def check_backends(circuit: Circuit, inputs: dict[str, np.ndarray], runs: dict[str, Runner], seed: int,
                    ) -> tuple[bool, int, dict[str, dict[str, np.ndarray]]]:
     """Run the same stream (and, with scheduled phases, a phase as long) on every backend in
