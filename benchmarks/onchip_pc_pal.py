@@ -26,7 +26,9 @@ import torch
 PC_GOAL = 0.85
 
 
-def pc_onchip(seed: int, epochs: int, hidden: int, third_shift: int, lr: float) -> dict:
+def pc_onchip(seeds: list[int], epochs: int, hidden: int, third_shift: int, lr: float) -> list[dict]:
+    """Per seed: the final history entry; the seeds run side by side as independent chips in one
+    vectorised emulator run (session.train_chips: each equals its own single-chip run)."""
     import numpy as np
 
     from neurocredit.chip import circuits as C
@@ -35,14 +37,19 @@ def pc_onchip(seed: int, epochs: int, hidden: int, third_shift: int, lr: float) 
     from neurocredit.data import load_digits
     from neurocredit.rules import get_rule
 
-    data = load_digits(seed=seed, standardise=False)
     sizes = [64, hidden, 10]
-    base = compile_graph(S.initial_graph(sizes, seed=seed)).fixed_circuit
-    rng = np.random.default_rng(seed + 1)              # initial B_l ~ N(0, 1/n_l), as FA's
-    backward = [rng.normal(0, 1 / np.sqrt(sizes[l + 1]), (sizes[l + 1], sizes[l + 2])) for l in range(len(sizes) - 2)]
-    circ = C.build_circuit(base, get_rule("pc_onchip"), backward, C.OnChipSpec(lr=lr, third_shift=third_shift))
-    _, hist = S.train(circ, data, epochs, seed=seed, log=lambda s: None)
-    return hist[-1] | {"angle_B0": hist[0]["angle_B"], "dw": circ.meta["dw"], "dw_B": circ.meta["dw_B"]}
+    datas, circuits = [], []
+    for seed in seeds:
+        datas.append(load_digits(seed=seed, standardise=False))
+        base = compile_graph(S.initial_graph(sizes, seed=seed)).fixed_circuit
+        rng = np.random.default_rng(seed + 1)              # initial B_l ~ N(0, 1/n_l), as FA's
+        backward = [rng.normal(0, 1 / np.sqrt(sizes[l + 1]), (sizes[l + 1], sizes[l + 2]))
+                    for l in range(len(sizes) - 2)]
+        circuits.append(C.build_circuit(base, get_rule("pc_onchip"), backward,
+                                        C.OnChipSpec(lr=lr, third_shift=third_shift)))
+    _, hists = S.train_chips(circuits, datas, epochs, seeds, log=lambda s: None)
+    return [h[-1] | {"angle_B0": h[0]["angle_B"], "dw": c.meta["dw"], "dw_B": c.meta["dw_B"]}
+            for h, c in zip(hists, circuits)]
 
 
 def pc_float(seed: int, epochs: int, hidden: int) -> float:
@@ -61,9 +68,9 @@ def part_pc(args, seeds: list[int]) -> None:
           f"{args.third_shift}); float torch: same rule, 64-{args.hidden}-10 ReLU rate network, "
           f"{args.float_epochs} epochs; seeds {seeds}; torch threads {torch.get_num_threads()}", flush=True)
     chip, angles, flt = [], [], []
-    for s in seeds:
-        t0 = time.perf_counter()
-        r = pc_onchip(s, args.epochs, args.hidden, args.third_shift, args.lr)
+    t0 = time.perf_counter()
+    results = pc_onchip(seeds, args.epochs, args.hidden, args.third_shift, args.lr)
+    for s, r in zip(seeds, results):
         chip.append(r["test_acc"])
         angles.append((r["angle_B0"], r["angle_B"]))
         flt.append(pc_float(s, args.float_epochs, args.hidden) if args.float_epochs else 0.0)
