@@ -204,6 +204,14 @@ def test_rules_command_shows_one_rule_file():
     assert max(map(len, text.splitlines())) <= 100
 
 
+def test_rules_command_flags_a_wrong_locality_declaration(tmp_path):
+    p = write(tmp_path, GOOD + '[feedback]\nkind = "transpose"\n', "bpish.toml")
+    out = cli("rules", str(p), "dfa")
+    assert out.returncode == 0, out.stderr
+    assert "no: layer fc1: needs W2ᵀ" in out.stdout and "declared local -- the declaration is wrong" in out.stdout
+    assert "dfa -- Direct feedback alignment" in out.stdout       # several rules, each in full
+
+
 def test_rules_verbose_fits_100_columns_one_block_per_rule():
     out = cli("rules", "-v")
     assert out.returncode == 0, out.stderr

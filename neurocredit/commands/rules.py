@@ -3,7 +3,7 @@
     neurocredit rules                       # table: rule, title, local, on-chip, feedback
     neurocredit rules -v                    # one block per rule: paper, equation, locality, on-chip
     neurocredit rules kp                    # one rule: title, paper, equation, terms, feedback, verdicts
-    neurocredit rules my_rule.toml          # the same for a rule file (docs/rule_files.md)
+    neurocredit rules my_rule.toml dfa      # rule files (docs/rule_files.md) and names, each in full
     neurocredit rules kp --toml > mine.toml # a library rule as a rule file, to start your own
 
 The on-chip verdict is asked of the on-chip compiler in one place (:func:`onchip_verdict`); the
@@ -108,7 +108,8 @@ def describe_rule(rule: Rule, width: int = 100, verbose_paper: bool = True) -> l
         out += _field("params", ", ".join(f"{k}={v}" for k, v in rule.params), width)
     declared = "declared local" if rule.local else "declared non-local"
     verdict = ("yes" if not violations else "no: " + "; ".join(map(str, violations)))
-    out += _field("local", f"{verdict} ({declared})", width)
+    wrong = " -- the declaration is wrong" if rule.local == bool(violations) else ""
+    out += _field("local", f"{verdict} ({declared}{wrong})", width)
     out += _field("on-chip", ("yes: " if onchip else "no: ") + how, width)
     return out
 
@@ -118,17 +119,17 @@ def run(args: argparse.Namespace) -> int:
     if args.width < 60:
         raise ValueError(f"--width must be at least 60 columns, got {args.width}")
     width = args.width
-    name = args.name or args.rule
-    if name is not None:
-        rule = resolve_rule(name)
+    names = list(args.names) + ([args.rule] if args.rule else [])
+    if names:
+        rules = [resolve_rule(n) for n in names]          # every name checked before printing
         if args.toml:
             from neurocredit.rules import dump_rule
-            print(dump_rule(rule), end="")
+            print("\n".join(dump_rule(r) for r in rules), end="")
             return 0
-        print("\n".join(describe_rule(rule, width)))
+        print("\n\n".join("\n".join(describe_rule(r, width)) for r in rules))
         return 0
     if args.toml:
-        raise ValueError("--toml prints one rule: give its name or file (neurocredit rules kp --toml)")
+        raise ValueError("--toml prints given rules: name them (neurocredit rules kp --toml)")
     if args.verbose:
         blocks = ["\n".join(describe_rule(rule, width)) for rule in RULES.values()]
         print("\n\n".join(blocks))
@@ -146,9 +147,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("rules", help="list the learning rules, or show one (a name or a .toml rule file)",
                        description="The rule library: locality and on-chip verdicts, feedback "
                                    "pathways; with a NAME or a .toml file, that one rule in full.")
-    p.add_argument("name", nargs="?", default=None, metavar="NAME|FILE.toml",
-                   help="show one rule: a library name (see the table) or a rule file "
-                        "(docs/rule_files.md); default: the table of all rules")
+    p.add_argument("names", nargs="*", default=[], metavar="NAME|FILE.toml",
+                   help="show these rules in full: library names (see the table) or rule files "
+                        "(docs/rule_files.md); none: the table of all rules")
     p.add_argument("--rule", default=None, metavar="NAME|FILE.toml",
                    help="the same as NAME (as in train, export and learn)")
     p.add_argument("--toml", action="store_true",
