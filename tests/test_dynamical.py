@@ -75,8 +75,9 @@ def test_relaxation_converges_with_steps(batch):
 
 def test_no_derivative_switch_drops_f_prime(batch):
     x, y = batch
-    _, _, s_fp, _, _ = updates_and_grads(get_rule("pc_fp"), x, y)
-    net, _, s_nd, _, _ = updates_and_grads(get_rule("pc_nd"), x, y)
+    # fixed steps (tolerance 0): this checks the fixed point itself to 1e-4
+    _, _, s_fp, _, _ = updates_and_grads(get_rule("pc_fp").with_params(tolerance=0.0), x, y)
+    net, _, s_nd, _, _ = updates_and_grads(get_rule("pc_nd").with_params(tolerance=0.0), x, y)
     # with fixed prediction the no-derivative error settles to W_{l+1}ᵀ ε_{l+1}
     expect = s_nd.errors[2] @ net.layers[2].weight
     assert torch.allclose(s_nd.errors[1], expect, atol=1e-4)
@@ -190,7 +191,7 @@ def test_feedback_rules_train_a_conv_net(name):
 def test_dynamic_inversion_fixed_point_is_the_leaky_inverse(batch):
     from neurocredit.sim import dynamic_inversion as di
     x, y = batch
-    rule = get_rule("di").with_params(steps=400, leak=1.0)
+    rule = get_rule("di").with_params(steps=400, leak=1.0, tolerance=0.0)  # fixed steps: a fixed-point check
     net = Network([64, 40, 10], rule, "tanh", seed=0)
     report = di.stability(net)
     assert all(r.stable for r in report)
@@ -205,7 +206,8 @@ def test_dynamic_inversion_fixed_point_is_the_leaky_inverse(batch):
 
 def test_dynamic_inversion_inverts_the_forward_map_when_the_leak_is_small(batch):
     x, y = batch
-    rule = get_rule("di").with_params(steps=3000, leak=1e-4, dt=0.5).with_params(on_unstable="warn")
+    rule = get_rule("di").with_params(steps=3000, leak=1e-4, dt=0.5, tolerance=0.0).with_params(
+        on_unstable="warn")                                  # fixed steps: a fixed-point check
     net = Network([64, 40, 10], rule, "linear", seed=0)
     # a stable loop: feedback close to −Wᵀ (set here only to test the fixed point)
     with torch.no_grad():

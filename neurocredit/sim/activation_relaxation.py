@@ -26,7 +26,7 @@ import torch
 from neurocredit.sim.dynamics import Settled, layer_outputs, register_scheme
 from neurocredit.sim.losses import output_error
 from neurocredit.sim.network import Network
-from neurocredit.sim.relaxation import Convergence, backward_message, relaxation_params
+from neurocredit.sim.relaxation import Convergence, backward_operators, relaxation_params
 
 DEFAULT_STEPS = 40
 DEFAULT_RATE = 0.2
@@ -61,15 +61,17 @@ def activation_relaxation(net: Network, x: torch.Tensor, target: torch.Tensor, l
 
     trace = 1.0
     e = errors(trace)
-    conv = Convergence(net, steps, depends_on_steps=not frozen)   # non-frozen: pre ∝ (1−λ)^T
+    backward = backward_operators(net)
+    g = [gl.clone() for gl in g]     # relaxed in place below
+    conv = Convergence(net, steps, depends_on_steps=not frozen)  # non-frozen: pre ∝ (1−λ)^T
     for _ in range(steps):
         for l in range(n - 1):
-            force = backward_message(net, l, e[l + 1]) - g[l]
-            g[l] = g[l] + rate * force
-            conv.force(force)
+            force = backward[l](e[l + 1]).reshape(g[l].shape).sub_(g[l])
+            g[l].add_(force, alpha=rate)
+            conv.force(force, g[l])
         trace *= 1.0 - decay
         e = errors(trace)
-        if conv.done(e):
+        if conv.done():
             break
     outputs = layer_outputs(net, cache)
     inputs = cache.inputs if frozen else [x * trace, *(h * trace for h in cache.inputs[1:])]

@@ -125,7 +125,8 @@ def dynamic_inversion(net: Network, x: torch.Tensor, target: torch.Tensor, loss:
     derivative = net.rule.feedback.derivative
     Ws = [net.weight_matrix(l + 1) for l in range(n - 1)]
     Bs = [net.effective_B(l) for l in range(n - 1)]
-    held = [net.act.df(cache.pre[l]) for l in range(n - 1)] if derivative else None
+    # −f'(a_l): g_l = −B_l u_l, e_l = f'(a_l) ⊙ g_l = (−f'(a_l)) ⊙ (u_l B_lᵀ)
+    held = [-net.act.df(cache.pre[l]) for l in range(n - 1)] if derivative else None
     u = [torch.zeros(x.shape[0], W.shape[0], dtype=x.dtype, device=x.device) for W in Ws]
     ub = [torch.zeros(x.shape[0], B.shape[0], dtype=x.dtype, device=x.device) for B in Bs]
 
@@ -133,20 +134,21 @@ def dynamic_inversion(net: Network, x: torch.Tensor, target: torch.Tensor, loss:
         # g_l = −B_l u_l = −ub_l;  e_l = f'(a_l) ⊙ g_l
         es: list[torch.Tensor] = [e_out]
         for l in range(n - 2, -1, -1):
-            e = (-ub[l]).reshape(cache.pre[l].shape)
-            es.insert(0, e * held[l] if derivative else e)
+            shape = cache.pre[l].shape
+            es.insert(0, ub[l].reshape(shape) * held[l] if derivative else (-ub[l]).reshape(shape))
         return es
 
     e = errors()
     conv = Convergence(net, steps)
+    Wts, Bts = [W.T for W in Ws], [B.T for B in Bs]
     for _ in range(steps):
         for l in range(n - 1):
             # du/dt = e_{l+1} − W_{l+1} g_l − α u  with g_l = −B_l u_l
-            force = e[l + 1].flatten(1) + ub[l] @ Ws[l].T - alpha * u[l]
-            u[l] = u[l] + report[l].dt * force
-            ub[l] = u[l] @ Bs[l].T
-            conv.force(force)
+            force = torch.addmm(e[l + 1].flatten(1), ub[l], Wts[l]).sub_(u[l], alpha=alpha)
+            u[l].add_(force, alpha=report[l].dt)
+            ub[l] = u[l] @ Bts[l]
+            conv.force(force, e[l + 1])
         e = errors()
-        if conv.done(e):
+        if conv.done():
             break
     return Settled(cache.inputs, layer_outputs(net, cache), e, cache, steps=conv.finish())

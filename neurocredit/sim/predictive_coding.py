@@ -35,7 +35,7 @@ from neurocredit.rules.dynamical import PC_GAMMA_TERMS
 from neurocredit.sim.dynamics import Settled, layer_outputs, register_scheme
 from neurocredit.sim.losses import output_error
 from neurocredit.sim.network import Network
-from neurocredit.sim.relaxation import (Convergence, apply_plastic_grad, backward_message,
+from neurocredit.sim.relaxation import (Convergence, apply_plastic_grad, backward_operators,
                                         relaxation_params)
 from neurocredit.sim.updates import connection_update
 
@@ -77,18 +77,20 @@ def predictive_coding(net: Network, x: torch.Tensor, target: torch.Tensor, loss:
     eps = _errors(net, mu, v, target, loss)
     preds = [_prediction(net, l, mu[l]) for l in range(n - 1)] if fixed else None
     gates = [cache.inputs[l + 1].reshape(cache.pre[l].shape) for l in range(n - 1)]
+    backward = backward_operators(net)
     conv = Convergence(net, steps)
     for _ in range(steps):
+        forces = []
         for l in range(n - 1):
-            back = backward_message(net, l, eps[l + 1])
+            back = backward[l](eps[l + 1]).reshape(v[l].shape)
             if derivative:
                 back = (net.act.gate(back, cache.pre[l], gates[l]) if fixed
                         else net.act.gate(back, v[l]))
             force = eps[l] - back
             v[l].add_(force, alpha=rate)
-            conv.force(force)
+            forces.append(force)
         if fixed:
-            eps = [torch.sub(preds[l], v[l]) for l in range(n - 1)] + [eps[-1]]
+            eps = [torch.sub(preds[l], v[l]) for l in range(n - 1)] + eps[-1:]
         else:
             h = net.act.f(v[0])
             for l in range(1, n):
@@ -96,7 +98,9 @@ def predictive_coding(net: Network, x: torch.Tensor, target: torch.Tensor, loss:
                 if l < n - 1:
                     h = net.act.f(v[l])
             eps = _errors(net, mu, v, target, loss)
-        if conv.done(eps):
+        for l, force in enumerate(forces):     # F_l against the error unit it settles
+            conv.force(force, eps[l])
+        if conv.done():
             break
     if fixed:
         inputs, outputs = cache.inputs, layer_outputs(net, cache)
