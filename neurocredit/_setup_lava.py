@@ -78,6 +78,15 @@ def lava_status() -> tuple[bool, str]:
     return True, f"lava-nc {version}, Python 3.11 fix applied"
 
 
+def require_lava() -> None:
+    """Stop before any work when the Lava backend is asked for and lava-nc is not usable:
+    :class:`~neurocredit.errors.LavaMissingError`, one line that says how to add it."""
+    ok, why = lava_status()
+    if not ok:
+        from neurocredit.errors import LavaMissingError
+        raise LavaMissingError(why.split(";")[0])
+
+
 def _pip(args: list[str], quiet: bool, index_url: str | None) -> None:
     cmd = [sys.executable, "-m", "pip", "install", *(["-q"] if quiet else []),
            *(["--index-url", index_url] if index_url else []), *args]

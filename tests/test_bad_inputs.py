@@ -52,6 +52,7 @@ CLI_CASES = [
     ("inspect-not-nir", "inspect {file}", "{file}", 2, "{file}.none"),
     ("compile-missing", "compile {tmp}/none.nir", "none.nir", 2, "{tmp}/none.nir"),
     ("compile-dt-zero", "compile {nir} --dt 0", "argument --dt", 2, "{tmp}/.none"),
+    ("compile-build-lava-missing", "compile {nir} --build", "neurocredit setup-lava", 2, "{tmp}/.none"),
     ("compile-target-unknown", "compile {nir} --target loihi9", "loihi9", 2, "{tmp}/.none"),
     # run
     ("run-missing", "run {tmp}/none.nir", "none.nir", 2, "{tmp}/none.nir"),
@@ -73,6 +74,7 @@ CLI_CASES = [
     ("learn-out-under-file", "learn {nir} --samples 5 --out {file}/l.nir", "{file}", 2, "{file}/l.nir"),
     ("learn-lava-missing", "learn {nir} --backend lava --samples 2 --out {tmp}/l.nir",
      "neurocredit setup-lava", 2, "{tmp}/l.nir"),
+    ("learn-check-lava-missing", "learn {nir} --check 2 --samples 2", "neurocredit setup-lava", 2, "{tmp}/.none"),
 ]
 
 
@@ -121,14 +123,17 @@ def test_cli_bad_input(case, files, tmp_path, capsys, monkeypatch):
         for mod in [m for m in sys.modules if m == "lava" or m.startswith("lava.")]:
             monkeypatch.delitem(sys.modules, mod)
         monkeypatch.setattr(sys, "meta_path", [_NoLava(), *sys.meta_path])
+        import neurocredit._setup_lava as SL
+        monkeypatch.setattr(SL, "lava_status", lambda: (False, "lava-nc not installed; run `neurocredit setup-lava`"))
     before = set(tmp_path.rglob("*"))
     try:
         rc = main(_fill(argv, tmp_path, files).split())
     except SystemExit as exc:          # argparse refusals
         rc = exc.code
-    err = capsys.readouterr().err
-    line = one_line(err)
+    captured = capsys.readouterr()
+    line = one_line(captured.err)
     assert rc == code, line
+    assert captured.out == "", f"work started before the refusal:\n{captured.out}"
     assert _fill(culprit, tmp_path, files) in line
     assert line.startswith("neurocredit")
     assert not Path(_fill(absent, tmp_path, files)).exists()

@@ -19,6 +19,9 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise UserError(f"no such NIR file: {path}")
+    if args.build:
+        from neurocredit._setup_lava import require_lava
+        require_lava()
     try:
         graph = nir.read(str(path))
     except Exception as exc:  # nir/h5py raise many kinds on a bad file

@@ -92,6 +92,9 @@ def learn(args: argparse.Namespace) -> int:
     if args.out:
         from neurocredit.io_utils import check_output_path
         check_output_path(args.out, "--out file")
+    if args.backend == "lava" or args.check:
+        from neurocredit._setup_lava import require_lava
+        require_lava()
     if args.epochs < 0 or (args.steps is not None and args.steps < 1) or (args.samples is not None and args.samples < 1):
         raise UserError("--epochs must be >= 0, --steps and --samples positive")
     graph, rule, _, _ = S.read_learning_graph(_with_rule(path, args))

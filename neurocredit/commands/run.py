@@ -48,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         from neurocredit.io_utils import check_output_path
         check_output_path(args.out, "--out file")
+    if args.backend == "lava":
+        from neurocredit._setup_lava import require_lava
+        require_lava()
     try:
         graph = nir.read(str(path))
     except Exception as exc:  # noqa: BLE001 - nir/h5py raise many kinds on a bad file
