@@ -3,7 +3,8 @@
 Both run in the same process on the same data (MNIST-5k inputs), interleaved batch by batch
 (rotating which goes first) so that a neighbour stealing a core slows both alike; the
 figure of merit is the ratio rule / autograd-BP of the summed step times, median over
-repeats.  Architectures: 784-500-10 and 784-1000-1000-10.
+repeats.  Architectures: 784-500-10 and 784-1000-1000-10 on MNIST-5k; 64-256-10 on digits
+(the net of the dynamical rules' accuracy table; ``--archs 64-256-10``).
 
 Relaxation rules (predictive coding, activation relaxation, dynamic inversion, PAL) get a
 second table: the relaxation steps they ran (mean per update; their adaptive stop, rule
@@ -24,13 +25,15 @@ import time
 import torch
 from torch import nn
 
-from neurocredit.data import load_mnist5k
+from neurocredit.data import load_digits, load_mnist5k
 from neurocredit.rules import RULES, get_rule
 from neurocredit.sim.losses import loss_value
 from neurocredit.sim.network import Network
 from neurocredit.sim.train import TrainConfig, make_optimizer, train_step
 
-ARCHS = {"784-500-10": [784, 500, 10], "784-1000-1000-10": [784, 1000, 1000, 10]}
+ARCHS = {"784-500-10": [784, 500, 10], "784-1000-1000-10": [784, 1000, 1000, 10],
+         "64-256-10": [64, 256, 10]}
+DEFAULT_ARCHS = "784-500-10,784-1000-1000-10"
 RELAXATION = ("predictive_coding", "activation_relaxation", "dynamic_inversion", "pal")
 
 
@@ -90,7 +93,7 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=2048)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--activation", default="relu")
-    p.add_argument("--archs", default=",".join(ARCHS))
+    p.add_argument("--archs", default=DEFAULT_ARCHS, help=f"comma-separated, from {', '.join(ARCHS)}")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=None, help="also write the tables (markdown) here")
     args = p.parse_args()
@@ -98,8 +101,7 @@ def main() -> None:
         raise SystemExit(f"--device {args.device}: CUDA is not available on this machine")
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
-    data = load_mnist5k(seed=0)
-    x, y = data.x_train[:args.samples].to(device), data.y_train[:args.samples].to(device)
+    sets = {}
     lines: list[str] = []
 
     def say(line: str) -> None:
@@ -107,11 +109,19 @@ def main() -> None:
         lines.append(line)
 
     say(f"torch threads: {torch.get_num_threads()}, device {device}, batch {args.batch_size}, "
-        f"{args.samples} samples per pass, {args.repeats} rotating repeats, median ratio vs autograd BP")
+        f"up to {args.samples} samples per pass, {args.repeats} rotating repeats, median ratio vs "
+        "autograd BP")
     say("| net | rule | samples/s rule | samples/s autograd BP | ratio |\n|---|---|---|---|---|")
     relax_rows: list[str] = []
     for arch in args.archs.split(","):
+        if arch not in ARCHS:
+            raise SystemExit(f"unknown arch '{arch}'; known: {', '.join(ARCHS)}")
         sizes = ARCHS[arch]
+        source = load_digits if sizes[0] == 64 else load_mnist5k
+        if source not in sets:
+            sets[source] = source(seed=0)
+        data = sets[source]
+        x, y = data.x_train[:args.samples].to(device), data.y_train[:args.samples].to(device)
         for name in args.rules.split(","):
             rule = get_rule(name)
             model, bp_opt = plain_bp(sizes, args.activation)
