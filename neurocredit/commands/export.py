@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
                 if args.rule:
                     raise UserError("--rule cannot change the rule of a trained run; export it "
                                     "and load the .nir with --rule instead")
-                print(f"loaded the saved run {src} ({model.rule.name}, {'-'.join(map(str, model.sizes))})")
+                sizes = "-".join(map(str, getattr(model, "sizes", []))) or "recurrent, model.nir"
+                print(f"loaded the saved run {src} ({model.rule.name if model.rule else 'no rule'}, {sizes})")
             else:
                 from neurocredit.nir.load import load
                 from neurocredit.rules import resolve_rule

@@ -6,7 +6,8 @@ A run folder holds ``metrics.json`` and ``curves.png`` beside the model:
 * ``model.pt`` — a rate network (:class:`~neurocredit.sim.network.Network`): rule name and
   constants, layer sizes, activation, seed and every weight and feedback matrix
   (``torch.save`` of plain tensors, read with ``weights_only=True``);
-* ``spiking.pt`` — a spiking network, :func:`neurocredit.sim.spiking.save_checkpoint`'s format.
+* ``spiking.pt`` — a spiking network, :func:`neurocredit.sim.spiking.save_checkpoint`'s format;
+* ``model.nir`` beside ``recurrent.pt`` — a recurrent spiking run (``train --model rsnn``).
 
 Only a spiking network is a NIR graph: a rate run is refused by the exporter with the way to
 make it exportable (train with ``--spiking``).
@@ -64,6 +65,12 @@ def load_run(path: str | Path) -> Any:
             path = path / CHECKPOINT
         elif (path / RATE_CHECKPOINT).is_file():
             path = path / RATE_CHECKPOINT
+        elif (path / "model.nir").is_file():          # a recurrent spiking run (--model rsnn)
+            from neurocredit.nir.load import load
+            return load(path / "model.nir")
+        elif (path / "recurrent.pt").is_file():
+            raise UserError(f"{path} holds a rate RNN (recurrent.pt), which is not a NIR graph: "
+                            "train it with `--model rsnn` to export it")
         else:
             raise UserError(f"{path} holds no saved model ({RATE_CHECKPOINT} or {CHECKPOINT}); "
                             "`neurocredit train --out DIR` writes one")
