@@ -75,3 +75,31 @@ def test_fused_spiking_training_step_equals_updates_then_sgd(name):
             ref_opt.step()
     for a, b in zip(net.parameters(), ref.parameters()):
         torch.testing.assert_close(a.detach(), b.detach())
+
+
+@pytest.mark.parametrize("reset", [0.0, 0.3])
+def test_fused_lif_and_cubalif_steps_equal_the_functional_steps(reset):
+    disc = L.PRESETS["snntorch"]
+    g = torch.Generator().manual_seed(4)
+    n, batch = 12, 5
+    lif = L.constants(L.lif_from_beta(0.85, 1.0, n), L.SNNTORCH_DT, disc)
+    lif = L.Constants(**{**vars(lif), "v_reset": torch.full((n,), reset)})
+    cuba = L.constants(L.CubaLIFParams(
+        tau_syn=torch.full((n,), 5e-4), tau_mem=torch.full((n,), 1e-3), r=torch.full((n,), 10.0),
+        v_leak=torch.zeros(n), v_threshold=torch.full((n,), 1.0), v_reset=torch.full((n,), reset),
+        w_in=torch.full((n,), 5.0)), L.SNNTORCH_DT, disc)
+    v, v2, isyn, isyn2 = (torch.zeros(batch, n) for _ in range(4))
+    bufs = [torch.empty(batch, n) for _ in range(8)]
+    spikes = 0.0
+    for t in range(40):
+        i = torch.rand(batch, n, generator=g) * 0.8
+        ref_v, ref_z, ref_u = L.lif_step(v, i, lif, disc)
+        v_new, z, u = L.lif_step_into(v, i, lif, disc, bufs[0], bufs[1], bufs[2])
+        assert torch.equal(u, ref_u) and torch.equal(z, ref_z) and torch.equal(v_new, ref_v)
+        v = v_new.clone()
+        ref = L.cubalif_step(isyn, v2, i, cuba, disc)
+        got = L.cubalif_step_into(isyn, v2, i, cuba, disc, bufs[3], bufs[4], bufs[5], bufs[6])
+        assert all(torch.equal(a, b) for a, b in zip(got, ref))
+        isyn, v2 = got[0].clone(), got[1].clone()
+        spikes += float(ref_z.sum() + ref[2].sum())
+    assert spikes > 20

@@ -440,6 +440,23 @@ def lif_step_into(v: torch.Tensor, i: torch.Tensor, c: Constants, disc: Discreti
     return v_out, z_out, u_out
 
 
+def cubalif_step_into(isyn: torch.Tensor, v: torch.Tensor, s: torch.Tensor, c: Constants,
+                      disc: Discretisation, isyn_out: torch.Tensor, u_out: torch.Tensor,
+                      z_out: torch.Tensor, v_out: torch.Tensor, zero_reset: bool | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``cubalif_step`` writing I_syn[t], v'[t], z[t], v[t] into preallocated buffers (same
+    values); hand-fused like :func:`lif_step_into` (I_syn = α·I_syn + S, then the LIF step
+    on I_syn).  Returns (I_syn[t], v[t], z[t], v'[t]) as cubalif_step does."""
+    if not (_fused_zero_reset(c, disc) and c.syn_decay is not None) or _tracked(isyn, v, s):
+        i_new, v_new, z, u = cubalif_step(isyn, v, s, c, disc)
+        return (isyn_out.copy_(i_new), v_out.copy_(v_new), z_out.copy_(z), u_out.copy_(u))
+    torch.mul(isyn, c.syn_decay, out=isyn_out)
+    for x in (s if isinstance(s, (list, tuple)) else (s,)):
+        isyn_out.add_(x)
+    v_new, z, u = lif_step_into(v, isyn_out, c, disc, u_out, z_out, v_out, zero_reset)
+    return isyn_out, v_new, z, u
+
+
 def li_sequence(i: torch.Tensor, c: Constants, disc: Discretisation,
                 v0: torch.Tensor | None = None) -> torch.Tensor:
     """Leaky integrator over a whole input sequence i [T, batch, n]: v [T, ...] (as li_step)."""
