@@ -230,3 +230,51 @@ def test_loader_fuzz_10000_cases(tmp_path_factory):
           "nir.read's type check (NIRExportError, no file left)")
     assert COUNT["cases"] >= 10_000
     assert COUNT["loaded"] > 100 and COUNT["errors"] > 100
+
+
+# -- every command reads every file `inspect` accepts ------------------------------------------
+def _valid_corpus(tmp_path, n: int):
+    """The first ``n`` generated files (graph and chain modes) that ``load`` accepts."""
+    files = []
+    for seed in range(400):
+        path = tmp_path / f"valid{seed}.nir"
+        _make_file(path, seed, "chain" if seed % 3 == 0 else "graph")
+        try:
+            load(path)
+        except NIRLoadError:
+            path.unlink()
+            continue
+        files.append(path)
+        if len(files) == n:
+            break
+    return files
+
+
+READ_FAILURES = ("is not a readable", "cannot read", "not a NIR file", "top node is not")
+
+
+def test_every_command_accepts_every_file_inspect_accepts(tmp_path, capsys):
+    """Over the fuzz corpus's valid files: inspect and `run --backend torch` succeed; compile,
+    `run --backend emulator` and learn read the file and either succeed or refuse with one line
+    about the network (the target, the rule, the data), never about reading the file."""
+    from neurocredit.cli import main
+    files = _valid_corpus(tmp_path, 25)
+    assert len(files) >= 15
+    codes = {c: [] for c in ("inspect", "torch", "compile", "emulator", "learn")}
+    for f in files:
+        cases = {"inspect": ["inspect", str(f)],
+                 "torch": ["run", str(f), "--backend", "torch", "--steps", "3"],
+                 "compile": ["compile", str(f)],
+                 "emulator": ["run", str(f), "--backend", "emulator", "--steps", "3"],
+                 "learn": ["learn", str(f), "--rule", "dfa", "--epochs", "0", "--samples", "2"]}
+        for name, argv in cases.items():
+            code = main(argv)
+            err = capsys.readouterr().err
+            codes[name].append(code)
+            assert not any(s in err for s in READ_FAILURES), f"{name} {f.name}: {err}"
+            if name in ("inspect", "torch"):
+                assert code == 0, f"{name} {f.name}: {err}"
+            else:
+                assert code in (0, 2, 3), f"{name} {f.name}: {err}"
+                assert code == 0 or err.strip() or name == "compile", f"{name} {f.name}: silent failure"
+    assert codes["compile"].count(0) >= 3 and codes["emulator"].count(0) >= 3

@@ -348,14 +348,11 @@ def graph_dt(graph: nir.NIRGraph, profile: Profile, dt: float | None) -> float:
     meta = getattr(graph, "metadata", None) or {}
     if "dt" in meta:
         return float(np.asarray(meta["dt"]))
-    try:   # neurocredit's own learning metadata (written by neurocredit.nir.export)
-        from neurocredit.nir.schema import read_learning
-        spec = read_learning(graph, strict=False)
-        if spec and "dt" in spec:
-            return float(spec["dt"])
-    except ImportError:
-        pass
-    return profile.dt
+    # neurocredit's learning metadata, else the producer's convention (snnTorch r = tau/dt,
+    # Rockpool, Sinabs dt = 1, Norse): neurocredit.nir.conventions
+    from neurocredit.nir.conventions import detect
+    conv = detect(graph)
+    return conv.dt if conv.producer != "unknown" else profile.dt
 
 
 def reset_refusals(graph: nir.NIRGraph, analysis: Analysis) -> list[Refusal]:
@@ -386,7 +383,8 @@ def compile_graph(graph: nir.NIRGraph | str, profile: str | Profile = "loihi2",
     goes (used by :mod:`neurocredit.lava.acceptance`).
     """
     if isinstance(graph, str):
-        graph = nir.read(graph)
+        from neurocredit.nir.load import read_graph
+        graph = read_graph(graph)         # the tolerant reader every command uses
     prof = load_profile(profile)
     mapping = load_mapping("lava")
     dt = graph_dt(graph, prof, dt)

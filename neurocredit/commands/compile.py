@@ -11,9 +11,9 @@ from neurocredit.errors import UserError
 
 
 def run(args: argparse.Namespace) -> int:
-    import nir
-
     from neurocredit.lava.compile import CompileError, compile_graph
+    from neurocredit.nir.errors import NIRLoadError
+    from neurocredit.nir.load import read_graph
     from neurocredit.lava.report import format_report
 
     path = Path(args.file)
@@ -22,10 +22,10 @@ def run(args: argparse.Namespace) -> int:
     if args.build:
         from neurocredit._setup_lava import require_lava
         require_lava()
-    try:
-        graph = nir.read(str(path))
-    except Exception as exc:  # nir/h5py raise many kinds on a bad file
-        raise UserError(f"cannot read {path} as NIR: {exc}") from None
+    try:   # the tolerant reader every command uses (the one `inspect` uses)
+        graph = read_graph(path)
+    except NIRLoadError as exc:
+        raise UserError(str(exc)) from None
     try:
         program = compile_graph(graph, profile=args.target, fixed_point=args.fixed_point, dt=args.dt)
     except CompileError as exc:
@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
           f"{len(program.float_circuit.connections)} Lava Dense, 1 RingBuffer source, "
           f"{len(program.outputs)} sink(s)")
     print(format_report(program, args.fixed_point))
+    _test_run(program, graph)
     for r in program.quantisation_refusals:
         print(f"  fixed point would be refused: {r.message}")
     if args.build:
@@ -50,11 +51,32 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _test_run(program, graph, steps: int = 100) -> None:
+    """Run the float circuit on the emulator for ``steps`` steps of random input (rate 0.2) and
+    say where dt came from; warn when no output spikes (often another time-step convention)."""
+    import numpy as np
+
+    from neurocredit.chip.emulator import emulate
+    from neurocredit.nir.conventions import detect
+
+    print(f"dt = {program.dt:g} s: {detect(graph).reason}")
+    circuit = program.float_circuit
+    spiking = [p for p in circuit.outputs if circuit.population(p).spiking]
+    if not spiking:
+        return
+    x = (np.random.default_rng(0).random((steps, 1, circuit.n_in)) < 0.2).astype(np.int64)
+    out = emulate(circuit, x, record=spiking)
+    if all(int(out[p].sum()) == 0 for p in spiking):
+        print(f"warning: the graph produced no output spike in a {steps}-step test run (random input, "
+              f"rate 0.2) at dt = {program.dt:g} s; if its producer meant another time step, set it "
+              f"with --dt")
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compile", help="compile a NIR graph to Lava processes for a hardware target")
     p.add_argument("file", help="a NIR file (.nir / .h5)")
     p.add_argument("--target", default="loihi2", help="hardware profile: a name in hardware/ (shipped with the package) or a .toml path")
     p.add_argument("--fixed-point", action="store_true", help="quantise to the target's integers and report the error")
-    p.add_argument("--dt", type=positive_float, default=None, help="time step in s (default: the graph's, else the profile's)")
+    p.add_argument("--dt", type=positive_float, default=None, help="time step in s (default: the graph's metadata, else its producer's convention, else the profile's)")
     p.add_argument("--build", action="store_true", help="also instantiate the Lava processes (no run)")
     p.set_defaults(func=run)

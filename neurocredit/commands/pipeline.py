@@ -76,10 +76,17 @@ def predict(graph, rates: np.ndarray, steps: int, backend: str = "emulator", see
     from neurocredit.chip.compile import compile_graph
     rates = np.clip(np.asarray(rates, dtype=np.float64), 0.0, 1.0)
     fixed = backend in ("emulator", "lava")
-    program = compile_graph(graph, profile, fixed_point=fixed)
-    circuit = program.circuit(fixed)
-    if rates.shape[1] != circuit.n_in:
-        raise UserError(f"the network takes {circuit.n_in} inputs, the data has {rates.shape[1]}")
+    if backend == "torch":      # NIR semantics in torch: no chip compile (any graph load accepts)
+        from neurocredit.nir.simulate import compile_graph as nir_program, graph_dt, graph_discretisation
+        dt = graph_dt(graph)
+        prog = nir_program(graph, dt, graph_discretisation(graph))
+        n_in = int(np.prod(prog.ops[prog.inputs[0]].in_shape))
+    else:
+        program = compile_graph(graph, profile, fixed_point=fixed)
+        circuit = program.circuit(fixed)
+        n_in, dt = circuit.n_in, program.dt
+    if rates.shape[1] != n_in:
+        raise UserError(f"the network takes {n_in} inputs, the data has {rates.shape[1]}")
     rng = np.random.default_rng(seed)
     outs = []
     for i in range(0, len(rates), batch):
@@ -95,7 +102,7 @@ def predict(graph, rates: np.ndarray, steps: int, backend: str = "emulator", see
             import torch
 
             from neurocredit.nir.simulate import simulate
-            out = simulate(graph, torch.as_tensor(x, dtype=torch.float32), dt=program.dt)
+            out = simulate(graph, torch.as_tensor(x, dtype=torch.float32), dt=dt)
             y = (next(iter(out.values())) if isinstance(out, dict) else out).numpy()
         outs.append(np.asarray(y, dtype=np.float64).sum(axis=0))
     return np.concatenate(outs, axis=0)

@@ -19,7 +19,8 @@ def target_report(graph: nir.NIRGraph | str | Path, profile: str = "loihi2",
                   dt: float | None = None) -> list[tuple[str, bool, str]]:
     """``[(node, accepted, reason), ...]`` for every node of ``graph`` (sub-graphs inlined)."""
     if isinstance(graph, (str, Path)):
-        graph = nir.read(str(graph))
+        from neurocredit.nir.load import read_graph
+        graph = read_graph(graph)
     program = compile_graph(graph, profile=profile, fixed_point=True, dt=dt, strict=False)
     reports = {l.name: l for l in program.layers}
     nodes, _ = inline(graph)

@@ -476,6 +476,7 @@ class LoadedModel:
     discretisation: L.Discretisation = field(default_factory=lambda: L.PRESETS["nir"])
     dt: float = L.SNNTORCH_DT
     warnings: list[str] = field(default_factory=list)
+    conventions: Any = None     # neurocredit.nir.conventions.Conventions detected from the file
 
     def simulate(self, x: Any, dt: float | None = None, discretisation: Any = None,
                  record: bool = False):
@@ -525,7 +526,11 @@ def load(path: str | Path, rule: str | Rule | None = None, *, seed: int = 0,
                                     else (spec or {}).get("discretisation"))
     except ValueError as exc:
         raise NIRLoadError(f"discretisation: {exc}") from None
-    dt = float(spec["dt"]) if spec else L.SNNTORCH_DT
+    from neurocredit.nir.conventions import detect
+    conventions = detect(graph)
+    dt = float(spec["dt"]) if spec and "dt" in spec else conventions.dt
+    if conventions.producer not in ("neurocredit", "unknown"):
+        warnings.append(f"dt = {dt:g} s from the producer's convention: {conventions.reason}")
     compile_graph(graph, dt, disc)  # node fields, edge shapes, cycles: names the culprit
     rule_obj = None
     if rule is not None:
@@ -537,4 +542,4 @@ def load(path: str | Path, rule: str | Rule | None = None, *, seed: int = 0,
         rule_obj = schema.rule_from_dict(spec["rule"])
     if spec is not None:
         check_learning_fits(graph, spec)
-    return LoadedModel(graph, spec, rule_obj, Path(path), disc, dt, warnings)
+    return LoadedModel(graph, spec, rule_obj, Path(path), disc, dt, warnings, conventions)

@@ -6,8 +6,9 @@ Stable entry point::
         graph           a nir.NIRGraph (nested subgraphs and cycles allowed)
         x               [T, batch, *input_shape] tensor/array, or {input node: tensor} for
                         several Input nodes
-        dt              step in seconds; None: the graph's neurocredit metadata dt, else 1e-4
-                        (the dt snnTorch's exporter assumes)
+        dt              step in seconds; None: the graph's neurocredit metadata dt, else the
+                        step its producer's convention implies (snnTorch r = tau/dt, Rockpool,
+                        Sinabs dt = 1, Norse; :mod:`neurocredit.nir.conventions`), else 1e-4
         discretisation  'nir' (forward Euler, the default), 'snntorch' (bit-exact
                         snnTorch import_from_nir), 'snntorch-leaky' (snn.Leaky defaults), a
                         :class:`~neurocredit.neurons.lif.Discretisation` or None: the graph's
@@ -620,10 +621,11 @@ def _strip_ones(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def graph_dt(graph: Any, default: float = L.SNNTORCH_DT) -> float:
-    """dt recorded in the graph's neurocredit metadata, else ``default``."""
-    from neurocredit.nir.schema import read_learning
-    spec = read_learning(graph, strict=False)
-    return float(spec["dt"]) if spec and "dt" in spec else default
+    """dt recorded in the graph's neurocredit metadata, else the step its producer's convention
+    implies (:func:`neurocredit.nir.conventions.detect`), else ``default``."""
+    from neurocredit.nir.conventions import detect
+    conv = detect(graph)
+    return conv.dt if conv.producer != "unknown" else default
 
 
 def graph_discretisation(graph: Any) -> L.Discretisation:
@@ -641,3 +643,24 @@ def simulate(graph: Any, x: Any, dt: float | None = None, discretisation: Any = 
     disc = graph_discretisation(graph) if discretisation is None else discretisation
     with torch.no_grad():
         return compile_graph(graph, dt, disc, device).run(x, record=record)
+
+
+def output_sources(graph: Any) -> dict[str, tuple[str, str]]:
+    """{top-level Output name: (name, type) of the node that feeds it} (looking through
+    Flatten/Identity nodes), e.g. a 'LIF' for a spiking output, an 'LI' for a voltage readout."""
+    nodes, edges = flatten_graph(graph)
+    preds: dict[str, list[str]] = {}
+    for s, d in edges:
+        preds.setdefault(d, []).append(s)
+    out = {}
+    for name, node in graph.nodes.items():
+        if type(node).__name__ != "Output":
+            continue
+        cur, seen = name, set()
+        while preds.get(cur) and cur not in seen:
+            seen.add(cur)
+            cur = preds[cur][0]
+            if type(nodes[cur]).__name__ not in ("Flatten", "Identity", "Output", "Input"):
+                break
+        out[name] = (cur, type(nodes[cur]).__name__)
+    return out
