@@ -37,7 +37,25 @@ rule's decay weight ten times below / at / above the library default (wm: β in 
 learning rates stay at the library defaults (wm, ia: 0.1 η; kp: η)."""
 
 
-def claims(rob: list[dict]) -> list[str]:
+def meta_sensitivity(df) -> list[dict]:
+    """Per rule (bp aside) and depth, with the learning rate held fixed: the largest change of
+    mean accuracy over the rule's decay weight (max − min over the 3 weights, worst learning
+    rate), and at the rule's best learning rate the fraction of decay weights within 1 pp of
+    the best.  Diverged configurations count as 0 % here."""
+    df = df.assign(meta=df["feedback.decay"].fillna(df["decay"]) if "decay" in df else df["feedback.decay"])
+    rows = []
+    for (rule, depth), sub in df[df["rule"] != "bp"].groupby(["rule", "depth"], sort=False):
+        mean = sub.groupby(["lr", "meta"])["test_acc"].apply(lambda v: v.fillna(0.0).mean()).unstack("meta")
+        spread = (mean.max(axis=1) - mean.min(axis=1))
+        best_lr = mean.max(axis=1).idxmax()
+        at_best = mean.loc[best_lr]
+        rows.append({"rule": rule, "depth": depth, "spread": float(spread.max()),
+                     "spread_lr": float(spread.idxmax()), "best_lr": float(best_lr),
+                     "within": int((at_best.max() - at_best <= 1.0).sum()), "n": len(at_best)})
+    return rows
+
+
+def claims(rob: list[dict], meta: list[dict] | None = None) -> list[str]:
     """The two claims of the seed paper, checked on the robustness rows."""
     get = {(r["rule"], r["depth"]): r for r in rob}
     depths = sorted({r["depth"] for r in rob})
@@ -51,6 +69,15 @@ def claims(rob: list[dict]) -> list[str]:
                      + " / ".join(f"{w:.2f}" for w, _ in pairs) + " vs ia "
                      + " / ".join(f"{i:.2f}" for _, i in pairs)
                      + f" -> {'holds' if holds else 'does not hold'} here")
+    if meta:
+        m = {(r["rule"], r["depth"]): r for r in meta}
+        sp = [(m[("wm", d)]["spread"], m[("ia", d)]["spread"]) for d in depths
+              if ("wm", d) in m and ("ia", d) in m]
+        if sp:
+            lines.append("claim 1 at a fixed learning rate (largest change of accuracy over the decay "
+                         "weight): wm " + " / ".join(f"{w:.1f}" for w, _ in sp) + " pp vs ia "
+                         + " / ".join(f"{i:.1f}" for _, i in sp) + " pp -> "
+                         + ("holds" if all(w > i for w, i in sp) else "does not hold") + " here")
     gaps = [get[("ia", d)].get("gap_to_ref") for d in depths if ("ia", d) in get]
     if len(gaps) >= 2 and all(g is not None for g in gaps):
         grows = all(b > a for a, b in zip(gaps, gaps[1:]))
@@ -84,15 +111,29 @@ def main() -> int:
     total = len(sw.grid_points())
     out.mkdir(parents=True, exist_ok=True)
     rep = write_report(ledger, sw, out, notes=SIZING)   # first pass: robustness rows
-    verdicts = claims(rep["robustness"])
-    notes = (SIZING + f"\n\n{len(ledger)} of {total} trials finished.\n\n## The seed paper's claims\n\n"
-             + "\n".join(f"* {v}" for v in verdicts))
+    meta = meta_sensitivity(rep["table"])
+    verdicts = claims(rep["robustness"], meta)
+    wall = ""
+    if (runs / "events.jsonl").is_file():
+        import json
+        times = [json.loads(line)["time"] for line in (runs / "events.jsonl").read_text().splitlines()]
+        wall = f" Wall time from the first trial's start to the last one's finish: {(max(times) - min(times)) / 60:.0f} min."
+    notes = (SIZING + f"\n\n{len(ledger)} of {total} trials finished.{wall}\n\n## The seed paper's claims\n\n"
+             + "\n".join(f"* {v}" for v in verdicts)
+             + "\n\n## Sensitivity to the decay weight at a fixed learning rate\n\n"
+             + "\n".join(f"* {r['rule']}, depth {r['depth']}: accuracy changes by up to {r['spread']:.1f} pp "
+                         f"over the decay weight (at lr {r['spread_lr']:g}); at its best lr {r['best_lr']:g}, "
+                         f"{r['within']}/{r['n']} decay weights within 1 pp" for r in meta))
     write_report(ledger, sw, out, notes=notes)
-    print(f"kunin sweep: {len(ledger)}/{total} trials, report in {out}")
+    print(f"kunin sweep: {len(ledger)}/{total} trials, report in {out}.{wall}")
     for r in rep["robustness"]:
         gap = f", gap to bp {r['gap_to_ref']:+.2f} pp" if r["rule"] != "bp" else ""
         print(f"{r['rule']} depth {r['depth']}: best {r['best']:.2f} ± {r['best_std']:.2f} %, "
               f"{r['within']}/{r['n_configs']} within 1 pp (fraction {r['fraction']:.2f}){gap}")
+    for r in meta:
+        print(f"{r['rule']} depth {r['depth']}: accuracy changes by up to {r['spread']:.1f} pp over the "
+              f"decay weight (at lr {r['spread_lr']:g}); at its best lr {r['best_lr']:g}, "
+              f"{r['within']}/{r['n']} decay weights within 1 pp")
     for v in verdicts:
         print(v)
     print(f"({time.perf_counter() - t0:.0f} s)")

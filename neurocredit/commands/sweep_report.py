@@ -128,7 +128,8 @@ def summary_text(df, cfgs, rob: list[dict], sw: SweepFile, notes: str = "") -> s
     for _, r in cfgs.iterrows():
         angle = _fmt(r["angle_mean_mean"], r["angle_mean_std"], 1) if "angle_mean_mean" in r and r["angle_mean_mean"] == r["angle_mean_mean"] else "—"
         acc = _fmt(r["test_acc_mean"], r["test_acc_std"]) if "test_acc_mean" in r else "—"
-        lines.append("| " + " | ".join(f"{r[c]:g}" if isinstance(r[c], float) else str(r[c]) for c in cols)
+        lines.append("| " + " | ".join(("—" if r[c] != r[c] else f"{r[c]:g}") if isinstance(r[c], float)
+                                       else str(r[c]) for c in cols)
                      + f" | {int(r['test_acc_count']) if 'test_acc_count' in r else ''} | {acc} | {angle} | {int(r['diverged'])} |")
     return "\n".join(lines) + "\n"
 
