@@ -106,12 +106,18 @@ def main() -> None:
         run(args)
     lines = report(args)
     print("\n".join(lines))
-    if args.md:
+    if args.md:   # one section per epoch count in the log (same data and hidden size)
         from neurocredit.io_utils import atomic_path
+        rows = [json.loads(x) for x in Path(args.log).read_text().splitlines() if x.strip()]
+        sections = []
+        for epochs in sorted({r["epochs"] for r in rows if r["data"] == args.data
+                              and r["hidden"] == args.hidden}):
+            args.epochs = epochs
+            sections.append(f"## {epochs} epochs\n\n" + "\n".join(report(args)))
         with atomic_path(Path(args.md)) as tmp:
             Path(tmp).write_text("# Recurrent networks: local rules vs BPTT\n\n"
-                                 "Printed by `benchmarks/recurrent_accuracy.py`.\n\n"
-                                 + "\n".join(lines) + "\n")
+                                 "Printed by `benchmarks/recurrent_accuracy.py --md` from its run log "
+                                 "(one section per run length).\n\n" + "\n\n".join(sections) + "\n")
 
 
 if __name__ == "__main__":

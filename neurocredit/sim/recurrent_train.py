@@ -22,6 +22,7 @@ from neurocredit.sim.losses import loss_value, target_vector
 
 MODELS = ("rnn", "rsnn")
 OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("none", "cosine")
 
 
 @dataclass
@@ -31,6 +32,8 @@ class RecurrentTrainConfig:
     lr: float = 1e-3
     optimizer: str = "adam"
     momentum: float = 0.9
+    schedule: str = "none"            # 'none' | 'cosine' (lr → 0 over the run, per batch)
+    weight_decay: float = 0.0         # decoupled (AdamW) / L2 (SGD), on every weight alike
     seed: int = 0
     activation: str = "tanh"          # rate RNN
     rec_gain: float = 0.5             # initial recurrent weights × this
@@ -87,8 +90,8 @@ def make_optimizer(net, rule: Rule, cfg: RecurrentTrainConfig) -> torch.optim.Op
     if learned:
         groups.append({"params": learned, "lr": lr * rule.feedback.lr_scale})
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=lr)
-    return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum)
+        return torch.optim.AdamW(groups, lr=lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
 def evaluate(net, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> tuple[float, float]:
@@ -147,6 +150,10 @@ def train_recurrent(rule: Rule, data: Dataset, hidden: list[int], model: str = "
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     result = RecurrentResult(net, cfg, model)
     n = data.x_train.shape[0]
+    if cfg.schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule '{cfg.schedule}'; known: {', '.join(SCHEDULES)}")
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(
+        opt, T_max=cfg.epochs * math.ceil(n / cfg.batch_size)) if cfg.schedule == "cosine" else None)
     bar = tqdm(range(1, cfg.epochs + 1), desc=f"{model} {rule.name}", disable=not cfg.progress,
                leave=False)
     for epoch in bar:
@@ -162,6 +169,8 @@ def train_recurrent(rule: Rule, data: Dataset, hidden: list[int], model: str = "
                                       "lower --lr")
             running += value
             batches += 1
+            if sched is not None:
+                sched.step()
         test_loss, test_acc = evaluate(net, data.x_test, data.y_test)
         row = {"epoch": epoch, "train_loss": running / batches, "test_loss": test_loss,
                "test_acc": test_acc, "epoch_seconds": time.perf_counter() - t0}
