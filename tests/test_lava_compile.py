@@ -191,7 +191,10 @@ def cli(*args):
     from neurocredit.cli import main
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
+        try:
+            code = main(list(args))
+        except SystemExit as exc:          # argparse refuses a bad option value at parse time
+            code = exc.code
     return _Out(code, out.getvalue(), err.getvalue())
 
 
