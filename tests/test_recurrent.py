@@ -198,3 +198,9 @@ def test_cli_trains_a_recurrent_spiking_network_and_writes_its_nir_file(tmp_path
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "--model rnn reads sequences" in bad.stderr
+
+
+def test_recurrent_connections_refuse_the_post_input_factor():
+    f = PlasticFactors(torch.ones(2, 1, 3), torch.ones(2, 1, 2), torch.ones(2, 1, 2))
+    with pytest.raises(ValueError, match="post_input factor is not available"):
+        plastic_update((Term(-1.0, (Factor.POST_INPUT, Factor.PRE)),), f, torch.ones(2, 3))

@@ -129,6 +129,9 @@ def plastic_update(terms: tuple[Term, ...], f: PlasticFactors, weight: torch.Ten
     dw = torch.zeros_like(weight)
     db = None if bias is None else torch.zeros_like(bias)
     for term in terms:
+        if Factor.POST_INPUT in term.factors:
+            raise ValueError(f"term {term}: the post_input factor is not available on the "
+                             "connections of a recurrent network")
         third, pre_w, pre_b, t = f.third, f.pre, f.bias_pre, term
         if Factor.ELIGIBILITY in term.factors:
             t, third, pre_w = _eligibility_as_delta(term, f, f.pre)
