@@ -21,8 +21,6 @@ reads ψ = f'(a_l[t]) and x̄ = the connection's pre activity (rate neurons hold
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -160,7 +158,3 @@ class RateRNN(nn.Module):
         return ([(lay.weight, lay.bias) for lay in self.net.layers]
                 + [(r.weight, None) for r in self.recurrent])
 
-
-def spectral_radius(w: torch.Tensor) -> float:
-    """Largest |eigenvalue| of a square matrix (a diagnostic of recurrent stability)."""
-    return float(torch.linalg.eigvals(w.detach().double()).abs().max()) if w.numel() else math.nan

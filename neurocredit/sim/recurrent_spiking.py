@@ -31,7 +31,7 @@ detached, s(x) = x / (1 + k|x|), s' = ψ; Neftci, Mostafa & Zenke 2019).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -300,9 +300,6 @@ class RecurrentSpikingNetwork(nn.Module):
         out = [plastic_update(self.rule.forward, f, w, b, scale)
                for f, (w, b) in zip(factors, self.parameters_in_update_order())]
         return out, a
-
-    def to_config_dict(self) -> dict:
-        return asdict(self.config)
 
 
 def learning_signal_alignment(net: RecurrentSpikingNetwork, x: torch.Tensor, y: torch.Tensor,
