@@ -12,12 +12,12 @@ Kolen-Pollack, weight mirror, predictive coding, PAL, ...) is defined once and t
 A dozen lines from your own tensors to the chip::
 
     import numpy as np, neurocredit as nc
-    x = np.random.default_rng(0).random((600, 16))      # inputs in [0, 1] for spike coding
+    x = np.random.default_rng(0).random((400, 16))      # inputs in [0, 1] for spike coding
     y = (x[:, :8].sum(1) > x[:, 8:].sum(1)).astype(int)  # two classes
-    run = nc.train("dfa", x, y, hidden=[32], epochs=5, spiking=True)
+    run = nc.train("dfa", x, y, hidden=[32], epochs=3, spiking=True, readout="lif")
     nc.export(run, "mine.nir")                           # NIR + rule + feedback matrices
     print(nc.evaluate("mine.nir", x, y))                 # accuracy on the fixed-point chip
-    nc.learn("mine.nir", x, y, epochs=1, out="learned.nir")   # learning on the chip itself
+    nc.learn("mine.nir", x, y, samples=200, out="learned.nir")   # learning on the chip itself
 
 ``import neurocredit`` is cheap: the functions import torch, NIR and the compiler when called,
 and nothing here imports Lava.  The command line (``neurocredit --help``) offers the same steps.
