@@ -126,6 +126,15 @@ def test_recurrent_models_refuse_what_they_cannot_run():
         RateRNN([4, 5, 3], get_rule("pc"))
     with pytest.raises(RecurrentRuleError, match="transposed feedback reaches only the last"):
         RecurrentSpikingNetwork([4, 5, 6, 3], get_rule("eprop_sym"))
+    with pytest.raises(RecurrentRuleError, match="learned feedback is not supported"):
+        RateRNN([4, 5, 3], get_rule("kp"))
+    with pytest.raises(RecurrentRuleError, match="layer by layer"):
+        RecurrentSpikingNetwork([4, 5, 6, 3], get_rule("fa"))
+    x, t = torch.rand(2, 5, 4), target_vector(torch.tensor([0, 2]), 3, "ce")
+    for net in (RecurrentSpikingNetwork([4, 5, 6, 3], get_rule("eprop")),  # output-sourced
+                RateRNN([4, 5, 6, 3], get_rule("fa"))):                     # e_(l+1) passed down
+        upd, _ = net.local_updates(x, t, "ce")
+        assert [u[0].shape for u in upd] == [w.shape for w, _ in net.parameters_in_update_order()]
     with pytest.raises(ValueError, match="not a sequence set"):
         train_recurrent(get_rule("dfa"), load_dataset("digits"), [8], "rnn")
 

@@ -37,8 +37,8 @@ class RecurrentRuleError(ValueError):
 
 def check_recurrent_rule(rule: Rule, n_layers: int) -> None:
     """Refuse rules a recurrent network cannot run: error dynamics other than one pass or
-    autograd, sign-symmetric feedback, and transposed feedback into a layer not connected to
-    the readout (e-prop's learning signal comes from the output)."""
+    autograd, sign-symmetric or learned feedback, and transposed feedback into a layer not
+    connected to the readout (e-prop's learning signal comes from the output)."""
     if rule.dynamics not in ("feedforward", "autograd"):
         raise RecurrentRuleError(f"rule '{rule.name}' needs error dynamics '{rule.dynamics}'; "
                                  "recurrent networks run one-pass feedback or autograd (BPTT)")
@@ -47,9 +47,9 @@ def check_recurrent_rule(rule: Rule, n_layers: int) -> None:
         return
     for l in range(n_layers - 1):
         kind = pathway_kind(fb, l, n_layers)
-        if kind == "sign":
-            raise RecurrentRuleError(f"rule '{rule.name}': sign-symmetric feedback is not "
-                                     "supported in recurrent networks")
+        if kind in ("sign", "learned"):
+            raise RecurrentRuleError(f"rule '{rule.name}': {kind} feedback is not supported in "
+                                     "recurrent networks (fixed random, sparse or transposed B)")
         if kind == "transpose" and l != n_layers - 2:
             raise RecurrentRuleError(f"rule '{rule.name}': transposed feedback reaches only the "
                                      "last hidden layer of a recurrent network (B = W_outᵀ); "

@@ -43,7 +43,7 @@ from neurocredit.sim.eligibility import PlasticFactors, delayed, low_pass, plast
 from neurocredit.sim.layers import Dense
 from neurocredit.sim.losses import output_error
 from neurocredit.sim.network import Network, pathway_source
-from neurocredit.sim.recurrent_rate import check_recurrent_rule
+from neurocredit.sim.recurrent_rate import RecurrentRuleError, check_recurrent_rule
 
 NEURONS = ("lif", "cubalif")
 READOUTS = ("li", "lif")
@@ -110,6 +110,13 @@ class RecurrentSpikingNetwork(nn.Module):
             raise ValueError(f"a recurrent network needs at least one hidden layer, got sizes {sizes}")
         self.net = Network(sizes, rule, activation="linear", seed=seed, feedback_scale=feedback_scale)
         check_recurrent_rule(rule, self.net.n_layers)
+        fb = rule.feedback
+        if fb is not None and rule.dynamics != "autograd" and fb.source == "next" \
+                and self.net.n_layers > 2:
+            raise RecurrentRuleError(f"rule '{rule.name}' sends the error layer by layer "
+                                     "('next'); a recurrent spiking network with several hidden "
+                                     "layers takes its learning signals from the output "
+                                     "(e.g. eprop, dfa)")
         g = torch.Generator().manual_seed(seed + 7919)
         self.recurrent = nn.ModuleList(Dense(n, n, generator=g) for n in sizes[1:-1])
         with torch.no_grad():
