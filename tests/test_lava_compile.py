@@ -32,7 +32,8 @@ def test_snntorch_graph_compiles_with_recurrence_and_cubalif():
     g = zoo.snntorch_graph(seed=1)
     p = compile_graph(g)
     kinds = {l.name: l.kind for l in p.layers}
-    assert kinds == {"lif1": "LIF", "lif2": "CubaLIF", "rlif.lif": "LIF"}
+    assert kinds == {"lif1": "LIF", "lif2": "CubaLIF", "rlif.lif": "LIF", "clock": "onset", "onset": "onset"}
+    assert p.float_circuit.population("clock").n == 3       # biases start at depths 1..3
     conns = {(c.src, c.dst) for c in p.fixed_circuit.connections}
     assert ("rlif.lif", "rlif.lif") in conns          # the cycle through the weight node w_rec
     assert (INPUT, "lif1") in conns and ("lif2", "rlif.lif") in conns
@@ -53,12 +54,16 @@ def test_gains_thresholds_and_bias_are_folded():
         nir.Input(input_type=np.array([3])), nir.Affine(weight=w, bias=b),
         nir.LIF(tau=np.full(4, 2e-3), r=np.full(4, 3.0), v_leak=np.full(4, 0.2), v_threshold=vth),
         nir.Output(output_type=np.array([4])))
-    p = compile_graph(g, dt=1e-4)
+    p = compile_graph(g, dt=1e-4, exact_timing=False)
     pop, conn = p.float_circuit.populations[0], p.float_circuit.connections[0]
     c = vth.max() / vth
     gain = 1e-4 * 3.0 / 2e-3
     np.testing.assert_allclose(conn.weights, (gain * c)[:, None] * w)
     np.testing.assert_allclose(pop.bias_mant, c * (1e-4 / 2e-3 * 0.2 + gain * b))
+    # exact timing: the same drive arrives from the clock (LIF: du = 1, no onset pulse)
+    exact = compile_graph(g, dt=1e-4).float_circuit
+    np.testing.assert_allclose(exact.connection("clock->lif").weights[:, 0], pop.bias_mant)
+    assert not np.any(exact.population("lif").bias_mant)
     assert pop.vth == vth.max() and pop.dv == pytest.approx(0.05)
     np.testing.assert_allclose(pop.v_scale, 1 / c)
 
@@ -68,6 +73,8 @@ def test_fixed_point_parameters_fit_the_profile_and_error_is_small():
     for g in (zoo.random_graph(seed=2), zoo.snntorch_graph(seed=2)):
         p = compile_graph(g)
         for pop in p.fixed_circuit.populations:
+            if pop.name in ("clock", "onset"):
+                continue
             assert 0 <= pop.du <= 4095 and 0 <= pop.dv <= 4095
             assert 64 <= pop.vth <= prof.vth_max
             assert np.all(np.abs(pop.bias_mant) <= 4096) and np.all((pop.bias_exp >= 0) & (pop.bias_exp <= 7))
@@ -77,7 +84,7 @@ def test_fixed_point_parameters_fit_the_profile_and_error_is_small():
             assert -8 <= c.weight_exp <= 7
             if c.sign_mode == "mixed":
                 assert np.all(w % 2 == 0)          # Lava drops the lowest bit of mixed weights
-        for l in p.layers:
+        for l in (l for l in p.layers if l.kind != "onset"):
             assert l.weight_rel_rms_error is not None and l.weight_rel_rms_error < 0.03
             assert l.bias_max_error < 1e-3
 
@@ -92,10 +99,11 @@ def test_dt_changes_decays():
 def test_resource_report_counts(capsys):
     g = zoo.random_graph(seed=0, n_in=10, hidden=(16,), n_out=4, recurrent=True)
     p = compile_graph(g)
-    assert p.totals == {"neurons": 20, "synapses": 16 * (10 + 16) + 4 * 16, "cores": 2}
+    # + the onset populations (2 x depth 2, one shared core) and lif1's bias drive from the clock
+    assert p.totals == {"neurons": 20 + 4, "synapses": 16 * (10 + 16) + 4 * 16 + 2 * 4 + 16 * 2, "cores": 3}
     from neurocredit.lava.report import format_report
     text = format_report(p, True)
-    assert "lif1" in text and "total: 20 neurons" in text and "2 of 128 cores" in text
+    assert "lif1" in text and "total: 24 neurons" in text and "3 of 128 cores" in text and "onset" in text
 
 
 # -- refusals -------------------------------------------------------------------------------

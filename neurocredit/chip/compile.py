@@ -41,6 +41,7 @@ from neurocredit.chip.graph import SPIKING_TYPES, Analysis, Refusal, analyse, de
 from neurocredit.chip.profile import Profile, load_mapping, load_profile
 from neurocredit.neurons.fixed_point import sign_mode_of
 from neurocredit.chip.ir import INPUT, Circuit, Connection, Population
+from neurocredit.chip.timing import CLOCK, ONSET, drive_connections, onset_populations
 
 
 class CompileError(UserError):
@@ -374,13 +375,16 @@ def reset_refusals(graph: nir.NIRGraph, analysis: Analysis) -> list[Refusal]:
 
 def compile_graph(graph: nir.NIRGraph | str, profile: str | Profile = "loihi2",
                   fixed_point: bool = True, dt: float | None = None,
-                  strict: bool = True) -> Program:
+                  strict: bool = True, exact_timing: bool = True) -> Program:
     """Compile ``graph`` (a ``nir.NIRGraph`` or a path to a NIR file) for ``profile``.
 
     ``fixed_point`` makes quantisation failures refusals (otherwise they are kept in
     ``Program.quantisation_refusals`` and only the float circuit exists).  With ``strict``
     every refusal raises :class:`CompileError`; otherwise the program is returned as far as it
-    goes (used by :mod:`neurocredit.lava.acceptance`).
+    goes (used by :mod:`neurocredit.lava.acceptance`).  With ``exact_timing`` (default) a layer's
+    bias and leak start with its first input (:mod:`neurocredit.chip.timing`: two small onset
+    populations), so that the circuit equals the NIR simulation shifted by each layer's depth;
+    without, they are the neurons' own bias, acting from step 1.
     """
     if isinstance(graph, str):
         from neurocredit.nir.load import read_graph
@@ -393,6 +397,7 @@ def compile_graph(graph: nir.NIRGraph | str, profile: str | Profile = "loihi2",
     float_pops, float_conns, layers, fl_layers = [], [], [], []
     qrefusals: list[Refusal] = []
     depth = depths(analysis)
+    max_depth = max(depth.values(), default=0)
     order = sorted(analysis.populations, key=lambda n: (depth.get(n, 1 << 30), n))
     for name in order:
         node = analysis.populations[name]
@@ -401,16 +406,27 @@ def compile_graph(graph: nir.NIRGraph | str, profile: str | Profile = "loihi2",
         fl, gain, bias_gain = convert_neuron(name, node, dt, refusals)
         incoming = [p for p in analysis.paths if p.dst == name]
         path_bias = sum((p.bias for p in incoming), np.zeros(fl.n))
-        bias = fl.bias + bias_gain * path_bias
-        fl.bias = bias
-        if fl.kind in ("CubaLIF", "CubaLI") and np.any(path_bias != 0):
-            fl.notes.append("Affine bias applied to v at its steady state (its transient through "
-                            "the synapse, about tau_syn/dt steps, is not reproduced)")
+        d = depth.get(name)
+        drive: list[Connection] = []
+        if exact_timing and d and (np.any(path_bias != 0) or np.any(fl.bias != 0)):
+            # bias and leak from the layer's first input on, through the onset populations
+            drive = drive_connections(name, d, max_depth, gain * path_bias, fl.bias, fl.du)
+            fl.bias = np.zeros(fl.n)
+            fl.notes.append(f"bias/leak driven from step {d + 1} by the onset populations (exact timing)")
+        else:
+            fl.bias = fl.bias + bias_gain * path_bias
+            if fl.kind in ("CubaLIF", "CubaLI") and np.any(path_bias != 0):
+                fl.notes.append("Affine bias applied to v at its steady state (its transient through "
+                                "the synapse, about tau_syn/dt steps, is not reproduced)")
+            if np.any(fl.bias != 0):
+                fl.notes.append("bias acts from step 1, before the layer's first input (exact_timing off)")
+        bias = fl.bias
         conns = []
         for p in incoming:
             src = INPUT if p.src == analysis.input else p.src
             cname = "+".join(p.via) if p.via else f"{p.src}->{name}"
             conns.append(Connection(cname, src, name, gain[:, None] * p.dense(), 0, 8, "mixed"))
+        conns += drive
         float_pops.append(Population(name, fl.n, fl.du, fl.dv, fl.vth, bias, np.zeros(fl.n, np.int64),
                                      fl.spiking, fl.v_scale))
         float_conns.extend(conns)
@@ -420,8 +436,22 @@ def compile_graph(graph: nir.NIRGraph | str, profile: str | Profile = "loihi2",
                           notes=list(fl.notes))
         layers.append(rep)
         fl_layers.append((fl, conns, rep))
+    clocked = any(c.src in (CLOCK, ONSET) for c in float_conns)
+    if clocked:
+        pops_f, conns_f = onset_populations(max_depth, fixed_point=False)
+        float_pops = pops_f + float_pops
+        float_conns = conns_f + float_conns
+        n_on = sum(p.n for p in pops_f)       # both share one core
+        for p in reversed(pops_f):
+            layers.insert(0, LayerReport(p.name, "onset", p.n, p.n * max_depth, max_depth,
+                                         prof.cores_for(n_on, n_on * max_depth) if p.name == CLOCK else 0,
+                                         1.0, 0.0, notes=["bias onset at each layer's depth "
+                                                          "(chip/timing.py); clock and onset share a core"]
+                                         if p.name == CLOCK else []))
     check_resources(layers, prof, refusals)
     fixed_pops, fixed_conns = [], []
+    if clocked:
+        fixed_pops, fixed_conns = onset_populations(max_depth, fixed_point=True)
     for fl, conns, rep in fl_layers:
         q = quantise_population(fl, conns, prof, rep, qrefusals)
         if q is not None:

@@ -287,4 +287,5 @@ def circuit_from_nir(graph, spec: OnChipSpec | None = None, profile: str | Profi
     graph, rule, learning, where = read_learning_graph(graph)
     backward = feedback_matrices(graph, learning, where)
     spec = spec or default_spec(rule, len(backward), **overrides)
-    return rule, build_circuit(compile_graph(graph, profile).fixed_circuit, rule, backward, spec, profile)
+    return rule, build_circuit(compile_graph(graph, profile, exact_timing=False).fixed_circuit, rule,
+                               backward, spec, profile)   # layers only: no onset populations
