@@ -1,5 +1,9 @@
-"""NIR -> Lava compiler for Loihi-2-style targets (profile, compile, acceptance, run).
+"""Lava backend of the chip model (:mod:`neurocredit.chip`): a compiled circuit -> Lava
+processes on ``Loihi2SimCfg`` (:mod:`.run` for inference, :mod:`.backend` for on-chip learning
+with the generated Loihi3FLearningRule strings), custom processes (:mod:`.processes`),
+acceptance reports.  ``compile``, ``graph`` and ``profile`` are aliases of the chip floor's
+modules.  PAL's hand-written stack (:mod:`.onchip_pal`) is not yet in the generic compiler.
 
-Importing this package does not import Lava; :mod:`neurocredit.lava.run` imports it when a run
-starts (Lava forces the ``fork`` start method on import).
+Importing this package does not import Lava; a run imports it when it starts (Lava forces the
+``fork`` start method on import).
 """
