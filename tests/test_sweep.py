@@ -230,9 +230,12 @@ def test_sweep_on_a_local_ray_head(tmp_path, monkeypatch):
                     break
             time.sleep(0.5)
         time.sleep(2)
-        code = main(["sweep", str(_file(tmp_path)), "--out", str(out), "--address", address,
-                     "--quiet"])
-        assert code == 0
+        # the driver in its own process, as on a cluster (and Ray's auth state stays out of pytest)
+        run = subprocess.run([sys.executable, "-m", "neurocredit.cli", "sweep", str(_file(tmp_path)),
+                              "--out", str(out), "--address", address, "--quiet"],
+                             capture_output=True, text=True, timeout=600, env=os.environ.copy())
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert f"on Ray cluster at {address}" in run.stdout
         rows = list(csv.DictReader(open(out / "results.csv")))
         assert len(rows) == 8 and all(r["status"] == "ok" for r in rows)
         assert "| fa | 0.01 | 2 |" in (out / "summary.md").read_text()

@@ -183,18 +183,16 @@ def run_sweep(sw: SweepFile, out: Path, address: str | None = None, cpus: int | 
     if n_new == 0:
         return SweepRun(total, 0, len(done), 0)
 
-    started = False
-    if not ray.is_initialized():
-        if address:
+    started = not ray.is_initialized()   # ours to shut down (also if ray.init fails half-way)
+    try:
+        if started and address:
             ray.init(address=address, log_to_driver=False)
-        else:
+        elif started:
             # trials are the work: Ray's default worker niceness (15) starves them behind
             # anything else on a shared machine (set RAY_worker_niceness to choose another)
             os.environ.setdefault("RAY_worker_niceness", "0")
             ray.init(num_cpus=cpus or os.cpu_count() or 1, include_dashboard=False,
                      log_to_driver=False)
-        started = True
-    try:
         if sw.search == "grid":
             def fn(config: dict) -> None:
                 trainable({**config["trial"], **extra})
