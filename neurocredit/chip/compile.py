@@ -4,7 +4,10 @@ the conversions of ``mappings/lava.toml``.
 Steps:
 
 1. :func:`neurocredit.chip.graph.analyse` reduces the graph to spiking populations joined by
-   composed weight paths (Affine/Linear/Scale/Flatten chains), one input, monitored outputs.
+   composed weight paths (Affine/Linear/Scale/Flatten chains; Conv1d/Conv2d/SumPool2d/AvgPool2d
+   unrolled into their sparse connectivity by :mod:`neurocredit.chip.conv`), one input,
+   monitored outputs.  A bias or leak starts with the layer's first input
+   (:mod:`neurocredit.chip.timing`).
 2. Each population becomes a Lava ``LIF`` (float parameters, NIR discretised with step dt)::
 
        LIF      du = 1,           dv = dt/tau,      gain = dt r / tau
@@ -41,6 +44,7 @@ from neurocredit.chip.graph import SPIKING_TYPES, Analysis, Refusal, analyse, de
 from neurocredit.chip.profile import Profile, load_mapping, load_profile
 from neurocredit.neurons.fixed_point import sign_mode_of
 from neurocredit.chip.ir import INPUT, Circuit, Connection, Population
+from neurocredit.chip.conv import CONV_TYPES, shared_weights
 from neurocredit.chip.timing import CLOCK, ONSET, drive_connections, onset_populations
 
 
@@ -91,6 +95,7 @@ class LayerReport:
     decay_error: tuple[float, float] | None = None   # |du_q - du|, |dv_q - dv|
     binding_limit: str | None = None
     notes: list[str] = field(default_factory=list)
+    shared_weights: int = 0          # distinct weights of its convolutions (0: none)
 
 
 @dataclass
@@ -422,18 +427,30 @@ def compile_graph(graph: nir.NIRGraph | str, profile: str | Profile = "loihi2",
                 fl.notes.append("bias acts from step 1, before the layer's first input (exact_timing off)")
         bias = fl.bias
         conns = []
+        sparse: set[str] = {c.name for c in drive}     # counted by their synapses, not n x columns
+        shared = 0
         for p in incoming:
             src = INPUT if p.src == analysis.input else p.src
             cname = "+".join(p.via) if p.via else f"{p.src}->{name}"
             conns.append(Connection(cname, src, name, gain[:, None] * p.dense(), 0, 8, "mixed"))
+            convs = [v for v in p.via if type(analysis.nodes[v]).__name__ in CONV_TYPES]
+            if convs:
+                sparse.add(cname)
+                shared += sum(shared_weights(analysis.nodes[v]) for v in p.via)
         conns += drive
         float_pops.append(Population(name, fl.n, fl.du, fl.dv, fl.vth, bias, np.zeros(fl.n, np.int64),
                                      fl.spiking, fl.v_scale))
         float_conns.extend(conns)
-        fan_in = sum(c.weights.shape[1] for c in conns)
-        syn = fl.n * fan_in
+        # a convolution's synapses exist where its kernel covers the input (and share its weights)
+        nnz = [np.count_nonzero(c.weights, axis=1) if c.name in sparse else np.full(fl.n, c.weights.shape[1])
+               for c in conns]
+        per_neuron = sum(nnz, np.zeros(fl.n, np.int64))
+        fan_in = int(per_neuron.max()) if fl.n else 0
+        syn = int(per_neuron.sum())
+        if shared:
+            fl.notes.append(f"convolution/pooling: {syn} synapses share {shared} distinct weights")
         rep = LayerReport(name, fl.kind, fl.n, syn, fan_in, prof.cores_for(fl.n, syn), fl.du, fl.dv,
-                          notes=list(fl.notes))
+                          notes=list(fl.notes), shared_weights=shared)
         layers.append(rep)
         fl_layers.append((fl, conns, rep))
     clocked = any(c.src in (CLOCK, ONSET) for c in float_conns)

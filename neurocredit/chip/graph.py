@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 import nir
 import numpy as np
 
+from neurocredit.chip.conv import CONV_TYPES, node_shapes, unrolled
+
 NEURON_TYPES = ("LIF", "CubaLIF", "IF", "LI", "CubaLI")
 SPIKING_TYPES = ("LIF", "CubaLIF", "IF")
-LINEAR_TYPES = ("Affine", "Linear", "Scale", "Flatten", "Identity", "_Pass")
+LINEAR_TYPES = ("Affine", "Linear", "Scale", "Flatten", "Identity", "_Pass") + CONV_TYPES
 
 
 @dataclass
@@ -113,9 +115,15 @@ def population_size(node: nir.NIRNode) -> int:
     return _size(np.shape(ref))
 
 
-def _linear_map(name: str, node: nir.NIRNode, n_in: int) -> tuple[np.ndarray | None, np.ndarray]:
-    """(A, c) with y = A x + c for a weight node fed ``n_in`` values (A None: identity)."""
+def _linear_map(name: str, node: nir.NIRNode, n_in: int, program=None) -> tuple[np.ndarray | None, np.ndarray]:
+    """(A, c) with y = A x + c for a weight node fed ``n_in`` values (A None: identity); conv
+    and pool nodes are unrolled into their sparse connectivity (:mod:`neurocredit.chip.conv`)."""
     kind = type(node).__name__
+    if kind in CONV_TYPES:
+        a, c, _ = unrolled(program, name)
+        if a.shape[1] != n_in:
+            raise ValueError(f"node {name!r} ({kind}): takes {a.shape[1]} inputs but receives {n_in}")
+        return a, c
     if kind in ("Affine", "Linear"):
         w = np.asarray(node.weight, dtype=np.float64)
         if w.ndim != 2:
@@ -150,7 +158,8 @@ def analyse(graph: nir.NIRGraph, unsupported_reason: str = "") -> Analysis:
         if kind not in NEURON_TYPES + LINEAR_TYPES + ("Input", "Output"):
             refusals.append(Refusal(n, "unsupported", f"node {n!r} ({kind}) is not supported by the "
                                     f"Lava target: it supports Input, Output, Affine, Linear, Scale, "
-                                    f"Flatten, LIF, CubaLIF, IF, LI, CubaLI" + (f" ({unsupported_reason})"
+                                    f"Flatten, Conv1d, Conv2d, SumPool2d, AvgPool2d, LIF, CubaLIF, IF, "
+                                    f"LI, CubaLI" + (f" ({unsupported_reason})"
                                                                     if unsupported_reason else "")))
     if len(inputs) != 1:
         refusals.append(Refusal(",".join(inputs) or "graph", "structure",
@@ -158,6 +167,7 @@ def analyse(graph: nir.NIRGraph, unsupported_reason: str = "") -> Analysis:
     inp = inputs[0] if inputs else None
     input_size = _size(next(iter(nodes[inp].input_type.values()))) if inp else 0
 
+    program = node_shapes(graph) if any(type(v).__name__ in CONV_TYPES for v in nodes.values()) else None
     memo: dict[str, list[Path]] = {}
     visiting: set[str] = set()
     folded: dict[str, str] = {}
@@ -191,7 +201,7 @@ def analyse(graph: nir.NIRGraph, unsupported_reason: str = "") -> Analysis:
             n_in = incoming[0].n_out
             if any(p.n_out != n_in for p in incoming):
                 raise ValueError(f"node {name!r}: its inputs have different sizes")
-            a, c = _linear_map(name, nodes[name], n_in)
+            a, c = _linear_map(name, nodes[name], n_in, program)
             out = [Path(p.src, name, p.matrix, p.bias, p.via + [name]) if a is None else
                    Path(p.src, name, a if p.matrix is None else a @ p.matrix, a @ p.bias, p.via + [name])
                    for p in incoming]

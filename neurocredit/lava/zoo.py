@@ -129,3 +129,37 @@ def _converted_rate_mlp(data, hidden: int, epochs: int, seed: int) -> tuple[nir.
                                nir.Output(output_type=np.array([o])))
     return g, {"data": data, "trainer_accuracy": None, "how": "rate BP MLP converted", "steps": 50,
                "readout": "lif"}
+
+
+def cnn_graph(seed: int = 0, channels: tuple[int, int] = (4, 8), size: int = 8, n_out: int = 10,
+              weights: dict | None = None, dt: float = 1e-4, tau: float = 2e-3) -> nir.NIRGraph:
+    """Input (1, size, size) -> Conv2d 3x3 (pad 1) -> LIF -> SumPool2d 2 -> Conv2d 3x3 (pad 1) -> LIF
+    -> AvgPool2d 2 -> Flatten -> Affine -> LIF -> Output, built with the nir package; random
+    weights unless ``weights`` gives {'conv1', 'b1', 'conv2', 'b2', 'fc', 'bfc'} arrays."""
+    rng = np.random.default_rng(seed)
+    c1, c2 = channels
+    s2, s3 = size // 2, size // 4
+    w = weights or {"conv1": rng.normal(0, 1.0, (c1, 1, 3, 3)), "b1": rng.normal(0, 0.05, c1),
+                    "conv2": rng.normal(0, 0.5, (c2, c1, 3, 3)), "b2": np.zeros(c2),
+                    "fc": rng.normal(0, 1.0, (n_out, c2 * s3 * s3)), "bfc": np.zeros(n_out)}
+
+    def lif(shape):
+        return nir.LIF(tau=np.full(shape, tau), r=np.full(shape, tau / dt), v_leak=np.zeros(shape),
+                       v_threshold=np.ones(shape))
+
+    two = np.array([2, 2])
+    nodes = {"input": nir.Input(input_type=np.array([1, size, size])),
+             "conv1": nir.Conv2d(input_shape=(size, size), weight=np.asarray(w["conv1"], np.float64),
+                                 stride=1, padding=1, dilation=1, groups=1, bias=np.asarray(w["b1"], np.float64)),
+             "lif1": lif((c1, size, size)),
+             "pool1": nir.SumPool2d(kernel_size=two, stride=two, padding=np.array([0, 0])),
+             "conv2": nir.Conv2d(input_shape=(s2, s2), weight=np.asarray(w["conv2"], np.float64),
+                                 stride=1, padding=1, dilation=1, groups=1, bias=np.asarray(w["b2"], np.float64)),
+             "lif2": lif((c2, s2, s2)),
+             "pool2": nir.AvgPool2d(kernel_size=two, stride=two, padding=np.array([0, 0])),
+             "flat": nir.Flatten(start_dim=0, end_dim=-1, input_type={"input": np.array([c2, s3, s3])}),
+             "fc": nir.Affine(weight=np.asarray(w["fc"], np.float64), bias=np.asarray(w["bfc"], np.float64)),
+             "lif3": lif(n_out),
+             "output": nir.Output(output_type=np.array([n_out]))}
+    names = list(nodes)
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(names[:-1], names[1:])), type_check=False)
