@@ -80,7 +80,8 @@ def predict(graph, rates: np.ndarray, steps: int, backend: str = "emulator", see
         from neurocredit.nir.simulate import compile_graph as nir_program, graph_dt, graph_discretisation
         dt = graph_dt(graph)
         prog = nir_program(graph, dt, graph_discretisation(graph))
-        n_in = int(np.prod(prog.ops[prog.inputs[0]].in_shape))
+        in_shape = tuple(prog.ops[prog.inputs[0]].in_shape)
+        n_in = int(np.prod(in_shape))
     else:
         program = compile_graph(graph, profile, fixed_point=fixed)
         circuit = program.circuit(fixed)
@@ -102,7 +103,8 @@ def predict(graph, rates: np.ndarray, steps: int, backend: str = "emulator", see
             import torch
 
             from neurocredit.nir.simulate import simulate
-            out = simulate(graph, torch.as_tensor(x, dtype=torch.float32), dt=dt)
+            xt = torch.as_tensor(x, dtype=torch.float32).reshape(steps, len(r), *in_shape)
+            out = simulate(graph, xt, dt=dt)
             y = (next(iter(out.values())) if isinstance(out, dict) else out).numpy()
         outs.append(np.asarray(y, dtype=np.float64).sum(axis=0))
     return np.concatenate(outs, axis=0)

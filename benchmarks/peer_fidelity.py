@@ -1,0 +1,159 @@
+"""How faithfully a compiled peer model keeps its behaviour: a spiking CNN on digits (two Conv2d,
+SumPool2d, AvgPool2d, Flatten, Affine; built with the nir package) classified by the torch float
+NIR simulation and by the fixed-point chip (the emulator, bit-exact with Lava), and their
+agreement; plus the exact-timing check of float chip vs torch on graphs with biases and leaks.
+
+The CNN is a ReLU network trained in torch (backprop, a few seconds) and converted to LIF neurons
+with nearly no leak by data-based threshold normalisation (each layer's 99.9th-percentile
+activation becomes its threshold), written with ``neurocredit.lava.zoo.cnn_graph``.  Both runs get
+the same seeded rate-coded spike trains; chip outputs are read in NIR time
+(``neurocredit.lava.run.run_aligned``: each Dense delays by one step).  Optionally the first
+``--lava-samples`` test samples also run in Lava fixed point and are checked against the emulator.
+
+    python benchmarks/peer_fidelity.py [--steps 40] [--epochs 30] [--lava-samples 0] [--out FILE.md]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def train_relu_cnn(data, c1: int, c2: int, epochs: int, seed: int) -> dict:
+    """A ReLU CNN with the CNN graph's structure (pool1 a sum pool, pool2 an average pool)."""
+    torch.manual_seed(seed)
+    conv1, conv2 = torch.nn.Conv2d(1, c1, 3, padding=1), torch.nn.Conv2d(c1, c2, 3, padding=1)
+    fc = torch.nn.Linear(c2 * 4, 10)
+    params = [*conv1.parameters(), *conv2.parameters(), *fc.parameters()]
+    opt = torch.optim.Adam(params, lr=3e-3)
+    x, y = data.x_train.float().reshape(-1, 1, 8, 8), data.y_train.long()
+
+    def forward(x):
+        a1 = F.relu(conv1(x))
+        a2 = F.relu(conv2(F.avg_pool2d(a1, 2) * 4))
+        return a1, a2, fc(F.avg_pool2d(a2, 2).flatten(1))
+
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x), generator=g).split(64):
+            opt.zero_grad()
+            F.cross_entropy(forward(x[idx])[2], y[idx]).backward()
+            opt.step()
+    with torch.no_grad():
+        a1, a2, out = forward(x)
+        lam1, lam2 = float(torch.quantile(a1.flatten(), 0.999)), float(torch.quantile(a2.flatten(), 0.999))
+        lam3 = float(torch.quantile(F.relu(out).flatten(), 0.999))
+        xt = data.x_test.float().reshape(-1, 1, 8, 8)
+        ann_acc = float((forward(xt)[2].argmax(1) == data.y_test).float().mean())
+    d = lambda t: t.detach().double().numpy()  # noqa: E731
+    return {"conv1": d(conv1.weight) / lam1, "b1": d(conv1.bias) / lam1,
+            "conv2": d(conv2.weight) * lam1 / lam2, "b2": d(conv2.bias) / lam2,
+            "fc": d(fc.weight) * lam2 / lam3, "bfc": d(fc.bias) / lam3, "ann_acc": ann_acc}
+
+
+def cnn_fidelity(args) -> list[str]:
+    from neurocredit.chip.compile import compile_graph
+    from neurocredit.data import load_digits
+    from neurocredit.lava import zoo
+    from neurocredit.lava.run import run_aligned
+    from neurocredit.nir.simulate import simulate
+
+    data = load_digits(seed=args.seed, standardise=False)
+    t0 = time.perf_counter()
+    w = train_relu_cnn(data, 8, 16, args.epochs, args.seed)
+    graph = zoo.cnn_graph(seed=args.seed, channels=(8, 16), weights=w, tau=1.0)
+    program = compile_graph(graph, fixed_point=True)
+    n = len(data.y_test) if args.samples is None else args.samples
+    x = zoo.rate_code(data.x_test[:n], args.steps, seed=args.seed + 1)      # [T, N, 64]
+    y = data.y_test[:n].numpy()
+    with torch.no_grad():
+        ref = simulate(graph, torch.as_tensor(x.reshape(args.steps, n, 1, 8, 8), dtype=torch.float32),
+                       dt=program.dt).numpy()
+    fixed = run_aligned(program, x, backend="emulator", fixed_point=True)["output"]
+    flt = run_aligned(program, x, backend="emulator", fixed_point=False)["output"]
+    pred = {k: v.reshape(args.steps, n, -1).sum(axis=0).argmax(axis=1) for k, v in
+            (("torch", ref), ("fixed", fixed), ("float", flt))}
+    acc = {k: 100 * float((p == y).mean()) for k, p in pred.items()}
+    agree = 100 * float((pred["torch"] == pred["fixed"]).mean())
+    exact = bool(np.array_equal(flt.reshape(ref.shape), ref != 0))
+    rep = {l.name: l for l in program.layers}
+    lines = [f"CNN on digits ({n} test samples, {args.steps} steps, rate-coded; conv 1->8 3x3, sum pool 2, "
+             f"conv 8->16 3x3, avg pool 2, dense 64->10; trained + converted in "
+             f"{time.perf_counter() - t0:.1f} s)",
+             f"  ReLU CNN (before conversion): {100 * w['ann_acc']:.2f} %",
+             f"  torch float (NIR simulation): {acc['torch']:.2f} %",
+             f"  chip float (emulator):        {acc['float']:.2f} %  (output spikes equal torch's: {exact})",
+             f"  chip fixed point (emulator):  {acc['fixed']:.2f} %",
+             f"  torch float vs fixed point: classification agreement {agree:.2f} % of test samples",
+             "  layers: " + "; ".join(f"{l.name} {l.neurons} neurons {l.synapses} synapses "
+                                      f"({l.shared_weights} shared weights), w err "
+                                      f"{100 * (l.weight_rel_rms_error or 0):.2f} %"
+                                      for l in program.layers if l.kind != "onset")]
+    if args.lava_samples:
+        from neurocredit.lava.run import run_lava
+        k = args.lava_samples
+        circuit = program.fixed_circuit
+        names = [p.name for p in circuit.populations]
+        from neurocredit.chip.emulator import emulate
+        lava = run_lava(circuit, x[:, :k], record=names)
+        emu = emulate(circuit, x[:, :k], record=names)
+        same = all(np.array_equal(lava[p], emu[p].numpy()) for p in names)
+        lines.append(f"  Lava fixed point == emulator on the first {k} samples, every layer: {same}")
+    return lines
+
+
+def timing(args) -> list[str]:
+    """Float chip vs torch with biases and leaks, with and without the onset construction."""
+    from neurocredit.chip.compile import compile_graph
+    from neurocredit.chip.emulator import emulate
+    from neurocredit.chip.timing import CLOCK, ONSET
+    from neurocredit.lava import zoo
+    from neurocredit.nir.simulate import simulate
+
+    lines = ["Float chip vs torch, graphs with Affine biases and leaks (v_leak != 0), 200 steps, 4 samples:"]
+    for seed, rec in ((3, False), (4, True), (8, True)):
+        g = zoo.random_graph(seed=seed, recurrent=rec, bias=True, hidden=(16, 12))
+        rng = np.random.default_rng(seed)
+        for node in g.nodes.values():
+            if type(node).__name__ in ("LIF", "CubaLIF"):
+                node.v_leak[:] = rng.normal(0, 0.3)
+        x = zoo.rate_code(rng.random((4, 10)), 200, seed=seed, max_rate=0.5)
+        row = []
+        for exact in (False, True):
+            p = compile_graph(g, fixed_point=False, exact_timing=exact)
+            names = [q.name for q in p.float_circuit.populations if q.name not in (CLOCK, ONSET)]
+            emu = emulate(p.float_circuit, x, record=names)
+            _, ref = simulate(g, torch.as_tensor(x, dtype=torch.float32), dt=p.dt, record=True)
+            diff = sum(int((emu[n].numpy()[p.depth[n]:] != (ref[n].numpy()[:-p.depth[n]] != 0)).sum())
+                       for n in names)
+            total = sum(int((ref[n].numpy() != 0).sum()) for n in names)
+            row.append(f"{'onset populations' if exact else 'bias from step 1'}: {diff} of {total} spikes differ")
+        lines.append(f"  seed {seed} ({'recurrent' if rec else 'feed-forward'}): " + "; ".join(row))
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--samples", type=int, default=None, help="test samples (default: all 360)")
+    ap.add_argument("--lava-samples", type=int, default=0, help="also run this many samples in Lava")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default=None, help="also write the lines to this Markdown file")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    lines = [f"peer_fidelity (torch threads: {args.threads})"] + cnn_fidelity(args) + timing(args)
+    for line in lines:
+        print(line, flush=True)
+    if args.out:
+        from pathlib import Path
+
+        from neurocredit.io_utils import atomic_path
+        with atomic_path(args.out, suffix=".md") as tmp:
+            Path(tmp).write_text("# peer_fidelity\n\n```\n" + "\n".join(lines) + "\n```\n")
+if __name__ == "__main__":
+    main()
