@@ -84,7 +84,8 @@ def require_lava() -> None:
     ok, why = lava_status()
     if not ok:
         from neurocredit.errors import LavaMissingError
-        raise LavaMissingError(why.split(";")[0])
+        detail = why.split(";")[0]
+        raise LavaMissingError("" if detail == "lava-nc not installed" else detail)
 
 
 def _pip(args: list[str], quiet: bool, index_url: str | None) -> None:
