@@ -159,6 +159,22 @@ def apply_series(w: np.ndarray, x0: np.ndarray, y: dict[str, np.ndarray], series
     ([chips,] n_post) the post traces, ``r_y``, ``r_w`` the step's randoms (a scalar or one per
     chip), ``time_step`` Lava's (1 on the first step).  Returns the new weights."""
     w = w.astype(np.int64)
+    ticks = any(p.decimation is not None and time_step % (1 << p.decimation) == 0 for p in series)
+    if not ticks and all(p.dependency == "x0" and any(f in ("y1", "y2", "y3") for f in p.factors) for p in series):
+        # only synapses whose pre spiked and whose post trace is non-zero can change (elsewhere the
+        # accumulator holds W << 7 exactly and the rounding keeps W): compute on that block
+        cols = np.flatnonzero(np.asarray(x0).reshape(-1, np.shape(x0)[-1]).any(axis=0))
+        used = {f for p in series for f in p.factors if f in ("y1", "y2", "y3")}
+        rows = np.flatnonzero(np.any([np.asarray(y[f]).reshape(-1, w.shape[-2]).any(axis=0) for f in used], axis=0))
+        if len(cols) == 0 or len(rows) == 0:
+            return w
+        if len(cols) < w.shape[-1] or len(rows) < w.shape[-2]:
+            block = np.ix_(rows, cols)
+            sub = apply_series(w[(..., *block)], np.asarray(x0)[..., cols],
+                               {f: np.asarray(y[f])[..., rows] for f in used}, series, r_y, r_w, time_step)
+            out = w.copy()
+            out[(..., *block)] = sub
+            return out
     r_y = np.asarray(r_y, np.float64)[..., None]            # per chip, broadcast over post
     r_w = np.asarray(r_w, np.float64)[..., None, None]      # per chip, broadcast over the matrix
     acc = w << ACC_SHIFT
