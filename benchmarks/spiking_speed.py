@@ -1,9 +1,10 @@
 """Spiking simulation and training speed against snnTorch, same weights, same spikes, same run.
 
 A 64-256-10 spiking MLP (LIF hidden layer, LI readout, snnTorch discretisation, rate-coded
-digits, batch 256, T = 100) three ways, interleaved repeat by repeat so that a neighbour on a
-shared CPU slows all alike; figures are ratios of times measured in the same run (median
-over repeats), never absolute times:
+digits, batch 256, T = 100) three ways, interleaved repeat by repeat; on the CPU each is timed
+by the CPU time of the one torch thread (time the OS gives to other processes on a shared
+machine does not count), on CUDA by wall time; figures are ratios of times measured in the
+same run (median over repeats), never absolute times:
 
 * forward: neurocredit's simulator (whole-sequence GEMMs, hand-fused LIF) vs snnTorch's
   ``Linear -> Leaky -> Linear -> Leaky(reset none)`` stepped over T (its own NIR semantics:
@@ -94,13 +95,17 @@ def _to(p, device):
 
 
 def timed(fn, device: torch.device) -> float:
+    """CPU: CPU time of this (single torch) thread, so that other processes on a shared machine
+    do not count; CUDA: wall time around synchronisations."""
     if device.type == "cuda":
         torch.cuda.synchronize()
-    t0 = time.perf_counter()
+        t0 = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        return time.perf_counter() - t0
+    t0 = time.thread_time()
     fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - t0
+    return time.thread_time() - t0
 
 
 def main() -> None:

@@ -26,13 +26,13 @@ def _update(rule, x, t):
     return torch.cat([w.flatten() for w in upd.weight]), state.steps
 
 
-@pytest.mark.parametrize("name", ["pc_fp", "pc_nd", "ar", "di"])
-def test_adaptive_stop_runs_fewer_steps_and_gives_the_same_update(batch, name):
+@pytest.mark.parametrize("name,tol", [("pc_fp", 0.01), ("pc_nd", 0.01), ("ar", 0.03), ("di", 0.01)])
+def test_adaptive_stop_runs_fewer_steps_and_gives_the_same_update(batch, name, tol):
     x, t = batch
     rule = get_rule(name)
     cap = int(rule.param("steps"))
     fixed, n_fixed = _update(rule.with_params(tolerance=0.0), x, t)
-    adaptive, n_adaptive = _update(rule.with_params(tolerance=0.01), x, t)
+    adaptive, n_adaptive = _update(rule.with_params(tolerance=tol), x, t)
     assert n_fixed == cap
     assert n_adaptive < cap, n_adaptive
     assert cosine(adaptive, fixed) > 0.999
