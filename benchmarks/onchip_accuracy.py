@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 
 import torch
@@ -86,7 +87,8 @@ def onchip(rule_name: str, seeds: list[int], epochs: int, hidden: list[int], ste
         base = compile_graph(S.initial_graph(sizes, seed=seed)).fixed_circuit
         circuits.append(C.build_circuit(base, rule, C.random_feedback(rule, sizes, seed),
                                         C.OnChipSpec(lr=lr, gate=gate, third_shift=third_shift)))
-    _, hists = S.train_chips(circuits, datas, epochs, seeds, steps=steps, blank=blank, log=lambda s: None,
+    _, hists = S.train_chips(circuits, datas, epochs, seeds, steps=steps, blank=blank,
+                             log=lambda s: print(f"  {rule.name} {s}", file=sys.stderr, flush=True),
                              target_delay=target_delay, lr_decay=lr_decay)
     return [h[-1]["test_acc"] for h in hists]
 
