@@ -213,3 +213,12 @@ def test_recurrent_connections_refuse_the_post_input_factor():
     f = PlasticFactors(torch.ones(2, 1, 3), torch.ones(2, 1, 2), torch.ones(2, 1, 2))
     with pytest.raises(ValueError, match="post_input factor is not available"):
         plastic_update((Term(-1.0, (Factor.POST_INPUT, Factor.PRE)),), f, torch.ones(2, 3))
+
+
+def test_feedforward_trainer_refuses_an_eligibility_rule():
+    """e-prop's eligibility factor exists only in recurrent models: the feed-forward update
+    engine names the factor instead of silently dropping it from the product."""
+    from neurocredit.sim.train import TrainConfig, train
+    d = load_dataset("digits")
+    with pytest.raises(ValueError, match="'eligibility' factor.*--model rsnn"):
+        train(get_rule("eprop"), d, [16], TrainConfig(epochs=1, progress=False, metrics=False))

@@ -84,6 +84,12 @@ def compile_terms(terms: tuple[Term, ...]) -> Plan:
     groups: dict[tuple[Factor, ...], list[tuple[float, tuple[Factor, ...]]]] = {}
     decay, general = 0.0, []
     for t in terms:
+        unknown = [f for f in t.factors
+                   if f not in (Factor.PRE, Factor.WEIGHT) and f not in _POST_SIDE]
+        if unknown:
+            raise ValueError(f"term {t} reads the '{unknown[0].value}' factor, which a feed-forward "
+                             "connection does not keep (eligibility traces live in recurrent "
+                             "models: train with --model rsnn)")
         n_weight = sum(f is Factor.WEIGHT for f in t.factors)
         if n_weight == 0:
             pre = tuple(f for f in t.factors if f is Factor.PRE)
