@@ -140,5 +140,11 @@ def test_every_registered_rule_evaluates_on_a_tiny_net():
         if rule.dynamics not in ("feedforward", "autograd"):
             continue  # dynamical rules are covered by their own tests
         net, x, y, t = tiny(name, sizes=(3, 6, 5, 2))
+        if any(f.value == "eligibility" for term in rule.forward for f in term.factors):
+            # e-prop's eligibility trace exists only in recurrent models (tests/test_recurrent.py);
+            # the feed-forward engine must refuse it by name, not drop the factor
+            with pytest.raises(ValueError, match="eligibility"):
+                local_updates(net, x, t, "ce")
+            continue
         upd, _ = local_updates(net, x, t, "ce")
         assert all(torch.isfinite(w).all() for w in upd.weight), name
