@@ -85,3 +85,15 @@ def test_argparse_errors_are_one_line():
     assert out.returncode == 2
     assert out.stderr.strip() == ("neurocredit train: error: argument --epochs: must be an integer "
                                   ">= 1, got 'many' (see `neurocredit train --help`)")
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`neurocredit rules | head -1`: the reader closes the pipe; no 'error: Broken pipe' line."""
+    import subprocess
+    import sys
+    p = subprocess.Popen([sys.executable, "-m", "neurocredit.cli", "rules", "-v"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()                       # closed before the command writes its first line
+    err = p.stderr.read().decode()
+    p.wait(timeout=120)
+    assert "Broken pipe" not in err and "Traceback" not in err, err
