@@ -208,6 +208,29 @@ def test_ctrl_c_writes_finished_epochs(tmp_path, capsys, monkeypatch):
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_ctrl_c_in_spiking_training_writes_finished_epochs(tmp_path, capsys, monkeypatch):
+    """The same promise for `train --spiking`: the finished epoch's metrics and plot are kept."""
+    from neurocredit.sim.spiking import SpikingNetwork
+    real, calls = SpikingNetwork.train_step, {"n": 0}
+    batches = math.ceil(1437 / 32)
+
+    def step(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] > batches + 3:
+            raise KeyboardInterrupt
+        return real(self, *a, **k)
+    monkeypatch.setattr(SpikingNetwork, "train_step", step)
+    rc = main(["train", "--spiking", "--rule", "dfa", "--hidden", "16", "--steps", "4",
+               "--epochs", "4", "--out", str(tmp_path)])
+    out = capsys.readouterr()
+    assert rc == 130
+    assert one_line(out.err) == "neurocredit train: interrupted (Ctrl-C)"
+    assert "interrupted after 1 finished epoch(s)" in out.out
+    import json
+    assert len(json.loads((tmp_path / "metrics.json").read_text())["history"]) == 1
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
 def test_files_respect_the_umask(tmp_path, umask, mode):
     import os

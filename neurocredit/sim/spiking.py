@@ -417,29 +417,33 @@ def train_spiking(rule: Rule, data: Dataset, hidden: list[int],
     result = SpikingResult(net, cfg)
     n = data.x_train.shape[0]
     first = math.inf
-    for epoch in range(1, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        perm = torch.randperm(n, generator=gen)
-        running, batches = 0.0, 0
-        for i in range(0, n, cfg.batch_size):
-            idx = perm[i:i + cfg.batch_size]
-            xb, yb = data.x_train[idx], data.y_train[idx]
-            with torch.no_grad():
-                spikes = net.encode(xb, gen)
-                target = target_vector(yb, data.n_out, cfg.loss)
-                a = net.train_step(spikes, target, opt, cfg.loss, gen)
-                value = float(loss_value(a, yb, cfg.loss))
-                first = value if epoch == 1 and batches == 0 else first
-                check_loss(value, first, rule.name, epoch, batches, cfg.lr)   # NaN or explosion
-            running += value
-            batches += 1
-        row = {"epoch": epoch, "train_loss": running / batches,
-               "test_acc": evaluate(net, data.x_test, data.y_test),
-               "epoch_seconds": time.perf_counter() - t0}
-        result.history.append(row)
-        if progress:
-            print(f"  {rule.name} epoch {epoch}: loss {row['train_loss']:.4f} "
-                  f"test {100 * row['test_acc']:.2f} %", flush=True)
+    try:
+        for epoch in range(1, cfg.epochs + 1):
+            t0 = time.perf_counter()
+            perm = torch.randperm(n, generator=gen)
+            running, batches = 0.0, 0
+            for i in range(0, n, cfg.batch_size):
+                idx = perm[i:i + cfg.batch_size]
+                xb, yb = data.x_train[idx], data.y_train[idx]
+                with torch.no_grad():
+                    spikes = net.encode(xb, gen)
+                    target = target_vector(yb, data.n_out, cfg.loss)
+                    a = net.train_step(spikes, target, opt, cfg.loss, gen)
+                    value = float(loss_value(a, yb, cfg.loss))
+                    first = value if epoch == 1 and batches == 0 else first
+                    check_loss(value, first, rule.name, epoch, batches, cfg.lr)   # NaN or explosion
+                running += value
+                batches += 1
+            row = {"epoch": epoch, "train_loss": running / batches,
+                   "test_acc": evaluate(net, data.x_test, data.y_test),
+                   "epoch_seconds": time.perf_counter() - t0}
+            result.history.append(row)
+            if progress:
+                print(f"  {rule.name} epoch {epoch}: loss {row['train_loss']:.4f} "
+                      f"test {100 * row['test_acc']:.2f} %", flush=True)
+    except KeyboardInterrupt as exc:   # the finished epochs stay with the caller (Ctrl-C)
+        exc.partial_result = result
+        raise
     return result
 
 
