@@ -222,3 +222,27 @@ def test_feedforward_trainer_refuses_an_eligibility_rule():
     d = load_dataset("digits")
     with pytest.raises(ValueError, match="'eligibility' factor.*--model rsnn"):
         train(get_rule("eprop"), d, [16], TrainConfig(epochs=1, progress=False, metrics=False))
+
+
+def test_recurrent_training_stops_an_exploding_loss_and_keeps_epochs_on_ctrl_c(monkeypatch):
+    """Recurrent runs share the MLP trainer's divergence stop (NaN or > 20x the first loss, with
+    rule, epoch, batch and a smaller lr) and keep their finished epochs on Ctrl-C."""
+    import neurocredit.sim.recurrent_train as R
+    from neurocredit.sim.train import DivergenceError
+    d = load_dataset("seqdigits")
+    cfg = RecurrentTrainConfig(epochs=3, progress=False)
+    losses = iter([2.3, 2.2, 60.0])
+    monkeypatch.setattr(R, "train_step", lambda *a, **k: next(losses))
+    with pytest.raises(DivergenceError, match=r"rule 'dfa', epoch 1, batch 2: loss 60 is over 20 x"):
+        train_recurrent(get_rule("dfa"), d, [8], "rnn", cfg)
+    calls = {"n": 0}
+
+    def step(*a, **k):
+        calls["n"] += 1
+        if calls["n"] > 50:             # inside the second epoch (digits: 45 batches of 32)
+            raise KeyboardInterrupt
+        return 2.0
+    monkeypatch.setattr(R, "train_step", step)
+    with pytest.raises(KeyboardInterrupt) as info:
+        train_recurrent(get_rule("dfa"), d, [8], "rnn", cfg)
+    assert len(info.value.partial_result.history) == 1

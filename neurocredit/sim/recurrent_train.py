@@ -133,7 +133,7 @@ def train_recurrent(rule: Rule, data: Dataset, hidden: list[int], model: str = "
     ``on_epoch(epoch, net)`` may return extra figures logged in that epoch's row (e.g. the
     learning signal's alignment with BPTT).
     """
-    from neurocredit.sim.train import DivergenceError
+    from neurocredit.sim.train import check_loss
     cfg = cfg or RecurrentTrainConfig()
     if data.x_train.dim() != 3:
         raise ValueError(f"data set '{data.name}' is not a sequence set ([N, T, features]); "
@@ -156,28 +156,31 @@ def train_recurrent(rule: Rule, data: Dataset, hidden: list[int], model: str = "
         opt, T_max=cfg.epochs * math.ceil(n / cfg.batch_size)) if cfg.schedule == "cosine" else None)
     bar = tqdm(range(1, cfg.epochs + 1), desc=f"{model} {rule.name}", disable=not cfg.progress,
                leave=False)
-    for epoch in bar:
-        t0 = time.perf_counter()
-        perm = torch.randperm(n, generator=gen)
-        running, batches = 0.0, 0
-        for i in range(0, n, cfg.batch_size):
-            idx = perm[i:i + cfg.batch_size]
-            value = train_step(net, opt, data.x_train[idx], data.y_train[idx], data.n_out)
-            if not math.isfinite(value):
-                raise DivergenceError(f"training diverged: {model} with rule '{rule.name}', epoch "
-                                      f"{epoch}, batch {batches}: loss {value} (lr {cfg.lr}); "
-                                      "lower --lr")
-            running += value
-            batches += 1
-            if sched is not None:
-                sched.step()
-        test_loss, test_acc = evaluate(net, data.x_test, data.y_test)
-        row = {"epoch": epoch, "train_loss": running / batches, "test_loss": test_loss,
-               "test_acc": test_acc, "epoch_seconds": time.perf_counter() - t0}
-        if on_epoch is not None:
-            row.update(on_epoch(epoch, net) or {})
-        result.history.append(row)
-        bar.set_postfix({"loss": f"{row['train_loss']:.3f}", "acc": f"{test_acc:.3f}"})
+    first = math.inf
+    try:
+        for epoch in bar:
+            t0 = time.perf_counter()
+            perm = torch.randperm(n, generator=gen)
+            running, batches = 0.0, 0
+            for i in range(0, n, cfg.batch_size):
+                idx = perm[i:i + cfg.batch_size]
+                value = train_step(net, opt, data.x_train[idx], data.y_train[idx], data.n_out)
+                first = value if epoch == 1 and batches == 0 else first
+                check_loss(value, first, rule.name, epoch, batches, cfg.lr)   # NaN or explosion
+                running += value
+                batches += 1
+                if sched is not None:
+                    sched.step()
+            test_loss, test_acc = evaluate(net, data.x_test, data.y_test)
+            row = {"epoch": epoch, "train_loss": running / batches, "test_loss": test_loss,
+                   "test_acc": test_acc, "epoch_seconds": time.perf_counter() - t0}
+            if on_epoch is not None:
+                row.update(on_epoch(epoch, net) or {})
+            result.history.append(row)
+            bar.set_postfix({"loss": f"{row['train_loss']:.3f}", "acc": f"{test_acc:.3f}"})
+    except KeyboardInterrupt as exc:   # the finished epochs stay with the caller (Ctrl-C)
+        exc.partial_result = result
+        raise
     return result
 
 
