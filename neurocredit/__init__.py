@@ -235,7 +235,8 @@ def export(model: Any, path: str | Path, rule: str | None = None) -> Path:
     check_output_path(path, "NIR file")
     if isinstance(model, (str, Path)):
         model = load(model, rule=rule)
-    model = getattr(model, "net", model)
+    if hasattr(model, "history") and hasattr(model, "net"):   # a training result: its network
+        model = model.net
     if type(model).__name__ == "Network":
         raise UserError("a rate network is not a NIR graph: train with spiking=True "
                         "(`neurocredit train --spiking`) to get an exportable spiking network")

@@ -60,6 +60,9 @@ def test_train_on_own_tensors_rate_and_spiking(tmp_path):
     assert torch.equal(back.layers[0].weight, run.net.layers[0].weight.cpu())
     spk = nc.train("dfa", x.numpy(), y.numpy(), hidden=[16], epochs=2, spiking=True, readout="lif")
     path = nc.export(spk, tmp_path / "s.nir")
+    # the network itself exports too (not only the training result that holds it)
+    again = nc.export(spk.net, tmp_path / "s_net.nir")
+    assert nc.load(again).graph.nodes.keys() == nc.load(path).graph.nodes.keys()
     counts = nc.simulate(path, x.numpy()[:20], steps=10)
     assert counts.shape == (20, 2)
     assert 0.0 <= nc.evaluate(path, x.numpy(), y.numpy()) <= 1.0
