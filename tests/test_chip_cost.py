@@ -97,3 +97,29 @@ def test_cores_from_profile():
     # synapse-bound: 1 synapse of 8 bits per core -> h needs its 6 synapses' cores
     tight = load_profile("loihi2", {"chip.synaptic_memory_bits_per_core": 8})
     assert cost.cores_used(circ, tight) == {"h": 6, "o": 6}
+
+
+def test_training_cost_of_a_compiled_learning_circuit():
+    """A compiled DFA circuit (64-128-10) streamed as a session streams: steps and the input
+    synaptic ops follow the stream; every forward synop on a plastic x0 connection is also a
+    learning update; the summary line names both profiles."""
+    from neurocredit.chip import circuits as C
+    from neurocredit.chip import session as S
+    from neurocredit.chip.compile import compile_graph
+    from neurocredit.rules import resolve_rule
+
+    rule, sizes = resolve_rule("dfa"), [64, 128, 10]
+    base = compile_graph(S.initial_graph(sizes, seed=0)).fixed_circuit
+    circ = C.build_circuit(base, rule, C.random_feedback(rule, sizes, 0), C.default_spec(rule, 1))
+    rng = np.random.default_rng(0)
+    x, y = rng.random((3, 64)) * 0.5, np.array([1, 2, 3])
+    counts = cost.training_cost(circ, x, y, steps=16, blank=4, delay=2, seed=0)
+    assert counts.steps == 3 * 20 and counts.samples == 3
+    stream = S.sample_stream(x, y, 10, 16, 4, 0, 2)
+    n_hidden = circ.connection(next(c.name for c in circ.connections if c.src == INPUT)).weights.shape[0]
+    in_synops = counts.per_population[next(c.dst for c in circ.connections if c.src == INPUT)]["synops"]
+    assert in_synops.sum() == stream[INPUT].sum() * n_hidden     # the hidden layer's only spike input
+    tot = counts.totals
+    assert tot["learning_updates"] > 0 and tot["learning_updates"] <= tot["synops"]
+    line = cost.summary(circ, counts)
+    assert "loihi2:" in line and "loihi:" in line and "µJ" in line

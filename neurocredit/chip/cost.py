@@ -192,3 +192,29 @@ def estimate(counts: Counts, profile: str | Profile, cores: dict[str, int] | Non
 def reference(profile: str | Profile, name: str = "renner2024") -> dict | None:
     """A published per-sample anchor from the profile's ``[reference.<name>]`` table, or None."""
     return load_profile(profile).data.get("reference", {}).get(name)
+
+
+def training_cost(circuit: Circuit, rates: np.ndarray, labels: np.ndarray, steps: int, blank: int,
+                  delay: int = 0, seed: int = 0, run: Callable | None = None) -> Counts:
+    """Counts of streaming the samples ``rates`` [N, n_in] (pixels in [0, 1]) with ``labels``
+    through the learning circuit as a training session does
+    (:func:`neurocredit.chip.session.sample_stream`: ``steps`` input steps, ``blank`` silent
+    steps, the target ``delay`` steps late), learning every step."""
+    from neurocredit.chip.session import sample_stream
+    stream = sample_stream(rates, labels, circuit.meta["n_target"], steps, blank, seed, delay)
+    return measure(circuit, stream, samples=len(labels), rng_seed=seed, run=run)
+
+
+def summary(circuit: Circuit, counts: Counts, profiles: tuple[str, ...] = ("loihi2", "loihi")) -> str:
+    """One line: operations per training sample, cores and, where a profile has figures, energy
+    and latency per sample."""
+    ps = counts.per_sample()
+    parts = [f"{ps['synops'] + ps['graded_synops']:,.0f} synaptic ops ({ps['graded_synops']:,.0f} graded)",
+             f"{ps['spikes']:,.0f} spikes", f"{ps['learning_updates']:,.0f} learning updates",
+             f"{ps['steps']:.0f} steps"]
+    for prof in profiles:
+        cores = cores_used(circuit, prof)
+        est = estimate(counts, prof, cores)
+        parts.append(f"{prof}: {sum(cores.values())} cores" +
+                     (f", {est.energy_uJ:.1f} µJ, {est.latency_ms:.3f} ms" if est else ", energy n/a"))
+    return "cost per training sample: " + "; ".join(parts)

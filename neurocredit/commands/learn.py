@@ -40,7 +40,7 @@ def runner(backend: str):
 
 def learn_on_chip(graph, data, *, epochs: int = 1, samples: int | None = None, backend: str = "emulator",
                   seed: int = 0, target: str = "loihi2", log=print, steps: int | None = None,
-                  blank: int | None = None, lr_decay: float = 1.0, check: int = 0, **spec):
+                  blank: int | None = None, lr_decay: float = 1.0, check: int = 0, cost: int = 0, **spec):
     """On-chip learning of a NIR graph (or file) that carries its rule, on ``data`` (pixels in
     [0, 1]): the rule compiled by :mod:`neurocredit.chip` (``spec`` overrides of
     :func:`neurocredit.chip.circuits.default_spec`: lr, third_shift, gate ...), streamed with
@@ -75,6 +75,11 @@ def learn_on_chip(graph, data, *, epochs: int = 1, samples: int | None = None, b
             return rule, circuit, [], False
     circuit, history = S.train(circuit, data, epochs, steps=steps, blank=blank, seed=seed, run=runner(backend),
                                samples=samples, target_delay=delay, lr_decay=lr_decay, log=log, label=backend)
+    if cost:            # what the chip does per training sample (emulator counts, chip.cost)
+        from neurocredit.chip import cost as K
+        n = min(cost, len(data.y_train))
+        counts = K.training_cost(circuit, data.x_train.numpy()[:n], data.y_train.numpy()[:n], steps, blank, delay, seed)
+        log(f"{K.summary(circuit, counts)} (first {n} training samples, learned weights)")
     return rule, circuit, history, checked
 
 
@@ -104,7 +109,7 @@ def learn(args: argparse.Namespace) -> int:
     rule, circuit, history, checked = learn_on_chip(
         graph, load_data(args.data, args.seed), epochs=args.epochs, samples=args.samples,
         backend=args.backend, seed=args.seed, target=args.target, steps=args.steps, blank=args.blank,
-        lr_decay=args.lr_decay, check=args.check, log=lambda s: print(f"{path.name}: {s}" if s.startswith("rule ")
+        lr_decay=args.lr_decay, check=args.check, cost=args.cost, log=lambda s: print(f"{path.name}: {s}" if s.startswith("rule ")
                                                                     else s), **spec)
     if checked is False:
         return 1
@@ -204,6 +209,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="learn with this rule instead of the file's: a library name or a rule file "
                         "(docs/rule_files.md), fresh feedback matrices from --seed; default: the "
                         "rule the file carries")
+    p.add_argument("--cost", type=nonneg_int, default=10, metavar="N", help="after training, count the chip's "
+                   "operations on N training samples and print the cost per sample (chip.cost; 0: off)")
     p.add_argument("--target", default="loihi2", help="hardware profile: a name in hardware/ or a .toml path")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the split, streams and learning noise")
     p.add_argument("--threads", type=threads_int, default=1, help="torch threads")
