@@ -123,3 +123,9 @@ def test_training_cost_of_a_compiled_learning_circuit():
     assert tot["learning_updates"] > 0 and tot["learning_updates"] <= tot["synops"]
     line = cost.summary(circ, counts)
     assert "loihi2:" in line and "loihi:" in line and "µJ" in line
+
+
+def test_missing_record_is_named():
+    circ = _tiny()
+    with pytest.raises(ValueError, match="'h'"):
+        cost.count_activity(circ, {INPUT: X}, {"o": np.zeros((6, 2))})

@@ -87,7 +87,11 @@ def recorded_outputs(circuit: Circuit) -> list[str]:
 def _source(c: Connection, inputs: dict[str, np.ndarray], records: dict[str, np.ndarray]) -> np.ndarray:
     if c.src in inputs:
         return np.asarray(inputs[c.src])
-    return np.asarray(records[f"err:{c.src}" if c.src_port == "err" else c.src])
+    key = f"err:{c.src}" if c.src_port == "err" else c.src
+    if key not in records:
+        raise ValueError(f"connection {c.name} reads {key!r}, which is neither an input nor recorded "
+                         f"(record cost.recorded_outputs(circuit))")
+    return np.asarray(records[key])
 
 
 def count_activity(circuit: Circuit, inputs: dict[str, np.ndarray], records: dict[str, np.ndarray],
