@@ -204,9 +204,14 @@ def _round_even(x: np.ndarray) -> np.ndarray:
 
 
 def quantise_population(layer: FloatLayer, conns: list[Connection], profile: Profile,
-                        report: LayerReport, refusals: list[Refusal]
+                        report: LayerReport, refusals: list[Refusal],
+                        lam_scale: float = 1.0, exp_offset: int = 0,
                         ) -> tuple[Population, list[Connection]] | None:
-    """Fixed-point LIF and Dense parameters for one population (see the module docstring)."""
+    """Fixed-point LIF and Dense parameters for one population (see the module docstring).
+
+    ``lam_scale`` (<= 1) lowers the threshold mantissa below the largest the limits allow and
+    ``exp_offset`` shifts every Dense's weight exponent from the one that fits its largest weight
+    (negative: finer weights, the largest clipped); :mod:`neurocredit.chip.quantise` searches them."""
     name = layer.name
     ref = layer.vth if layer.spiking else 1.0     # float units that become lambda << 6
     wn = [np.asarray(c.weights, dtype=np.float64) / ref for c in conns]
@@ -236,7 +241,7 @@ def quantise_population(layer: FloatLayer, conns: list[Connection], profile: Pro
         caps["voltage"] = v_room / (2 ** profile.act_shift * (worst / max(layer.du, 1e-12) + bmax)
                                     / max(layer.dv, 1e-12))
     binding = min(caps, key=caps.get)
-    lam = int(math.floor(min(caps.values())))
+    lam = int(math.floor(min(caps.values()) * min(1.0, lam_scale)))
     report.binding_limit = binding
     floor = int(profile.get("compiler.min_threshold_mantissa"))
     if lam < floor:
@@ -274,7 +279,7 @@ def quantise_population(layer: FloatLayer, conns: list[Connection], profile: Pro
         mode = sign_mode_of(torch.as_tensor(wa))
         wlim = profile.weight_limit(mode)
         m = float(np.abs(wa).max()) if wa.size else 0.0
-        e = 0 if m == 0 else int(np.clip(math.ceil(math.log2(m / wlim)), e_min, e_max))
+        e = 0 if m == 0 else int(np.clip(math.ceil(math.log2(m / wlim)) + exp_offset, e_min, e_max))
         scaled = wa / 2.0 ** e
         wi = _round_even(scaled) if mode == "mixed" else np.round(scaled)
         lo = -wlim if mode in ("mixed", "inhibitory") else 0

@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
         graph = read_graph(path)
     except NIRLoadError as exc:
         raise UserError(str(exc)) from None
+    args.fixed_point = args.fixed_point or args.calibrate     # calibration tunes the fixed point
     try:
         program = compile_graph(graph, profile=args.target, fixed_point=args.fixed_point, dt=args.dt)
     except CompileError as exc:
@@ -39,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
           f"{len(program.outputs)} sink(s)")
     print(format_report(program, args.fixed_point))
     _test_run(program, graph)
+    if args.calibrate:
+        _calibrate(program, args)
     for r in program.quantisation_refusals:
         print(f"  fixed point would be refused: {r.message}")
     if args.build:
@@ -49,6 +52,43 @@ def run(args: argparse.Namespace) -> int:
         print(f"built Lava processes: {len(net.lif)} LIF, {len(net.dense)} Dense, "
               f"{len(net.sinks)} sink(s) (not run)")
     return 0
+
+
+def _calibrate(program, args: argparse.Namespace) -> None:
+    """Calibrated quantisation (neurocredit.chip.quantise): print the per-layer table; refuse in
+    one line (exit 2) when a spiking layer's agreement with float is below --min-agreement."""
+    import numpy as np
+
+    from neurocredit.chip.quantise import calibrate, poisson_inputs, refusal
+
+    n_in = program.float_circuit.n_in
+    if args.data == "poisson":
+        x = poisson_inputs(n_in, args.steps, args.samples, args.rate, seed=args.seed)
+        what = f"{args.samples} Poisson spike trains (rate <= {2 * args.rate:g}, seed {args.seed})"
+    elif args.data == "digits":
+        from neurocredit.data import load_digits
+        from neurocredit.lava.zoo import rate_code
+        if n_in != 64:
+            raise UserError(f"--data digits has 64 inputs; the graph has {n_in}")
+        data = load_digits(seed=args.seed, standardise=False)
+        x = rate_code(data.x_train[:args.samples], args.steps, seed=args.seed)
+        what = f"{args.samples} rate-coded digits (training split, seed {args.seed})"
+    else:
+        path = Path(args.data)
+        if path.suffix != ".npy" or not path.is_file():
+            raise UserError(f"--data must be poisson, digits or a .npy file of spikes [T, batch, {n_in}]; "
+                            f"got {args.data!r}")
+        x = np.load(path)
+        if x.ndim != 3 or x.shape[2] != n_in or not np.isin(x, (0, 1)).all():
+            raise UserError(f"{path}: calibration spikes must be 0/1 of shape [T, batch, {n_in}], "
+                            f"got {x.shape}")
+        what = f"spikes from {path} {x.shape}"
+    print(f"calibrating on {what}, {x.shape[0]} steps")
+    cal = calibrate(program, x, progress=True)
+    print(cal.table())
+    bad = refusal(cal, args.min_agreement) if args.min_agreement is not None else None
+    if bad is not None:
+        raise UserError(bad.message)
 
 
 def _test_run(program, graph, steps: int = 100) -> None:
@@ -79,4 +119,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fixed-point", action="store_true", help="quantise to the target's integers and report the error")
     p.add_argument("--dt", type=positive_float, default=None, help="time step in s (default: the graph's metadata, else its producer's convention, else the profile's)")
     p.add_argument("--build", action="store_true", help="also instantiate the Lava processes (no run)")
+    p.add_argument("--calibrate", action="store_true", help="fixed point: choose each layer's threshold "
+                   "mantissa, weight exponents and threshold scale on calibration inputs (table per layer)")
+    p.add_argument("--data", default="poisson", help="calibration inputs: poisson (default), digits, or a "
+                   ".npy file of 0/1 spikes [T, batch, n_in]")
+    p.add_argument("--steps", type=int, default=100, help="calibration steps (poisson, digits)")
+    p.add_argument("--samples", type=int, default=64, help="calibration samples (poisson, digits)")
+    p.add_argument("--rate", type=positive_float, default=0.1, help="mean Poisson rate per step")
+    p.add_argument("--seed", type=int, default=0, help="calibration seed")
+    p.add_argument("--min-agreement", type=float, default=None, help="refuse (exit 2) if a spiking "
+                   "layer's spike agreement with float after calibration is below this (0..1)")
     p.set_defaults(func=run)
