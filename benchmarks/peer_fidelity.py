@@ -10,7 +10,8 @@ the same seeded rate-coded spike trains; chip outputs are read in NIR time
 (``neurocredit.lava.run.run_aligned``: each Dense delays by one step).  Optionally the first
 ``--lava-samples`` test samples also run in Lava fixed point and are checked against the emulator.
 
-    python benchmarks/peer_fidelity.py [--steps 40] [--epochs 30] [--lava-samples 0] [--out FILE.md]
+    python benchmarks/peer_fidelity.py [--steps 40] [--epochs 30] [--lava-samples 0] [--rsnn-seeds 0 1 2]
+        [--calib-samples 128] [--only-rsnn] [--out FILE.md]
 """
 from __future__ import annotations
 
@@ -74,8 +75,13 @@ def cnn_fidelity(args) -> list[str]:
                        dt=program.dt).numpy()
     fixed = run_aligned(program, x, backend="emulator", fixed_point=True)["output"]
     flt = run_aligned(program, x, backend="emulator", fixed_point=False)["output"]
+    from neurocredit.chip.quantise import calibrate
+    t1 = time.perf_counter()
+    cal = calibrate(program, zoo.rate_code(data.x_train[:args.calib_samples], args.steps, seed=args.seed + 20))
+    t_cal = time.perf_counter() - t1
+    calib = run_aligned(cal.program, x, backend="emulator", fixed_point=True)["output"]
     pred = {k: v.reshape(args.steps, n, -1).sum(axis=0).argmax(axis=1) for k, v in
-            (("torch", ref), ("fixed", fixed), ("float", flt))}
+            (("torch", ref), ("fixed", fixed), ("float", flt), ("calibrated", calib))}
     acc = {k: 100 * float((p == y).mean()) for k, p in pred.items()}
     agree = 100 * float((pred["torch"] == pred["fixed"]).mean())
     exact = bool(np.array_equal(flt.reshape(ref.shape), ref != 0))
@@ -87,6 +93,9 @@ def cnn_fidelity(args) -> list[str]:
              f"  torch float (NIR simulation): {acc['torch']:.2f} %",
              f"  chip float (emulator):        {acc['float']:.2f} %  (output spikes equal torch's: {exact})",
              f"  chip fixed point (emulator):  {acc['fixed']:.2f} %",
+             f"  chip fixed point, calibrated (chip.quantise on {args.calib_samples} training digits, "
+             f"{t_cal:.1f} s): {acc['calibrated']:.2f} %",
+             *("    " + r for r in cal.table().splitlines()),
              f"  torch float vs fixed point: classification agreement {agree:.2f} % of test samples",
              "  layers: " + "; ".join(f"{l.name} {l.neurons} neurons {l.synapses} synapses "
                                       f"({l.shared_weights} shared weights), w err "
@@ -135,6 +144,114 @@ def timing(args) -> list[str]:
     return lines
 
 
+def train_rsynaptic(data, hidden: int, steps: int, epochs: int, seed: int):
+    """An snnTorch network Linear -> RSynaptic (recurrent CubaLIF) -> Linear -> Synaptic (CubaLIF),
+    reset to zero (as Lava's LIF), trained by BPTT with snnTorch's surrogate gradient on spike
+    counts of rate-coded digits; exported with ``snntorch.export_nir.export_to_nir``."""
+    import snntorch as snn
+    from snntorch.export_nir import export_to_nir
+
+    from neurocredit.lava import zoo
+
+    torch.manual_seed(seed)
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc1 = torch.nn.Linear(64, hidden)
+            self.rsyn = snn.RSynaptic(alpha=torch.full((hidden,), 0.8), beta=torch.full((hidden,), 0.9),
+                                      threshold=torch.ones(hidden), linear_features=hidden,
+                                      reset_mechanism="zero")
+            self.fc2 = torch.nn.Linear(hidden, 10)
+            self.out = snn.Synaptic(alpha=torch.full((10,), 0.8), beta=torch.full((10,), 0.9),
+                                    threshold=torch.ones(10), reset_mechanism="zero")
+
+        def forward(self, x):          # one step (what the exporter traces)
+            return self.step(x, *self.init())
+
+        def init(self):
+            s1, i1, m1 = self.rsyn.init_rsynaptic()
+            i2, m2 = self.out.init_synaptic()
+            return s1, i1, m1, i2, m2
+
+        def step(self, x, s1, i1, m1, i2, m2):
+            s1, i1, m1 = self.rsyn(self.fc1(x), s1, i1, m1)
+            s2, i2, m2 = self.out(self.fc2(s1), i2, m2)
+            return s2, s1, i1, m1, i2, m2
+
+    net = Net()
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    xtr = torch.as_tensor(zoo.rate_code(data.x_train, steps, seed=seed + 10), dtype=torch.float32)
+    ytr = data.y_train.long()
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for idx in torch.randperm(len(ytr), generator=g).split(64):
+            state = net.init()
+            count = 0
+            for t in range(steps):
+                s2, *state = net.step(xtr[t, idx], *state)
+                count = count + s2
+            opt.zero_grad()
+            F.cross_entropy(count, ytr[idx]).backward()
+            opt.step()
+    return export_to_nir(net, torch.zeros(1, 64), ignore_dims=[0])
+
+
+def rsnn_quantisation(args) -> list[str]:
+    """Fixed point vs float on a recurrent CubaLIF network, default and calibrated quantisation."""
+    from neurocredit.chip.compile import compile_graph
+    from neurocredit.chip.emulator import emulate
+    from neurocredit.chip.quantise import calibrate, count_correlation, spike_agreement
+    from neurocredit.data import load_digits
+    from neurocredit.lava import zoo
+    from neurocredit.lava.run import run_aligned
+    from neurocredit.nir.simulate import simulate
+
+    data = load_digits(seed=args.seed, standardise=False)
+    steps = args.rsnn_steps
+    t0 = time.perf_counter()
+    graph = train_rsynaptic(data, args.rsnn_hidden, steps, args.rsnn_epochs, args.seed)
+    t_train = time.perf_counter() - t0
+    program = compile_graph(graph, fixed_point=True)
+    # calibration: rate-coded training digits (never the test set), another seed than training
+    xc = zoo.rate_code(data.x_train[:args.calib_samples], steps, seed=args.seed + 20)
+    t0 = time.perf_counter()
+    cal = calibrate(program, xc)
+    t_cal = time.perf_counter() - t0
+    n = len(data.y_test) if args.samples is None else args.samples
+    x = zoo.rate_code(data.x_test[:n], steps, seed=args.seed + 1)
+    y = data.y_test[:n].numpy()
+    with torch.no_grad():
+        ref = simulate(graph, torch.as_tensor(x, dtype=torch.float32), dt=program.dt).numpy()
+    counts = {"torch float": ref.reshape(steps, n, -1).sum(axis=0)}
+    for label, prog, fixed in (("chip float", program, False), ("fixed default", program, True),
+                               ("fixed calibrated", cal.program, True)):
+        counts[label] = run_aligned(prog, x, backend="emulator", fixed_point=fixed)["output"] \
+            .reshape(steps, n, -1).sum(axis=0)
+    acc = {k: 100 * float((c.argmax(axis=1) == y).mean()) for k, c in counts.items()}
+    names = [c.name for c in cal.layers]
+    with torch.no_grad():
+        rec = {lab: {k: v.numpy() for k, v in emulate(circ, x, record=names).items()}
+               for lab, circ in (("float", program.float_circuit), ("default", program.fixed_circuit),
+                                 ("calibrated", cal.program.fixed_circuit))}
+    lines = [f"seed {args.seed}: recurrent CubaLIF (snnTorch RSynaptic {args.rsnn_hidden} hidden -> Synaptic 10, reset zero, "
+             f"exported with export_to_nir) on rate-coded digits, {steps} steps, {args.rsnn_epochs} epochs "
+             f"BPTT in {t_train:.1f} s; calibrated on {args.calib_samples} training digits in {t_cal:.1f} s",
+             "  per-layer table on the calibration set (chip.quantise; layer err with float inputs):"]
+    lines += ["    " + r for r in cal.table().splitlines()]
+    lines.append(f"  test set ({n} samples), chip layer vs chip float, end to end:")
+    for name in names:
+        parts = [f"{lab} agreement {spike_agreement(rec[lab][name], rec['float'][name]):.3f} "
+                 f"count r {count_correlation(rec[lab][name], rec['float'][name]):.3f}"
+                 for lab in ("default", "calibrated")]
+        lines.append(f"    {name}: " + "; ".join(parts))
+    lines.append("  test accuracy: " + ", ".join(f"{k} {v:.2f} %" for k, v in acc.items()))
+    gap = {k: acc["torch float"] - acc[k] for k in ("fixed default", "fixed calibrated")}
+    lines.append(f"  fixed point below torch float: default {gap['fixed default']:.2f} pp, calibrated "
+                 f"{gap['fixed calibrated']:.2f} pp (goal: within 1 pp)")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=40)
@@ -143,10 +260,21 @@ def main() -> None:
     ap.add_argument("--lava-samples", type=int, default=0, help="also run this many samples in Lava")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rsnn-hidden", type=int, default=48)
+    ap.add_argument("--rsnn-seeds", type=int, nargs="+", default=[0, 1, 2],
+                    help="one recurrent network trained per seed (data split, weights, spike trains)")
+    ap.add_argument("--rsnn-steps", type=int, default=25)
+    ap.add_argument("--rsnn-epochs", type=int, default=15)
+    ap.add_argument("--calib-samples", type=int, default=128)
+    ap.add_argument("--only-rsnn", action="store_true", help="only the recurrent quantisation part")
     ap.add_argument("--out", default=None, help="also write the lines to this Markdown file")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    lines = [f"peer_fidelity (torch threads: {args.threads})"] + cnn_fidelity(args) + timing(args)
+    lines = [f"peer_fidelity (torch threads: {args.threads})"]
+    if not args.only_rsnn:
+        lines += cnn_fidelity(args) + timing(args)
+    for seed in args.rsnn_seeds:
+        lines += rsnn_quantisation(argparse.Namespace(**{**vars(args), "seed": seed}))
     for line in lines:
         print(line, flush=True)
     if args.out:
