@@ -95,7 +95,7 @@ class Calibration:
 
     def table(self) -> str:
         """The per-layer table (agreements end to end; layer error with float inputs)."""
-        head = (f"{'layer':<14} {'lam':>7} {'w exp':>9} {'vth':>7} {'zeroed':>11} {'layer err':>15} "
+        head = (f"{'layer':<14} {'lam':>7} {'w exp':>9} {'vth x':>7} {'zeroed':>11} {'layer err':>15} "
                 f"{'agreement':>15} {'count r':>13}")
         rows = [head, " " * 15 + "default -> chosen in each column"]
         for c in self.layers:
