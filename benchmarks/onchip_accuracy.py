@@ -16,6 +16,12 @@ FA's pathway is then the output layer's error through a fixed random B, float FA
     fa    90.65 ± 1.25 (float 93.15 ± 0.32)   seeds 89.4 91.9 90.6
     drtp  84.91 ± 1.53 (float 87.13 ± 4.99)   seeds 83.9 86.7 84.2
 
+After issue 13 (one rule compiler, neurocredit.chip; seeds run side by side as independent chips,
+each equal to its own run): dfa 91.39 ± 2.17, fa 90.65 ± 1.25 (bit for bit the figures above,
+see benchmarks/onchip_regression.py).  DRTP's lr_scale 0.5 is now applied on chip: at the shared
+base lr 2^-4 (effective 2^-5) drtp 80.83 ± 2.65 (seeds 78.3 83.6 80.6); with --lr 0.125 (effective
+2^-4, the rate the figure above had) 84.91 ± 1.53 (seeds 83.9 86.7 84.2).  kp 81.39 ± 9.15,
+wm 93.15 ± 1.63 (unchanged; 681 s and 159 s for the three seeds together).
 Kolen-Pollack (learned B on TransposedLearningDense, decay −λ·lr·w spread over 16 steps as a
 u<d> product; ``--rules kp``; float: 10 epochs, 94.44 ± 0.28):
 
