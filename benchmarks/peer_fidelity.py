@@ -245,6 +245,22 @@ def rsnn_quantisation(args) -> list[str]:
                  f"count r {count_correlation(rec[lab][name], rec['float'][name]):.3f}"
                  for lab in ("default", "calibrated")]
         lines.append(f"    {name}: " + "; ".join(parts))
+    # sensitivity: float chip with every weight times (1 + r N(0, 1)), against float
+    from dataclasses import replace
+    rng = np.random.default_rng(args.seed)
+    flt = program.float_circuit
+    sens = []
+    for r in (1e-3, 1e-2):
+        noisy = replace(flt, connections=tuple(replace(c, weights=np.asarray(c.weights) * (
+            1 + r * rng.standard_normal(np.shape(c.weights)))) for c in flt.connections))
+        with torch.no_grad():
+            out = {k: v.numpy() for k, v in emulate(noisy, x, record=names).items()}
+        sens.append(f"{100 * r:g} %: " + ", ".join(f"{k} {spike_agreement(out[k], rec['float'][k]):.3f}"
+                                                  for k in names))
+    werr = ", ".join(f"{l.name} {100 * (l.weight_rel_rms_error or 0):.2f} %" for l in program.layers
+                     if l.name in names)
+    lines.append(f"  sensitivity (float, weights x (1 + r N(0,1)), agreement with float): " + "; ".join(sens)
+                 + f"; default fixed-point weight rel. rms error: {werr}")
     lines.append("  test accuracy: " + ", ".join(f"{k} {v:.2f} %" for k, v in acc.items()))
     gap = {k: acc["torch float"] - acc[k] for k in ("fixed default", "fixed calibrated")}
     lines.append(f"  fixed point below torch float: default {gap['fixed default']:.2f} pp, calibrated "
