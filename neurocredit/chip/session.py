@@ -7,6 +7,7 @@ circuit.  A session runs on any backend given as a function ``run(circuit, input
 """
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,32 @@ def backward_angle(circuit: Circuit, weights: dict[str, np.ndarray]) -> float:
     return float(np.mean(angles)) if angles else float("nan")
 
 
+class SampleBar:
+    """A tqdm bar of the samples streamed in one epoch (samples/s as its rate), off when
+    ``enabled`` is False or stderr is not a terminal.  A runner whose signature takes ``on_step``
+    (a callable given the steps run so far in this call) moves it inside a run; any other runner
+    moves it once per run.  It only reads counts: results never depend on it."""
+
+    def __init__(self, total: int, desc: str, enabled: bool = True) -> None:
+        from tqdm.auto import tqdm
+        self.bar = tqdm(total=total, desc=desc, unit="sample", leave=False, dynamic_ncols=True,
+                        disable=None if enabled else True)
+
+    def hook(self, run: Callable, done: int, steps_per_sample: int) -> dict:
+        """Keyword arguments for ``run`` that report its progress from ``done`` samples on."""
+        if self.bar.disable or "on_step" not in inspect.signature(run).parameters:
+            return {}
+        return {"on_step": lambda t: self.reach(done + t // steps_per_sample)}
+
+    def reach(self, n: int) -> None:
+        """Move the bar to ``n`` samples streamed."""
+        if n > self.bar.n:
+            self.bar.update(n - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def run_phases(circuit: Circuit, weights: dict[str, np.ndarray], seed: int, run: Runner = emulate_learning,
                steps: int | None = None) -> dict[str, np.ndarray]:
     """Run every scheduled phase of ``circuit`` once on ``weights``; returns the weights the
@@ -110,13 +137,15 @@ def run_phases(circuit: Circuit, weights: dict[str, np.ndarray], seed: int, run:
 
 def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, seed: int = 0,
           run: Runner = emulate_learning, samples: int | None = None, log=print,
-          target_delay: int = 0, lr_decay: float = 1.0, label: str = "emulator") -> tuple[Circuit, list[dict]]:
+          target_delay: int = 0, lr_decay: float = 1.0, label: str = "emulator",
+          progress: bool = True) -> tuple[Circuit, list[dict]]:
     """On-chip training on ``data`` (pixels in [0, 1]): the training set streamed sample by
     sample through ``run`` (learning every step, only local information), scheduled phases run
     before every ``phase.every`` samples, the learning rate multiplied by ``lr_decay`` per epoch
     (re-quantised, :func:`neurocredit.chip.plasticity.scale_series`), test accuracy after every
     epoch.  Returns (the circuit with the learned weights, history); with learned feedback the
-    history also has ``angle_B`` = mean ∠(B_l, W_{l+1}ᵀ)."""
+    history also has ``angle_B`` = mean ∠(B_l, W_{l+1}ᵀ).  ``progress``: a bar of the samples
+    streamed inside each epoch (:class:`SampleBar`; off on a non-terminal)."""
     x_tr, y_tr = data.x_train.numpy(), data.y_train.numpy()
     x_te, y_te = data.x_test.numpy(), data.y_test.numpy()
     n_classes = circuit.meta["n_target"]
@@ -144,13 +173,17 @@ def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, 
         perm = rng.permutation(len(y_tr))[:samples]
         every = min((p.every for p in circuit.phases if p.every > 0), default=len(perm)) or len(perm)
         t0 = time.perf_counter()
+        bar = SampleBar(len(perm), f"epoch {epoch}/{epochs} ({label})", progress)
         for i, start in enumerate(range(0, len(perm), every)):
             part = perm[start:start + every]
             run_seed = seed * 1000 + epoch + 7919 * i
             if circuit.phases:
                 weights = {**weights, **run_phases(circuit, weights, run_seed, run)}
             stream = sample_stream(x_tr[part], y_tr[part], n_classes, steps, blank, run_seed, target_delay)
-            weights, _ = run(now.with_weights(weights), stream, rng_seed=seed + epoch + 7919 * i)
+            weights, _ = run(now.with_weights(weights), stream, rng_seed=seed + epoch + 7919 * i,
+                             **bar.hook(run, start, steps + blank))
+            bar.reach(start + len(part))
+        bar.close()
         seen += len(perm)
         history.append(measure(epoch, seen, time.perf_counter() - t0))
         h = history[-1]
@@ -161,10 +194,11 @@ def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, 
 
 def train_chips(circuits: list[Circuit], datas: list, epochs: int, seeds: list[int], steps: int = 16,
                 blank: int = 4, samples: int | None = None, log=print, target_delay: int = 0,
-                lr_decay: float = 1.0) -> tuple[list[Circuit], list[list[dict]]]:
+                lr_decay: float = 1.0, progress: bool = True) -> tuple[list[Circuit], list[list[dict]]]:
     """:func:`train` for N independent chips of one structure at once in the emulator
     (:func:`neurocredit.chip.emulator.emulate_chips`): chip k learns on ``datas[k]`` with seed
-    ``seeds[k]``, its phases included; each chip's result equals its own :func:`train` run."""
+    ``seeds[k]``, its phases included; each chip's result equals its own :func:`train` run.
+    ``progress``: a bar of the samples each chip has streamed in the epoch (:class:`SampleBar`)."""
     from neurocredit.chip.emulator import emulate_chips
 
     n_classes = circuits[0].meta["n_target"]
@@ -193,6 +227,7 @@ def train_chips(circuits: list[Circuit], datas: list, epochs: int, seeds: list[i
             raise ValueError("chips trained together need training sets of one length")
         every = min((p.every for p in phases if p.every > 0), default=len(perms[0])) or len(perms[0])
         t0 = time.perf_counter()
+        bar = SampleBar(len(perms[0]), f"epoch {epoch}/{epochs} ({len(circuits)} chips)", progress)
         for i, start in enumerate(range(0, len(perms[0]), every)):
             run_seeds = [s * 1000 + epoch + 7919 * i for s in seeds]
             for ph in phases:
@@ -204,7 +239,10 @@ def train_chips(circuits: list[Circuit], datas: list, epochs: int, seeds: list[i
                                      n_classes, steps, blank, rs, target_delay)
                        for d, p, rs in zip(datas, perms, run_seeds)]
             weights, _ = emulate_chips([c.with_weights(w) for c, w in zip(now, weights)], streams,
-                                       [s + epoch + 7919 * i for s in seeds])
+                                       [s + epoch + 7919 * i for s in seeds],
+                                       **bar.hook(emulate_chips, start, steps + blank))
+            bar.reach(min(start + every, len(perms[0])))
+        bar.close()
         seen += len(perms[0])
         for k in range(len(circuits)):
             histories[k].append(measure(k, epoch, seen, time.perf_counter() - t0))
