@@ -1,38 +1,144 @@
-"""Fixed-point emulator vs Lava (Loihi2SimCfg fixed_pt): time per sample on the same graph in
-the same run, printed as a ratio (goal >= 100x).
+"""On-chip learning speed: training samples per second of the fixed-point emulator for one chip,
+of N chips (default 64) learning at once in one vectorised run (``emulate_chips``, as
+``session.train_chips`` streams them; aggregate and per chip), and of Lava with learning
+(``lava.backend.run_learning``, Loihi2SimCfg fixed point, stopped by its context manager), all
+in the same run, printed with the thread count and the ratios (issue 14 goal: >= 20x Lava per
+chip, >= 500x aggregated over 64 chips).  The Lava run's learned weights are compared with the
+emulator's on the same samples (they must be equal).
 
-Graph: a 64-H-10 spiking digits MLP trained by neurocredit (default H = 256, the size DESIGN.md
-quotes for Lava's speed), compiled for Loihi 2.  Input: seeded rate-coded test digits, T steps.
+Circuits: DFA (the rule's default spec) on digits 64-128-10 and MNIST-5k 784-256-10, from an
+untrained NIR graph (chip k from seed k), streamed as a training session streams
+(session.stream_timing: 16 input steps + 4 blank per sample).  Lava is timed, after a warm-up
+run, on ``--lava-samples`` samples and on 1 sample: the steady-state rate is (n - 1) samples over
+the difference, the whole-call rate includes build, compile and runtime start.  Ratios are taken
+in this run only (the machine is shared).
 
-Lava time per sample is measured two ways: the whole ``run_lava`` call on N samples (build,
-compile, runtime start, N runs with state resets, stop) divided by N, and the steady-state cost
-(the difference between an N-sample and a 1-sample run, divided by N - 1).  The emulator runs the
-same N samples as one batch, and the whole test set as one batch.  The outputs of Lava and the
-emulator are compared (they must be identical).  Ratios are taken in this run only (the machine
-is shared; absolute times vary between runs).
+    python benchmarks/emulator_speed.py [--data digits,mnist5k] [--chips 64] [--samples 20]
+                                        [--lava-samples 21] [--out benchmarks/results/emulator_speed.md]
+    python benchmarks/emulator_speed.py --inference     # the earlier inference-only comparison
 
-    python benchmarks/emulator_speed.py [--samples 20] [--steps 100] [--hidden 256]
+The inference-only comparison (``--inference``): Lava fixed point vs the emulator on a trained
+64-H-10 digits MLP, time per sample on the same graph in the same run, outputs compared.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 
+NETWORKS = {"digits": [64, 128, 10], "mnist5k": [784, 256, 10]}
+
+
+def learning_circuits(data_name: str, rule_name: str, seeds: list[int]):
+    """(circuits, one per seed, of ``rule_name`` on ``data_name``'s network; timing; data)."""
+    from neurocredit.chip import circuits as C
+    from neurocredit.chip import session as S
+    from neurocredit.chip.compile import compile_graph
+    from neurocredit.commands.pipeline import load_data
+    from neurocredit.rules import resolve_rule
+
+    rule, sizes = resolve_rule(rule_name), NETWORKS[data_name]
+    spec = C.default_spec(rule, len(sizes) - 2)
+    circuits = [C.build_circuit(compile_graph(S.initial_graph(sizes, seed=s)).fixed_circuit, rule,
+                                C.random_feedback(rule, sizes, s), spec) for s in seeds]
+    return circuits, S.stream_timing(len(sizes) - 2), load_data(data_name, seeds[0])
+
+
+def learning_speed(data_name: str, args, say) -> None:
+    """Print samples/s of 1 chip, of ``args.chips`` chips in one run, and of Lava with learning."""
+    from neurocredit.chip import session as S
+    from neurocredit.chip.emulator import emulate_chips, emulate_learning
+    from neurocredit.lava.backend import run_learning
+
+    seeds = list(range(args.seed, args.seed + args.chips))
+    circuits, timing, data = learning_circuits(data_name, args.rule, seeds)
+    per = timing.steps + timing.blank
+    x, y = data.x_train.numpy(), data.y_train.numpy()
+    n_cls = circuits[0].meta["n_target"]
+
+    def stream(k: int, n: int) -> dict:
+        idx = (np.arange(n) + k * n) % len(y)
+        return S.sample_stream(x[idx], y[idx], n_cls, timing.steps, timing.blank, seeds[k], timing.target_delay)
+
+    say(f"{data_name} {'-'.join(map(str, NETWORKS[data_name]))} {args.rule} learning circuit, "
+        f"{timing.steps} + {timing.blank} steps/sample, torch threads {torch.get_num_threads()}, "
+        f"OMP_NUM_THREADS {os.environ.get('OMP_NUM_THREADS', 'unset')}, {os.cpu_count()} CPUs seen")
+    n1 = args.samples
+    t = time.perf_counter()
+    emulate_learning(circuits[0], stream(0, n1), rng_seed=seeds[0])
+    one = n1 / (time.perf_counter() - t)
+    say(f"  emulator, 1 chip, {n1} samples:             {one:9.1f} samples/s")
+    nk = max(1, args.chips_samples)
+    t = time.perf_counter()
+    emulate_chips(circuits, [stream(k, nk) for k in range(len(circuits))], seeds)
+    dt = time.perf_counter() - t
+    agg, each = len(circuits) * nk / dt, nk / dt
+    say(f"  emulator, {len(circuits)} chips in one run, {nk} samples each: {agg:9.1f} samples/s aggregate, "
+        f"{each:.2f} samples/s per chip ({dt:.1f} s)")
+    nl = args.lava_samples
+    run_learning(circuits[0], stream(0, 1), rng_seed=seeds[0])      # warm-up: imports, first compile
+    t = time.perf_counter()
+    run_learning(circuits[0], stream(0, 1), rng_seed=seeds[0])
+    t1 = time.perf_counter() - t
+    t = time.perf_counter()
+    lava_w, _ = run_learning(circuits[0], stream(0, nl), rng_seed=seeds[0])
+    tn = time.perf_counter() - t
+    emu_w, _ = emulate_learning(circuits[0], stream(0, nl), rng_seed=seeds[0])
+    same = all(np.array_equal(lava_w[c.name], emu_w[c.name]) for c in circuits[0].plastic)
+    lava_all, lava_steady = nl / tn, (nl - 1) / max(tn - t1, 1e-9)
+    say(f"  Lava with learning, {nl} samples: {tn:.1f} s -> {lava_all:.2f} samples/s all included, "
+        f"{lava_steady:.2f} samples/s steady state (1 sample: {t1:.1f} s); learned weights equal to the "
+        f"emulator's: {same}")
+    say(f"  ratio 1 chip / Lava:              {one / lava_steady:8.1f}x steady state ({one / lava_all:.1f}x all "
+        f"included); goal >= 20x: {'met' if one / lava_steady >= 20 else 'NOT met'}")
+    say(f"  ratio per chip of {len(circuits)} / Lava:        {each / lava_steady:8.2f}x steady state")
+    say(f"  {len(circuits)} chips in one run vs 1 chip (aggregate / single-chip samples/s): {agg / one:.2f}x")
+    say(f"  ratio {len(circuits)} chips aggregate / Lava:  {agg / lava_steady:8.1f}x steady state "
+        f"({agg / lava_all:.1f}x all included); goal >= 500x over 64 chips: "
+        f"{'met' if agg / lava_steady >= 500 and len(circuits) >= 64 else 'NOT met'}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--inference", action="store_true", help="the inference-only comparison (below)")
+    ap.add_argument("--data", default="digits,mnist5k")
+    ap.add_argument("--rule", default="dfa")
+    ap.add_argument("--chips", type=int, default=64)
+    ap.add_argument("--chips-samples", type=int, default=10, help="samples per chip in the N-chip run")
+    ap.add_argument("--lava-samples", type=int, default=21)
+    ap.add_argument("--out", default="", help="also write the printed lines (markdown) to this file")
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--steps", type=int, default=100)
-    ap.add_argument("--samples", type=int, default=20, help="samples run in Lava")
+    ap.add_argument("--samples", type=int, default=20, help="samples run in Lava (--inference); samples "
+                    "streamed through 1 chip (learning)")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=3, help="emulator repeats (median)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if not args.inference:
+        lines: list[str] = []
+
+        def say(line: str) -> None:
+            print(line, flush=True)
+            lines.append(line)
+
+        for name in args.data.split(","):
+            learning_speed(name, args, say)
+        if args.out:
+            out = Path(args.out)
+            tmp = out.with_suffix(out.suffix + ".tmp")
+            tmp.write_text("# On-chip learning speed (benchmarks/emulator_speed.py)\n\n```\n" + "\n".join(lines)
+                           + "\n```\n")
+            os.replace(tmp, out)
+            print(f"wrote {out}")
+        return
 
     from neurocredit.lava import zoo
     from neurocredit.lava.compile import compile_graph
