@@ -107,3 +107,31 @@ def test_training_chips_together_equals_training_each(name):
             np.testing.assert_array_equal(alone.connection(c.name).weights, together[k].connection(c.name).weights)
         if name == "wm":
             np.testing.assert_array_equal(alone.connection("B1").weights, together[k].connection("B1").weights)
+
+
+def test_sparse_learned_feedback_keeps_its_absent_synapses_in_the_emulator_and_in_lava():
+    """examples/rules/sparse_fa_learned.toml: B has 80 % absent synapses.  After >= 50 learning
+    steps they are still exactly 0 in the emulator and in Lava (TransposedLearningSparse), the
+    existing ones learned, and the two agree weight for weight.  Without the mask the same run
+    fills absent synapses in (the defect this guards)."""
+    pytest.importorskip("lava.proc.sparse.process")
+    from dataclasses import replace
+
+    from neurocredit.lava.backend import run_learning
+    rule = resolve_rule(next(f for f in RULE_FILES if f.endswith("sparse_fa_learned.toml")))
+    circ = _circuit(rule, seed=3)
+    stream = _stream(5)
+    fb = [c for c in circ.plastic if c.view == "transposed"]
+    assert fb and all(c.mask is not None and 0.6 < 1 - c.mask.mean() < 0.95 for c in fb)
+    emu, _ = emulate_learning(circ, stream, rng_seed=7)
+    lava, _ = run_learning(circ, stream, rng_seed=7)
+    assert STEPS >= 50
+    moved = 0
+    for c in fb:
+        np.testing.assert_array_equal(emu[c.name], lava[c.name], err_msg=c.name)
+        assert not emu[c.name][~c.mask].any() and not lava[c.name][~c.mask].any(), c.name
+        moved += int((emu[c.name] != np.asarray(c.weights)).sum())
+    assert moved > 10, f"the existing feedback synapses barely learned ({moved} changed)"
+    dense = replace(circ, connections=tuple(replace(c, mask=None) for c in circ.connections))
+    filled, _ = emulate_learning(dense, stream, rng_seed=7)
+    assert any(filled[c.name][~c.mask].any() for c in fb), "the unmasked run should fill absent synapses"

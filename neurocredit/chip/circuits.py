@@ -229,7 +229,7 @@ def default_gate(rule: Rule, n_hidden: int) -> float | None:
 
 def random_feedback(rule: Rule, sizes: list[int], seed: int) -> list[np.ndarray]:
     """Float feedback matrices B_l (n_l x n_source) for a fresh ``sizes`` network: entries
-    N(0, 1/n_l), for a sparse pathway zeroed with probability ``sparsity`` and rescaled by
+    N(0, 1/n_l), for a sparse pathway (fixed or learned) zeroed with probability ``sparsity`` and rescaled by
     1/sqrt(1 − sparsity); the source is the next layer (n_l x n_(l+1)) or the output error /
     target (n_l x n_L).  Drawn from ``numpy.random.default_rng(seed + 1)``."""
     fb = rule.feedback
@@ -240,7 +240,7 @@ def random_feedback(rule: Rule, sizes: list[int], seed: int) -> list[np.ndarray]
     for l in range(len(sizes) - 2):
         n_src = sizes[l + 2] if fb.source == "next" else sizes[-1]
         b = rng.normal(0, 1 / np.sqrt(sizes[l + 1]), (sizes[l + 1], n_src))
-        if fb.kind == "sparse":
+        if fb.kind == "sparse" or (fb.kind == "learned" and fb.sparsity > 0):
             b = b * (rng.random(b.shape) >= fb.sparsity) / np.sqrt(1 - fb.sparsity)
         out.append(b)
     return out
@@ -288,9 +288,12 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
         b = np.round(spec.feedback_scale * 2.0 ** -b_exp * np.asarray(feedback[l])).astype(np.int64)
         b = 2 * (np.clip(b, -256, 254) // 2)             # Lava keeps mixed-sign weights even
         src, port = PATHWAY_SOURCES[fb.source]
+        # a sparse learned B: its absent synapses (zero in the float B, as sim.updates.existing_synapses
+        # reads them) are no synapses on chip either, so its learning never fills them in
+        mask = np.asarray(feedback[l]) != 0 if ((compiled.feedback or compiled.mirror) and fb.sparsity > 0) else None
         conns.append(Connection(name, src or names[l + 1], names[l], b, b_exp, 8, "mixed", src_port=port,
                                 dst_port="third", plastic=compiled.feedback,
-                                view="transposed" if compiled.feedback else "forward"))
+                                view="transposed" if compiled.feedback else "forward", mask=mask))
     meta = {**base.meta, "rule": rule.name, "dw": compiled.forward.dw, "n_target": out.n, "how": compiled.how,
             "learned_feedback": b_names if (compiled.feedback or compiled.mirror) else ()}
     if compiled.feedback:

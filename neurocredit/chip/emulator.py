@@ -253,6 +253,10 @@ def _stored(c: Connection) -> np.ndarray:
                              c.sign_mode, c.num_weight_bits).numpy()
 
 
+def _mask(c: Connection) -> np.ndarray:
+    return np.ones(np.shape(c.weights), np.int64) if c.mask is None else np.asarray(c.mask, np.int64)
+
+
 def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], rng_seeds: list[int],
                   record: list[str] | None = None, snapshot_every: int = 0,
                   ) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
@@ -285,6 +289,9 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
     weights = {c.name: np.stack([_stored(ch.connection(c.name)) for ch in circuits]) for c in ref.connections}
     bufs = {c.name: z(pops[c.dst].n) for c in ref.connections}
     randoms = {c.name: EngineRandoms(list(rng_seeds)) for c in ref.plastic}
+    # existing synapses of a sparse plastic connection (chip by chip): learning never touches the rest
+    masks = {c.name: np.stack([_mask(ch.connection(c.name)) for ch in circuits]) for c in ref.plastic
+             if any(ch.connection(c.name).mask is not None for ch in circuits)}
     into = {(p.name, port): [c.name for c in ref.connections if c.dst == p.name and c.dst_port == port]
             for p in ref.populations for port in ("a", "third")}
     bias = {p.name: np.stack([fp.effective_bias(torch.as_tensor(np.asarray(ch.population(p.name).bias_mant, np.int64)),
@@ -316,6 +323,8 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
                 weights[c.name] = np.ascontiguousarray(w_t.swapaxes(1, 2))
             else:
                 weights[c.name] = apply_series(weights[c.name], s > 0, outs[c.dst], c.plastic, r_y, r_w, t + 1)
+            if c.name in masks:
+                weights[c.name] = weights[c.name] * masks[c.name]
             if snapshot_every and (t + 1) % snapshot_every == 0:
                 snaps[c.name].append(weights[c.name].copy())
         for k in record:
@@ -337,7 +346,8 @@ def emulate_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: 
     (:func:`apply_series`) on its view — 'forward': x0 = the pre spike, y1..y3 the post
     neuron's traces; 'transposed' (learned feedback): x0 = the spike of the neuron it drives,
     y3/y2 the +/- parts of the signed payload it carries, Δ on the transposed matrix (as
-    ``TransposedLearningDense`` does in Lava).  One chip of :func:`emulate_chips`.
+    ``TransposedLearningDense`` does in Lava).  A connection with a synapse ``mask`` learns on
+    its existing synapses only (W ← W' ⊙ mask; absent ones stay 0, as Lava's LearningSparse).  One chip of :func:`emulate_chips`.
 
     Returns (final integer weights of every connection, records [T, n] of ``record``: a
     population name for its spikes / graded output, ``'err:<name>'`` for its signed third

@@ -133,7 +133,10 @@ class Connection:
     ``plastic``: the connection's product series.  ``view``: which synapse view the engine
     learns on — 'forward' (x0 = the pre spike, y = the post neuron's traces) or 'transposed'
     (learned feedback: x0 = the spike of the neuron the connection drives, y3/y2 = the signed
-    payload it carries; Δ applied to the transposed matrix)."""
+    payload it carries; Δ applied to the transposed matrix).  ``mask``: which synapses exist
+    (bool, the shape of ``weights``; None: all of them).  An absent synapse is not a synapse: its
+    weight is 0 and no learning ever changes it (a sparse learned feedback pathway; in Lava a
+    ``LearningSparse`` holds only the existing synapses)."""
 
     name: str
     src: str
@@ -146,10 +149,19 @@ class Connection:
     dst_port: str = "a"
     plastic: ProductSeries = NO_LEARNING
     view: str = "forward"
+    mask: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.plastic, ProductSeries):
             object.__setattr__(self, "plastic", ProductSeries(tuple(self.plastic)))
+        if self.mask is not None:
+            mask = np.asarray(self.mask, dtype=bool)
+            if mask.shape != np.shape(self.weights):
+                raise ValueError(f"connection {self.name}: synapse mask {mask.shape} does not match weights "
+                                 f"{np.shape(self.weights)}")
+            if np.any(np.asarray(self.weights)[~mask] != 0):
+                raise ValueError(f"connection {self.name}: absent synapses (mask False) must hold weight 0")
+            object.__setattr__(self, "mask", mask)
 
 
 @dataclass(frozen=True)

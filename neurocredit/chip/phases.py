@@ -89,7 +89,7 @@ def phase_circuit(phase: Phase, weights: dict[str, np.ndarray], circuit: Circuit
         conns.append(Connection(f"mirror_W{k}", NOISE, y, w_copy, exp, w.num_weight_bits, w.sign_mode))
         conns.append(mean_input_connection(f"mirror_bias{k}", ALWAYS_ON, y, w_now, exp, phase.rate))
         conns.append(Connection(b_name, y, x, np.asarray(weights[b_name]), 0, 8, "mixed", dst_port="third",
-                                plastic=phase.plastic, view="transposed"))
+                                plastic=phase.plastic, view="transposed", mask=circuit.connection(b_name).mask))
     return Circuit(0, pops, conns, [p.name for p in pops if p.kind == "graded"], True,
                    {"phase_of": circuit.meta.get("rule"), "learned_feedback": tuple(b for b, _, _ in phase.layers)})
 

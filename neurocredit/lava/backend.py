@@ -6,6 +6,8 @@ plastic connections -> Lava processes on ``Loihi2SimCfg`` fixed point, always st
     plastic, forward view  lava.proc.dense.process.LearningDense with the generated
                            Loihi3FLearningRule(dw = the connection's ProductSeries.dw)
     plastic, transposed    TransposedLearningDense: Lava's own engine on the transposed view
+    plastic, transposed,   TransposedLearningSparse (a Lava LearningSparse): the existing
+      with a synapse mask  synapses only, a CSR matrix with explicit zeros (absent ones never learn)
     fixed                  Dense (graded messages where it carries errors or graded outputs)
 
 Every product here is one Lava's stock engine computes; a product series with extension
@@ -36,7 +38,8 @@ def run_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int 
     from lava.utils.weightutils import SignMode
 
     from neurocredit.lava.processes.process import ThirdFactorLIF
-    from neurocredit.lava.processes.transposed_process import TransposedLearningDense
+
+    from neurocredit.lava.processes.transposed_process import TransposedLearningDense, TransposedLearningSparse
     from neurocredit.lava.run import LavaNet, lava_session, seed_everything
 
     for c in circuit.plastic:
@@ -74,8 +77,14 @@ def run_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int 
         w = np.asarray(c.weights, dtype=np.int32)
         common = dict(weight_exp=int(c.weight_exp), num_weight_bits=int(c.num_weight_bits),
                       sign_mode=modes[c.sign_mode], name=c.name)
-        if c.plastic and c.view == "transposed":
+        if c.plastic and c.view == "transposed" and c.mask is not None:
+            d = TransposedLearningSparse(weights_out=w, mask=c.mask, learning_rule=learning_rule(c.plastic), **common)
+        elif c.plastic and c.view == "transposed":
             d = TransposedLearningDense(weights_out=w, learning_rule=learning_rule(c.plastic), **common)
+        elif c.plastic and c.mask is not None:
+            raise OnChipError(f"connection {c.name}: a sparse plastic forward connection needs Lava's "
+                              f"LearningSparse, whose saturation (np.clip on a CSR matrix) fails with this "
+                              f"scipy; only the transposed view (TransposedLearningSparse) is built")
         elif c.plastic:
             d = LearningDense(weights=w, learning_rule=learning_rule(c.plastic), **common)
         else:
@@ -99,9 +108,15 @@ def run_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int 
     net = LavaNet(next(iter(sources.values())), dense, procs, sinks, True)
     with lava_session(net) as proc:
         proc.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-        weights = {k: np.asarray(d.weights.get()).astype(np.int64) for k, d in dense.items()}
+        weights = {k: _dense(d.weights.get()).astype(np.int64) for k, d in dense.items()}
         recs = {k: np.asarray(s.data.get()).T.astype(np.int64) for k, s in sinks.items()}
     for c in circuit.plastic:
         if c.view == "transposed":
             weights[c.name] = np.ascontiguousarray(weights[c.name].T)
     return weights, recs
+
+
+def _dense(w) -> np.ndarray:
+    """A weight Var's value as a dense array (a sparse connection's absent synapses are 0)."""
+    from scipy.sparse import issparse
+    return w.toarray() if issparse(w) else np.asarray(w)

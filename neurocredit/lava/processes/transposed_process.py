@@ -25,6 +25,8 @@ import numpy as np
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.variable import Var
 from lava.proc.dense.process import LearningDense
+from lava.proc.sparse.process import LearningSparse
+from scipy.sparse import csr_matrix
 
 
 class TransposedLearningDense(LearningDense):
@@ -33,6 +35,28 @@ class TransposedLearningDense(LearningDense):
     def __init__(self, *, weights_out: np.ndarray, **kwargs) -> None:
         b = np.asarray(weights_out)
         super().__init__(weights=np.ascontiguousarray(b.T), num_message_bits=24, **kwargs)
+        n_dst, n_src = b.shape
+        self.s_in = InPort(shape=(n_src,))
+        self.a_out = OutPort(shape=(n_dst,))
+        self.a_buff = Var(shape=(n_dst,), init=0)
+        self.s_in_x0 = InPort(shape=(n_dst,))
+
+
+def synapses(weights: np.ndarray, mask: np.ndarray) -> csr_matrix:
+    """The existing synapses (``mask`` True) of ``weights`` as a CSR matrix that keeps the ones
+    whose weight is 0 as explicit zeros: Lava's sparse learning engine updates exactly the stored
+    entries (``find(..., explicit_zeros=True)`` in ``_apply_learning_rules``)."""
+    rows, cols = np.nonzero(np.asarray(mask, bool))
+    return csr_matrix((np.asarray(weights)[rows, cols], (rows, cols)), shape=np.shape(weights))
+
+
+class TransposedLearningSparse(LearningSparse):
+    """:class:`TransposedLearningDense` on a sparse matrix (Lava's ``LearningSparse``): only the
+    synapses ``mask`` names exist and learn.  ``weights_out``, ``mask``: n_dst x n_src."""
+
+    def __init__(self, *, weights_out: np.ndarray, mask: np.ndarray, **kwargs) -> None:
+        b = np.asarray(weights_out)
+        super().__init__(weights=synapses(b.T, np.asarray(mask).T), num_message_bits=24, **kwargs)
         n_dst, n_src = b.shape
         self.s_in = InPort(shape=(n_src,))
         self.a_out = OutPort(shape=(n_dst,))
