@@ -78,6 +78,33 @@ def lava_status() -> tuple[bool, str]:
     return True, f"lava-nc {version}, Python 3.11 fix applied"
 
 
+LAVA_MP_MODULE = "lava.magma.runtime.message_infrastructure.multiprocessing"
+
+
+def import_lava() -> None:
+    """Import Lava's runtime whatever fixed multiprocessing's start method before.
+
+    Lava 0.10 calls ``multiprocessing.set_start_method('fork')`` when its message
+    infrastructure is first imported, which raises "context has already been set" if anything
+    (tqdm's lock, a progress bar) fixed the start method earlier.  Here that call runs with
+    ``force=True`` (fork is Linux's default, so nothing else changes).  Idempotent; call it
+    before any Lava import where a Lava run starts."""
+    import multiprocessing as mp
+    if LAVA_MP_MODULE in sys.modules:
+        return
+    original = mp.set_start_method
+
+    def forced(method: str | None, force: bool = False) -> None:
+        original(method, force=True)
+
+    mp.set_start_method = forced
+    try:
+        importlib.import_module(LAVA_MP_MODULE)
+        importlib.import_module("lava.magma.core.process.process")
+    finally:
+        mp.set_start_method = original
+
+
 def require_lava() -> None:
     """Stop before any work when the Lava backend is asked for and lava-nc is not usable:
     :class:`~neurocredit.errors.LavaMissingError`, one line that says how to add it."""

@@ -28,6 +28,8 @@ def run_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int 
     weights of every connection, records [T, n] of ``record``: a population's spikes / graded
     output, ``'err:<name>'`` its signed third factor is not recorded here).  Same signature and
     results as :func:`neurocredit.chip.emulator.emulate_learning`."""
+    from neurocredit._setup_lava import import_lava
+    import_lava()
     from lava.magma.core.learning.learning_rule import Loihi3FLearningRule
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg

@@ -248,6 +248,8 @@ def run_lava_pal(w1: np.ndarray, w2: np.ndarray, b: np.ndarray, x: np.ndarray, y
     (Loihi2SimCfg fixed point): RingBuffer sources for the input, the OU noise and the target,
     identity Dense connections for noise and target, ``PALHidden`` / ``PALOutput`` neurons,
     ``PALDense`` W1, W2 and ``PALNoiseDense`` B.  Returns the final W1, W2, B."""
+    from neurocredit._setup_lava import import_lava
+    import_lava()
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.dense.process import Dense

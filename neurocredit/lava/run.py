@@ -18,6 +18,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from neurocredit._setup_lava import import_lava
 from neurocredit.errors import UserError
 from neurocredit.chip.ir import INPUT, Circuit
 
@@ -34,6 +35,7 @@ class LavaNet:
 
 
 def _sign_mode(name: str):
+    import_lava()
     from lava.utils.weightutils import SignMode
     return {"mixed": SignMode.MIXED, "excitatory": SignMode.EXCITATORY,
             "inhibitory": SignMode.INHIBITORY}[name]
@@ -41,6 +43,7 @@ def _sign_mode(name: str):
 
 def build(circuit: Circuit, data: np.ndarray, record: list[str]) -> LavaNet:
     """Processes and connections for ``circuit``; ``data`` is the source buffer [n_in, steps]."""
+    import_lava()
     from lava.proc.dense.process import Dense
     from lava.proc.io.sink import Read
     from lava.proc.io.sink import RingBuffer as Sink
@@ -109,6 +112,7 @@ def run_lava(circuit: Circuit, x: np.ndarray, record: list[str] | None = None,
     """Run ``circuit`` in Lava on spikes ``x`` [T, batch, n_in]; returns population ->
     [T, batch, n]: spikes (bool), or v (Lava units) of a non-spiking population.  Fixed-point circuits run ``Loihi2SimCfg(select_tag="fixed_pt")``,
     float ones ``select_tag="floating_pt"``."""
+    import_lava()
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
 
