@@ -258,7 +258,7 @@ def _mask(c: Connection) -> np.ndarray:
 
 
 def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], rng_seeds: list[int],
-                  record: list[str] | None = None, snapshot_every: int = 0,
+                  record: list[str] | None = None, snapshot_every: int = 0, on_step=None,
                   ) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
     """N independent chips in one vectorised run: ``circuits`` of one structure (the same
     populations, connections, shapes and product series; weights, biases and streams may differ),
@@ -330,6 +330,8 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
         for k in record:
             port, _, name = k.rpartition(":")
             rec[k][:, t] = outs[name]["err" if port == "err" else "s"]
+        if on_step is not None:          # progress only (session.SampleBar): steps run so far
+            on_step(t + 1)
     per_chip_w = [{k: v[i] for k, v in weights.items()} for i in range(n_chips)]
     per_chip_r = [{k: v[i] for k, v in rec.items()} for i in range(n_chips)]
     if snapshot_every:
@@ -339,7 +341,7 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
 
 
 def emulate_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int = 0,
-                     record: list[str] | None = None, snapshot_every: int = 0,
+                     record: list[str] | None = None, snapshot_every: int = 0, on_step=None,
                      ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Run a fixed-point learning circuit on ``inputs`` {source name: [T, n]} (one stream,
     learning every step): every plastic connection applies its product series each step
@@ -353,5 +355,5 @@ def emulate_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: 
     population name for its spikes / graded output, ``'err:<name>'`` for its signed third
     factor); with ``snapshot_every`` > 0 the records also hold ``'w:<name>'`` arrays
     [T // snapshot_every, *shape] of every plastic connection's weights."""
-    weights, rec = emulate_chips([circuit], [inputs], [rng_seed], record, snapshot_every)
+    weights, rec = emulate_chips([circuit], [inputs], [rng_seed], record, snapshot_every, on_step)
     return weights[0], rec[0]
