@@ -80,12 +80,8 @@ def export_network(net: Any) -> nir.NIRGraph:
         src = pathway_source(fb, l, n_layers)
         source_node = {"next": names_neuron[l + 1], "output": "readout", "target": "output"}[src]
         target = names_neuron[l]
-        nodes[target].metadata = {schema.B_KEY: _np(B, f"node '{target}': feedback matrix")}
-        feedback_meta.append({"target": target, "source": src, "source_node": source_node,
-                              "kind": fb.kind, "derivative": bool(fb.derivative),
-                              "learned": fb.kind == "learned",
-                              "matrix": {"node": target, "key": schema.B_KEY},
-                              "shape": [int(B.shape[0]), int(B.shape[1])]})
+        feedback_meta.append(schema.store_feedback(
+            nodes, target, src, source_node, fb, _np(B, f"node '{target}': feedback matrix")))
     spec = schema.make_spec(
         net.rule, dt=cfg.dt, discretisation=net.disc.to_dict(), layers=layers_meta,
         feedback=feedback_meta, loss=getattr(net, "loss", "ce"),

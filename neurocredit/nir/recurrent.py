@@ -231,13 +231,9 @@ def export_recurrent(net: Any, names: RecurrentChain | None = None) -> nir.NIRGr
             continue
         target = names.neurons[l]
         source = "target" if fb.source == "target" else "output"
-        nodes[target].metadata = {schema.B_KEY: _np(B, f"node '{target}': feedback matrix")}
-        feedback_meta.append({"target": target, "source": source,
-                              "source_node": names.output if source == "target" else names.neurons[-1],
-                              "kind": fb.kind, "derivative": bool(fb.derivative),
-                              "learned": fb.kind == "learned",
-                              "matrix": {"node": target, "key": schema.B_KEY},
-                              "shape": [int(B.shape[0]), int(B.shape[1])]})
+        source_node = names.output if source == "target" else names.neurons[-1]
+        feedback_meta.append(schema.store_feedback(
+            nodes, target, source, source_node, fb, _np(B, f"node '{target}': feedback matrix")))
     spec = schema.make_spec(
         net.rule, dt=cfg.dt, discretisation=net.disc.to_dict(), layers=layers_meta,
         feedback=feedback_meta, readout="li_mean" if cfg.readout == "li" else "lif_count",

@@ -40,7 +40,7 @@ from typing import Any
 from neurocredit.nir.errors import NIRLoadError
 from neurocredit.rules import files
 from neurocredit.rules.files import rule_to_dict
-from neurocredit.rules.rule import Rule
+from neurocredit.rules.rule import Feedback, Rule
 
 SCHEMA = "neurocredit.learning"
 SCHEMA_VERSION = 1
@@ -179,3 +179,14 @@ def read_learning(graph: Any, strict: bool = True) -> dict[str, Any] | None:
         if strict:
             raise
         return None
+
+
+def store_feedback(nodes: dict, target: str, source: str, source_node: str, fb: Feedback,
+                   B: Any) -> dict[str, Any]:
+    """Put feedback matrix ``B`` (rows: ``target``'s neurons, columns: the source's) on node
+    ``target``'s metadata under :data:`B_KEY` and return its entry of the graph metadata's
+    ``feedback`` list (see the module docstring)."""
+    nodes[target].metadata = {B_KEY: B}
+    return {"target": target, "source": source, "source_node": source_node,
+            "kind": fb.kind, "derivative": bool(fb.derivative), "learned": fb.kind == "learned",
+            "matrix": {"node": target, "key": B_KEY}, "shape": [int(B.shape[0]), int(B.shape[1])]}
