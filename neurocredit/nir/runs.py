@@ -30,8 +30,7 @@ def save_run(net: Any, folder: str | Path, history: list[dict] | None = None,
     """Write ``net`` (a rate ``Network`` or a ``SpikingNetwork``) into ``folder`` atomically;
     the model file's path is returned.  ``seed``: the one the rate network was built with
     (its buffers that are not parameters are rebuilt from it)."""
-    from neurocredit.io_utils import atomic_path, write_json
-    from neurocredit.rules import rule_to_dict
+    from neurocredit.sim.checkpoint import write_checkpoint
     from neurocredit.sim.spiking import SpikingNetwork, save_checkpoint
     folder = Path(folder)
     if isinstance(net, SpikingNetwork):
@@ -39,24 +38,14 @@ def save_run(net: Any, folder: str | Path, history: list[dict] | None = None,
     if getattr(net, "specs", None):
         raise UserError("saving a network built from layer specs (conv) is not supported; "
                         "save its state_dict with torch.save")
-    payload = {"format": RATE_FORMAT, "version": 1, "rule": net.rule.name,
-               "rule_params": [[k, v] for k, v in net.rule.params],
-               "rule_spec": rule_to_dict(net.rule),      # the rule travels in the file
-               "sizes": list(net.sizes), "activation": net.activation,
-               "seed": int(seed),
-               "state": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
-    with atomic_path(folder / RATE_CHECKPOINT) as tmp:
-        torch.save(payload, tmp)
-    if history is not None:
-        write_json(folder / "metrics.json", {"rule": net.rule.name, "sizes": net.sizes,
-                                              "history": history})
-    return folder / RATE_CHECKPOINT
+    return write_checkpoint(folder / RATE_CHECKPOINT, RATE_FORMAT, net, seed,
+                            {"activation": net.activation}, history)
 
 
 def load_run(path: str | Path) -> Any:
     """The network of a run folder (or its ``model.pt`` / ``spiking.pt``): a rate ``Network``
     or a ``SpikingNetwork``.  A missing or unreadable model is one :class:`UserError`."""
-    from neurocredit.rules import get_rule, rule_from_dict
+    from neurocredit.sim.checkpoint import checkpoint_rule
     from neurocredit.sim.network import Network
     from neurocredit.sim.spiking import CHECKPOINT, load_checkpoint
     path = Path(path)
@@ -88,9 +77,7 @@ def load_run(path: str | Path) -> Any:
     if not isinstance(payload, dict) or payload.get("format") != RATE_FORMAT:
         raise UserError(f"{path} is not a neurocredit rate model (format {RATE_FORMAT!r})")
     try:
-        rule = (rule_from_dict(payload["rule_spec"]) if "rule_spec" in payload   # older files: by name
-                else get_rule(payload["rule"]).with_params(**dict(payload["rule_params"])))
-        net = Network(payload["sizes"], rule, payload["activation"], int(payload["seed"]))
+        net = Network(payload["sizes"], checkpoint_rule(payload), payload["activation"], int(payload["seed"]))
         net.load_state_dict(payload["state"])
     except Exception as exc:  # noqa: BLE001
         raise UserError(f"{path}: cannot rebuild the saved network: {exc}") from None

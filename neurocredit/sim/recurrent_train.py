@@ -192,14 +192,8 @@ def save_recurrent(net, folder) -> "Path":
     seed and every tensor (weights, recurrent weights, feedback matrices)."""
     from pathlib import Path
 
-    from neurocredit.io_utils import atomic_path
-    from neurocredit.rules import rule_to_dict
-    folder = Path(folder)
+    from neurocredit.sim.checkpoint import write_checkpoint
     kind = "rsnn" if hasattr(net, "hidden_params") else "rnn"
-    payload = {"format": "neurocredit.recurrent", "version": 1, "model": kind,
-               "rule_spec": rule_to_dict(net.rule), "sizes": list(net.sizes), "seed": net.seed,
-               "config": asdict(net.config) if kind == "rsnn" else {"activation": net.net.activation},
-               "state": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
-    with atomic_path(folder / RECURRENT_CHECKPOINT) as tmp:
-        torch.save(payload, tmp)
-    return folder / RECURRENT_CHECKPOINT
+    config = asdict(net.config) if kind == "rsnn" else {"activation": net.net.activation}
+    return write_checkpoint(Path(folder) / RECURRENT_CHECKPOINT, "neurocredit.recurrent", net,
+                            net.seed, {"model": kind, "config": config})

@@ -456,28 +456,17 @@ def save_checkpoint(net: SpikingNetwork, folder, history: list[dict] | None = No
     atomically; the rule travels in the file (a rule file's rule reloads without the file)."""
     from pathlib import Path
 
-    from neurocredit.io_utils import atomic_path, write_json
-    from neurocredit.rules import rule_to_dict
-    folder = Path(folder)
-    payload = {"format": "neurocredit.spiking", "version": 1, "rule": net.rule.name,
-               "rule_params": [[k, v] for k, v in net.rule.params],
-               "rule_spec": rule_to_dict(net.rule),
-               "sizes": list(net.sizes), "config": asdict(net.config), "seed": net.seed,
-               "discretisation": net.disc.to_dict(),
-               "state": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}}
-    with atomic_path(folder / CHECKPOINT) as tmp:
-        torch.save(payload, tmp)
-    if history is not None:
-        write_json(folder / "metrics.json", {"rule": net.rule.name, "sizes": net.sizes,
-                                              "history": history})
-    return folder / CHECKPOINT
+    from neurocredit.sim.checkpoint import write_checkpoint
+    return write_checkpoint(Path(folder) / CHECKPOINT, "neurocredit.spiking", net, net.seed,
+                            {"config": asdict(net.config),
+                             "discretisation": net.disc.to_dict()}, history)
 
 
 def load_checkpoint(folder) -> SpikingNetwork:
     """The network saved by :func:`save_checkpoint` (``folder`` or the .pt file itself)."""
     from pathlib import Path
 
-    from neurocredit.rules import get_rule, rule_from_dict
+    from neurocredit.sim.checkpoint import checkpoint_rule
     path = Path(folder)
     if path.is_dir():
         path = path / CHECKPOINT
@@ -487,9 +476,7 @@ def load_checkpoint(folder) -> SpikingNetwork:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         assert payload.get("format") == "neurocredit.spiking"
-        rule = (rule_from_dict(payload["rule_spec"]) if "rule_spec" in payload   # older files: by name
-                else get_rule(payload["rule"]).with_params(**dict(payload["rule_params"])))
-        net = SpikingNetwork(payload["sizes"], rule,
+        net = SpikingNetwork(payload["sizes"], checkpoint_rule(payload),
                              SpikingConfig(**payload["config"]), seed=int(payload["seed"]))
         net.disc = L.get_discretisation(payload["discretisation"])
         net.load_state_dict(payload["state"])
