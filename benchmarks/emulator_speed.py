@@ -141,7 +141,7 @@ def main() -> None:
         return
 
     from neurocredit.lava import zoo
-    from neurocredit.lava.compile import compile_graph
+    from neurocredit.chip.compile import compile_graph
     from neurocredit.lava.run import run_lava
     from neurocredit.chip.emulator import emulate
 

@@ -38,7 +38,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from neurocredit.lava import zoo
-    from neurocredit.lava.compile import compile_graph
+    from neurocredit.chip.compile import compile_graph
     from neurocredit.lava.report import format_report
     from neurocredit.lava.run import run_aligned
     from neurocredit.nir.simulate import simulate

@@ -41,7 +41,7 @@ for name in rules:
     if which == "old":
         from neurocredit.lava import learning as LR
         from neurocredit.lava import onchip_pc as P
-        from neurocredit.lava.compile import compile_graph
+        from neurocredit.chip.compile import compile_graph
         base = compile_graph(LR.initial_graph(sizes, seed=0)).fixed_circuit
         build = P.build_pc_circuit if rule.dynamics == "predictive_coding" else LR.build_circuit
         circ = build(base, rule, LR.random_feedback(rule, sizes, 0), LR.OnChipSpec(**kw))

@@ -34,7 +34,7 @@ def main() -> None:
 
     from neurocredit.io_utils import atomic_path
     from neurocredit.lava import zoo
-    from neurocredit.lava.compile import compile_graph
+    from neurocredit.chip.compile import compile_graph
     from neurocredit.lava.report import format_report
     from neurocredit.lava.run import run_aligned, run_lava
     from neurocredit.nir.simulate import simulate

@@ -8,8 +8,8 @@ import pytest
 
 from neurocredit.lava import zoo
 from neurocredit.lava.acceptance import target_report
-from neurocredit.lava.compile import CompileError, compile_graph
-from neurocredit.lava.profile import load_profile
+from neurocredit.chip.compile import CompileError, compile_graph
+from neurocredit.chip.profile import load_profile
 from neurocredit.chip.ir import INPUT
 
 

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from neurocredit.lava import zoo
-from neurocredit.lava.compile import compile_graph
+from neurocredit.chip.compile import compile_graph
 from neurocredit.chip.emulator import emulate
 
 pytest.importorskip("lava.proc.lif.process")

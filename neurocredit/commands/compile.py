@@ -11,7 +11,7 @@ from neurocredit.errors import UserError
 
 
 def run(args: argparse.Namespace) -> int:
-    from neurocredit.lava.compile import CompileError, compile_graph
+    from neurocredit.chip.compile import CompileError, compile_graph
     from neurocredit.nir.errors import NIRLoadError
     from neurocredit.nir.load import read_graph
     from neurocredit.lava.report import format_report

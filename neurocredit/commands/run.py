@@ -29,7 +29,7 @@ def _input(args: argparse.Namespace, n_in: int):
 
 def _spiking(program, name: str) -> bool:
     """Whether layer ``name`` emits spikes (LIF, CubaLIF, IF) rather than a read-out voltage."""
-    from neurocredit.lava.graph import SPIKING_TYPES
+    from neurocredit.chip.graph import SPIKING_TYPES
     kinds = {layer.name: layer.kind for layer in program.layers}
     return kinds.get(name, "LIF") in SPIKING_TYPES
 
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from neurocredit.lava.compile import compile_graph
+    from neurocredit.chip.compile import compile_graph
 
     torch.set_num_threads(args.threads)
     path = Path(args.file)

@@ -1,8 +1,8 @@
 """Lava backend of the chip model (:mod:`neurocredit.chip`): a compiled circuit -> Lava
 processes on ``Loihi2SimCfg`` (:mod:`.run` for inference, :mod:`.backend` for on-chip learning
 with the generated Loihi3FLearningRule strings), custom processes (:mod:`.processes`),
-acceptance reports.  ``compile``, ``graph`` and ``profile`` are aliases of the chip floor's
-modules.  PAL's hand-written stack (:mod:`.onchip_pal`) is not yet in the generic compiler.
+acceptance reports.  The compiler, graph reduction and hardware profiles are the chip floor's
+(:mod:`neurocredit.chip.compile`, ``.graph``, ``.profile``).  PAL's hand-written stack (:mod:`.onchip_pal`) is not yet in the generic compiler.
 
 Importing this package does not import Lava; a run imports it when it starts (Lava forces the
 ``fork`` start method on import).

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import nir
 
-from neurocredit.lava.compile import compile_graph
-from neurocredit.lava.graph import inline
+from neurocredit.chip.compile import compile_graph
+from neurocredit.chip.graph import inline
 
 
 def target_report(graph: nir.NIRGraph | str | Path, profile: str = "loihi2",

@@ -1,7 +1,7 @@
 """Human-readable resource and quantisation report of a compiled program."""
 from __future__ import annotations
 
-from neurocredit.lava.compile import Program
+from neurocredit.chip.compile import Program
 
 
 def format_report(program: Program, fixed_point: bool) -> str:

@@ -148,7 +148,7 @@ def run_lava(circuit: Circuit, x: np.ndarray, record: list[str] | None = None,
 
 def run_aligned(program, x: np.ndarray, backend: str = "lava", fixed_point: bool = True,
                 seed: int = 0) -> dict[str, np.ndarray]:
-    """Outputs of ``program`` (a :class:`~neurocredit.lava.compile.Program`) in NIR time and units.
+    """Outputs of ``program`` (a :class:`~neurocredit.chip.compile.Program`) in NIR time and units.
 
     Lava delays every Dense by one step, so an output at depth d answers the input of step t at
     step t + d.  The input is padded with d_max silent steps, each output is read from step d on,
