@@ -107,7 +107,9 @@ class Population:
 
     ``kind``: 'lif' (plain LIF), 'third' (LIF with a third-factor compartment: the signed error
     t = sign(a)(|a| >> third_shift)·[v ≥ gate_lo] sent as post traces y3 = t⁺, y2 = t⁻, the spike
-    as y1, and as a graded output ``err``), 'graded' (graded units: output a·[|a| > vth])."""
+    as y1, and as a graded output ``err``), 'graded' (graded units: output a·[|a| > vth]), 'rate'
+    and 'integrator' (graded-rate neuron dynamics of :mod:`neurocredit.chip.rate`, with their
+    integer ``params``: activation, shifts of the output, high-pass, leak, third factor)."""
 
     name: str
     n: int
@@ -121,6 +123,7 @@ class Population:
     kind: str = "lif"
     third_shift: int = 0
     gate_lo: int = -(2 ** 30)
+    params: tuple[tuple[str, int], ...] = ()   # a graded-rate kind's dynamics (chip.rate.KINDS)
 
 
 @dataclass(frozen=True, eq=False)
