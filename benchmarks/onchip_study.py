@@ -1,0 +1,246 @@
+"""Gap-closing study for on-chip learning (emulated fixed point): one knob at a time around the
+current defaults, every variant x seed an independent chip, the chips of one schedule trained side
+by side in one vectorised emulator run (:func:`neurocredit.chip.session.train_chips`, each chip
+equal to its own single-chip run).  Prints one table per study and writes it to
+``benchmarks/results/onchip_study_<data>.md`` (one section per study, replaced on a rerun).
+
+    python benchmarks/onchip_study.py --data digits --rule dfa --study lr,decay,steps [--seeds 0,1,2]
+                                      [--epochs 5] [--hidden 128] [--samples N]
+
+Studies (knobs of the chip only, nothing the float network lacks):
+
+* ``lr``      base learning rate on the engine's m·2^k grid (forward products; per rule: DRTP's
+              lr_scale 0.5 halves it)
+* ``decay``   learning-rate factor per epoch (re-quantised onto the grid each epoch)
+* ``steps``   input steps per sample (rate code; the test uses as many)
+* ``coding``  input rate gain: p = min(1, g · pixel) per step (Bernoulli)
+* ``shift``   hidden error right shift (third_shift): the hidden layers' learning rate / 2^s
+* ``gain``    output error gain e = g (z − y*): both layers' rate (and the output trace's range)
+* ``gate``    box-car derivative gate (fraction of threshold) on the hidden error
+* ``exp``     forward weight exponent offset o: W_int / 2^o at exponent e + o (o > 0: headroom
+              for learning, coarser steps; o < 0: finer, the largest clipped)
+* ``fbscale`` feedback_scale (|B_int|) with the hidden shift that keeps B e / 2^s the same size;
+              for learned B (KP) the scale it starts at
+* ``bdecay``  weight decay of a rule's weight-only terms (KP: −λW and −λB) x factor
+* ``epochs``  test accuracy after every epoch of the default schedule
+
+Each variant's chips share one stream length and product series (lr, decay, steps and bdecay are
+per run; shift, gain, gate, exp, fbscale and coding per chip).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One point of a study: ``run`` fields change the product series or the stream (one
+    train_chips call each), ``chip`` fields change one chip (spec fields, coding gain, exponent
+    offset)."""
+
+    label: str
+    run: tuple = ()          # (("lr", x), ("lr_decay", x), ("steps", n), ("bdecay", f))
+    chip: tuple = ()         # (("third_shift", s), ("gate", g), ("error_gain", g), ("feedback_scale", f),
+                             #  ("coding", g), ("exp", o))
+
+
+def _v(label: str, run: dict | None = None, chip: dict | None = None) -> Variant:
+    return Variant(label, tuple(sorted((run or {}).items())), tuple(sorted((chip or {}).items())))
+
+
+def study_variants(name: str, base_lr: float, base_shift: int) -> list[Variant]:
+    """The variants of study ``name`` around the defaults (base_lr, base_shift)."""
+    if name == "lr":
+        return [_v(f"lr {base_lr * f:g}", {"lr": base_lr * f}) for f in (0.5, 1.0, 2.0, 4.0)]
+    if name == "decay":
+        return [_v(f"x{d:g}/epoch", {"lr_decay": d}) for d in (1.0, 0.8, 0.6, 0.4)]
+    if name == "steps":
+        return [_v(f"{s} steps", {"steps": s}) for s in (16, 24, 32)]
+    if name == "coding":
+        return [_v(f"rate gain {g:g}", chip={"coding": g}) for g in (0.5, 1.0, 2.0)]
+    if name == "shift":
+        return [_v(f"shift {s}", chip={"third_shift": s}) for s in range(base_shift - 1, base_shift + 3)]
+    if name == "gain":
+        return [_v(f"error gain {g}", chip={"error_gain": g}) for g in (8, 16, 32)]
+    if name == "gate":
+        return [_v(f"gate {g}", chip={"gate": g}) for g in (-1.0, 0.3, 0.6)]
+    if name == "exp":
+        return [_v(f"exp offset {o:+d}", chip={"exp": o}) for o in (-1, 0, 1)]
+    if name == "fbscale":
+        return [_v(f"|B| x{f:g}, shift {base_shift + s}", chip={"feedback_scale": 64.0 * f, "third_shift": base_shift + s})
+                for f, s in ((1, 0), (4, 2), (16, 4), (32, 5))]
+    if name == "bdecay":
+        return [_v(f"λ x{f:g}", {"bdecay": f}) for f in (1.0, 4.0, 16.0)]
+    if name == "epochs":
+        return [_v("defaults")]
+    raise SystemExit(f"unknown study {name!r}")
+
+
+def scaled_decay(rule, factor: float):
+    """``rule`` with every weight-only (decay) term's coefficient x ``factor``."""
+    from neurocredit.rules.factors import Factor
+
+    def scale(terms):
+        return tuple(replace(t, coef=t.coef * factor) if tuple(t.factors) == (Factor.WEIGHT,) else t for t in terms)
+    fb = rule.feedback
+    return replace(rule, forward=scale(rule.forward),
+                   feedback=replace(fb, terms=scale(fb.terms)) if fb is not None and fb.terms else fb)
+
+
+def coded(data, gain: float):
+    """``data`` with pixels x ``gain`` (the Bernoulli spike probability per step, clipped at 1)."""
+    if gain == 1.0:
+        return data
+    return replace(data, x_train=(data.x_train * gain).clamp(0, 1), x_test=(data.x_test * gain).clamp(0, 1))
+
+
+def run_group(rule_name: str, data_name: str, hidden: list[int], variants: list[Variant], seeds: list[int],
+              epochs: int, samples: int | None, defaults: dict) -> dict[str, list[list[float]]]:
+    """Train variants x seeds (one schedule) as chips side by side; {label: [per-epoch accuracies]
+    per seed}."""
+    from neurocredit.chip import circuits as C
+    from neurocredit.chip import session as S
+    from neurocredit.chip.compile import compile_graph
+    from neurocredit.chip.quantise import with_weight_exponent
+    from neurocredit.data import load_digits, load_mnist5k
+    from neurocredit.rules import resolve_rule
+
+    run = dict(variants[0].run)
+    rule = resolve_rule(rule_name)
+    if "bdecay" in run:
+        rule = scaled_decay(rule, run["bdecay"])
+    sizes = [64 if data_name == "digits" else 784, *hidden, 10]
+    timing = S.stream_timing(len(hidden))
+    steps = run.get("steps", defaults.get("steps") or timing.steps)
+    load = load_digits if data_name == "digits" else load_mnist5k
+    base_data = {s: load(seed=s, standardise=False) for s in seeds}
+    circuits, datas, chip_seeds, labels = [], [], [], []
+    for v in variants:
+        chip = dict(v.chip)
+        over = {k: chip[k] for k in ("third_shift", "gate", "error_gain", "feedback_scale") if k in chip}
+        lr = run.get("lr", defaults["lr"])
+        for s in seeds:
+            base = compile_graph(S.initial_graph(sizes, seed=s)).fixed_circuit
+            if chip.get("exp", 0):
+                base = with_weight_exponent(base, chip["exp"])
+            spec = C.default_spec(rule, len(hidden), lr=lr, **over)
+            circuits.append(C.build_circuit(base, rule, C.random_feedback(rule, sizes, s), spec))
+            datas.append(coded(base_data[s], chip.get("coding", 1.0)))
+            chip_seeds.append(s)
+            labels.append(v.label)
+    _, hists = S.train_chips(circuits, datas, epochs, chip_seeds, steps=steps, blank=timing.blank,
+                             samples=samples, target_delay=timing.target_delay,
+                             lr_decay=run.get("lr_decay", defaults["lr_decay"]),
+                             log=lambda line: print(f"    {line}", file=sys.stderr, flush=True))
+    out: dict[str, list[list[float]]] = {v.label: [] for v in variants}
+    for label, h in zip(labels, hists):
+        out[label].append([e["test_acc"] for e in h[1:]])
+    return out
+
+
+def fmt(accs: list[float]) -> str:
+    m = statistics.mean(accs)
+    sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
+    return f"{100 * m:6.2f} ± {100 * sd:4.2f}"
+
+
+def write_section(path: Path, key: str, text: str) -> None:
+    """Replace (or append) section ``## key`` of the results file, atomically."""
+    from neurocredit.io_utils import atomic_path
+    parts = path.read_text().split("\n## ") if path.exists() else ["# On-chip gap-closing study (benchmarks/onchip_study.py)\n"]
+    head, sections = parts[0], [p for p in parts[1:] if not p.startswith(key + "\n")]
+    body = head.rstrip("\n") + "\n" + "".join(f"\n## {s.rstrip()}\n" for s in sorted([*sections, f"{key}\n{text}"]))
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(body)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="digits", choices=("digits", "mnist5k"))
+    ap.add_argument("--rule", default="dfa")
+    ap.add_argument("--study", default="lr,decay,steps,shift,gain,gate,exp,coding")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--epochs", type=int, default=None, help="default: the data's on-chip defaults")
+    ap.add_argument("--hidden", type=int, nargs="+", default=None)
+    ap.add_argument("--samples", type=int, default=None, help="training samples per epoch (default: all)")
+    ap.add_argument("--lr", type=float, default=None, help="base lr (default: the rule's on-chip default)")
+    ap.add_argument("--lr-decay", type=float, default=None)
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--tag", default="", help="appended to the section name")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    from neurocredit.chip.circuits import onchip_defaults
+    from neurocredit.rules import resolve_rule
+
+    rule = resolve_rule(args.rule)
+    d = onchip_defaults(rule, args.data)
+    hidden = args.hidden or list(d["hidden"])
+    epochs = args.epochs or int(d["epochs"])
+    defaults = {"lr": args.lr or d["lr"], "lr_decay": args.lr_decay if args.lr_decay is not None else d["lr_decay"],
+                "steps": args.steps}
+    seeds = [int(s) for s in args.seeds.split(",")]
+    from neurocredit.chip.circuits import default_spec
+    base_shift = default_spec(rule, len(hidden)).third_shift
+    net = "-".join(map(str, [64 if args.data == "digits" else 784, *hidden, 10]))
+    print(f"on-chip study, {args.data} {net}, rule {rule.name}, seeds {seeds}, {epochs} epochs"
+          f"{'' if args.samples is None else f' of {args.samples} samples'}; defaults lr {defaults['lr']:g} "
+          f"x{defaults['lr_decay']:g}/epoch, shift {base_shift}; torch threads {torch.get_num_threads()}", flush=True)
+    path = RESULTS / f"onchip_study_{args.data}.md"
+    # every study's variants, the same (run, chip) point trained once: per-chip knobs of all studies
+    # share one vectorised run
+    studies = {name: study_variants(name, defaults["lr"], base_shift) for name in args.study.split(",")}
+    canon = lambda v: (tuple(x for x in v.run if not (x[0] == "lr_decay" and x[1] == defaults["lr_decay"])  # noqa: E731
+                             and not (x[0] == "lr" and x[1] == defaults["lr"])),
+                       tuple(x for x in v.chip if x not in (("coding", 1.0), ("exp", 0)))
+                       if not _is_default(v.chip, rule, len(hidden)) else ())
+    groups: dict[tuple, dict[tuple, Variant]] = {}
+    for vs in studies.values():
+        for v in vs:
+            run, chip = canon(v)
+            groups.setdefault(run, {}).setdefault(chip, Variant(repr(chip), v.run, v.chip))
+    res: dict[tuple, list[list[float]]] = {}
+    t0 = time.perf_counter()
+    for run, chips in groups.items():
+        vs = list(chips.values())
+        print(f"  run {dict(run) or 'defaults'}: {len(vs)} chip settings x {len(seeds)} seeds", file=sys.stderr, flush=True)
+        got = run_group(rule.name, args.data, hidden, vs, seeds, epochs, args.samples, defaults)
+        res.update({(run, chip): got[v.label] for chip, v in chips.items()})
+    secs = time.perf_counter() - t0
+    for name, variants in studies.items():
+        lines = [f"{args.data} {net}, {rule.name}, seeds {seeds}, {epochs} epochs"
+                 f"{'' if args.samples is None else f' x {args.samples} samples'}, base lr {defaults['lr']:g} "
+                 f"x{defaults['lr_decay']:g}/epoch, shift {base_shift} (all studies of this run: {secs:.0f} s, "
+                 f"1 thread)", "",
+                 "| variant | final test acc % (mean ± sd) | per seed | per epoch (mean) |", "|---|---:|---|---|"]
+        for v in variants:
+            accs = res[canon(v)]
+            final = [a[-1] for a in accs]
+            per_epoch = " ".join(f"{100 * statistics.mean(e):.1f}" for e in zip(*accs))
+            lines.append(f"| {v.label} | {fmt(final)} | {' '.join(f'{100 * a:.1f}' for a in final)} | {per_epoch} |")
+        best = max(variants, key=lambda v: statistics.mean(a[-1] for a in res[canon(v)]))
+        lines += ["", f"best: {best.label}"]
+        text = "\n".join(lines)
+        print(f"\n## {name} · {rule.name} · {net}{args.tag}\n{text}\n", flush=True)
+        write_section(path, f"{name} · {rule.name} · {net}{args.tag}", text)
+
+
+def _is_default(chip: tuple, rule, n_hidden: int) -> bool:
+    """True when the per-chip settings equal the rule's default spec (the same chip as 'defaults')."""
+    from neurocredit.chip.circuits import default_spec
+    spec = default_spec(rule, n_hidden)
+    d = {"third_shift": spec.third_shift, "gate": spec.gate if spec.gate is not None else -1.0,
+         "error_gain": spec.error_gain, "feedback_scale": spec.feedback_scale, "coding": 1.0, "exp": 0}
+    return all(d.get(k) == v for k, v in chip)
+
+if __name__ == "__main__":
+    main()
