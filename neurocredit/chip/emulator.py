@@ -137,19 +137,27 @@ TRACE_MAX = 127
 
 class EngineRandoms:
     """The random streams Lava's LearningDense of one connection draws from, in Lava's order, for
-    each of N independent chips (one ``rng_seed`` each)."""
+    each of N independent chips (one ``rng_seed`` each).  Draws are made ``block`` steps at a
+    time (``Generator.random(n)`` yields the same numbers as n calls of ``random(1)``), so the
+    streams are Lava's draw for draw without a Python call per chip and step."""
 
-    def __init__(self, rng_seeds: list[int]) -> None:
+    def __init__(self, rng_seeds: list[int], block: int = 256) -> None:
         self._w = [np.random.default_rng(2) for _ in rng_seeds]
         self._y = [np.random.default_rng(s + 2) for s in rng_seeds]
         for g in (*self._w, *self._y):
             g.random(1)
+        self._block, self._i = block, block
+        self._ry = self._rw = np.zeros((len(rng_seeds), 0))
 
     def step(self) -> tuple[np.ndarray, np.ndarray]:
-        """(r_y, r_w) per chip for one step: two y-trace advances (recv_traces), one weight advance."""
-        for g in self._y:
-            g.random(1)
-        return (np.array([g.random(1)[0] for g in self._y]), np.array([g.random(1)[0] for g in self._w]))
+        """(r_y, r_w) per chip for one step: two y-trace advances (recv_traces), the second
+        used, and one weight advance."""
+        if self._i == self._block:
+            self._ry = np.stack([g.random(2 * self._block)[1::2] for g in self._y], axis=1)
+            self._rw = np.stack([g.random(self._block) for g in self._w], axis=1)
+            self._i = 0
+        self._i += 1
+        return self._ry[self._i - 1], self._rw[self._i - 1]
 
 
 def apply_series(w: np.ndarray, x0: np.ndarray, y: dict[str, np.ndarray], series, r_y, r_w,
@@ -209,6 +217,87 @@ def apply_series(w: np.ndarray, x0: np.ndarray, y: dict[str, np.ndarray], series
     q = acc / ROUND_UNIT
     q = (np.floor(q) + (r_w < q % 1)).astype(np.int64)
     return np.clip((q * ROUND_UNIT) >> ACC_SHIFT, -256, 255)
+
+
+# -- the same engine on the active columns only (the fast path of emulate_chips) -----------------
+# An x0 product is 0 on every synapse whose x0 is 0, where the accumulator keeps W << 7 and the
+# rounding W: a step changes only the columns (per chip) whose x0 is 1.  Those are gathered from a
+# matrix M [chips, columns, rows] (columns contiguous: W^T for the forward view, W for the
+# transposed one) and updated by the same arithmetic as apply_series.  When no product reads w
+# and, per (chip, row), the non-zero currents share one sign, the clipped sum equals the sum
+# clipped once and W·128 has no low bits, so the update is  W ← clip(W + δ[chip, row], −256, 255)
+# with δ = (D >> 7) + (r_w·128 < D & 127), D = Σ currents: one δ per row, added to every active
+# column (otherwise the accumulator is run element by element).
+COLUMN_FACTORS = frozenset({"y1", "y2", "y3", "w"})
+POST_TRACES = ("y1", "y2", "y3")
+
+
+def column_products(series, time_step: int) -> list | None:
+    """The products of ``series`` applied at ``time_step`` if every one of them is an x0 product
+    of factors in COLUMN_FACTORS (a u<d> product that does not tick is skipped, as in
+    apply_series); None when the step must go through :func:`apply_series`."""
+    live = []
+    for p in series:
+        if p.decimation is not None:
+            if time_step % (1 << p.decimation) == 0:
+                return None
+            continue
+        if p.dependency != "x0" or not set(p.factors) <= COLUMN_FACTORS:
+            return None
+        live.append(p)
+    return live
+
+
+def trace_values(y: np.ndarray, r_y: np.ndarray) -> np.ndarray:
+    """The engine's reading of post traces ``y`` [chips, n]: floor(y e^(-1/65535)) + (r_y < frac),
+    ``r_y`` [chips, 1] (as in :func:`apply_series`)."""
+    yv = np.exp(-1 / Y_TAU) * np.asarray(y, np.int64)
+    return (np.floor(yv) + (r_y < yv % 1)).astype(np.int64)
+
+
+def product_current(p, values: list) -> np.ndarray:
+    """One product's accumulator increment where x0 = 1:
+    clip((m Π clip(f_i, ±2^width_i) >> max(0, Σ width_i + 4 − 15)) << (7 + k))."""
+    cur, width = np.int64(1), MANT_BITS
+    for f, val in zip(p.factors, values):
+        bits = FACTOR_BITS[f]
+        cur = cur * np.clip(val, -(2 ** bits), 2 ** bits - 1)
+        width += bits
+    cur = (cur * int(p.mant)) >> max(0, width - 15)
+    return np.clip(cur << (7 + int(p.exp)), ACC_MIN, ACC_MAX)
+
+
+def learn_columns(g: np.ndarray, chip: np.ndarray, traces: dict[str, np.ndarray], live: list,
+                  r_w: np.ndarray) -> np.ndarray:
+    """New weights of the gathered active columns ``g`` [n, rows] (x0 = 1; column i of chip
+    ``chip[i]``): ``traces`` {factor: [chips, rows]} as :func:`trace_values` reads them, ``live``
+    the step's x0 products, ``r_w`` [chips] the step's weight randoms.  Equal to
+    :func:`apply_series` on those columns (see above)."""
+    r128 = np.asarray(r_w, np.float64)[:, None] * ROUND_UNIT          # r_w < q % 1  <=>  128 r_w < acc & 127
+    if not any("w" in p.factors for p in live):
+        shape = (len(r128), g.shape[1])                                # [chips, rows]
+        curs = [np.broadcast_to(product_current(p, [traces[f] for f in p.factors]), shape) for p in live]
+        up = np.any([c > 0 for c in curs], axis=0) if curs else False
+        down = np.any([c < 0 for c in curs], axis=0) if curs else False
+        if not np.any(up & down):
+            d = sum(curs, np.zeros(shape, np.int64))
+            delta = (d >> ACC_SHIFT) + (r128 < (d & (ROUND_UNIT - 1)))
+            return np.clip(g + delta[chip], -256, 255)
+    acc = g << ACC_SHIFT
+    for p in live:
+        cur = product_current(p, [g if f == "w" else traces[f][chip] for f in p.factors])
+        acc = np.clip(acc + cur, ACC_MIN, ACC_MAX)
+    q = (acc >> ACC_SHIFT) + (r128[chip] < (acc & (ROUND_UNIT - 1)))
+    return np.clip(q, -256, 255)
+
+
+def sum_by_chip(g: np.ndarray, chip: np.ndarray, n_chips: int) -> np.ndarray:
+    """Σ of the rows of ``g`` [n, m] per chip (``chip`` [n] ascending) -> [n_chips, m] (int64)."""
+    out = np.zeros((n_chips, g.shape[1]), np.int64)
+    if len(chip):
+        starts = np.flatnonzero(np.r_[True, chip[1:] != chip[:-1]])
+        out[chip[starts]] = np.add.reduceat(g, starts, axis=0)
+    return out
 
 
 def decay_np(x: np.ndarray, d: int, off: int) -> np.ndarray:
@@ -304,6 +393,14 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
             for c in ref.connections}
     rec = {k: np.zeros((n_chips, steps, pops[k.split(":")[-1]].n), np.int64) for k in record}
     snaps: dict[str, list[np.ndarray]] = {c.name: [] for c in ref.plastic}
+    # a plastic connection is held column-major, M [chips, columns, rows] (learn_columns): the
+    # forward view as W^T (a column = a pre neuron), the transposed view as W; w_of gives W
+    fwd = {c.name for c in ref.plastic if c.view != "transposed"}
+    for name in fwd:
+        weights[name] = np.ascontiguousarray(weights[name].swapaxes(1, 2))
+        if name in masks:
+            masks[name] = np.ascontiguousarray(masks[name].swapaxes(1, 2))
+    w_of = lambda name: weights[name].swapaxes(1, 2) if name in fwd else weights[name]  # noqa: E731
     for t in range(steps):
         for p in ref.populations:
             a = sum((bufs[k] for k in into[(p.name, "a")]), z(p.n))
@@ -311,28 +408,48 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
             population_step(p, state[p.name], outs[p.name], a, bias[p.name], third, params[p.name])
         for c in ref.connections:
             s = src[c.src][:, t] if c.src in src else outs[c.src]["err" if c.src_port == "err" else "s"]
-            acc = np.einsum("kij,kj->ki", weights[c.name], s)
+            if c.name in fwd:             # W s from the columns of the pre neurons that sent something
+                chip, col = np.nonzero(s)
+                g, sv = weights[c.name][chip, col], s[chip, col]
+                acc = sum_by_chip(g * sv[:, None] if (sv != 1).any() else g, chip, n_chips)
+            else:
+                acc = np.einsum("kij,kj->ki", weights[c.name], s)
             e = exps[c.name]
             bufs[c.name] = np.where(e > 0, acc << np.maximum(e, 0), acc >> np.maximum(-e, 0))
             if not c.plastic:
                 continue
             r_y, r_w = randoms[c.name].step()
+            live = column_products(c.plastic, t + 1)
             if c.view == "transposed":
                 y = {"y1": np.zeros_like(s), "y2": np.clip(-s, 0, TRACE_MAX), "y3": np.clip(s, 0, TRACE_MAX)}
-                w_t = apply_series(weights[c.name].swapaxes(1, 2), outs[c.dst]["s"] > 0, y, c.plastic, r_y, r_w, t + 1)
-                weights[c.name] = np.ascontiguousarray(w_t.swapaxes(1, 2))
+                x0 = outs[c.dst]["s"] > 0
+                if live is None:
+                    w_t = apply_series(weights[c.name].swapaxes(1, 2), x0, y, c.plastic, r_y, r_w, t + 1)
+                    weights[c.name] = np.ascontiguousarray(w_t.swapaxes(1, 2))
+                else:
+                    chip, col = np.nonzero(x0)
+                    g = weights[c.name][chip, col]
             else:
-                weights[c.name] = apply_series(weights[c.name], s > 0, outs[c.dst], c.plastic, r_y, r_w, t + 1)
-            if c.name in masks:
+                y = outs[c.dst]
+                if live is None:
+                    w = apply_series(weights[c.name].swapaxes(1, 2), s > 0, y, c.plastic, r_y, r_w, t + 1)
+                    weights[c.name] = np.ascontiguousarray(w.swapaxes(1, 2))
+                elif (sv < 0).any():                     # graded pre: x0 = [s > 0]
+                    chip, col, g = chip[sv > 0], col[sv > 0], g[sv > 0]
+            if live is not None and len(chip):
+                used = {f for p in live for f in p.factors if f in POST_TRACES}
+                new = learn_columns(g, chip, {f: trace_values(y[f], r_y[:, None]) for f in used}, live, r_w)
+                weights[c.name][chip, col] = new * masks[c.name][chip, col] if c.name in masks else new
+            if c.name in masks and (t == 0 or live is None):     # W <- W' ⊙ mask (once in full)
                 weights[c.name] = weights[c.name] * masks[c.name]
             if snapshot_every and (t + 1) % snapshot_every == 0:
-                snaps[c.name].append(weights[c.name].copy())
+                snaps[c.name].append(w_of(c.name).copy())
         for k in record:
             port, _, name = k.rpartition(":")
             rec[k][:, t] = outs[name]["err" if port == "err" else "s"]
         if on_step is not None:          # progress only (session.SampleBar): steps run so far
             on_step(t + 1)
-    per_chip_w = [{k: v[i] for k, v in weights.items()} for i in range(n_chips)]
+    per_chip_w = [{k: np.ascontiguousarray(w_of(k)[i]) for k in weights} for i in range(n_chips)]
     per_chip_r = [{k: v[i] for k, v in rec.items()} for i in range(n_chips)]
     if snapshot_every:
         for i in range(n_chips):
