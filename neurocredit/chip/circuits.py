@@ -34,6 +34,7 @@ import numpy as np
 from neurocredit.chip.errors import OnChipError
 from neurocredit.chip.ir import ERROR, TARGET, Circuit, Connection, Phase, Population, ProductSeries
 from neurocredit.chip.plasticity import compile_terms
+from neurocredit.chip import tags as TG
 from neurocredit.chip.profile import Profile, load_profile
 from neurocredit.rules.factors import Factor
 from neurocredit.rules.locality import check_locality
@@ -162,7 +163,7 @@ def compile_rule(rule: Rule, spec: OnChipSpec | None = None, profile: str | Prof
         forward = compile_terms(rule.forward, lr_fwd, "forward", prof, spec.decay_steps)
     except OnChipError as exc:
         raise OnChipError(f"rule '{rule.name}', forward: {exc}") from None
-    if not any(p.dependency == "x0" for p in forward):
+    if not any(p.dependency == "x0" or TG.eligibility_table()["tag"] in p.factors for p in forward):
         raise OnChipError(f"rule '{rule.name}': no forward term has a pre spike factor, W would only decay")
     learned = fb_series = mirror = ProductSeries(())
     if fb.module_size not in (None, 1):
@@ -313,6 +314,9 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
     if compiled.feedback:
         meta["dw_B"] = compiled.feedback.dw
     circuit = Circuit(base.n_in, new_pops, conns, base.outputs, True, meta)
+    if TG.uses_eligibility(rule):       # e-prop: eligibility traces on the synapses' tags (chip.tags)
+        circuit = TG.attach(circuit, rule, spec.lr * float(rule.param("lr_scale", 1.0)),
+                            float(rule.param("surrogate_slope", 2.0)), profile, spec.decay_steps)
     if compiled.mirror:
         from neurocredit.chip.phases import mirror_phase
         circuit = replace(circuit, phases=(mirror_phase(circuit, compiled.mirror, spec),),

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from neurocredit.chip import tags as TG
 from neurocredit.chip.ir import INPUT, Circuit, Connection, Population
 from neurocredit.neurons import fixed_point as fp
 
@@ -131,7 +132,7 @@ ACC_MIN = -(2 ** 15) - 1
 ACC_SHIFT = 7            # W_ACCUMULATOR_S - W_SYN_VAR_S = 16 - 9
 ROUND_UNIT = 128         # 2^(W_ACCUMULATOR_U - W_WEIGHTS_U)
 MANT_BITS = 4
-FACTOR_BITS = {"x1": 7, "x2": 7, "y1": 7, "y2": 7, "y3": 7, "w": 9}
+FACTOR_BITS = {"x1": 7, "x2": 7, "y1": 7, "y2": 7, "y3": 7, "w": 9, "t": 9}
 TRACE_MAX = 127
 
 
@@ -161,11 +162,14 @@ class EngineRandoms:
 
 
 def apply_series(w: np.ndarray, x0: np.ndarray, y: dict[str, np.ndarray], series, r_y, r_w,
-                 time_step: int) -> np.ndarray:
+                 time_step: int, extra: dict[str, np.ndarray] | None = None,
+                 bounds: tuple[int, int] = (-256, 255)) -> np.ndarray:
     """One learning epoch of the engine (see above) for the products of ``series`` on integer
     weights ``w`` ([chips,] n_post, n_pre): ``x0`` ([chips,] n_pre) the pre spikes, ``y[trace]``
     ([chips,] n_post) the post traces, ``r_y``, ``r_w`` the step's randoms (a scalar or one per
-    chip), ``time_step`` Lava's (1 on the first step).  Returns the new weights."""
+    chip), ``time_step`` Lava's (1 on the first step).  Returns the new weights.  ``extra``: further
+    factors by name (the pre trace x1, the tag t: :mod:`neurocredit.chip.tags`), broadcastable to
+    ``w``; ``bounds``: the learned variable's range (a tag's is (-257, 255))."""
     w = w.astype(np.int64)
     ticks = any(p.decimation is not None and time_step % (1 << p.decimation) == 0 for p in series)
     if not ticks and all(p.dependency == "x0" and any(f in ("y1", "y2", "y3") for f in p.factors) for p in series):
@@ -206,6 +210,8 @@ def apply_series(w: np.ndarray, x0: np.ndarray, y: dict[str, np.ndarray], series
                 val = traces[f][..., :, None]
             elif f == "w":
                 val = w
+            elif extra is not None and f in extra:
+                val = extra[f]
             else:
                 raise ValueError(f"product {p}: factor {f!r} is not emulated")
             bits = FACTOR_BITS[f]
@@ -216,7 +222,7 @@ def apply_series(w: np.ndarray, x0: np.ndarray, y: dict[str, np.ndarray], series
         acc = np.clip(acc + cur, ACC_MIN, ACC_MAX)
     q = acc / ROUND_UNIT
     q = (np.floor(q) + (r_w < q % 1)).astype(np.int64)
-    return np.clip((q * ROUND_UNIT) >> ACC_SHIFT, -256, 255)
+    return np.clip((q * ROUND_UNIT) >> ACC_SHIFT, *bounds)
 
 
 # -- the same engine on the active columns only (the fast path of emulate_chips) -----------------
@@ -332,7 +338,7 @@ def population_step(p: Population, st: dict, o: dict, a: np.ndarray, bias: np.nd
         gate = v >= q["gate_lo"]
         tt = np.sign(third) * (np.abs(third) >> q["third_shift"]) * gate
         o["y2"], o["y3"], o["err"] = np.clip(-tt, 0, TRACE_MAX), np.clip(tt, 0, TRACE_MAX), tt
-        o["y1"] = spikes.astype(np.int64)
+        o["y1"] = TG.psi_of(p, v, q["vth"]) if p.psi_slope else spikes.astype(np.int64)
     st["u"], st["v"] = u, np.where(spikes, 0, v)
     o["s"] = spikes.astype(np.int64)
 
@@ -378,6 +384,7 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
     weights = {c.name: np.stack([_stored(ch.connection(c.name)) for ch in circuits]) for c in ref.connections}
     bufs = {c.name: z(pops[c.dst].n) for c in ref.connections}
     randoms = {c.name: EngineRandoms(list(rng_seeds)) for c in ref.plastic}
+    elig = TG.EligibilityState(ref, n_chips, list(rng_seeds))   # pre traces x1 and tags t (chip.tags)
     # existing synapses of a sparse plastic connection (chip by chip): learning never touches the rest
     masks = {c.name: np.stack([_mask(ch.connection(c.name)) for ch in circuits]) for c in ref.plastic
              if any(ch.connection(c.name).mask is not None for ch in circuits)}
@@ -432,7 +439,11 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
             else:
                 y = outs[c.dst]
                 if live is None:
-                    w = apply_series(weights[c.name].swapaxes(1, 2), s > 0, y, c.plastic, r_y, r_w, t + 1)
+                    # eligibility: x1 advanced, the tag learns by its dt from the same (old) values
+                    ex = elig.factors(c.name, s > 0) if c.name in elig else None
+                    w = apply_series(weights[c.name].swapaxes(1, 2), s > 0, y, c.plastic, r_y, r_w, t + 1, ex)
+                    if c.name in elig.tags:
+                        elig.tags[c.name] = apply_series(ex["t"], s > 0, y, c.tag, r_y, r_w, t + 1, ex, TG.TAG_BOUNDS)
                     weights[c.name] = np.ascontiguousarray(w.swapaxes(1, 2))
                 elif (sv < 0).any():                     # graded pre: x0 = [s > 0]
                     chip, col, g = chip[sv > 0], col[sv > 0], g[sv > 0]

@@ -28,8 +28,9 @@ INPUT = "input"     # the circuit's input source (spikes fed from outside)
 TARGET = "target"   # the one-hot target source of a learning circuit
 ERROR = "error"     # the output error units of a learning circuit
 
-STOCK_FACTORS = frozenset({"x1", "x2", "y1", "y2", "y3", "w"})
-"""Factors Lava's stock LearningDense evaluates (lava/magma/core/learning/string_symbols.py)."""
+STOCK_FACTORS = frozenset({"x1", "x2", "y1", "y2", "y3", "w", "t"})
+"""Factors Lava's stock LearningDense evaluates (lava/magma/core/learning/string_symbols.py; t: the
+synapse's tag, Lava's tag_1, learned by its own dt series)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class Population:
     kind: str = "lif"
     third_shift: int = 0
     gate_lo: int = -(2 ** 30)
+    psi_slope: float = 0.0          # > 0: y1 carries the pseudo-derivative ψ (neurocredit.chip.tags), not the spike
     params: tuple[tuple[str, int], ...] = ()   # a graded-rate kind's dynamics (chip.rate.KINDS)
 
 
@@ -153,6 +155,8 @@ class Connection:
     plastic: ProductSeries = NO_LEARNING
     view: str = "forward"
     mask: np.ndarray | None = None
+    tag: ProductSeries = NO_LEARNING       # the dt series of the synapses' tag (eligibility, chip.tags)
+    pre_trace: tuple[int, int] = (0, 0)    # (x1 impulse, x1 tau) of the pre trace; tau 0: none
 
     def __post_init__(self) -> None:
         if not isinstance(self.plastic, ProductSeries):

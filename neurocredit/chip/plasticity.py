@@ -106,11 +106,19 @@ def compile_term(term: Term, lr: float, view: str, profile: Profile, decay_steps
         value = lr * term.coef / decay_steps
         m, k, d = decimated_constant(value, profile)
         return (Product(m, k, f"u{d}", ("w",), label, abs(m * 2.0 ** (k - d) - value) / abs(value)),)
-    if names.count("x0") != 1:
+    dep = "x0"
+    elig = _table().get("eligibility", {})
+    if elig and elig["tag"] in names:     # an eligibility term: the tag is read every step (chip.tags)
+        if "x0" in names:
+            raise OnChipError(f"term {term}: the eligibility trace already holds the pre spike's trace; a "
+                              f"product of it with the pre spike x0 is not an eligibility term")
+        dep = elig["dependency"]
+        names = [dep, *names]
+    if names.count(dep) != 1:
         raise OnChipError(f"term {term}: the engine evaluates a product on a dependency (the pre spike x0 "
                           f"or a decimated tick u<d> for a weight-only term); on a {view} synapse this term "
-                          f"has {'none' if 'x0' not in names else 'two'} (factors {' · '.join(names)})")
-    rest = [n for n in names if n != "x0"]
+                          f"has {'none' if dep not in names else 'two'} (factors {' · '.join(names)})")
+    rest = [n for n in names if n != dep]
     value = lr * term.coef
     m, k = scaling_constant(value, profile, f"term {term}: constant η·c =")
     err = abs(m * 2.0 ** k - value) / abs(value)
@@ -125,7 +133,7 @@ def compile_term(term: Term, lr: float, view: str, profile: Profile, decay_steps
         if len(fs) > int(profile.get("learning.max_factors_per_term")):
             raise OnChipError(f"term {term}: product x0 * {' * '.join(fs)} has more factors than the "
                               f"engine's limit {profile.get('learning.max_factors_per_term')}")
-    return tuple(Product(s * m, k, "x0", fs, label, err) for s, fs in combos)
+    return tuple(Product(s * m, k, dep, fs, label, err) for s, fs in combos)
 
 
 def compile_terms(terms, lr: float, view: str, profile: str | Profile = "loihi2",

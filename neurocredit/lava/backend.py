@@ -39,6 +39,7 @@ def run_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int 
     from lava.proc.io.source import RingBuffer as Source
     from lava.utils.weightutils import SignMode
 
+    from neurocredit.lava.processes.derivative_process import PseudoDerivativeLIF
     from neurocredit.lava.processes.process import ThirdFactorLIF
 
     from neurocredit.lava.processes.transposed_process import TransposedLearningDense, TransposedLearningSparse
@@ -53,6 +54,13 @@ def run_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int 
     def learning_rule(series) -> Loihi3FLearningRule:
         return Loihi3FLearningRule(dw=series.dw, t_epoch=1, rng_seed=rng_seed)
 
+    def connection_rule(c) -> Loihi3FLearningRule:
+        """The connection's rule; with an eligibility (chip.tags) its tag's dt and its pre trace x1."""
+        if not c.pre_trace[1]:
+            return learning_rule(c.plastic)
+        return Loihi3FLearningRule(dw=c.plastic.dw, dt=c.tag.dw if c.tag else None, x1_impulse=c.pre_trace[0],
+                                   x1_tau=c.pre_trace[1], t_epoch=1, rng_seed=rng_seed)
+
     seed_everything(rng_seed)
     steps = next(iter(inputs.values())).shape[0]
     record = list(record or [])
@@ -66,12 +74,14 @@ def run_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int 
         if len({c.plastic.dw for c in plastic_in}) > 1:
             raise OnChipError(f"population {p.name}: its plastic inputs learn with different rules; a Lava "
                               f"learning neuron holds one")
-        procs[p.name] = ThirdFactorLIF(shape=(p.n,), du=int(p.du), dv=int(p.dv), vth=int(p.vth),
-                                       bias_mant=np.asarray(p.bias_mant, np.int32),
-                                       bias_exp=np.asarray(p.bias_exp, np.int32),
-                                       third_shift=int(p.third_shift), gate_lo=int(p.gate_lo),
-                                       learning_rule=learning_rule(plastic_in[0].plastic) if plastic_in else None,
-                                       name=p.name)
+        # y1 = the pseudo-derivative ψ where an eligibility trace reads it (chip.tags)
+        neuron, extra = (PseudoDerivativeLIF, {"psi_slope": float(p.psi_slope)}) if p.psi_slope else (ThirdFactorLIF, {})
+        procs[p.name] = neuron(shape=(p.n,), du=int(p.du), dv=int(p.dv), vth=int(p.vth),
+                               bias_mant=np.asarray(p.bias_mant, np.int32),
+                               bias_exp=np.asarray(p.bias_exp, np.int32),
+                               third_shift=int(p.third_shift), gate_lo=int(p.gate_lo),
+                               learning_rule=connection_rule(plastic_in[0]) if plastic_in else None,
+                               name=p.name, **extra)
     modes = {"mixed": SignMode.MIXED, "excitatory": SignMode.EXCITATORY, "inhibitory": SignMode.INHIBITORY}
     dense = {}
     graded = {p.name for p in circuit.populations if p.kind == "graded"}
@@ -88,7 +98,7 @@ def run_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int 
                               f"LearningSparse, whose saturation (np.clip on a CSR matrix) fails with this "
                               f"scipy; only the transposed view (TransposedLearningSparse) is built")
         elif c.plastic:
-            d = LearningDense(weights=w, learning_rule=learning_rule(c.plastic), **common)
+            d = LearningDense(weights=w, learning_rule=connection_rule(c), **common)
         else:
             d = Dense(weights=w, num_message_bits=24 if (c.src in graded or c.src_port == "err") else 0, **common)
         src = sources[c.src] if c.src in sources else procs[c.src]

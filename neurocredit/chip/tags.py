@@ -1,0 +1,257 @@
+"""Eligibility traces on the learning engine's synaptic tag: e-prop on chip.
+
+e-prop (Bellec et al. 2020, Nat. Commun. 11:3625, eqs. 13-14 and Methods) learns a recurrent
+spiking network with, per synapse j <- i::
+
+    e_ji[t] = ψ_j[t] x̄_i[t]            eligibility: post pseudo-derivative x pre trace
+    ē_ji[t] = κ ē_ji[t−1] + e_ji[t]    filtered by the readout's decay κ
+    ΔW_ji   = −η L_j[t] ē_ji[t]        L_j = Σ_k B_jk (y_k − y*_k): the third factor
+
+Lava's / Loihi 2's learning engine holds, beside the weight, a per-synapse *tag* ``t``
+(``tag_1``) learned by its own product series ``dt``, and a pre trace ``x1`` (impulse per pre
+spike, exponential decay with time constant ``x1_tau``).  The rule compiler
+(:mod:`neurocredit.chip.plasticity`) maps the rule's ``eligibility`` factor to ``t``
+(``mappings/engine.toml`` [eligibility]); this module gives every plastic connection::
+
+    x1     impulse I per pre spike, tau = the post neuron's membrane decay (x1 ≈ I x̄)
+    y1     the post neuron's pseudo-derivative ψ (fast sigmoid, :func:`pseudo_derivative`) in
+           place of its spike
+    dt     = c u0 x1 y1 − (1 − κ) u0 t        (t ≈ ē in tag units; c puts ψ = 1, x1 = 127 at the
+                                              tag's full scale 255 in the steady state)
+    dw     = the rule's products on u0 t y3 / u0 t y2 (y3 − y2 = L, the third factor)
+
+The engine reads every synaptic variable before any of them changes (Lava's
+``_apply_learning_rules`` extracts its arguments once per epoch), so the weight learns from the
+tag of the previous step.  A readout connection (post neurons with their own error, e-prop's
+ψ = 1, no κ) needs no tag: its eligibility is the pre trace itself, ``dw`` on u0 x1 y3 / u0 x1 y2.
+
+Dependencies: the tag products ride on ``u0`` (every step); Lava allows one decimation u<k> in a
+rule's dw, dd and dt together, so an eligibility rule with a decimated decay term is refused, as
+is a term that needs the post spike on y1 (y1 carries ψ).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from neurocredit.chip.errors import OnChipError
+from neurocredit.chip.ir import Circuit, Connection, Population, Product, ProductSeries
+from neurocredit.chip.plasticity import _table, compile_terms, scaling_constant
+from neurocredit.chip.profile import Profile, load_profile
+from neurocredit.neurons import fixed_point as fp
+from neurocredit.rules.factors import Factor
+from neurocredit.rules.rule import Rule
+
+TRACE_MAX = 127                 # 7-bit traces (x1, y1)
+TAG_BOUNDS = (-257, 255)        # Lava W_TAG_1_U = 8: tag_1 saturates to [-(2^8) - 1, 2^8 - 1]
+MANT_BITS, ACC_BITS = 4, 15
+WIDTHS = {"x1": 7, "x2": 7, "y1": 7, "y2": 7, "y3": 7, "w": 9, "t": 9}
+
+
+def eligibility_table() -> dict:
+    """The [eligibility] section of mappings/engine.toml (tag, pre trace, ψ trace, dependency,
+    units)."""
+    table = _table().get("eligibility")
+    if not table:
+        raise OnChipError("mappings/engine.toml has no [eligibility] section: the eligibility factor "
+                          "has no learning-engine counterpart")
+    return table
+
+
+def uses_eligibility(rule: Rule) -> bool:
+    """True if a forward term of ``rule`` reads the eligibility trace."""
+    return any(Factor.ELIGIBILITY in t.factors for t in rule.forward)
+
+
+def engine_shift(factors: tuple[str, ...]) -> int:
+    """The engine's right shift of a product's value: max(0, 4 + Σ factor widths − 15)."""
+    return max(0, MANT_BITS + sum(WIDTHS[f] for f in factors) - ACC_BITS)
+
+
+# -- neuron side: the pseudo-derivative ------------------------------------------------------------
+def pseudo_derivative(v: np.ndarray, vth: np.ndarray | int, slope: float) -> np.ndarray:
+    """ψ = floor(127 θ² / (θ + k |v − θ|)²) in [0, 127]: the fast-sigmoid pseudo-derivative
+    1/(1 + k|v/θ − 1|)² of the voltage ``v`` before reset, θ = ``vth`` (Lava units, vth << 6),
+    k = ``slope`` (the torch e-prop's ``surrogate_slope``; Zenke & Ganguli 2018), in integer
+    arithmetic with k to 1/16."""
+    theta = np.asarray(vth, np.int64) * 16
+    k16 = int(round(16 * slope))
+    d = np.abs(np.asarray(v, np.int64) * 16 - theta) // 16
+    den = theta + k16 * d
+    return np.clip((TRACE_MAX * theta * theta) // np.maximum(den * den, 1), 0, TRACE_MAX).astype(np.int64)
+
+
+# -- synapse side: pre trace, tag ------------------------------------------------------------------
+def pre_trace_params(dv: int) -> tuple[int, int]:
+    """(x1 impulse, x1 tau) for a post neuron with voltage decay ``dv`` (v ← v (4096 − dv)/4096):
+    tau = −1/ln(1 − dv/4096) rounded into [1, 255] (Lava's x1_tau, 8 bits; 0 would mean no
+    decay), impulse = 127 (1 − e^(−1/tau)) so that a pre neuron spiking every step holds x1 at
+    the 7-bit top."""
+    beta = 1.0 - int(dv) / 4096.0
+    tau = 255 if beta >= math.exp(-1 / 255) else max(1, min(255, round(-1.0 / math.log(max(beta, 1e-12)))))
+    return max(1, round(TRACE_MAX * (1.0 - math.exp(-1.0 / tau)))), tau
+
+
+def pre_trace_step(x1: np.ndarray, spiked: np.ndarray, impulse: int, tau: int, r: np.ndarray) -> np.ndarray:
+    """One epoch of Lava's x1 (LearningConnectionModelBitApproximate._compute_trace_histories,
+    t_epoch 1): decay by e^(−1/tau) with stochastic rounding (r: the chip's trace random, one
+    per chip), then the impulse where the pre neuron spiked, clipped to [0, 127]."""
+    v = math.exp(-1.0 / tau) * x1
+    out = (np.floor(v) + (np.asarray(r)[..., None] < v % 1)).astype(np.int64)
+    return np.where(spiked, np.clip(out + int(impulse), 0, TRACE_MAX), out)
+
+
+class TraceRandoms:
+    """Lava's x-trace decay stream of one connection for N chips: ``default_rng(rng_seed)``, one
+    draw at creation and two per step (recv_traces advances twice), the second used."""
+
+    def __init__(self, rng_seeds: list[int], block: int = 256) -> None:
+        self._g = [np.random.default_rng(s) for s in rng_seeds]
+        for g in self._g:
+            g.random(1)
+        self._block, self._i, self._r = block, block, np.zeros((0, len(rng_seeds)))
+
+    def step(self) -> np.ndarray:
+        if self._i == self._block:
+            self._r = np.stack([g.random(2 * self._block)[1::2] for g in self._g], axis=1)
+            self._i = 0
+        self._i += 1
+        return self._r[self._i - 1]
+
+
+class EligibilityState:
+    """The per-chip pre traces x1 and tags t of a circuit's eligibility connections, for the
+    emulator (:func:`neurocredit.chip.emulator.emulate_chips`)."""
+
+    def __init__(self, ref: Circuit, n_chips: int, rng_seeds: list[int]) -> None:
+        self.conns = {c.name: c for c in ref.plastic if c.pre_trace[1] > 0}
+        self.x1 = {k: np.zeros((n_chips, np.shape(c.weights)[1]), np.int64) for k, c in self.conns.items()}
+        self.tags = {k: np.zeros((n_chips, *np.shape(c.weights)), np.int64) for k, c in self.conns.items() if c.tag}
+        self.randoms = {k: TraceRandoms(list(rng_seeds)) for k in self.conns}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.conns
+
+    def factors(self, name: str, spiked: np.ndarray) -> dict[str, np.ndarray]:
+        """Advance connection ``name``'s x1 by one step (``spiked``: [chips, n_pre] pre spikes);
+        the factors its products read: x1 [chips, 1, n_pre] and the tag t before this step."""
+        impulse, tau = self.conns[name].pre_trace
+        self.x1[name] = pre_trace_step(self.x1[name], spiked, impulse, tau, self.randoms[name].step())
+        out = {"x1": self.x1[name][:, None, :]}
+        if name in self.tags:
+            out["t"] = self.tags[name]
+        return out
+
+
+# -- compiler side -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EligibilityPlan:
+    """What the tag of one connection holds: ``tau``/``impulse`` of its pre trace, ``kappa`` the
+    tag's decay (None: no tag, the eligibility is the pre trace itself), the dt series, and the
+    dw series."""
+
+    impulse: int
+    tau: int
+    kappa: float | None
+    dt: ProductSeries
+    dw: ProductSeries
+
+
+def tag_series(kappa: float, profile: Profile) -> tuple[ProductSeries, float]:
+    """(dt series, c): dt = c u0 x1 y1 − (1 − κ) u0 t with c such that ψ = 1 and x1 = 127 hold
+    the tag at its full scale 255 in the steady state, quantised on the m 2^k grid."""
+    el = eligibility_table()
+    dep, pre, psi, tag = el["dependency"], el["pre_trace"], el["pseudo_derivative"], el["tag"]
+    if not 0.0 <= kappa < 1.0:
+        raise OnChipError(f"eligibility decay κ = {kappa} must be in [0, 1)")
+    top = TAG_BOUNDS[1] * (1.0 - kappa) / (TRACE_MAX * TRACE_MAX)
+    try:
+        m, k = scaling_constant(top * 2 ** engine_shift((pre, psi)), profile, "eligibility gain")
+    except OnChipError:                # a slow κ: the smallest gain (the tag tops out sooner)
+        m, k = 1, int(profile.get("learning.scaling_exponent_min"))
+    c = m * 2.0 ** k / 2 ** engine_shift((pre, psi))
+    prods = [Product(m, k, dep, (pre, psi), "eligibility ← ψ · x̄", abs(c - top) / top)]
+    if kappa < 1.0:                    # (always: κ < 1 is checked above)
+        md, kd = scaling_constant(-(1.0 - kappa), profile, "eligibility decay 1 − κ")
+        prods.append(Product(md, kd, dep, (tag,), "eligibility decay (1 − κ)",
+                             abs(-md * 2.0 ** kd - (1 - kappa)) / (1 - kappa)))
+    return ProductSeries(tuple(prods)), c
+
+
+def _retarget(series: ProductSeries, old: str, new: str) -> ProductSeries:
+    return ProductSeries(tuple(replace(p, factors=tuple(new if f == old else f for f in p.factors))
+                               for p in series))
+
+
+def plan(rule: Rule, lr: float, kappa: float | None, dv: int, profile: str | Profile = "loihi2",
+         decay_steps: int = 1) -> EligibilityPlan:
+    """The eligibility of one plastic connection of ``rule`` whose post neurons decay with
+    ``dv``: a tag with decay ``kappa`` (hidden neurons: κ the readout's decay, ψ on y1), or
+    with ``kappa`` None the pre trace alone (a readout: ψ = 1, no filter).  The rule's terms are
+    compiled by :func:`neurocredit.chip.plasticity.compile_terms` with the eligibility factor
+    on the tag (u0), their constant divided by the unit the tag (or x1) counts as one
+    (engine.toml [eligibility] tag_unit / pre_unit) and times the engine's shift."""
+    prof = load_profile(profile)
+    el = eligibility_table()
+    impulse, tau = pre_trace_params(dv)
+    for t in rule.forward:
+        if Factor.POST in t.factors:
+            raise OnChipError(f"rule '{rule.name}': term {t} needs the post spike on y1, which carries the "
+                              f"pseudo-derivative ψ of the eligibility trace")
+    tag, pre = el["tag"], el["pre_trace"]
+    if kappa is None:                  # the eligibility is x1 itself: scale for x1's unit and shift
+        scale = 2 ** engine_shift((pre, "y3")) / float(el["pre_unit"])
+        dw = _retarget(compile_terms(rule.forward, lr * scale, "forward", prof, decay_steps), tag, pre)
+        dt = ProductSeries(())
+    else:
+        scale = 2 ** engine_shift((tag, "y3")) / float(el["tag_unit"])
+        dw = compile_terms(rule.forward, lr * scale, "forward", prof, decay_steps)
+        dt, _ = tag_series(kappa, prof)
+    ks = {p.decimation for s in (dw, dt) for p in s if p.decimation is not None}
+    if len(ks) > 1:
+        raise OnChipError(f"rule '{rule.name}': products {dw.dw} ; dt = {dt.dw} ride on decimations "
+                          f"{sorted(ks)}; the engine allows one u<k> in a connection's dw, dd and dt")
+    return EligibilityPlan(impulse, tau, kappa, dt, dw)
+
+
+def attach(circuit: Circuit, rule: Rule, lr: float, slope: float, profile: str | Profile = "loihi2",
+           decay_steps: int = 1) -> Circuit:
+    """``circuit`` (a learning circuit of :func:`neurocredit.chip.circuits.build_circuit`) with
+    the eligibility of ``rule`` on every plastic forward connection: into a hidden population a
+    tag (κ = the output population's voltage decay, ψ with ``slope`` sent as y1), into the output
+    population the pre trace alone; the circuit's meta gains the series (``dw``, ``dt``)."""
+    outputs = set(circuit.outputs)
+    out_pops = [p for p in circuit.populations if p.name in outputs]
+    if not out_pops:
+        raise OnChipError("an eligibility rule needs the circuit's output population (the readout) for κ")
+    kappa = 1.0 - int(out_pops[0].dv) / 4096.0
+    plans: dict[str, EligibilityPlan] = {}
+    conns = []
+    for c in circuit.connections:
+        if not c.plastic or c.view != "forward" or c.dst_port != "a":
+            conns.append(c)
+            continue
+        post = circuit.population(c.dst)
+        key = (post.name in outputs, int(post.dv))
+        if key not in plans:
+            plans[key] = plan(rule, lr, None if key[0] else kappa, int(post.dv), profile, decay_steps)
+        p = plans[key]
+        conns.append(replace(c, plastic=p.dw, tag=p.dt, pre_trace=(p.impulse, p.tau)))
+    hidden = {c.dst for c in conns if c.tag}
+    pops = [replace(p, psi_slope=float(slope)) if p.name in hidden else p for p in circuit.populations]
+    first_hidden = next((p for (out, _), p in plans.items() if not out), None)
+    first_out = next((p for (out, _), p in plans.items() if out), None)
+    meta = dict(circuit.meta)
+    if first_hidden is not None:
+        meta.update(dw=first_hidden.dw.dw, dt=first_hidden.dt.dw, kappa=kappa)
+    if first_out is not None:
+        meta["dw_out"] = first_out.dw.dw
+    return replace(circuit, populations=tuple(pops), connections=tuple(conns), meta=meta)
+
+
+def psi_of(p: Population, v: np.ndarray, vth: np.ndarray | int) -> np.ndarray:
+    """The ψ a population with ``psi_slope`` sends as y1 (voltage ``v`` before reset, ``vth``
+    its threshold mantissa)."""
+    return pseudo_derivative(v, np.asarray(vth, np.int64) << fp.VTH_SHIFT, p.psi_slope)
