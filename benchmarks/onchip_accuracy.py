@@ -7,6 +7,7 @@ row) and the table is rewritten to ``benchmarks/results/onchip_accuracy.md`` aft
 
     python benchmarks/onchip_accuracy.py [--data digits,mnist5k] [--rules dfa,fa,drtp,kp]
                                          [--seeds 0,1,2] [--depths 1] [--quick]
+    python benchmarks/onchip_accuracy.py --lava 200 [--rules dfa]   # Lava == emulator on MNIST-5k
 
 Defaults (network, epochs, base lr per data and rule, lr decay) come from
 ``mappings/onchip_learning.toml`` (measured: benchmarks/onchip_study.py ->
@@ -149,6 +150,51 @@ def save_row(row: dict) -> None:
             Path(tmp).write_text("\n".join(lines) + "\n")
 
 
+def lava_check(n: int, rule_name: str = "dfa", seed: int = 0) -> None:
+    """Stream ``n`` MNIST-5k training samples (the data's defaults) through Lava with learning
+    (``lava.backend.run_learning``, Loihi2SimCfg fixed point) and through the emulator from the
+    same untrained circuit and Lava seed; print and write (results/onchip_lava_mnist.md) whether
+    every learned weight is equal, and how many synapses learning changed."""
+    import numpy as np
+
+    from neurocredit.chip import circuits as C
+    from neurocredit.chip import session as S
+    from neurocredit.chip.compile import compile_graph
+    from neurocredit.chip.emulator import emulate_learning
+    from neurocredit.io_utils import atomic_path
+    from neurocredit.lava.backend import run_learning
+    from neurocredit.rules import resolve_rule
+
+    rule = resolve_rule(rule_name)
+    d = C.onchip_defaults(rule, "mnist5k")
+    sizes = sizes_for("mnist5k", list(d["hidden"]))
+    timing = S.stream_timing(len(d["hidden"]))
+    circuit = C.build_circuit(compile_graph(S.initial_graph(sizes, seed=seed)).fixed_circuit, rule,
+                              C.random_feedback(rule, sizes, seed), C.default_spec(rule, len(d["hidden"]), lr=d["lr"]))
+    data = load("mnist5k", seed)
+    stream = S.sample_stream(data.x_train.numpy()[:n], data.y_train.numpy()[:n], 10, timing.steps, timing.blank, seed,
+                             timing.target_delay)
+    t0 = time.perf_counter()
+    emu, _ = emulate_learning(circuit, stream, rng_seed=seed)
+    t_emu = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    lava, _ = run_learning(circuit, stream, rng_seed=seed)
+    t_lava = time.perf_counter() - t0
+    start = circuit.weights()
+    names = [c.name for c in circuit.plastic]
+    same = all(np.array_equal(lava[k], emu[k]) for k in names)
+    changed = sum(int((np.asarray(emu[k]) != np.asarray(start[k])).sum()) for k in names)
+    total = sum(int(np.size(start[k])) for k in names)
+    line = (f"Lava vs emulator, MNIST-5k {'-'.join(map(str, sizes))} {rule.name} on chip, {n} training samples "
+            f"({len(next(iter(stream.values())))} steps, seed {seed}): "
+            f"learned weights equal weight for weight: {same} ({changed:,} of {total:,} plastic synapses changed by "
+            f"learning); Lava {t_lava:.0f} s, emulator {t_emu:.1f} s, 1 thread")
+    print(line, flush=True)
+    with atomic_path(RESULTS / "onchip_lava_mnist.md") as tmp:
+        Path(tmp).write_text("# Lava with learning vs the emulator on MNIST-5k (benchmarks/onchip_accuracy.py --lava N)"
+                             "\n\n" + line + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="digits,mnist5k")
@@ -160,8 +206,13 @@ def main() -> None:
     ap.add_argument("--float-epochs", type=int, default=None, help="0: skip the float column")
     ap.add_argument("--bp-epochs", type=int, default=None, help="0: skip the rate BP column")
     ap.add_argument("--quick", action="store_true", help="1 seed, 1 epoch x 1000 samples, float 5 epochs (smoke)")
+    ap.add_argument("--lava", type=int, default=0, help="only: N MNIST-5k training samples in Lava with learning "
+                    "and in the emulator, weights compared (results/onchip_lava_mnist.md)")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.lava:
+        lava_check(args.lava, args.rules.split(",")[0])
+        return
     from neurocredit.chip.circuits import onchip_defaults
     from neurocredit.rules import resolve_rule
 
