@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from neurocredit.chip import extensions as EX
 from neurocredit.chip import tags as TG
 from neurocredit.chip.ir import INPUT, Circuit, Connection, Population
 from neurocredit.neurons import fixed_point as fp
@@ -133,6 +134,7 @@ ACC_SHIFT = 7            # W_ACCUMULATOR_S - W_SYN_VAR_S = 16 - 9
 ROUND_UNIT = 128         # 2^(W_ACCUMULATOR_U - W_WEIGHTS_U)
 MANT_BITS = 4
 FACTOR_BITS = {"x1": 7, "x2": 7, "y1": 7, "y2": 7, "y3": 7, "w": 9, "t": 9}
+FACTOR_BITS.update({f: int(e["bits"]) for f, e in EX.extension_table().items()})   # marked extensions
 TRACE_MAX = 127
 
 
@@ -273,37 +275,57 @@ def product_current(p, values: list) -> np.ndarray:
     return np.clip(cur << (7 + int(p.exp)), ACC_MIN, ACC_MAX)
 
 
-def learn_columns(g: np.ndarray, chip: np.ndarray, traces: dict[str, np.ndarray], live: list,
-                  r_w: np.ndarray) -> np.ndarray:
-    """New weights of the gathered active columns ``g`` [n, rows] (x0 = 1; column i of chip
-    ``chip[i]``): ``traces`` {factor: [chips, rows]} as :func:`trace_values` reads them, ``live``
-    the step's x0 products, ``r_w`` [chips] the step's weight randoms.  Equal to
-    :func:`apply_series` on those columns (see above)."""
+def padded_columns(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per chip (row of ``x`` [chips, n]) the indices of its non-zero entries, padded to the
+    largest count by repeating its last one (0 for a chip with none): (idx [chips, P], count
+    [chips]).  A repeated column is computed twice with the same values (harmless to write)."""
+    chip, col = np.nonzero(x)
+    cnt = np.bincount(chip, minlength=x.shape[0])
+    if len(col) == 0:
+        return np.zeros((x.shape[0], 1), np.intp), cnt
+    end = np.cumsum(cnt)
+    pos = np.minimum((end - cnt)[:, None] + np.arange(int(cnt.max())), np.maximum(end - 1, 0)[:, None])
+    idx = col[pos]
+    idx[cnt == 0] = 0
+    return idx, cnt
+
+
+def column_sum(g: np.ndarray, cnt: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
+    """Σ over the gathered columns ``g`` [chips, P, rows] of each chip's ``cnt`` distinct ones
+    (padded ones repeat the last), weighted by ``values`` [chips, P] (None: spikes, all 1) ->
+    [chips, rows] int64: W s restricted to the sources that sent something."""
+    if values is None:
+        return g.sum(1, dtype=np.int64) - (g.shape[1] - cnt)[:, None] * g[:, -1].astype(np.int64)
+    return np.einsum("kpr,kp->kr", g.astype(np.int64), values * (np.arange(g.shape[1]) < cnt[:, None]))
+
+
+def learn_columns(g: np.ndarray, cnt: np.ndarray, traces: dict[str, np.ndarray], live: list,
+                  r_w: np.ndarray) -> np.ndarray | None:
+    """New weights of the gathered active columns ``g`` [chips, P, rows] (x0 = 1 on each chip's
+    first ``cnt`` columns, the rest repeats; a chip with cnt 0 keeps its weights): ``traces``
+    {factor: [chips, rows]} as :func:`trace_values` reads them, ``live`` the step's x0 products,
+    ``r_w`` [chips] the step's weight randoms.  Equal to :func:`apply_series` on those columns
+    (see above); None when no weight changes."""
     r128 = np.asarray(r_w, np.float64)[:, None] * ROUND_UNIT          # r_w < q % 1  <=>  128 r_w < acc & 127
     if not any("w" in p.factors for p in live):
-        shape = (len(r128), g.shape[1])                                # [chips, rows]
+        shape = (len(r128), g.shape[2])                                # [chips, rows]
         curs = [np.broadcast_to(product_current(p, [traces[f] for f in p.factors]), shape) for p in live]
         up = np.any([c > 0 for c in curs], axis=0) if curs else False
         down = np.any([c < 0 for c in curs], axis=0) if curs else False
         if not np.any(up & down):
             d = sum(curs, np.zeros(shape, np.int64))
-            delta = (d >> ACC_SHIFT) + (r128 < (d & (ROUND_UNIT - 1)))
-            return np.clip(g + delta[chip], -256, 255)
-    acc = g << ACC_SHIFT
+            delta = ((d >> ACC_SHIFT) + (r128 < (d & (ROUND_UNIT - 1)))) * (cnt > 0)[:, None]
+            if not delta.any():
+                return None
+            # |g| <= 256: clipping delta to ±512 keeps clip(g + delta) and fits g's dtype (int16)
+            return np.clip(g + np.clip(delta, -512, 512).astype(g.dtype)[:, None, :], -256, 255)
+    w = g.astype(np.int64)
+    acc = w << ACC_SHIFT
     for p in live:
-        cur = product_current(p, [g if f == "w" else traces[f][chip] for f in p.factors])
+        cur = product_current(p, [w if f == "w" else traces[f][:, None, :] for f in p.factors])
         acc = np.clip(acc + cur, ACC_MIN, ACC_MAX)
-    q = (acc >> ACC_SHIFT) + (r128[chip] < (acc & (ROUND_UNIT - 1)))
-    return np.clip(q, -256, 255)
-
-
-def sum_by_chip(g: np.ndarray, chip: np.ndarray, n_chips: int) -> np.ndarray:
-    """Σ of the rows of ``g`` [n, m] per chip (``chip`` [n] ascending) -> [n_chips, m] (int64)."""
-    out = np.zeros((n_chips, g.shape[1]), np.int64)
-    if len(chip):
-        starts = np.flatnonzero(np.r_[True, chip[1:] != chip[:-1]])
-        out[chip[starts]] = np.add.reduceat(g, starts, axis=0)
-    return out
+    q = np.clip((acc >> ACC_SHIFT) + (r128[:, :, None] < (acc & (ROUND_UNIT - 1))), -256, 255)
+    return np.where((cnt > 0)[:, None, None], q, w)
 
 
 def decay_np(x: np.ndarray, d: int, off: int) -> np.ndarray:
@@ -407,18 +429,30 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
         weights[name] = np.ascontiguousarray(weights[name].swapaxes(1, 2))
         if name in masks:
             masks[name] = np.ascontiguousarray(masks[name].swapaxes(1, 2))
-    w_of = lambda name: weights[name].swapaxes(1, 2) if name in fwd else weights[name]  # noqa: E731
+    # held as int16 (|W| <= 256: half the memory traffic of int32); w_of gives W as int64
+    narrow = lambda w: w if w.dtype == np.int16 else w.astype(np.int16)  # noqa: E731
+    for c in ref.plastic:
+        weights[c.name] = narrow(weights[c.name])
+        if c.name in masks:
+            masks[c.name] = narrow(masks[c.name])
+    w_of = lambda name: np.ascontiguousarray(weights[name].swapaxes(1, 2) if name in fwd  # noqa: E731
+                                             else weights[name], dtype=np.int64)
+    ix = np.arange(n_chips)[:, None]
+    spikes = {k: bool(((v == 0) | (v == 1)).all()) for k, v in src.items()}   # a source of 0/1 only
     for t in range(steps):
         for p in ref.populations:
             a = sum((bufs[k] for k in into[(p.name, "a")]), z(p.n))
             third = sum((bufs[k] for k in into[(p.name, "third")]), z(p.n))
             population_step(p, state[p.name], outs[p.name], a, bias[p.name], third, params[p.name])
+            outs[p.name]["in"] = a            # its summed input current: a graded signal (chip.extensions)
         for c in ref.connections:
-            s = src[c.src][:, t] if c.src in src else outs[c.src]["err" if c.src_port == "err" else "s"]
+            s = src[c.src][:, t] if c.src in src else outs[c.src][c.src_port if c.src_port in ("err", "in") else "s"]
             if c.name in fwd:             # W s from the columns of the pre neurons that sent something
-                chip, col = np.nonzero(s)
-                g, sv = weights[c.name][chip, col], s[chip, col]
-                acc = sum_by_chip(g * sv[:, None] if (sv != 1).any() else g, chip, n_chips)
+                binary = spikes[c.src] if c.src in src else c.src_port not in ("err", "in")
+                weights[c.name] = narrow(weights[c.name])
+                idx, cnt = padded_columns(s)
+                g = weights[c.name][ix, idx]                                   # [chips, P, post]
+                acc = column_sum(g, cnt, None if binary else np.take_along_axis(s, idx, 1))
             else:
                 acc = np.einsum("kij,kj->ki", weights[c.name], s)
             e = exps[c.name]
@@ -427,30 +461,35 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
                 continue
             r_y, r_w = randoms[c.name].step()
             live = column_products(c.plastic, t + 1)
+            # marked extensions: graded factors (and a transposed view's learning payload traces)
+            gx, gy = EX.graded_factors(c, outs[c.graded.src][c.graded.port], w_of(c.name)) if c.graded else (None, None)
             if c.view == "transposed":
-                y = {"y1": np.zeros_like(s), "y2": np.clip(-s, 0, TRACE_MAX), "y3": np.clip(s, 0, TRACE_MAX)}
+                y = gy or {"y1": np.zeros_like(s), "y2": np.clip(-s, 0, TRACE_MAX), "y3": np.clip(s, 0, TRACE_MAX)}
                 x0 = outs[c.dst]["s"] > 0
                 if live is None:
-                    w_t = apply_series(weights[c.name].swapaxes(1, 2), x0, y, c.plastic, r_y, r_w, t + 1)
+                    w_t = apply_series(weights[c.name].swapaxes(1, 2), x0, y, c.plastic, r_y, r_w, t + 1, gx)
                     weights[c.name] = np.ascontiguousarray(w_t.swapaxes(1, 2))
                 else:
-                    chip, col = np.nonzero(x0)
-                    g = weights[c.name][chip, col]
+                    weights[c.name] = narrow(weights[c.name])
+                    idx, cnt = padded_columns(x0)
+                    g = weights[c.name][ix, idx]
             else:
                 y = outs[c.dst]
                 if live is None:
                     # eligibility: x1 advanced, the tag learns by its dt from the same (old) values
-                    ex = elig.factors(c.name, s > 0) if c.name in elig else None
+                    ex = elig.factors(c.name, s > 0) if c.name in elig else gx
                     w = apply_series(weights[c.name].swapaxes(1, 2), s > 0, y, c.plastic, r_y, r_w, t + 1, ex)
                     if c.name in elig.tags:
                         elig.tags[c.name] = apply_series(ex["t"], s > 0, y, c.tag, r_y, r_w, t + 1, ex, TG.TAG_BOUNDS)
                     weights[c.name] = np.ascontiguousarray(w.swapaxes(1, 2))
-                elif (sv < 0).any():                     # graded pre: x0 = [s > 0]
-                    chip, col, g = chip[sv > 0], col[sv > 0], g[sv > 0]
-            if live is not None and len(chip):
+                elif not binary and (s < 0).any():       # graded pre: x0 = [s > 0]
+                    idx, cnt = padded_columns(s > 0)
+                    g = weights[c.name][ix, idx]
+            if live is not None and cnt.any():
                 used = {f for p in live for f in p.factors if f in POST_TRACES}
-                new = learn_columns(g, chip, {f: trace_values(y[f], r_y[:, None]) for f in used}, live, r_w)
-                weights[c.name][chip, col] = new * masks[c.name][chip, col] if c.name in masks else new
+                new = learn_columns(g, cnt, {f: trace_values(y[f], r_y[:, None]) for f in used}, live, r_w)
+                if new is not None:
+                    weights[c.name][ix, idx] = new * masks[c.name][ix, idx] if c.name in masks else new
             if c.name in masks and (t == 0 or live is None):     # W <- W' ⊙ mask (once in full)
                 weights[c.name] = weights[c.name] * masks[c.name]
             if snapshot_every and (t + 1) % snapshot_every == 0:
@@ -460,7 +499,8 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
             rec[k][:, t] = outs[name]["err" if port == "err" else "s"]
         if on_step is not None:          # progress only (session.SampleBar): steps run so far
             on_step(t + 1)
-    per_chip_w = [{k: np.ascontiguousarray(w_of(k)[i]) for k in weights} for i in range(n_chips)]
+    final = {k: w_of(k) for k in weights}
+    per_chip_w = [{k: v[i] for k, v in final.items()} for i in range(n_chips)]
     per_chip_r = [{k: v[i] for k, v in rec.items()} for i in range(n_chips)]
     if snapshot_every:
         for i in range(n_chips):

@@ -28,7 +28,7 @@ INPUT = "input"     # the circuit's input source (spikes fed from outside)
 TARGET = "target"   # the one-hot target source of a learning circuit
 ERROR = "error"     # the output error units of a learning circuit
 
-STOCK_FACTORS = frozenset({"x1", "x2", "y1", "y2", "y3", "w", "t"})
+STOCK_FACTORS = frozenset({"x1", "x2", "y1", "y2", "y3", "w", "t", "d"})
 """Factors Lava's stock LearningDense evaluates (lava/magma/core/learning/string_symbols.py; t: the
 synapse's tag, Lava's tag_1, learned by its own dt series)."""
 
@@ -85,6 +85,16 @@ class ProductSeries:
         return tuple(sorted({f for p in self.products for f in p.extensions}))
 
     @property
+    def stock(self) -> "ProductSeries":
+        """The products Lava's stock engine computes (no extension factor)."""
+        return ProductSeries(tuple(p for p in self.products if not p.extensions))
+
+    @property
+    def extended(self) -> "ProductSeries":
+        """The products with a marked extension factor (a generic custom learning process)."""
+        return ProductSeries(tuple(p for p in self.products if p.extensions))
+
+    @property
     def dw(self) -> str:
         """The ``Loihi3FLearningRule`` dw string (generated from the products, never by hand)."""
         parts = []
@@ -128,6 +138,29 @@ class Population:
     params: tuple[tuple[str, int], ...] = ()   # a graded-rate kind's dynamics (chip.rate.KINDS)
 
 
+@dataclass(frozen=True)
+class GradedSignal:
+    """A graded signal that a plastic connection's learning reads: a *marked extension* of the
+    engine (``mappings/engine.toml`` [extensions]; only a backend's generic custom learning
+    process evaluates it, :mod:`neurocredit.chip.extensions`).
+
+    ``src``/``port``: the population and port whose value g it is — 'in' (the summed input
+    current the population receives on its 'a' port this step, e.g. a prediction μ_l = W_l x_(l−1)
+    or the forward input W_(l+1) x_l), 'err' (its signed third factor) or 's' (its output) —
+    taken as sign(g)(|g| >> ``shift``).
+
+    * forward view: g is the signed graded pre factor ``gx`` (one value per pre neuron);
+    * transposed view: g is the connection's *learning payload* (one value per unit the carried
+      payload comes from): it sets the payload traces y3/y2 = clip(±g, 0, 127) in place of the
+      carried signal, and ``gx`` is the input the weights deliver from it to the driven neuron,
+      sign(d)(|d| >> ``deliver_shift``) with d = B (y3 − y2) (the rule's ``post_input``)."""
+
+    src: str
+    port: str = "in"
+    shift: int = 0
+    deliver_shift: int = 0
+
+
 @dataclass(frozen=True, eq=False)
 class Connection:
     """One dense connection ``src`` -> ``dst``, ``weights`` (n_dst, n_src); fixed point: ints
@@ -141,7 +174,10 @@ class Connection:
     payload it carries; Δ applied to the transposed matrix).  ``mask``: which synapses exist
     (bool, the shape of ``weights``; None: all of them).  An absent synapse is not a synapse: its
     weight is 0 and no learning ever changes it (a sparse learned feedback pathway; in Lava a
-    ``LearningSparse`` holds only the existing synapses)."""
+    ``LearningSparse`` holds only the existing synapses).  ``graded``: the graded signal its
+    extension factors read (:class:`GradedSignal`; None: the stock engine's factors only).
+    ``dst_port`` 'pred': a prediction compartment that the value unit absorbs at the relaxation's
+    fixed point (predictive coding's Γ_l μ_l; nothing reaches the error compartment)."""
 
     name: str
     src: str
@@ -155,12 +191,16 @@ class Connection:
     plastic: ProductSeries = NO_LEARNING
     view: str = "forward"
     mask: np.ndarray | None = None
+    graded: GradedSignal | None = None
     tag: ProductSeries = NO_LEARNING       # the dt series of the synapses' tag (eligibility, chip.tags)
     pre_trace: tuple[int, int] = (0, 0)    # (x1 impulse, x1 tau) of the pre trace; tau 0: none
 
     def __post_init__(self) -> None:
         if not isinstance(self.plastic, ProductSeries):
             object.__setattr__(self, "plastic", ProductSeries(tuple(self.plastic)))
+        if self.plastic.extensions and self.graded is None:
+            raise ValueError(f"connection {self.name}: products {self.plastic.dw} use extension factors "
+                             f"{', '.join(self.plastic.extensions)} but the connection names no graded signal")
         if self.mask is not None:
             mask = np.asarray(self.mask, dtype=bool)
             if mask.shape != np.shape(self.weights):

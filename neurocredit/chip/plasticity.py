@@ -24,6 +24,7 @@ import math
 from functools import lru_cache
 
 from neurocredit.chip.errors import OnChipError
+from neurocredit.chip.extensions import STOCK_BITS, extension_table, is_extension, ordered
 from neurocredit.chip.ir import Product, ProductSeries
 from neurocredit.chip.profile import Profile, load_mapping, load_profile
 from neurocredit.rules.factors import Factor
@@ -102,6 +103,9 @@ def compile_term(term: Term, lr: float, view: str, profile: Profile, decay_steps
                               f"{', '.join(sorted(table))})")
         names.append(table[f.value])
     label = str(term)
+    graded = [n for n in names if is_extension(n)]
+    if graded and "x0" not in names:
+        return _graded_products(term, names, lr, view, profile)
     if names == ["w"]:
         value = lr * term.coef / decay_steps
         m, k, d = decimated_constant(value, profile)
@@ -122,18 +126,47 @@ def compile_term(term: Term, lr: float, view: str, profile: Profile, decay_steps
     value = lr * term.coef
     m, k = scaling_constant(value, profile, f"term {term}: constant η·c =")
     err = abs(m * 2.0 ** k - value) / abs(value)
-    combos: list[tuple[int, tuple[str, ...]]] = [(1, ())]
-    for n in rest:                           # a signed pair "y3-y2" doubles the products
-        if "-" in n:
-            pos, neg = n.split("-")
-            combos = [(s * t, fs + (f,)) for s, fs in combos for t, f in ((1, pos), (-1, neg))]
-        else:
-            combos = [(s, fs + (n,)) for s, fs in combos]
+    combos = _signed_combos(rest)             # a signed pair "y3-y2" doubles the products
     for _, fs in combos:
         if len(fs) > int(profile.get("learning.max_factors_per_term")):
             raise OnChipError(f"term {term}: product x0 * {' * '.join(fs)} has more factors than the "
                               f"engine's limit {profile.get('learning.max_factors_per_term')}")
     return tuple(Product(s * m, k, dep, fs, label, err) for s, fs in combos)
+
+
+def _signed_combos(names: list[str]) -> list[tuple[int, tuple[str, ...]]]:
+    """Expand signed pairs "y3-y2" into products of opposite sign: [(sign, factors), ...]."""
+    combos: list[tuple[int, tuple[str, ...]]] = [(1, ())]
+    for n in names:
+        if "-" in n:
+            pos, neg = n.split("-")
+            combos = [(s * t, fs + (f,)) for s, fs in combos for t, f in ((1, pos), (-1, neg))]
+        else:
+            combos = [(s, fs + (n,)) for s, fs in combos]
+    return combos
+
+
+def _graded_products(term: Term, names: list[str], lr: float, view: str, profile: Profile) -> tuple[Product, ...]:
+    """A term with a graded extension factor and no pre spike: products on a decimated tick u<d>
+    (every 2^d steps) whose constant m 2^k / 2^d ≈ η c · 2^s / unit^n — s the engine's right
+    shift max(0, 4 + Σ widths − 15) undone, each of the n graded factors counted in its table
+    ``unit`` (the value worth one spike)."""
+    table = extension_table()
+    combos = _signed_combos(names)
+    widths = [int(table[f]["bits"]) if f in table else STOCK_BITS[f] for f in combos[0][1]]
+    shift = max(0, 4 + sum(widths) - 15)
+    units = math.prod(float(table[f]["unit"]) for f in combos[0][1] if f in table)
+    value = lr * term.coef * 2 ** shift / units
+    try:
+        m, k, d = decimated_constant(value, profile)
+    except OnChipError as exc:
+        raise OnChipError(f"term {term}: {exc}") from None
+    err = abs(m * 2.0 ** (k - d) - value) / abs(value)
+    for _, fs in combos:
+        if len(fs) > int(profile.get("learning.max_factors_per_term")):
+            raise OnChipError(f"term {term}: product u * {' * '.join(fs)} has more factors than the "
+                              f"engine's limit {profile.get('learning.max_factors_per_term')}")
+    return tuple(Product(s * m, k, f"u{d}", fs, str(term), err) for s, fs in combos)
 
 
 def compile_terms(terms, lr: float, view: str, profile: str | Profile = "loihi2",
@@ -142,7 +175,7 @@ def compile_terms(terms, lr: float, view: str, profile: str | Profile = "loihi2"
     units per pre spike x factor unit); a weight term spread over ``decay_steps`` learning
     steps (the rule decays once per update, the chip learns every step of a sample)."""
     prof = load_profile(profile)
-    prods = tuple(p for t in terms for p in compile_term(t, lr, view, prof, decay_steps))
+    prods = ordered(p for t in terms for p in compile_term(t, lr, view, prof, decay_steps))
     limit = int(prof.get("learning.max_product_terms"))
     if len(prods) > limit:
         raise OnChipError(f"{len(prods)} products ({', '.join(map(str, prods))}) exceed the engine's limit "
