@@ -50,6 +50,19 @@ def stream_timing(n_hidden: int) -> StreamTiming:
     return StreamTiming(steps=24, blank=4 * hops, target_delay=2 * hops)
 
 
+def step_rates(rates: np.ndarray, steps: int) -> np.ndarray:
+    """Spike probabilities per step: a sample [N, n_in] the same on every step ([N, 1, n_in]); a
+    sequence [N, rows, n_in] (e.g. seqdigits) row by row, row r on steps [r T/rows, (r+1) T/rows)
+    of the T = ``steps`` ([N, T, n_in])."""
+    rates = np.clip(np.asarray(rates, dtype=np.float64), 0, 1)
+    if rates.ndim == 2:
+        return rates[:, None, :]
+    if rates.ndim != 3 or rates.shape[1] > steps:
+        raise OnChipError(f"a sequence of {rates.shape[1] if rates.ndim == 3 else '?'} rows needs at least as many "
+                          f"steps per sample (got {steps}); rates must be [N, n_in] or [N, rows, n_in]")
+    return rates[:, np.arange(steps) * rates.shape[1] // steps]
+
+
 def sample_stream(rates: np.ndarray, labels: np.ndarray, n_classes: int, steps: int, blank: int,
                   seed: int, delay: int = 0) -> dict[str, np.ndarray]:
     """Samples one after the other: ``steps`` rate-coded steps, then ``blank`` silent steps; the
@@ -58,9 +71,9 @@ def sample_stream(rates: np.ndarray, labels: np.ndarray, n_classes: int, steps: 
     if delay > blank:
         raise ValueError(f"the target delay ({delay}) must fit in the blank steps ({blank})")
     rng = np.random.default_rng(seed)
-    n, n_in = rates.shape
+    n, n_in = rates.shape[0], rates.shape[-1]
     x = np.zeros((n, steps + blank, n_in), np.int64)
-    x[:, :steps] = rng.random((n, steps, n_in)) < np.clip(rates, 0, 1)[:, None, :]
+    x[:, :steps] = rng.random((n, steps, n_in)) < step_rates(rates, steps)   # a sequence: row by row
     y = np.zeros((n, steps + blank, n_classes), np.int64)
     y[np.arange(n)[:, None], np.arange(delay, delay + steps)[None, :], np.asarray(labels)[:, None]] = 1
     return {INPUT: x.reshape(-1, n_in), TARGET: y.reshape(-1, n_classes)}
@@ -78,7 +91,11 @@ def inference_circuit(circuit: Circuit, weights: dict[str, np.ndarray]) -> Circu
 
 def accuracy(circuit: Circuit, rates: np.ndarray, labels: np.ndarray, steps: int, seed: int) -> float:
     """Test accuracy of an inference circuit (batched emulator): argmax of output spike counts."""
-    x = np.random.default_rng(seed).random((steps, *rates.shape)) < rates[None]
+    if np.ndim(rates) == 3:           # a sequence [N, rows, n_in]: row by row (step_rates)
+        x = np.random.default_rng(seed).random((steps, len(rates), rates.shape[-1])) < \
+            step_rates(rates, steps).transpose(1, 0, 2)
+    else:
+        x = np.random.default_rng(seed).random((steps, *rates.shape)) < rates[None]
     out = emulate(circuit, x.astype(np.int64))[circuit.outputs[0]].numpy().sum(axis=0)
     return float((out.argmax(axis=1) == np.asarray(labels)).mean())
 

@@ -1,0 +1,142 @@
+"""e-prop on chip (issue 15): the eligibility factor compiles onto the learning engine's synaptic
+tag (neurocredit.chip.tags), the recurrent connection learns, and the emulator equals Lava's own
+engine (stock LearningDense with the generated dw and dt strings) weight for weight."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from neurocredit.chip import circuits as C
+from neurocredit.chip import session as S
+from neurocredit.chip import tags as TG
+from neurocredit.chip.compile import compile_graph
+from neurocredit.chip.emulator import emulate_learning
+from neurocredit.chip.errors import OnChipError
+from neurocredit.chip.ir import INPUT, TARGET
+from neurocredit.lava import zoo
+from neurocredit.rules import get_rule
+from neurocredit.rules.factors import Factor
+from neurocredit.rules.rule import Rule, Term
+
+STEPS = 80
+
+
+def _circuit(seed=3, hidden=12, n_in=10, n_out=4):
+    rule = get_rule("eprop")
+    g = zoo.random_graph(seed=seed, n_in=n_in, hidden=(hidden,), n_out=n_out, recurrent=True, bias=False)
+    base = compile_graph(g, exact_timing=False).fixed_circuit
+    spec = C.default_spec(rule, 1, third_shift=2)
+    return C.build_circuit(base, rule, C.random_feedback(rule, [n_in, hidden, n_out], seed), spec)
+
+
+def _stream(seed, n_in=10, n_out=4, label=1):
+    rng = np.random.default_rng(seed)
+    tgt = np.zeros((STEPS, n_out), np.int64)
+    tgt[:, label] = 1
+    return {INPUT: (rng.random((STEPS, n_in)) < 0.5).astype(np.int64), TARGET: tgt}
+
+
+def test_eprop_compiles_onto_the_tag():
+    ok, how = C.compile_status(get_rule("eprop"))
+    assert ok and "u0 * y3 * t" in how, how
+    circ = _circuit()
+    rec = [c for c in circ.connections if c.src == c.dst]
+    assert len(rec) == 1 and rec[0].plastic, "the recurrent connection is plastic"
+    hidden = {c.name: c for c in circ.plastic if c.dst != circ.outputs[0]}
+    readout = [c for c in circ.plastic if c.dst == circ.outputs[0]]
+    for c in hidden.values():             # tag: dt = c u0 x1 y1 − (1 − κ) u0 t, dw on u0 t y3 / u0 t y2
+        assert [p.factors for p in c.tag] == [("x1", "y1"), ("t",)] and c.tag.products[1].mant < 0
+        assert {p.factors for p in c.plastic} == {("y3", "t"), ("y2", "t")}
+        assert all(p.dependency == "u0" for p in (*c.tag, *c.plastic)) and c.pre_trace[1] >= 1
+        assert not c.plastic.extensions and not c.tag.extensions      # Lava's stock engine computes it
+    assert {p.factors for p in readout[0].plastic} == {("y3", "x1"), ("y2", "x1")} and not readout[0].tag
+    psi = {p.name: p.psi_slope for p in circ.populations}
+    assert psi[rec[0].dst] > 0 and psi[circ.outputs[0]] == 0
+    # κ of the tag = the readout's voltage decay, within the engine's m 2^k grid
+    kappa = 1 - circ.population(circ.outputs[0]).dv / 4096
+    p = rec[0].tag.products[1]
+    assert abs(-p.mant * 2.0 ** p.exp - (1 - kappa)) <= 0.25 * (1 - kappa)
+
+
+def test_refused_with_the_reason_named():
+    post = Rule(name="eprop_hebb", title="", paper="", equation="",
+                forward=(Term(-1.0, (Factor.THIRD, Factor.ELIGIBILITY)), Term(0.1, (Factor.POST, Factor.PRE))),
+                feedback=get_rule("eprop").feedback, local=True)
+    with pytest.raises(OnChipError, match="y1"):
+        TG.plan(post, 2 ** -4, 0.9, 410)
+    both = Rule(name="eprop_pre", title="", paper="", equation="",
+                forward=(Term(-1.0, (Factor.PRE, Factor.THIRD, Factor.ELIGIBILITY)),),
+                feedback=get_rule("eprop").feedback, local=True)
+    ok, why = C.compile_status(both)
+    assert not ok and "eligibility" in why
+
+
+def test_pseudo_derivative_is_the_fast_sigmoid():
+    theta = 3830 << 6
+    v = np.append(np.linspace(-theta, 3 * theta, 401).astype(np.int64), theta)
+    psi = TG.pseudo_derivative(v, theta, 2.0)
+    exact = 127 / (1 + 2 * np.abs(v / theta - 1)) ** 2
+    assert psi.max() == 127 and psi[np.argmin(np.abs(v - theta))] == 127
+    assert np.all(np.abs(psi - exact) <= 1.0)
+
+
+def test_tag_follows_the_eligibility_recursion():
+    """The emulator's tag of a hidden synapse, over a random stream, against ē = κ ē + ψ x̄ in
+    float (with the compiled constants): the tag is ē in tag units (up to stochastic rounding)."""
+    circ = _circuit(seed=4)
+    rec = next(c for c in circ.connections if c.src == c.dst)
+    stream = _stream(6)
+    state = TG.EligibilityState(circ, 1, [0])
+    rng = np.random.default_rng(0)
+    ex_f = np.zeros(np.shape(rec.weights))
+    x_f = np.zeros(np.shape(rec.weights)[1])
+    gain, decay = rec.tag.products
+    c = gain.mant * 2.0 ** gain.exp / 2 ** TG.engine_shift(gain.factors)
+    lam = -decay.mant * 2.0 ** decay.exp
+    impulse, tau = rec.pre_trace
+    from neurocredit.chip.emulator import apply_series
+    for t in range(STEPS):
+        pre = rng.random((1, x_f.size)) < 0.3
+        psi = rng.integers(0, 128, (1, ex_f.shape[0]))
+        ex = state.factors(rec.name, pre)
+        y = {"y1": psi, "y2": np.zeros_like(psi), "y3": np.zeros_like(psi)}
+        x_f = math.exp(-1 / tau) * x_f + impulse * pre[0]
+        state.tags[rec.name] = apply_series(ex["t"], pre, y, rec.tag, 0.5, rng.random(1), t + 1, ex, TG.TAG_BOUNDS)
+        ex_f = (1 - lam) * ex_f + c * np.minimum(x_f, 127)[None, :] * psi[0][:, None]
+    got = state.tags[rec.name][0].astype(float)
+    assert np.abs(state.x1[rec.name][0] - np.minimum(x_f, 127)).max() <= 4
+    assert np.abs(got - np.minimum(ex_f, 255)).mean() <= 0.1 * np.abs(ex_f).mean() + 1.0
+    assert np.abs(ex_f).mean() > 5        # a tag that moved
+
+
+def test_emulator_equals_lava_eprop_recurrent():
+    pytest.importorskip("lava.proc.dense.process")
+    from neurocredit.lava.backend import run_learning
+    circ = _circuit(seed=3)
+    for label, seed in ((1, 5), (2, 8)):
+        same, steps, got = S.check_backends(circ, _stream(seed, label=label),
+                                            {"emulator": emulate_learning, "lava": run_learning}, seed=7)
+        assert steps >= 50
+        start = circ.weights()
+        for c in circ.plastic:
+            np.testing.assert_array_equal(got["emulator"][c.name], got["lava"][c.name], err_msg=c.name)
+        assert same
+        rec = next(c for c in circ.connections if c.src == c.dst)
+        moved = {c.name: int((got["lava"][c.name] != start[c.name]).sum()) for c in circ.plastic}
+        assert moved[rec.name] > 10 and sum(moved.values()) > 50, moved
+
+
+def test_sequences_stream_row_by_row():
+    rates = np.zeros((2, 4, 3))
+    rates[:, 1, 0] = 1.0
+    rates[:, 3, 2] = 1.0
+    per = S.step_rates(rates, 8)
+    assert per.shape == (2, 8, 3)
+    assert per[0, 2:4, 0].tolist() == [1, 1] and per[0, 6:8, 2].tolist() == [1, 1] and per[0].sum() == 4
+    st = S.sample_stream(rates, np.array([0, 1]), 2, 8, 2, seed=0)
+    x = st[INPUT].reshape(2, 10, 3)
+    assert x[:, 2:4, 0].all() and x[:, 6:8, 2].all() and x.sum() == 8
+    with pytest.raises(OnChipError, match="rows"):
+        S.step_rates(rates, 3)
