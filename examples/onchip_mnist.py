@@ -7,8 +7,11 @@ matrix B_l with the forward weights its error stands in for (M_l = W_{l+1} for f
 next layer (FA, KP), M_l = W_L ⋯ W_{l+1} for feedback from the output error (DFA); Lillicrap et
 al. 2016, Nøkland 2016), prints them and plots both per epoch.
 
-    python examples/onchip_mnist.py [--rule dfa] [--epochs 3] [--samples N] [--hidden 256]
-                                    [--lr-decay 0.6] [--out runs/onchip_mnist]
+    python examples/onchip_mnist.py [--rule dfa] [--epochs E] [--samples N] [--hidden H ...]
+                                    [--lr LR] [--lr-decay D] [--out runs/onchip_mnist]
+
+Network, epochs, learning rate and its decay default to the measured on-chip defaults of
+``mappings/onchip_learning.toml`` (``neurocredit.chip.circuits.onchip_defaults``).
 
 A short check: ``--epochs 1 --samples 1000`` (about a minute).
 """
@@ -44,11 +47,11 @@ def feedback_angles(circuit, weights: dict[str, np.ndarray]) -> list[float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rule", default="dfa", help="a rule that compiles to chip (neurocredit rules)")
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=None, help="default: mappings/onchip_learning.toml's")
     ap.add_argument("--samples", type=int, default=None, help="training samples per epoch (default: all 4000)")
-    ap.add_argument("--hidden", type=int, nargs="+", default=[256], help="hidden layer sizes")
-    ap.add_argument("--lr", type=float, default=None, help="base learning rate (default: the rule's spec)")
-    ap.add_argument("--lr-decay", type=float, default=0.6, help="learning rate factor per epoch")
+    ap.add_argument("--hidden", type=int, nargs="+", default=None, help="hidden layer sizes (default: the table's)")
+    ap.add_argument("--lr", type=float, default=None, help="base learning rate (default: the table's for the rule)")
+    ap.add_argument("--lr-decay", type=float, default=None, help="learning rate factor per epoch (default: the table's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="runs/onchip_mnist")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -67,9 +70,15 @@ def main() -> None:
     from neurocredit.io_utils import atomic_path, write_json
     from neurocredit.rules import resolve_rule
 
+    rule = resolve_rule(args.rule)
+    # measured defaults (benchmarks/onchip_study.py -> benchmarks/results/onchip_study_mnist5k.md)
+    table = C.onchip_defaults(rule, "mnist5k")
+    args.hidden = args.hidden or list(table["hidden"])
+    args.epochs = args.epochs or int(table["epochs"])
+    args.lr = args.lr or table["lr"]
+    args.lr_decay = table["lr_decay"] if args.lr_decay is None else args.lr_decay
     data = load_mnist5k(seed=args.seed, standardise=False)
     sizes = [data.x_train.shape[1], *args.hidden, 10]
-    rule = resolve_rule(args.rule)
     base = compile_graph(S.initial_graph(sizes, seed=args.seed)).fixed_circuit
     spec = C.default_spec(rule, len(args.hidden), lr=args.lr)
     circuit = C.build_circuit(base, rule, C.random_feedback(rule, sizes, args.seed), spec)

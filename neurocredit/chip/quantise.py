@@ -260,7 +260,7 @@ def with_weight_exponent(circuit: Circuit, offset: int) -> Circuit:
     """``circuit`` with every Dense's weight exponent moved by ``offset`` and its integer weights
     rescaled to keep W_int · 2^e::
 
-        W'_int = clip(round(W_int / 2^offset), −2^(b−1), 2^(b−1) − 1),   e' = e + offset
+        W'_int = clip(round(W_int / 2^offset), −2^b, 2^b − 1),   e' = e + offset
 
     offset > 0 leaves headroom in the b-bit range for learned weights to grow (coarser steps:
     one learning unit is worth 2^offset more); offset < 0 gives finer steps and clips the
@@ -268,7 +268,7 @@ def with_weight_exponent(circuit: Circuit, offset: int) -> Circuit:
     conns = []
     for c in circuit.connections:
         w = np.asarray(c.weights, np.float64) / 2.0 ** offset
-        lim = 2 ** (c.num_weight_bits - 1)
+        lim = 2 ** c.num_weight_bits          # Lava: b magnitude bits and a sign
         w = np.clip(np.round(w), -lim, lim - 1).astype(np.int64)
         conns.append(replace(c, weights=w, weight_exp=int(c.weight_exp) + offset))
     return replace(circuit, connections=tuple(conns))
