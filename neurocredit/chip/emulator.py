@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from neurocredit.chip import extensions as EX
+from neurocredit.chip import rate as RATE
 from neurocredit.chip import tags as TG
 from neurocredit.chip.ir import INPUT, Circuit, Connection, Population
 from neurocredit.neurons import fixed_point as fp
@@ -411,7 +412,7 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
     masks = {c.name: np.stack([_mask(ch.connection(c.name)) for ch in circuits]) for c in ref.plastic
              if any(ch.connection(c.name).mask is not None for ch in circuits)}
     into = {(p.name, port): [c.name for c in ref.connections if c.dst == p.name and c.dst_port == port]
-            for p in ref.populations for port in ("a", "third")}
+            for p in ref.populations for port in ("a", "third", *RATE.IN_PORTS)}
     bias = {p.name: np.stack([fp.effective_bias(torch.as_tensor(np.asarray(ch.population(p.name).bias_mant, np.int64)),
                                                 torch.as_tensor(np.asarray(ch.population(p.name).bias_exp, np.int64))
                                                 ).broadcast_to((p.n,)).numpy() for ch in circuits])
@@ -438,17 +439,25 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
     w_of = lambda name: np.ascontiguousarray(weights[name].swapaxes(1, 2) if name in fwd  # noqa: E731
                                              else weights[name], dtype=np.int64)
     ix = np.arange(n_chips)[:, None]
+
+    def signal(g, t: int):            # a GradedSignal's value this step (a source's, or a population port's)
+        return None if g is None else src[g.src][:, t] if g.src in src else outs[g.src][g.port]
     spikes = {k: bool(((v == 0) | (v == 1)).all()) for k, v in src.items()}   # a source of 0/1 only
     for t in range(steps):
         for p in ref.populations:
             a = sum((bufs[k] for k in into[(p.name, "a")]), z(p.n))
             third = sum((bufs[k] for k in into[(p.name, "third")]), z(p.n))
-            population_step(p, state[p.name], outs[p.name], a, bias[p.name], third, params[p.name])
+            if p.kind in RATE.KINDS:      # graded-rate neuron dynamics (chip.rate)
+                RATE.step(p, state[p.name], outs[p.name],
+                          {port: sum((bufs[k] for k in into[(p.name, port)]), z(p.n)) for port in RATE.IN_PORTS})
+            else:
+                population_step(p, state[p.name], outs[p.name], a, bias[p.name], third, params[p.name])
             outs[p.name]["in"] = a            # its summed input current: a graded signal (chip.extensions)
         for c in ref.connections:
-            s = src[c.src][:, t] if c.src in src else outs[c.src][c.src_port if c.src_port in ("err", "in") else "s"]
+            s = src[c.src][:, t] if c.src in src else outs[c.src][c.src_port if c.src_port in outs[c.src] else "s"]
             if c.name in fwd:             # W s from the columns of the pre neurons that sent something
-                binary = spikes[c.src] if c.src in src else c.src_port not in ("err", "in")
+                binary = spikes[c.src] if c.src in src else (c.src_port not in ("err", "in")
+                                                             and pops[c.src].kind not in RATE.KINDS)
                 weights[c.name] = narrow(weights[c.name])
                 idx, cnt = padded_columns(s)
                 g = weights[c.name][ix, idx]                                   # [chips, P, post]
@@ -462,7 +471,8 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
             r_y, r_w = randoms[c.name].step()
             live = column_products(c.plastic, t + 1)
             # marked extensions: graded factors (and a transposed view's learning payload traces)
-            gx, gy = EX.graded_factors(c, outs[c.graded.src][c.graded.port], w_of(c.name)) if c.graded else (None, None)
+            gx, gy = EX.graded_factors(c, signal(c.graded, t), w_of(c.name), signal(c.graded_post, t)) \
+                if c.graded else (None, None)
             if c.view == "transposed":
                 y = gy or {"y1": np.zeros_like(s), "y2": np.clip(-s, 0, TRACE_MAX), "y3": np.clip(s, 0, TRACE_MAX)}
                 x0 = outs[c.dst]["s"] > 0

@@ -129,9 +129,11 @@ def accumulate_extensions(acc: np.ndarray, series, x0: np.ndarray, traces: dict[
     return acc
 
 
-def graded_factors(c, source_value, weights: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+def graded_factors(c, source_value, weights: np.ndarray, post_value=None,
+                   ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
     """(extension factors, payload traces or None) of plastic connection ``c`` for one step:
     ``source_value`` the graded signal g its :class:`~neurocredit.chip.ir.GradedSignal` names
+    (and ``post_value`` the one its ``graded_post`` names, for the post factor ry)
     ([chips,] n), ``weights`` its weights as they transmit ([chips,] n_dst, n_src).  The factors
     are shaped for the engine view ([chips,] 1, n_pre, broadcast over its rows); on the transposed
     view the traces replace those of the carried payload."""
@@ -139,4 +141,9 @@ def graded_factors(c, source_value, weights: np.ndarray) -> tuple[dict[str, np.n
     if c.view == "transposed":
         traces = payload_traces(source_value, gs.shift)
         return {"gx": delivered(weights, traces, gs.deliver_shift)[..., None, :]}, traces
-    return {"gx": shifted(source_value, gs.shift)[..., None, :]}, None
+    pre = shifted(source_value, gs.shift)[..., None, :]
+    if c.graded_post is None:
+        return {"gx": pre}, None
+    # a graded-rate connection: rx = the pre's value, ry = the post's (``post_value``: the
+    # signal c.graded_post names, one value per post neuron, broadcast over the columns)
+    return {"gx": pre, "rx": pre, "ry": shifted(post_value, c.graded_post.shift)[..., :, None]}, None

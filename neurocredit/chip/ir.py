@@ -175,7 +175,9 @@ class Connection:
     (bool, the shape of ``weights``; None: all of them).  An absent synapse is not a synapse: its
     weight is 0 and no learning ever changes it (a sparse learned feedback pathway; in Lava a
     ``LearningSparse`` holds only the existing synapses).  ``graded``: the graded signal its
-    extension factors read (:class:`GradedSignal`; None: the stock engine's factors only).
+    extension factors read (:class:`GradedSignal`; None: the stock engine's factors only);
+    ``graded_post``: the graded signal of the post side's extension factor (one value per post
+    neuron; a graded-rate unit's error or noise, :mod:`neurocredit.chip.rate_circuits`).
     ``dst_port`` 'pred': a prediction compartment that the value unit absorbs at the relaxation's
     fixed point (predictive coding's Γ_l μ_l; nothing reaches the error compartment)."""
 
@@ -192,6 +194,7 @@ class Connection:
     view: str = "forward"
     mask: np.ndarray | None = None
     graded: GradedSignal | None = None
+    graded_post: GradedSignal | None = None     # the post side's graded factor (extension 'ry'), if any
     tag: ProductSeries = NO_LEARNING       # the dt series of the synapses' tag (eligibility, chip.tags)
     pre_trace: tuple[int, int] = (0, 0)    # (x1 impulse, x1 tau) of the pre trace; tau 0: none
 
