@@ -32,10 +32,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from neurocredit.chip.errors import OnChipError
-from neurocredit.chip.ir import ERROR, TARGET, Circuit, Connection, Phase, Population, ProductSeries
+from neurocredit.chip.ir import ERROR, TARGET, Circuit, Connection, GradedSignal, Phase, Population, ProductSeries
 from neurocredit.chip.plasticity import compile_terms
 from neurocredit.chip import tags as TG
 from neurocredit.chip.profile import Profile, load_profile
+from neurocredit.rules.dynamical import PC_GAMMA_TERMS
 from neurocredit.rules.factors import Factor
 from neurocredit.rules.locality import check_locality
 from neurocredit.rules.rule import Rule, Term
@@ -43,6 +44,11 @@ from neurocredit.rules.rule import Rule, Term
 PATHWAY_SOURCES = {"output": (ERROR, "s"), "target": (TARGET, "s"), "next": (None, "err")}
 """Where a pathway's B_l reads from: (population, port); None = layer l+1 (its signed error)."""
 FIXED_KINDS = ("random", "sparse")
+LEARNED_DRIVES = {"error": ("transposed", None),
+                  "forward": ("transposed_graded", "in")}
+"""A learned B_l's drive -> (the engine view it learns on, the port of layer l+1 whose graded value is its
+learning payload: 'in' = the input current W_(l+1) x_l; None = the error it carries).  'noise' drives
+learn in mirror phases (:mod:`neurocredit.chip.phases`)."""
 
 def _held(rule: Rule) -> float:
     """1 where the feed-forward pass is held during the relaxation; else the factor by which the
@@ -60,11 +66,12 @@ DYNAMICS = {
                "compartments, one Jacobi step per time step: γ = 1, the same fixed point)",
         "third_shift": 7,
         "requires": (("fixed_prediction", True, "predictions recomputed from relaxed values are not compiled "
-                      "(fixed_prediction=True)"),
-                     ("dense_error", False, "dense learned error connections Γ_l (dense_error) are not "
-                      "compiled: Γ_l μ_l needs the prediction μ_l as a graded pre factor (an engine "
-                      "extension) and a learning process for it; the chip wires error units one to one")),
+                      "(fixed_prediction=True)"),),
         "pre_scale": lambda rule: 1.0,
+        # dense learned error weights (rule constant dense_error): Γ_l μ_l reaches a prediction
+        # compartment that the value unit absorbs at the fixed point; Γ_l learns ΔΓ_l = −η ε_l ⊗ μ_l
+        # with the graded prediction μ_l (the layer's input current) as the extension factor gx
+        "error_weights": ("dense_error", PC_GAMMA_TERMS, "forward_graded"),
     },
     "activation_relaxation": {
         "how": "relaxation g_l ← g_l + γ(−g_l + B_l g_(l+1)) as neuron dynamics (the third-factor "
@@ -115,6 +122,7 @@ class CompiledRule:
     feedback: ProductSeries          # learned B while training (view 'transposed'), else empty
     mirror: ProductSeries            # learned B in mirror phases, else empty
     how: str
+    error: ProductSeries = ProductSeries(())   # learned dense error weights Γ_l (view 'forward_graded'), else empty
 
 
 def refuse_non_local(rule: Rule, layer_names: list[str]) -> None:
@@ -173,15 +181,16 @@ def compile_rule(rule: Rule, spec: OnChipSpec | None = None, profile: str | Prof
             if fb.drive == "noise":
                 mirror = compile_terms(mirror_terms(rule, spec.mirror_rate), spec.mirror_lr, "transposed", prof, 1)
             else:
-                fb_series = compile_terms(fb.terms, spec.lr * fb.lr_scale, "transposed", prof, spec.decay_steps)
+                if fb.drive not in LEARNED_DRIVES:
+                    raise OnChipError(f"learned feedback driven by '{fb.drive}' is not built (drives: "
+                                      f"{', '.join(LEARNED_DRIVES)}, noise)")
+                fb_series = compile_terms(fb.terms, spec.lr * fb.lr_scale, LEARNED_DRIVES[fb.drive][0], prof,
+                                          spec.decay_steps)
         except OnChipError as exc:
             raise OnChipError(f"rule '{rule.name}', learned feedback ({fb.drive}-driven): {exc}") from None
         learned = fb_series or mirror
         if not any(p.dependency == "x0" for p in learned):
             raise OnChipError(f"rule '{rule.name}': learned feedback without a pre x post term does not learn")
-        if fb.drive == "forward":
-            raise OnChipError(f"rule '{rule.name}': learned feedback driven by the forward pass (B's payload "
-                              f"W_(l+1) x_l) is not built: it needs a graded copy of layer l+1's input")
         if fb.source != "next":
             raise OnChipError(f"rule '{rule.name}': learned feedback from '{fb.source}' is not built "
                               f"(only from the next layer)")
@@ -189,14 +198,22 @@ def compile_rule(rule: Rule, spec: OnChipSpec | None = None, profile: str | Prof
         raise OnChipError(f"rule '{rule.name}': feedback pathway '{fb.kind}' is not built")
     if fb.source not in PATHWAY_SOURCES:
         raise OnChipError(f"rule '{rule.name}': feedback source '{fb.source}' is not built")
+    error = ProductSeries(())
+    name, terms, view = dyn.get("error_weights", (None, (), ""))
+    if name and rule.param(name, False):
+        try:
+            error = compile_terms(terms, spec.lr, view, prof, spec.decay_steps)
+        except OnChipError as exc:
+            raise OnChipError(f"rule '{rule.name}', error weights ({name}): {exc}") from None
     what = {"random": "fixed random B", "sparse": "fixed sparse B",
             "learned": "learned B (TransposedLearningDense)" if fb.drive == "error"
+            else "learned B carrying the error, learning from the forward input W_(l+1) x_l" if fb.drive == "forward"
             else "B learned in scheduled mirror phases"}[fb.kind]
-    engine = "Lava's stock engine" if not (forward.extensions or learned.extensions) else \
-        f"extensions {', '.join(forward.extensions + learned.extensions)}"
+    ext = sorted({*forward.extensions, *learned.extensions, *error.extensions})
+    engine = f"marked extensions {', '.join(ext)}" if ext else "Lava's stock engine"
     how = f"{what} from {fb.source}; {dyn['how']}; dw = {forward.dw}" + \
-          (f"; dw(B) = {learned.dw}" if learned else "") + f" ({engine})"
-    return CompiledRule(rule, forward, fb_series, mirror, how)
+          (f"; dw(B) = {learned.dw}" if learned else "") + (f"; dw(Γ) = {error.dw}" if error else "") + f" ({engine})"
+    return CompiledRule(rule, forward, fb_series, mirror, how, error)
 
 
 def compile_status(rule: Rule, n_layers: int = 3) -> tuple[bool, str]:
@@ -264,6 +281,19 @@ def random_feedback(rule: Rule, sizes: list[int], seed: int) -> list[np.ndarray]
 MIRROR_PRECISION = 2      # mirrored B is stored 2^2 finer than fixed B and read with weight_exp −2
 
 
+def graded_shift(p: Population) -> int:
+    """The right shift that puts a population's input current a on the graded factors' scale:
+    a = vth (one step of input that reaches threshold) reads as 64..127 (the extension's unit)."""
+    return max(0, int(p.vth).bit_length() - 7)
+
+
+def error_weights(base: Circuit, seed: int) -> list[np.ndarray]:
+    """Float dense error weights Γ_l (n_l x n_l, N(0, 1/n_l), as the torch network draws them) for
+    every hidden layer of ``base``, from ``numpy.random.default_rng(seed + 2)``."""
+    rng = np.random.default_rng(seed + 2)
+    return [rng.normal(0, 1 / np.sqrt(p.n), (p.n, p.n)) for p in base.populations[:-1]]
+
+
 def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: OnChipSpec | None = None,
                   profile: str | Profile = "loihi2") -> Circuit:
     """The on-chip learning circuit of a compiled feed-forward fixed-point circuit ``base`` for
@@ -306,13 +336,24 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
         # a sparse learned B: its absent synapses (zero in the float B, as sim.updates.existing_synapses
         # reads them) are no synapses on chip either, so its learning never fills them in
         mask = np.asarray(feedback[l]) != 0 if ((compiled.feedback or compiled.mirror) and fb.sparsity > 0) else None
+        payload = LEARNED_DRIVES.get(fb.drive, (None, None))[1] if compiled.feedback else None
+        graded = GradedSignal(names[l + 1], payload, graded_shift(pops[l + 1]),
+                              int(round(np.log2(spec.feedback_scale)))) if payload else None
         conns.append(Connection(name, src or names[l + 1], names[l], b, b_exp, 8, "mixed", src_port=port,
                                 dst_port="third", plastic=compiled.feedback,
-                                view="transposed" if compiled.feedback else "forward", mask=mask))
+                                view="transposed" if compiled.feedback else "forward", mask=mask, graded=graded))
+    if compiled.error:        # dense learned error weights Γ_l: prediction μ_l -> the prediction compartment
+        for l, g in enumerate(error_weights(base, int(base.meta.get("seed", 0)))):
+            gi = 2 * (np.clip(np.round(spec.feedback_scale * g).astype(np.int64), -256, 254) // 2)
+            conns.append(Connection(f"G{l + 1}", names[l], names[l], gi, 0, 8, "mixed", src_port="in",
+                                    dst_port="pred", plastic=compiled.error,
+                                    graded=GradedSignal(names[l], "in", graded_shift(pops[l]))))
     meta = {**base.meta, "rule": rule.name, "dw": compiled.forward.dw, "n_target": out.n, "how": compiled.how,
             "learned_feedback": b_names if (compiled.feedback or compiled.mirror) else ()}
     if compiled.feedback:
         meta["dw_B"] = compiled.feedback.dw
+    if compiled.error:
+        meta["dw_G"] = compiled.error.dw
     circuit = Circuit(base.n_in, new_pops, conns, base.outputs, True, meta)
     if TG.uses_eligibility(rule):       # e-prop: eligibility traces on the synapses' tags (chip.tags)
         circuit = TG.attach(circuit, rule, spec.lr * float(rule.param("lr_scale", 1.0)),

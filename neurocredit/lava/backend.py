@@ -10,9 +10,14 @@ plastic connections -> Lava processes on ``Loihi2SimCfg`` fixed point, always st
       with a synapse mask  synapses only, a CSR matrix with explicit zeros (absent ones never learn)
     fixed                  Dense (graded messages where it carries errors or graded outputs)
 
-Every product here is one Lava's stock engine computes; a product series with extension
-factors (:attr:`~neurocredit.chip.ir.ProductSeries.extensions`) would need the generic custom
-learning process, which is not built: it is refused, named.
+    plastic, with marked   ExtendedLearningDense (the one generic custom learning process):
+      extension factors    the stock products on Lava's own engine, the extension products
+                           (chip.extensions) added to its accumulator; fed the connection's graded
+                           signal on s_in_g (a population's port 'in' = the a_out of every
+                           connection into its 'a' port, fanned out)
+
+Every stock product runs on Lava's stock engine; only a series with extension factors
+(:attr:`~neurocredit.chip.ir.ProductSeries.extensions`) goes through the custom process.
 """
 from __future__ import annotations
 
@@ -45,14 +50,17 @@ def run_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int 
     from neurocredit.lava.processes.transposed_process import TransposedLearningDense, TransposedLearningSparse
     from neurocredit.lava.run import LavaNet, lava_session, seed_everything
 
+    from neurocredit.lava.processes.extended_learning import ExtendedLearningDense
+
     for c in circuit.plastic:
-        if c.plastic.extensions:
-            raise OnChipError(f"connection {c.name}: products {c.plastic.dw} use extension factors "
-                              f"{', '.join(c.plastic.extensions)} that Lava's stock engine lacks; the generic "
-                              f"custom learning process for them is not built")
+        if c.plastic.extensions and (c.mask is not None or c.pre_trace[1]):
+            raise OnChipError(f"connection {c.name}: extension factors {', '.join(c.plastic.extensions)} on a "
+                              f"sparse or tagged connection are not built in ExtendedLearningDense")
 
     def learning_rule(series) -> Loihi3FLearningRule:
-        return Loihi3FLearningRule(dw=series.dw, t_epoch=1, rng_seed=rng_seed)
+        # the stock products (an extension series adds its own in ExtendedLearningDense); Lava wants at
+        # least one product: a series of extensions only gets 0 · x0, which changes nothing
+        return Loihi3FLearningRule(dw=series.stock.dw if series.stock else "0 * x0", t_epoch=1, rng_seed=rng_seed)
 
     def connection_rule(c) -> Loihi3FLearningRule:
         """The connection's rule; with an eligibility (chip.tags) its tag's dt and its pre trace x1."""
@@ -71,7 +79,8 @@ def run_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int 
             procs[p.name] = GradedVec(shape=(p.n,), vth=int(p.vth))
             continue
         plastic_in = [c for c in circuit.plastic if c.dst == p.name and c.view == "forward"]
-        if len({c.plastic.dw for c in plastic_in}) > 1:
+        plastic_in = [c for c in plastic_in if c.plastic.stock] or plastic_in   # the neuron's stock rule
+        if len({c.plastic.stock.dw for c in plastic_in if c.plastic.stock}) > 1:
             raise OnChipError(f"population {p.name}: its plastic inputs learn with different rules; a Lava "
                               f"learning neuron holds one")
         # y1 = the pseudo-derivative ψ where an eligibility trace reads it (chip.tags)
@@ -89,7 +98,13 @@ def run_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int 
         w = np.asarray(c.weights, dtype=np.int32)
         common = dict(weight_exp=int(c.weight_exp), num_weight_bits=int(c.num_weight_bits),
                       sign_mode=modes[c.sign_mode], name=c.name)
-        if c.plastic and c.view == "transposed" and c.mask is not None:
+        if c.plastic.extensions:
+            gs = c.graded
+            d = ExtendedLearningDense(weights_out=w, view=c.view, shift=gs.shift, deliver_shift=gs.deliver_shift,
+                                      extended=tuple((p.mant, p.exp, p.dependency, p.factors) for p in c.plastic.extended),
+                                      has_stock=bool(c.plastic.stock), learning_rule=learning_rule(c.plastic),
+                                      **common)
+        elif c.plastic and c.view == "transposed" and c.mask is not None:
             d = TransposedLearningSparse(weights_out=w, mask=c.mask, learning_rule=learning_rule(c.plastic), **common)
         elif c.plastic and c.view == "transposed":
             d = TransposedLearningDense(weights_out=w, learning_rule=learning_rule(c.plastic), **common)
@@ -102,9 +117,11 @@ def run_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int 
         else:
             d = Dense(weights=w, num_message_bits=24 if (c.src in graded or c.src_port == "err") else 0, **common)
         src = sources[c.src] if c.src in sources else procs[c.src]
-        (src.s_out if c.src in sources or c.src_port == "s" else src.s_err).connect(d.s_in)
+        if c.src_port != "in":                         # 'in': fanned out below
+            (src.s_out if c.src in sources or c.src_port == "s" else src.s_err).connect(d.s_in)
         dst = procs[c.dst]
-        d.a_out.connect(dst.a_third_factor_in if c.dst_port == "third" else dst.a_in)
+        if c.dst_port != "pred":                       # 'pred': absorbed by the value unit (chip.ir)
+            d.a_out.connect(dst.a_third_factor_in if c.dst_port == "third" else dst.a_in)
         if c.plastic and c.view == "transposed":
             dst.s_out.connect(d.s_in_x0)
         elif c.plastic:
@@ -113,6 +130,17 @@ def run_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int 
             dst.s_out_y2.connect(d.s_in_y2)
             dst.s_out_y3.connect(d.s_in_y3)
         dense[c.name] = d
+    for c in circuit.connections:                      # graded signals: a population's input current 'in'
+        feeds = [(c.src, c.src_port, dense[c.name].s_in)] if c.src_port == "in" else []
+        if c.graded is not None:
+            feeds.append((c.graded.src, c.graded.port, dense[c.name].s_in_g))
+        for pop, port, inport in feeds:
+            if port == "in":
+                for k in circuit.connections:
+                    if k.dst == pop and k.dst_port == "a":
+                        dense[k.name].a_out.connect(inport)
+            else:
+                (procs[pop].s_err if port == "err" else procs[pop].s_out).connect(inport)
     sinks = {}
     for k in record:
         sinks[k] = Sink(shape=(circuit.population(k).n,), buffer=steps)

@@ -61,7 +61,7 @@ _pc("pc_dense", "Predictive coding, dense learned error connections",
 _pc("pc_relaxed", "Predictive coding, all three relaxations",
     "v_l ← v_l + γ(ε_l − B_l ε_{l+1}), ε_l = Γ_l μ_l − v_l;  ΔB_l = −η f(v_l) ⊗ ε_{l+1} − λB_l, "
     "ΔΓ_l = −η ε_l ⊗ μ_l, ΔW_l = −η ε_l ⊗ f(v_{l−1}) − λW_l",
-    learned=True, derivative=False, dense=True, fixed=True)
+    learned=True, derivative=False, dense=True, fixed=True, hardware=True)
 register(Rule(
     name="pc_onchip", title="Predictive coding, relaxed for the chip", paper=PC_PAPER,
     equation="v_l ← v_l + γ(ε_l − B_l ε_{l+1}), ε_l = μ_l − v_l (fixed predictions; on chip one Jacobi "
