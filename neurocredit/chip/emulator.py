@@ -377,12 +377,14 @@ def _mask(c: Connection) -> np.ndarray:
 
 def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], rng_seeds: list[int],
                   record: list[str] | None = None, snapshot_every: int = 0, on_step=None,
-                  ) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
+                  columns: bool = True) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
     """N independent chips in one vectorised run: ``circuits`` of one structure (the same
     populations, connections, shapes and product series; weights, biases and streams may differ),
     chip k fed ``inputs[k]`` {source name: [T, n]} (T the same for all) with Lava's random
     streams seeded by ``rng_seeds[k]``.  Each chip's results equal its single-chip
-    :func:`emulate_learning` run.  Returns (weights per chip, records per chip)."""
+    :func:`emulate_learning` run.  Returns (weights per chip, records per chip).  ``columns``
+    False: every learning step through :func:`apply_series` on whole matrices (the reference
+    the active-column path is tested against; same results, slower)."""
     ref = circuits[0]
     n_chips = len(circuits)
     if not (len(inputs) == len(rng_seeds) == n_chips):
@@ -469,7 +471,7 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
             if not c.plastic:
                 continue
             r_y, r_w = randoms[c.name].step()
-            live = column_products(c.plastic, t + 1)
+            live = column_products(c.plastic, t + 1) if columns else None
             # marked extensions: graded factors (and a transposed view's learning payload traces)
             gx, gy = EX.graded_factors(c, signal(c.graded, t), w_of(c.name), signal(c.graded_post, t)) \
                 if c.graded else (None, None)
