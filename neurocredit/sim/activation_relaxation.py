@@ -21,12 +21,16 @@ Weight update: ΔW_l = −η e_l ⊗ pre.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from neurocredit.sim.dynamics import Settled, layer_outputs, register_scheme
 from neurocredit.sim.losses import output_error
 from neurocredit.sim.network import Network
-from neurocredit.sim.relaxation import Convergence, backward_operators, relaxation_params
+from neurocredit.sim.linear_relaxation import relax
+from neurocredit.sim.relaxation import (Convergence, backward_operators, closed_form,
+                                        relaxation_params)
 
 DEFAULT_STEPS = 40
 DEFAULT_RATE = 0.2
@@ -60,19 +64,30 @@ def activation_relaxation(net: Network, x: torch.Tensor, target: torch.Tensor, l
         return [*g, e_out]
 
     trace = 1.0
-    e = errors(trace)
     backward = backward_operators(net)
-    g = [gl.clone() for gl in g]     # relaxed in place below
     conv = Convergence(net, steps, depends_on_steps=not frozen)  # non-frozen: pre ∝ (1−λ)^T
-    for _ in range(steps):
-        for l in range(n - 1):
-            force = backward[l](e[l + 1]).reshape(g[l].shape).sub_(g[l])
-            g[l].add_(force, alpha=rate)
-            conv.force(force, g[l])
-        trace *= 1.0 - decay
+    if frozen and closed_form(net):
+        # linear dynamics g_l ← (1−γ)g_l + γ B_l (D_{l+1} ⊙ g_{l+1}) from g_l(0) = x̄_l: the
+        # same states in closed form, stopped at the first step that meets the tolerance
+        def op(s: torch.Tensor, l: int) -> torch.Tensor:
+            if l < n - 2 and held is not None:
+                s = s * held[l + 1]
+            return backward[l](s).reshape(g[l].shape)
+        g, conv.steps = relax([functools.partial(op, l=l) for l in range(n - 1)], g, e_out,
+                              rate, steps, conv.tol)
         e = errors(trace)
-        if conv.done():
-            break
+    else:
+        e = errors(trace)
+        g = [gl.clone() for gl in g]     # relaxed in place below
+        for _ in range(steps):
+            for l in range(n - 1):
+                force = backward[l](e[l + 1]).reshape(g[l].shape).sub_(g[l])
+                g[l].add_(force, alpha=rate)
+                conv.force(force, g[l])
+            trace *= 1.0 - decay
+            e = errors(trace)
+            if conv.done():
+                break
     outputs = layer_outputs(net, cache)
     inputs = cache.inputs if frozen else [x * trace, *(h * trace for h in cache.inputs[1:])]
     return Settled(inputs, outputs, e, cache, steps=conv.finish())

@@ -29,14 +29,17 @@ layer), third = ε_l; ΔW_l = −η ε_l ⊗ f(v_{l−1}).
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from neurocredit.rules.dynamical import PC_GAMMA_TERMS
 from neurocredit.sim.dynamics import Settled, layer_outputs, register_scheme
 from neurocredit.sim.losses import output_error
 from neurocredit.sim.network import Network
+from neurocredit.sim.linear_relaxation import relax
 from neurocredit.sim.relaxation import (Convergence, apply_plastic_grad, backward_operators,
-                                        relaxation_params)
+                                        closed_form, relaxation_params)
 from neurocredit.sim.updates import connection_update
 
 DEFAULT_STEPS = 40
@@ -73,35 +76,49 @@ def predictive_coding(net: Network, x: torch.Tensor, target: torch.Tensor, loss:
     cache = net.forward_cache(x)
     n = net.n_layers
     mu = list(cache.pre)
-    v = [a.clone() for a in cache.pre[:-1]]
-    eps = _errors(net, mu, v, target, loss)
-    preds = [_prediction(net, l, mu[l]) for l in range(n - 1)] if fixed else None
     gates = [cache.inputs[l + 1].reshape(cache.pre[l].shape) for l in range(n - 1)]
     backward = backward_operators(net)
     conv = Convergence(net, steps)
-    for _ in range(steps):
-        forces = []
-        for l in range(n - 1):
-            back = backward[l](eps[l + 1]).reshape(v[l].shape)
-            if derivative:
-                back = (net.act.gate(back, cache.pre[l], gates[l]) if fixed
-                        else net.act.gate(back, v[l]))
-            force = eps[l] - back
-            v[l].add_(force, alpha=rate)
-            forces.append(force)
-        if fixed:
-            eps = [torch.sub(preds[l], v[l]) for l in range(n - 1)] + eps[-1:]
-        else:
-            h = net.act.f(v[0])
-            for l in range(1, n):
-                mu[l] = net.layers[l](h)
-                if l < n - 1:
-                    h = net.act.f(v[l])
-            eps = _errors(net, mu, v, target, loss)
-        for l, force in enumerate(forces):     # F_l against the error unit it settles
-            conv.force(force, eps[l])
-        if conv.done():
-            break
+    if fixed and closed_form(net):
+        # linear dynamics ε_l ← (1−γ)ε_l + γ f'(a_l) ⊙ B_l ε_{l+1} from ε_l(0) = Γ_l μ_l − μ_l
+        # (0 for Γ = I): the same states in closed form, stopped at the first step that meets
+        # the tolerance (linear_relaxation)
+        def op(s: torch.Tensor, l: int) -> torch.Tensor:
+            back = backward[l](s).reshape(mu[l].shape)
+            return net.act.gate(back, cache.pre[l], gates[l]) if derivative else back
+        init = [None if net.error_weight(l) is None else _prediction(net, l, mu[l]) - mu[l]
+                for l in range(n - 1)]
+        top = output_error(mu[-1], target, loss)
+        hidden, conv.steps = relax([functools.partial(op, l=l) for l in range(n - 1)], init,
+                                   top, rate, steps, conv.tol)
+        eps = [*hidden, top]
+    else:
+        v = [a.clone() for a in cache.pre[:-1]]
+        eps = _errors(net, mu, v, target, loss)
+        preds = [_prediction(net, l, mu[l]) for l in range(n - 1)] if fixed else None
+        for _ in range(steps):
+            forces = []
+            for l in range(n - 1):
+                back = backward[l](eps[l + 1]).reshape(v[l].shape)
+                if derivative:
+                    back = (net.act.gate(back, cache.pre[l], gates[l]) if fixed
+                            else net.act.gate(back, v[l]))
+                force = eps[l] - back
+                v[l].add_(force, alpha=rate)
+                forces.append(force)
+            if fixed:
+                eps = [torch.sub(preds[l], v[l]) for l in range(n - 1)] + eps[-1:]
+            else:
+                h = net.act.f(v[0])
+                for l in range(1, n):
+                    mu[l] = net.layers[l](h)
+                    if l < n - 1:
+                        h = net.act.f(v[l])
+                eps = _errors(net, mu, v, target, loss)
+            for l, force in enumerate(forces):     # F_l against the error unit it settles
+                conv.force(force, eps[l])
+            if conv.done():
+                break
     if fixed:
         inputs, outputs = cache.inputs, layer_outputs(net, cache)
     else:

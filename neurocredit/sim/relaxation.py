@@ -70,6 +70,18 @@ def backward_operators(net: Network) -> list:
     return ops
 
 
+def closed_form(net: Network) -> bool:
+    """Whether a linear relaxation (PC with fixed predictions, frozen AR) may be evaluated in
+    closed form (:mod:`.linear_relaxation`: the same states as the Euler loop, up to float
+    rounding): rule constant ``closed_form`` (default true; false runs the step loop, e.g. to
+    time one step), and every hidden layer's feedback operator the same at every call of a
+    settle (all but a sign pathway that redraws its magnitudes per call)."""
+    fb = net.rule.feedback
+    return bool(net.rule.param("closed_form", True)) and fb is not None and not any(
+        pathway_kind(fb, l, net.n_layers) == "sign" and fb.magnitude == "batch_random"
+        for l in range(net.n_layers - 1))
+
+
 def apply_plastic_grad(param: torch.nn.Parameter, delta: torch.Tensor) -> None:
     """The trainer's convention: the optimiser receives −Δ as the gradient (W ← W + ηΔ)."""
     param.grad = (-delta).to(param.dtype)
