@@ -83,8 +83,9 @@ def test_pseudo_derivative_is_the_fast_sigmoid():
 
 
 def test_tag_follows_the_eligibility_recursion():
-    """The emulator's tag of a hidden synapse, over a random stream, against ē = κ ē + ψ x̄ in
-    float (with the compiled constants): the tag is ē in tag units (up to stochastic rounding)."""
+    """The emulator's tag of a hidden synapse, over a random stream, against ē = κ ē + c ψ x1 in
+    float (with the compiled constants c, 1 − κ): the tag is ē in tag units up to stochastic
+    rounding; and its pre trace x1 against I x̄, x̄ = e^(−1/τ) x̄ + z."""
     circ = _circuit(seed=4)
     rec = next(c for c in circ.connections if c.src == c.dst)
     stream = _stream(6)
@@ -92,6 +93,7 @@ def test_tag_follows_the_eligibility_recursion():
     rng = np.random.default_rng(0)
     ex_f = np.zeros(np.shape(rec.weights))
     x_f = np.zeros(np.shape(rec.weights)[1])
+    x_err = []
     gain, decay = rec.tag.products
     c = gain.mant * 2.0 ** gain.exp / 2 ** TG.engine_shift(gain.factors)
     lam = -decay.mant * 2.0 ** decay.exp
@@ -104,9 +106,12 @@ def test_tag_follows_the_eligibility_recursion():
         y = {"y1": psi, "y2": np.zeros_like(psi), "y3": np.zeros_like(psi)}
         x_f = math.exp(-1 / tau) * x_f + impulse * pre[0]
         state.tags[rec.name] = apply_series(ex["t"], pre, y, rec.tag, 0.5, rng.random(1), t + 1, ex, TG.TAG_BOUNDS)
-        ex_f = (1 - lam) * ex_f + c * np.minimum(x_f, 127)[None, :] * psi[0][:, None]
+        # the tag's recursion driven by the engine's own x1 (x1 checked against x̄ on its own below)
+        ex_f = (1 - lam) * ex_f + c * state.x1[rec.name][0][None, :] * psi[0][:, None]
+        x_err.append(state.x1[rec.name][0] - x_f)
     got = state.tags[rec.name][0].astype(float)
-    assert np.abs(state.x1[rec.name][0] - np.minimum(x_f, 127)).max() <= 4
+    # x1 ≈ I x̄ up to stochastic rounding (one random per step for every synapse, as Lava's): over the run
+    assert np.abs(x_err).mean() <= 0.15 * x_f.mean() + 0.5 and abs(np.mean(x_err)) <= 0.1 * x_f.mean()
     assert np.abs(got - np.minimum(ex_f, 255)).mean() <= 0.1 * np.abs(ex_f).mean() + 1.0
     assert np.abs(ex_f).mean() > 5        # a tag that moved
 

@@ -84,14 +84,15 @@ def pseudo_derivative(v: np.ndarray, vth: np.ndarray | int, slope: float) -> np.
 
 
 # -- synapse side: pre trace, tag ------------------------------------------------------------------
-def pre_trace_params(dv: int) -> tuple[int, int]:
+def pre_trace_params(dv: int, full_scale: float | None = None) -> tuple[int, int]:
     """(x1 impulse, x1 tau) for a post neuron with voltage decay ``dv`` (v ← v (4096 − dv)/4096):
     tau = −1/ln(1 − dv/4096) rounded into [1, 255] (Lava's x1_tau, 8 bits; 0 would mean no
-    decay), impulse = 127 (1 − e^(−1/tau)) so that a pre neuron spiking every step holds x1 at
-    the 7-bit top."""
+    decay), impulse = X (1 − e^(−1/tau)) so that a pre neuron spiking every step holds x1 near
+    X = ``full_scale`` (engine.toml [eligibility] pre_full_scale; at most 127)."""
+    full = float(full_scale if full_scale is not None else eligibility_table()["pre_full_scale"])
     beta = 1.0 - int(dv) / 4096.0
     tau = 255 if beta >= math.exp(-1 / 255) else max(1, min(255, round(-1.0 / math.log(max(beta, 1e-12)))))
-    return max(1, round(TRACE_MAX * (1.0 - math.exp(-1.0 / tau)))), tau
+    return max(1, min(TRACE_MAX, round(full * (1.0 - math.exp(-1.0 / tau))))), tau
 
 
 def pre_trace_step(x1: np.ndarray, spiked: np.ndarray, impulse: int, tau: int, r: np.ndarray) -> np.ndarray:
@@ -160,13 +161,14 @@ class EligibilityPlan:
 
 
 def tag_series(kappa: float, profile: Profile) -> tuple[ProductSeries, float]:
-    """(dt series, c): dt = c u0 x1 y1 − (1 − κ) u0 t with c such that ψ = 1 and x1 = 127 hold
-    the tag at its full scale 255 in the steady state, quantised on the m 2^k grid."""
+    """(dt series, c): dt = c u0 x1 y1 − (1 − κ) u0 t with c such that ψ = 1 and x1 at its full
+    scale hold the tag at its full scale 255 in the steady state, quantised on the m 2^k grid."""
     el = eligibility_table()
     dep, pre, psi, tag = el["dependency"], el["pre_trace"], el["pseudo_derivative"], el["tag"]
     if not 0.0 <= kappa < 1.0:
         raise OnChipError(f"eligibility decay κ = {kappa} must be in [0, 1)")
-    top = TAG_BOUNDS[1] * (1.0 - kappa) / (TRACE_MAX * TRACE_MAX)
+    full = min(TRACE_MAX, float(el["pre_full_scale"]))
+    top = TAG_BOUNDS[1] * (1.0 - kappa) / (full * TRACE_MAX)
     try:
         m, k = scaling_constant(top * 2 ** engine_shift((pre, psi)), profile, "eligibility gain")
     except OnChipError:                # a slow κ: the smallest gain (the tag tops out sooner)

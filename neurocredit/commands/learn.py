@@ -50,12 +50,13 @@ def learn_on_chip(graph, data, *, epochs: int = 1, samples: int | None = None, b
     from neurocredit.chip import session as S
     _, rule, learning, _ = S.read_learning_graph(graph)
     rule, circuit = S.circuit_from_nir(graph, None, target, **spec)
-    if circuit.n_in != data.x_train.shape[1] or circuit.meta["n_target"] != data.n_out:
+    if circuit.n_in != data.x_train.shape[-1] or circuit.meta["n_target"] != data.n_out:
         raise UserError(f"the network is {circuit.n_in} -> {circuit.meta['n_target']}, the data "
-                        f"{data.x_train.shape[1]} -> {data.n_out}")
+                        f"{data.x_train.shape[-1]} -> {data.n_out}")
     n_hidden = len(learning.get("feedback", []))
     timing = S.stream_timing(n_hidden)
-    steps = steps or timing.steps
+    rows = data.x_train.shape[1] if data.x_train.dim() == 3 else 0     # a sequence: row by row
+    steps = steps or (ROW_STEPS * rows if rows else timing.steps)
     delay = timing.target_delay
     blank = max(timing.blank if blank is None else blank, delay)
     log(f"rule {rule.name} ({rule.title}); on-chip circuit: "
@@ -83,12 +84,26 @@ def learn_on_chip(graph, data, *, epochs: int = 1, samples: int | None = None, b
     return rule, circuit, history, checked
 
 
+ROW_STEPS = 4      # chip steps per row of a sequence sample (seqdigits: 8 rows -> 32 steps)
+
+
+def chip_data(name: str, seed: int = 0):
+    """digits | mnist5k | seqdigits with pixels in [0, 1] (rate coding); seqdigits as sequences
+    [N, 8 rows, 8 pixels], streamed row by row (chip.session.step_rates)."""
+    from neurocredit.commands.pipeline import load_data
+    if name != "seqdigits":
+        return load_data(name, seed)
+    from neurocredit.data import Dataset, load_digits
+    d = load_digits(seed=seed, standardise=False)
+    rows = lambda t: t.reshape(t.shape[0], 8, 8)  # noqa: E731
+    return Dataset("seqdigits", rows(d.x_train), d.y_train, rows(d.x_test), d.y_test, d.n_classes)
+
+
 def learn(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
     from neurocredit.chip import session as S
-    from neurocredit.commands.pipeline import load_data
 
     torch.set_num_threads(args.threads)
     path = Path(args.file)
@@ -107,7 +122,7 @@ def learn(args: argparse.Namespace) -> int:
         return _learn_pal(args, path, graph)
     spec = {"lr": args.lr, "third_shift": args.third_shift, "gate": args.gate}
     rule, circuit, history, checked = learn_on_chip(
-        graph, load_data(args.data, args.seed), epochs=args.epochs, samples=args.samples,
+        graph, chip_data(args.data, args.seed), epochs=args.epochs, samples=args.samples,
         backend=args.backend, seed=args.seed, target=args.target, steps=args.steps, blank=args.blank,
         lr_decay=args.lr_decay, check=args.check, cost=args.cost, log=lambda s: print(f"{path.name}: {s}" if s.startswith("rule ")
                                                                     else s), **spec)
@@ -189,8 +204,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", help="a NIR file carrying a learning rule (neurocredit export --rule ...)")
     p.add_argument("--backend", choices=["lava", "emulator"], default="emulator",
                    help="lava (needs `neurocredit setup-lava`) or the bit-exact emulator")
-    p.add_argument("--data", choices=["digits", "mnist5k"], default="digits",
-                   help="data set streamed through the chip (rate-coded, pixels in [0, 1])")
+    p.add_argument("--data", choices=["digits", "mnist5k", "seqdigits"], default="digits",
+                   help="data set streamed through the chip (rate-coded, pixels in [0, 1]; seqdigits row by "
+                        "row, 4 steps a row, for a recurrent network)")
     p.add_argument("--epochs", type=nonneg_int, default=1, help="passes over the training samples")
     p.add_argument("--samples", type=positive_int, default=None, help="training samples per epoch (default: all)")
     p.add_argument("--steps", type=positive_int, default=None, help="time steps per sample (default: "

@@ -1,0 +1,132 @@
+"""e-prop on chip (issue 15): a recurrent spiking network learns ``seqdigits`` (digits read row by
+row, 8 steps x 8 inputs) on the emulated chip (fixed point, only local information), beside the
+float figure of the torch e-prop RSNN on the same network.
+
+Float: ``neurocredit.sim.recurrent_spiking`` (recurrent LIF, LIF readout = spike counts, random
+e-prop, Adam), rows injected as currents, one row per step.  On chip: the same network (the torch
+net's initial weights and neurons, exported to NIR with its rule and fixed random B, compiled by
+``neurocredit.chip``) learns with the compiled e-prop: eligibility traces on the synapses' tags
+(``neurocredit.chip.tags``), the output error through B as the third factor, W_in, the recurrent R
+and W_out plastic; each row is rate-coded over ``--row-steps`` steps (pixels in [0, 1]); seeds run
+side by side as independent chips (``session.train_chips``).  Lava's engine gives the same weights
+(tests/test_chip_recurrent.py).
+
+    python benchmarks/onchip_recurrent.py [--seeds 0,1,2] [--epochs 4] [--float-epochs 10]
+
+Prints the on-chip and float test accuracy (mean ± sd over seeds) and the gap; writes
+benchmarks/results/onchip_recurrent.md (and .json).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def chip_seqdigits(seed: int):
+    """seqdigits with pixels in [0, 1] (rate coding), the float set's split."""
+    from neurocredit.data import Dataset, load_digits
+    d = load_digits(seed=seed, standardise=False)
+    rows = lambda t: t.reshape(t.shape[0], 8, 8)  # noqa: E731
+    return Dataset("seqdigits", rows(d.x_train), d.y_train, rows(d.x_test), d.y_test, d.n_classes)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--epochs", type=int, default=4, help="on-chip epochs")
+    ap.add_argument("--float-epochs", type=int, default=10)
+    ap.add_argument("--float-lr", type=float, default=3e-3)
+    ap.add_argument("--row-steps", type=int, default=4, help="chip steps per row")
+    ap.add_argument("--blank", type=int, default=4)
+    ap.add_argument("--delay", type=int, default=2, help="target delay (the two Dense hops)")
+    ap.add_argument("--lr", type=float, default=2 ** -4)
+    ap.add_argument("--lr-decay", type=float, default=0.6)
+    ap.add_argument("--third-shift", type=int, default=4)
+    ap.add_argument("--samples", type=int, default=None, help="training samples per epoch (default: all)")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "onchip_recurrent"))
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+
+    from neurocredit.chip import session as S
+    from neurocredit.data import load_dataset
+    from neurocredit.io_utils import atomic_path
+    from neurocredit.nir.recurrent import export_recurrent
+    from neurocredit.rules import get_rule
+    from neurocredit.sim.recurrent_train import RecurrentTrainConfig, build_model, train_recurrent
+
+    rule = get_rule("eprop")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    sizes = [8, args.hidden, 10]
+    print(f"e-prop on seqdigits, {'-'.join(map(str, sizes))} recurrent LIF, LIF readout; seeds {seeds}; "
+          f"torch threads {torch.get_num_threads()}", flush=True)
+
+    # float: the torch e-prop RSNN
+    float_acc = []
+    t0 = time.perf_counter()
+    for seed in seeds:
+        cfg = RecurrentTrainConfig(epochs=args.float_epochs, lr=args.float_lr, seed=seed, readout="lif",
+                                   progress=False)
+        res = train_recurrent(rule, load_dataset("seqdigits", seed=seed), [args.hidden], "rsnn", cfg)
+        float_acc.append(100 * res.final["test_acc"])
+    print(f"float (torch e-prop, {args.float_epochs} epochs, Adam lr {args.float_lr}): "
+          f"{np.mean(float_acc):.2f} ± {np.std(float_acc):.2f}  seeds "
+          + " ".join(f"{a:.1f}" for a in float_acc) + f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    # on chip: the same networks' initial weights, compiled with the rule, learning on the emulator
+    circuits, datas = [], []
+    for seed in seeds:
+        cfg = RecurrentTrainConfig(seed=seed, readout="lif")
+        torch.manual_seed(seed)
+        net = build_model("rsnn", rule, sizes, cfg)
+        _, circ = S.circuit_from_nir(export_recurrent(net), lr=args.lr, third_shift=args.third_shift)
+        circuits.append(circ)
+        datas.append(chip_seqdigits(seed))
+    c0 = circuits[0]
+    print(f"on chip: dw = {c0.meta['dw']}; dt = {c0.meta['dt']} (tag, κ = {c0.meta['kappa']:.3f}); "
+          f"readout dw = {c0.meta['dw_out']}", flush=True)
+    steps = 8 * args.row_steps
+    t0 = time.perf_counter()
+    _, histories = S.train_chips(circuits, datas, args.epochs, seeds, steps=steps, blank=args.blank,
+                                 samples=args.samples, target_delay=args.delay, lr_decay=args.lr_decay)
+    chip_acc = [100 * h[-1]["test_acc"] for h in histories]
+    secs = time.perf_counter() - t0
+    gap = np.mean(float_acc) - np.mean(chip_acc)
+    line_chip = (f"on chip (emulated fixed point, {args.epochs} epochs, {steps} steps + {args.blank} blank per "
+                 f"sample): {np.mean(chip_acc):.2f} ± {np.std(chip_acc):.2f}  seeds "
+                 + " ".join(f"{a:.1f}" for a in chip_acc) + f"  ({secs:.0f} s)")
+    verdict = "met" if gap <= 3.0 else "NOT met"
+    line_gap = f"gap float − chip: {gap:+.2f} pp (target: on chip within 3 pp of float: {verdict})"
+    print(line_chip)
+    print(line_gap, flush=True)
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    record = {"seeds": seeds, "sizes": sizes, "args": vars(args), "float": float_acc, "chip": chip_acc,
+              "chip_history": histories, "dw": c0.meta["dw"], "dt": c0.meta["dt"], "dw_out": c0.meta["dw_out"]}
+    with atomic_path(out.with_suffix(".json"), suffix=".json") as tmp:
+        Path(tmp).write_text(json.dumps(record, indent=1))
+    md = ["# e-prop on chip: seqdigits", "", f"`python benchmarks/onchip_recurrent.py {' '.join(sys.argv[1:])}`", "",
+          f"Network {'-'.join(map(str, sizes))}, recurrent LIF, LIF readout; rule eprop (random e-prop).", "",
+          "| | test accuracy (%) | seeds |", "|---|---|---|",
+          f"| float (torch e-prop, {args.float_epochs} epochs) | {np.mean(float_acc):.2f} ± {np.std(float_acc):.2f} | "
+          + " ".join(f"{a:.1f}" for a in float_acc) + " |",
+          f"| on chip (emulated fixed point, {args.epochs} epochs) | {np.mean(chip_acc):.2f} ± {np.std(chip_acc):.2f} | "
+          + " ".join(f"{a:.1f}" for a in chip_acc) + " |", "",
+          line_gap, "", f"On chip: dw = `{c0.meta['dw']}`, dt = `{c0.meta['dt']}`, readout dw = `{c0.meta['dw_out']}`.", ""]
+    with atomic_path(out.with_suffix(".md"), suffix=".md") as tmp:
+        Path(tmp).write_text("\n".join(md))
+    print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}")
+
+
+if __name__ == "__main__":
+    main()
