@@ -338,7 +338,7 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
         mask = np.asarray(feedback[l]) != 0 if ((compiled.feedback or compiled.mirror) and fb.sparsity > 0) else None
         payload = LEARNED_DRIVES.get(fb.drive, (None, None))[1] if compiled.feedback else None
         graded = GradedSignal(names[l + 1], payload, graded_shift(pops[l + 1]),
-                              int(round(np.log2(spec.feedback_scale)))) if payload else None
+                              int(round(np.log2(spec.feedback_scale))), x0_delay=1) if payload else None
         conns.append(Connection(name, src or names[l + 1], names[l], b, b_exp, 8, "mixed", src_port=port,
                                 dst_port="third", plastic=compiled.feedback,
                                 view="transposed" if compiled.feedback else "forward", mask=mask, graded=graded))

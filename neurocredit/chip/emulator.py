@@ -445,6 +445,7 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
     def signal(g, t: int):            # a GradedSignal's value this step (a source's, or a population port's)
         return None if g is None else src[g.src][:, t] if g.src in src else outs[g.src][g.port]
     spikes = {k: bool(((v == 0) | (v == 1)).all()) for k, v in src.items()}   # a source of 0/1 only
+    held: dict[str, np.ndarray] = {}  # x0 of the previous step (GradedSignal.x0_delay, chip.extensions)
     for t in range(steps):
         for p in ref.populations:
             a = sum((bufs[k] for k in into[(p.name, "a")]), z(p.n))
@@ -478,6 +479,8 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
             if c.view == "transposed":
                 y = gy or {"y1": np.zeros_like(s), "y2": np.clip(-s, 0, TRACE_MAX), "y3": np.clip(s, 0, TRACE_MAX)}
                 x0 = outs[c.dst]["s"] > 0
+                if c.graded is not None and c.graded.x0_delay:   # the payload answers the previous step's spike
+                    x0, held[c.name] = held.get(c.name, np.zeros_like(x0)), x0
                 if live is None:
                     w_t = apply_series(weights[c.name].swapaxes(1, 2), x0, y, c.plastic, r_y, r_w, t + 1, gx)
                     weights[c.name] = np.ascontiguousarray(w_t.swapaxes(1, 2))

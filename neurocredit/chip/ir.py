@@ -153,12 +153,15 @@ class GradedSignal:
     * transposed view: g is the connection's *learning payload* (one value per unit the carried
       payload comes from): it sets the payload traces y3/y2 = clip(±g, 0, 127) in place of the
       carried signal, and ``gx`` is the input the weights deliver from it to the driven neuron,
-      sign(d)(|d| >> ``deliver_shift``) with d = B (y3 − y2) (the rule's ``post_input``)."""
+      sign(d)(|d| >> ``deliver_shift``) with d = B (y3 − y2) (the rule's ``post_input``);
+      ``x0_delay`` 1: x0 is the driven neuron's spike of the previous step, the one the payload
+      answers when it comes back one Dense hop later (W_(l+1) s_l(t−1) arrives at step t)."""
 
     src: str
     port: str = "in"
     shift: int = 0
     deliver_shift: int = 0
+    x0_delay: int = 0
 
 
 @dataclass(frozen=True, eq=False)

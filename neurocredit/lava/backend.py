@@ -101,6 +101,7 @@ def run_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int 
         if c.plastic.extensions:
             gs = c.graded
             d = ExtendedLearningDense(weights_out=w, view=c.view, shift=gs.shift, deliver_shift=gs.deliver_shift,
+                                      x0_delay=gs.x0_delay,
                                       extended=tuple((p.mant, p.exp, p.dependency, p.factors) for p in c.plastic.extended),
                                       has_stock=bool(c.plastic.stock), learning_rule=learning_rule(c.plastic),
                                       **common)

@@ -18,7 +18,8 @@ The process works on either synapse view of a plastic connection (``view``):
   signal on ``s_in_g`` (one per pre neuron);
 * 'transposed': weights kept as Wᵀ (the engine view of learned feedback, as
   :class:`~.transposed_process.TransposedLearningDense`), a = W s_in sent one step late; x0 = the
-  driven neurons' spikes (``s_in_x0``); the learning payload g on ``s_in_g`` sets y3/y2, and
+  driven neurons' spikes (``s_in_x0``; with ``x0_delay`` 1 those of the previous step, the ones
+  the payload answers one Dense hop later); the learning payload g on ``s_in_g`` sets y3/y2, and
   ``gx`` = the input W delivers from it (>> deliver_shift).
 
 ``extended``: the extension products as (mantissa, exponent, dependency, factors) tuples.
@@ -38,13 +39,14 @@ class ExtendedLearningDense(LearningDense):
     :class:`neurocredit.chip.ir.GradedSignal`."""
 
     def __init__(self, *, weights_out: np.ndarray, view: str, extended: tuple, shift: int = 0,
-                 deliver_shift: int = 0, **kwargs) -> None:
+                 deliver_shift: int = 0, x0_delay: int = 0, **kwargs) -> None:
         if view not in ("forward", "transposed"):
             raise ValueError(f"ExtendedLearningDense: view must be 'forward' or 'transposed', got {view!r}")
         w = np.asarray(weights_out)
         engine = w if view == "forward" else w.T
         super().__init__(weights=np.ascontiguousarray(engine), num_message_bits=24, view=view,
-                         extended=tuple(extended), shift=int(shift), deliver_shift=int(deliver_shift), **kwargs)
+                         extended=tuple(extended), shift=int(shift), deliver_shift=int(deliver_shift),
+                         x0_delay=int(x0_delay), **kwargs)
         n_dst, n_src = w.shape
         if view == "transposed":
             self.s_in = InPort(shape=(n_src,))

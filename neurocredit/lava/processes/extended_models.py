@@ -42,6 +42,8 @@ class PyExtendedLearningDenseModel(LearningConnectionModelBitApproximate, Abstra
         self._shift = int(self.proc_params["shift"])
         self._deliver_shift = int(self.proc_params["deliver_shift"])
         self._stock = bool(self.proc_params.get("has_stock", True))
+        self._x0_delay = int(self.proc_params.get("x0_delay", 0))
+        self._held = None
         self._gx = None
 
     def run_spk(self) -> None:
@@ -62,6 +64,8 @@ class PyExtendedLearningDenseModel(LearningConnectionModelBitApproximate, Abstra
         traces = payload_traces(g, self._shift)          # the learning payload as post traces y3/y2
         self._gx = delivered(w_out, traces, self._deliver_shift)[None, :]
         x0 = self.s_in_x0.recv().astype(bool)
+        if self._x0_delay:                               # the spike the payload answers: one step back
+            x0, self._held = (self._held if self._held is not None else np.zeros_like(x0)), x0
         # Lava's recv_traces, with the post traces taken from the learning payload
         self._process_pre_spikes(x0)
         self._update_trace_randoms()
