@@ -3,7 +3,9 @@
 A recurrent LIF network (snnTorch RLeaky form, LI readout) reads digits row by row
 (``seqdigits``: 8 steps × 8 inputs, injected as currents) and learns with random e-prop
 (fixed random feedback B, local) and symmetric e-prop (B = W_outᵀ, non-local), beside the
-surrogate-gradient BPTT reference.  After every epoch, on a fixed batch of training samples:
+surrogate-gradient BPTT reference, each with its own optimiser settings from
+``neurocredit/sim/recurrent_defaults.toml`` (the network is the same for all).  After every
+epoch, on a fixed batch of training samples:
 
     signal alignment  cos( P̃_j[t], ∂E/∂z_j[t] )  e-prop's learning signal (κ-filtered, as
                       applied) against BPTT's total derivative of the loss w.r.t. the spikes
@@ -32,7 +34,8 @@ def main() -> None:
     ap.add_argument("--data", default="seqdigits", help="seqdigits | rowmnist5k | spikepattern")
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--hidden", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--lr", type=float, default=None,
+                    help="every rule (default: each rule's own, neurocredit/sim/recurrent_defaults.toml)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rules", nargs="+", default=["eprop", "eprop_sym", "bptt"])
     ap.add_argument("--out", default="runs/recurrent_eprop")
@@ -46,7 +49,7 @@ def main() -> None:
     from neurocredit.io_utils import atomic_path, write_json
     from neurocredit.rules import get_rule
     from neurocredit.sim.recurrent_spiking import learning_signal_alignment
-    from neurocredit.sim.recurrent_train import RecurrentTrainConfig, train_recurrent
+    from neurocredit.sim.recurrent_train import default_config, train_recurrent
 
     data = load_dataset(args.data, seed=args.seed)
     xb, yb = data.x_train[:256], data.y_train[:256]
@@ -60,15 +63,17 @@ def main() -> None:
                 return {}
             return learning_signal_alignment(net, xb, yb)
 
-        cfg = RecurrentTrainConfig(epochs=args.epochs, lr=args.lr, seed=args.seed)
-        res = train_recurrent(rule, data, [args.hidden], "rsnn", cfg, on_epoch=on_epoch)
+        cfg, hidden = default_config("rsnn", name, epochs=args.epochs, lr=args.lr,
+                                     hidden=args.hidden, seed=args.seed)
+        res = train_recurrent(rule, data, hidden, "rsnn", cfg, on_epoch=on_epoch)
         runs[name] = res.history
         last = res.final
         extra = (f"; learning signal ∠ BPTT {angle(last['signal_cos_1']):.1f}°, ΔW_in ∠ "
                  f"{angle(last['update_cos_W1']):.1f}°, ΔR ∠ {angle(last['update_cos_R1']):.1f}°"
                  if "signal_cos_1" in last else "")
         print(f"{name:9s} rsnn {data.n_features}-{args.hidden}-{data.n_out} on {data.name}: test "
-              f"accuracy {100 * last['test_acc']:.2f} % after {args.epochs} epochs{extra}",
+              f"accuracy {100 * last['test_acc']:.2f} % after {args.epochs} epochs (lr {cfg.lr}, "
+              f"{cfg.schedule}){extra}",
               flush=True)
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"wspace": 0.3})

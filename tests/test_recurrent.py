@@ -91,10 +91,11 @@ def test_eligibility_term_refuses_a_second_pre_factor():
 
 
 # --------------------------------------------------------------------------- rate RNN
-def test_rate_rnn_dfa_readout_update_is_its_exact_gradient_and_t1_dfa_with_wt_is_bp():
+@pytest.mark.parametrize("leak", [1.0, 0.5])
+def test_rate_rnn_dfa_readout_update_is_its_exact_gradient_and_t1_dfa_with_wt_is_bp(leak):
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(6, 5, 4, generator=g), torch.randint(0, 3, (6,), generator=g)
-    net = RateRNN([4, 7, 3], get_rule("dfa"), seed=0)
+    net = RateRNN([4, 7, 3], get_rule("dfa"), seed=0, leak=leak)
     with torch.no_grad():
         net.net.layers[0].bias.normal_(generator=g)
     with torch.no_grad():
@@ -113,6 +114,52 @@ def test_rate_rnn_dfa_readout_update_is_its_exact_gradient_and_t1_dfa_with_wt_is
         assert torch.allclose(dw, -w, atol=1e-6)
         if b is not None:
             assert torch.allclose(db, -b, atol=1e-6)
+
+
+def test_rate_rnn_recurrent_init_and_leak():
+    sv = torch.linalg.svdvals(RateRNN([4, 16, 3], get_rule("dfa"), rec_gain=0.8,
+                                      rec_init="orthogonal").recurrent[0].weight.detach())
+    assert torch.allclose(sv, torch.full_like(sv, 0.8), atol=1e-5)
+    x = torch.rand(2, 6, 4)
+    slow = RateRNN([4, 5, 3], get_rule("dfa"), leak=0.25)
+    fast = RateRNN([4, 5, 3], get_rule("dfa"))
+    h_slow, h_fast = slow.run(x)["h"][0], fast.run(x)["h"][0]
+    assert torch.allclose(h_slow[0], 0.25 * h_fast[0])              # x[0] = λ f(a[0])
+    assert (h_slow[1:] - h_slow[:-1]).abs().mean() < (h_fast[1:] - h_fast[:-1]).abs().mean()
+    with pytest.raises(ValueError, match="leak must be in"):
+        RateRNN([4, 5, 3], get_rule("dfa"), leak=0.0)
+    with pytest.raises(ValueError, match="unknown recurrent init 'eye'"):
+        RateRNN([4, 5, 3], get_rule("dfa"), rec_init="eye")
+
+
+def test_recurrent_defaults_share_the_network_and_tune_only_the_optimiser(tmp_path):
+    from neurocredit.sim.recurrent_train import OPTIMISER_FIELDS, default_config, recurrent_defaults
+    for model, rules in (("rnn", ("bptt", "dfa", "sdfa")), ("rsnn", ("bptt", "eprop"))):
+        configs = [default_config(model, r) for r in rules]
+        network = [({k: v for k, v in vars(c).items() if k not in OPTIMISER_FIELDS}, h)
+                   for c, h in configs]
+        assert all(n == network[0] for n in network[1:]), model   # one network per model
+    cfg, hidden = default_config("rnn", "dfa", hidden=32, lr=None, epochs=2)
+    assert hidden == [32] and cfg.epochs == 2 and cfg.lr == recurrent_defaults("rnn", "dfa")["lr"]
+    bad = tmp_path / "d.toml"
+    bad.write_text("[rnn]\nhidden = 8\n[rnn.rules.dfa]\nlr = 0.1\nrec_gain = 2.0\n")
+    with pytest.raises(ValueError, match=r"\[rnn.rules.dfa\] sets rec_gain: a rule may set only"):
+        recurrent_defaults("rnn", "dfa", bad)
+    bad.write_text("[rnn]\nhiden = 8\n")
+    with pytest.raises(ValueError, match="unknown field"):
+        recurrent_defaults("rnn", "dfa", bad)
+
+
+def test_update_clipping_bounds_every_rule_alike():
+    from neurocredit.sim.recurrent_train import train_step
+    x, y = torch.rand(4, 5, 4), torch.tensor([0, 1, 2, 0])
+    for rule in ("dfa", "bptt"):
+        net = RateRNN([4, 6, 3], get_rule(rule), seed=0)
+        opt = torch.optim.SGD(net.weight_params(), lr=1.0)
+        before = [p.detach().clone() for p in net.weight_params()]
+        train_step(net, opt, x, y, 3, clip=1e-3)
+        step = torch.cat([(p.detach() - b).flatten() for p, b in zip(net.weight_params(), before)])
+        assert 0 < float(step.norm()) <= 1e-3 * (1 + 1e-4), rule
 
 
 def test_sparse_dfa_feedback_is_at_least_90_percent_zeros():

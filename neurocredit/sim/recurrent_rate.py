@@ -3,6 +3,7 @@
 Network (Elman RNN, hidden layers l = 1..L−1 each with its own recurrent connection)::
 
     a_l[t] = W_l x_{l−1}[t] + b_l + R_l x_l[t−1],    x_l[t] = f(a_l[t]),   x_l[−1] = 0
+    leaky (``leak`` λ < 1):  x_l[t] = (1 − λ) x_l[t−1] + λ f(a_l[t])      (∂x/∂a = λ f'(a))
     y[t]   = W_L x_{L−1}[t] + b_L,                   logits a = (1/T) Σ_t y[t]
 
 Local rules (no autograd) are evaluated per time step on every plastic connection — the
@@ -29,6 +30,9 @@ from neurocredit.sim.eligibility import PlasticFactors, delayed, plastic_update
 from neurocredit.sim.layers import Dense
 from neurocredit.sim.losses import output_error
 from neurocredit.sim.network import Network, pathway_kind, pathway_source
+
+
+REC_INITS = ("uniform", "orthogonal")
 
 
 class RecurrentRuleError(ValueError):
@@ -60,8 +64,13 @@ class RateRNN(nn.Module):
     """Input/readout weights and B in a core :class:`Network`, plus recurrent weights R_l."""
 
     def __init__(self, sizes: list[int], rule: Rule, activation: str = "tanh", seed: int = 0,
-                 rec_gain: float = 0.5, feedback_scale: float = 1.0) -> None:
+                 rec_gain: float = 0.5, feedback_scale: float = 1.0, rec_init: str = "uniform",
+                 leak: float = 1.0) -> None:
         super().__init__()
+        if rec_init not in REC_INITS:
+            raise ValueError(f"unknown recurrent init '{rec_init}'; known: {', '.join(REC_INITS)}")
+        if not 0.0 < leak <= 1.0:
+            raise ValueError(f"leak must be in (0, 1], got {leak}")
         if len(sizes) < 3:
             raise ValueError(f"a recurrent network needs at least one hidden layer, got sizes {sizes}")
         self.net = Network(sizes, rule, activation, seed, feedback_scale)
@@ -70,7 +79,11 @@ class RateRNN(nn.Module):
         self.recurrent = nn.ModuleList(Dense(n, n, generator=g, bias=False) for n in sizes[1:-1])
         with torch.no_grad():
             for r in self.recurrent:
+                if rec_init == "orthogonal":   # Saxe et al. 2014: all singular values = gain
+                    q, _ = torch.linalg.qr(torch.randn(r.weight.shape, generator=g))
+                    r.weight.copy_(q)
                 r.weight.mul_(rec_gain)
+        self.leak = float(leak)
         self.seed = seed
 
     @property
@@ -101,7 +114,7 @@ class RateRNN(nn.Module):
             inp = xs[t]
             for l, R in enumerate(self.recurrent):
                 a = layers[l](inp) + R(hs[l])
-                hs[l] = f(a)
+                hs[l] = f(a) if self.leak == 1.0 else (1 - self.leak) * hs[l] + self.leak * f(a)
                 rec["a"][l].append(a)
                 rec["h"][l].append(hs[l])
                 inp = hs[l]
@@ -129,7 +142,7 @@ class RateRNN(nn.Module):
         act = self.net.act
         xs = x.transpose(0, 1)
         errors: list[torch.Tensor | None] = [None] * (n_layers - 1) + [e_out]
-        psis = [act.df(a) for a in rec["a"]]
+        psis = [act.df(a) * self.leak for a in rec["a"]]
         for l in range(n_layers - 2, -1, -1):
             if fb is None:
                 errors[l] = None

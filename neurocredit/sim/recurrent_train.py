@@ -8,9 +8,11 @@ rules on the same network.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -37,6 +39,11 @@ class RecurrentTrainConfig:
     seed: int = 0
     activation: str = "tanh"          # rate RNN
     rec_gain: float = 0.5             # initial recurrent weights × this
+    rec_init: str = "uniform"         # rate RNN: 'uniform' (as W) | 'orthogonal' (gain = singular values)
+    leak: float = 1.0                 # rate RNN: x[t] = (1 − leak) x[t−1] + leak f(a[t]); 1 = Elman
+    clip: float = 0.0                 # clip the update's global norm to this (every rule alike; 0: off)
+    beta1: float = 0.9                # Adam's moment decays
+    beta2: float = 0.999
     neuron: str = "lif"               # RSNN: 'lif' | 'cubalif'
     beta: float = 0.9                 # RSNN membrane decay
     alpha: float = 0.8                # RSNN synaptic decay (cubalif)
@@ -65,11 +72,50 @@ class RecurrentResult:
                 "config": asdict(self.config), "history": self.history}
 
 
+DEFAULTS_FILE = Path(__file__).with_name("recurrent_defaults.toml")
+OPTIMISER_FIELDS = ("lr", "schedule", "epochs", "beta1", "beta2", "clip", "momentum", "optimizer")
+
+
+def recurrent_defaults(model: str, rule: str, path: Path | str | None = None) -> dict:
+    """The training defaults of ``model`` with ``rule`` from ``recurrent_defaults.toml``: the
+    model's table (network and shared choices, 'hidden' included) updated by the rule's own
+    table, which may hold only optimiser settings (:data:`OPTIMISER_FIELDS`): every rule of a
+    model is compared on the same network."""
+    import tomllib
+    path = Path(path) if path is not None else DEFAULTS_FILE
+    table = tomllib.loads(path.read_text())
+    if model not in table:
+        raise ValueError(f"no [{model}] table in {path} (known: {', '.join(table)})")
+    base = {k: v for k, v in table[model].items() if k != "rules"}
+    own = table[model].get("rules", {}).get(rule, {})
+    bad = sorted(set(own) - set(OPTIMISER_FIELDS))
+    if bad:
+        raise ValueError(f"{path} [{model}.rules.{rule}] sets {', '.join(bad)}: a rule may set only "
+                         f"its optimiser ({', '.join(OPTIMISER_FIELDS)}), the network is shared")
+    fields = {f.name for f in dataclasses.fields(RecurrentTrainConfig)} | {"hidden"}
+    unknown = sorted(set(base) - fields)
+    if unknown:
+        raise ValueError(f"{path} [{model}]: unknown field(s) {', '.join(unknown)}")
+    return base | own
+
+
+def default_config(model: str, rule: str, path: Path | str | None = None, **overrides
+                   ) -> tuple[RecurrentTrainConfig, list[int]]:
+    """(config, hidden sizes) of ``model`` with ``rule``: :func:`recurrent_defaults`, then
+    ``overrides`` (config fields or 'hidden'; None values are ignored)."""
+    values = recurrent_defaults(model, rule, path) | {k: v for k, v in overrides.items()
+                                                      if v is not None}
+    hidden = values.pop("hidden", 128)
+    hidden = list(hidden) if isinstance(hidden, (list, tuple)) else [int(hidden)]
+    return RecurrentTrainConfig(**values), hidden
+
+
 def build_model(model: str, rule: Rule, sizes: list[int], cfg: RecurrentTrainConfig):
     """A fresh :class:`RateRNN` ('rnn') or :class:`RecurrentSpikingNetwork` ('rsnn')."""
     if model == "rnn":
         from neurocredit.sim.recurrent_rate import RateRNN
-        return RateRNN(sizes, rule, cfg.activation, cfg.seed, cfg.rec_gain, cfg.feedback_scale)
+        return RateRNN(sizes, rule, cfg.activation, cfg.seed, cfg.rec_gain, cfg.feedback_scale,
+                       cfg.rec_init, cfg.leak)
     if model == "rsnn":
         from neurocredit.sim.recurrent_spiking import RecurrentSpikingConfig, RecurrentSpikingNetwork
         scfg = RecurrentSpikingConfig(neuron=cfg.neuron, beta=cfg.beta, alpha=cfg.alpha,
@@ -90,7 +136,8 @@ def make_optimizer(net, rule: Rule, cfg: RecurrentTrainConfig) -> torch.optim.Op
     if learned:
         groups.append({"params": learned, "lr": lr * rule.feedback.lr_scale})
     if cfg.optimizer == "adam":
-        return torch.optim.AdamW(groups, lr=lr, weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(groups, lr=lr, betas=(cfg.beta1, cfg.beta2),
+                                 weight_decay=cfg.weight_decay)
     return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
@@ -106,12 +153,15 @@ def evaluate(net, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> tuple[f
 
 
 def train_step(net, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor,
-               n_out: int) -> float:
-    """One update on a batch; returns the batch loss (before the update)."""
+               n_out: int, clip: float = 0.0) -> float:
+    """One update on a batch; returns the batch loss (before the update).  ``clip`` > 0 scales
+    the update (−Δ or ∇, all weights together) down to that global norm, for every rule alike."""
     opt.zero_grad(set_to_none=True)
     if net.rule.dynamics == "autograd":
         value = loss_value(net(xb), yb, "ce")
         value.backward()
+        if clip > 0:
+            torch.nn.utils.clip_grad_norm_(net.weight_params(), clip)
         opt.step()
         return float(value.detach())
     with torch.no_grad():
@@ -121,6 +171,8 @@ def train_step(net, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tens
             w.grad = gw
             if b is not None:
                 b.grad = gb
+        if clip > 0:
+            torch.nn.utils.clip_grad_norm_(net.weight_params(), clip)
         opt.step()
         return float(loss_value(logits, yb, "ce"))
 
@@ -164,7 +216,8 @@ def train_recurrent(rule: Rule, data: Dataset, hidden: list[int], model: str = "
             running, batches = 0.0, 0
             for i in range(0, n, cfg.batch_size):
                 idx = perm[i:i + cfg.batch_size]
-                value = train_step(net, opt, data.x_train[idx], data.y_train[idx], data.n_out)
+                value = train_step(net, opt, data.x_train[idx], data.y_train[idx], data.n_out,
+                                   cfg.clip)
                 first = value if epoch == 1 and batches == 0 else first
                 check_loss(value, first, rule.name, epoch, batches, cfg.lr)   # NaN or explosion
                 running += value
@@ -190,10 +243,9 @@ RECURRENT_CHECKPOINT = "recurrent.pt"
 def save_recurrent(net, folder) -> "Path":
     """Write ``folder/recurrent.pt`` atomically: model kind, rule (as data), sizes, config,
     seed and every tensor (weights, recurrent weights, feedback matrices)."""
-    from pathlib import Path
-
     from neurocredit.sim.checkpoint import write_checkpoint
     kind = "rsnn" if hasattr(net, "hidden_params") else "rnn"
-    config = asdict(net.config) if kind == "rsnn" else {"activation": net.net.activation}
+    config = asdict(net.config) if kind == "rsnn" else {"activation": net.net.activation,
+                                                         "leak": net.leak}
     return write_checkpoint(Path(folder) / RECURRENT_CHECKPOINT, "neurocredit.recurrent", net,
                             net.seed, {"model": kind, "config": config})
