@@ -11,7 +11,10 @@ Relaxation rules (predictive coding, activation relaxation, dynamic inversion, P
 second table: the relaxation steps they ran (mean per update; their adaptive stop, rule
 constant ``tolerance``), and the cost of one relaxation step against one BP training step,
 from the same rule run with a fixed T = its ``steps`` (tolerance 0) and with T = 0 in the
-same rotation: per step = (t(T) − t(0)) / T.
+same rotation: per step = (t(T) − t(0)) / T.  Linear relaxations (PC with fixed predictions,
+frozen AR) are evaluated in closed form by default (``sim/linear_relaxation.py``; their
+"steps run" are the Euler steps that closed form stands for); the per-step column times the
+Euler loop itself (rule constant ``closed_form`` false).
 
     python benchmarks/throughput.py [--batch-size 64] [--repeats 5] [--rules fa,dfa]
         [--device cpu|cuda] [--out benchmarks/results/throughput.md]
@@ -149,10 +152,11 @@ def main() -> None:
                 # renamed so that their steps stay out of the default rule's step log
                 variant = lambda **kw: Rule(**{**rule.with_params(**kw).__dict__,  # noqa: E731
                                                "name": f"{rule.name}@{kw['steps']}"})
-                steppers += [rule_stepper(variant(steps=T, tolerance=0.0), sizes,
-                                          args.activation, device),
-                             rule_stepper(variant(steps=0, tolerance=0.0), sizes,
-                                          args.activation, device)]
+                # the step loop (closed_form off), so that one Euler step is what is timed
+                steppers += [rule_stepper(variant(steps=T, tolerance=0.0, closed_form=False),
+                                          sizes, args.activation, device),
+                             rule_stepper(variant(steps=0, tolerance=0.0, closed_form=False),
+                                          sizes, args.activation, device)]
             time_rotating(steppers, x[:256], y[:256], args.batch_size, device)  # warm-up
             step_log().clear()
             runs = [time_rotating(steppers, x, y, args.batch_size, device)

@@ -362,6 +362,7 @@ class _FusedSGD:
     def __init__(self, opt: torch.optim.SGD) -> None:
         self.opt = opt
         self.group = {id(p): g for g in opt.param_groups for p in g["params"]}
+        self.pending: dict[float, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
 
     def apply(self, param: torch.Tensor, evaluate: Callable[[torch.Tensor, float, float], object]
               ) -> None:
@@ -382,7 +383,17 @@ class _FusedSGD:
             evaluate(buf, 0.0, -1.0)
         else:
             evaluate(buf, m, -1.0)
-        param.add_(buf, alpha=-lr)
+        params, bufs = self.pending.setdefault(lr, ([], []))
+        params.append(param)
+        bufs.append(buf)
+
+    def finish(self) -> None:
+        """p ← p − lr·buf for every parameter :meth:`apply` left pending, one multi-tensor
+        add per learning rate (nothing evaluated reads a parameter after its own Δ, so
+        deferring the moves changes nothing)."""
+        for lr, (params, bufs) in self.pending.items():
+            torch._foreach_add_(params, bufs, alpha=-lr)
+        self.pending.clear()
 
 
 @torch.no_grad()
@@ -444,3 +455,4 @@ def apply_sgd_step(net: Network, opt: torch.optim.Optimizer, state: Settled,
                    post_in=post_in, w=w:
                    run_plan_into(plan, layer.outer, getattr(layer, "outer_into", None), pre, post,
                                  third, post_in, w, out, beta, scale))
+    step.finish()
