@@ -124,3 +124,12 @@ def test_chips_with_the_column_path_equal_apply_series_everywhere(name):
             np.testing.assert_array_equal(fast_r[i][key], ref_r[i][key], err_msg=f"chip {i} {key}")
         moved += sum(int((fast_w[i][c.name] != circ.weights()[c.name]).sum()) for c in circ.plastic)
     assert moved > 30, f"{name}: only {moved} weights moved"
+
+
+def test_trace_values_table_equals_the_float_reading():
+    rng = np.random.default_rng(8)
+    for lo, hi in ((0, 128), (-5, 300)):                       # inside the table, and outside it
+        y = rng.integers(lo, hi, (4, 50))
+        r_y = rng.random((4, 1))
+        yv = np.exp(-1 / 65535) * y
+        np.testing.assert_array_equal(trace_values(y, r_y), (np.floor(yv) + (r_y < yv % 1)).astype(np.int64))

@@ -18,6 +18,7 @@ are independent and start from zero state (Lava: u = v = 0, Dense a_buff = 0).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -259,9 +260,16 @@ def column_products(series, time_step: int) -> list | None:
 
 def trace_values(y: np.ndarray, r_y: np.ndarray) -> np.ndarray:
     """The engine's reading of post traces ``y`` [chips, n]: floor(y e^(-1/65535)) + (r_y < frac),
-    ``r_y`` [chips, 1] (as in :func:`apply_series`)."""
-    yv = np.exp(-1 / Y_TAU) * np.asarray(y, np.int64)
+    ``r_y`` [chips, 1] (as in :func:`apply_series`; floor and frac looked up for 0 <= y <= 127)."""
+    y = np.asarray(y, np.int64)
+    if not (y & ~TRACE_MAX).any():
+        return _TRACE_FLOOR[y] + (r_y < _TRACE_FRAC[y])
+    yv = np.exp(-1 / Y_TAU) * y
     return (np.floor(yv) + (r_y < yv % 1)).astype(np.int64)
+
+
+_yv = np.exp(-1 / Y_TAU) * np.arange(TRACE_MAX + 1, dtype=np.int64)     # the same products as above
+_TRACE_FLOOR, _TRACE_FRAC = np.floor(_yv).astype(np.int64), _yv % 1
 
 
 def product_current(p, values: list) -> np.ndarray:
@@ -276,10 +284,34 @@ def product_current(p, values: list) -> np.ndarray:
     return np.clip(cur << (7 + int(p.exp)), ACC_MIN, ACC_MAX)
 
 
+@lru_cache(maxsize=256)
+def _single_factor_constants(live: tuple) -> tuple[np.ndarray, ...]:
+    """Per product (each of one factor): the factor's clip bounds, m, the right and the left
+    shift of :func:`product_current`, as [products, 1, 1] arrays."""
+    bits = np.array([FACTOR_BITS[p.factors[0]] for p in live])
+    col = lambda v: np.asarray(v, np.int64)[:, None, None]  # noqa: E731
+    return (col(-(2 ** bits)), col(2 ** bits - 1), col([int(p.mant) for p in live]),
+            col(np.maximum(0, bits + MANT_BITS - 15)), col([7 + int(p.exp) for p in live]))
+
+
+def row_currents(live: tuple, traces: dict[str, np.ndarray]) -> np.ndarray:
+    """[products, chips, rows]: :func:`product_current` of each product of ``live`` (none
+    reading w) on the per-row ``traces``, all products at once when each has one factor."""
+    if all(len(p.factors) == 1 for p in live):
+        lo, hi, mant, right, left = _single_factor_constants(live)
+        val = np.clip(np.stack([traces[p.factors[0]] for p in live]), lo, hi)
+        return np.clip(((val * mant) >> right) << left, ACC_MIN, ACC_MAX)
+    shape = next(iter(traces.values())).shape if traces else (1, 1)
+    return np.stack([np.broadcast_to(product_current(p, [traces[f] for f in p.factors]), shape) for p in live])
+
+
 def padded_columns(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per chip (row of ``x`` [chips, n]) the indices of its non-zero entries, padded to the
     largest count by repeating its last one (0 for a chip with none): (idx [chips, P], count
     [chips]).  A repeated column is computed twice with the same values (harmless to write)."""
+    if x.shape[0] == 1:                                       # one chip: no padding
+        col = np.flatnonzero(x[0])
+        return (col if len(col) else np.zeros(1, np.intp))[None], np.array([len(col)])
     chip, col = np.nonzero(x)
     cnt = np.bincount(chip, minlength=x.shape[0])
     if len(col) == 0:
@@ -295,8 +327,11 @@ def column_sum(g: np.ndarray, cnt: np.ndarray, values: np.ndarray | None = None)
     """Σ over the gathered columns ``g`` [chips, P, rows] of each chip's ``cnt`` distinct ones
     (padded ones repeat the last), weighted by ``values`` [chips, P] (None: spikes, all 1) ->
     [chips, rows] int64: W s restricted to the sources that sent something."""
-    if values is None:
-        return g.sum(1, dtype=np.int64) - (g.shape[1] - cnt)[:, None] * g[:, -1].astype(np.int64)
+    if values is None:                     # int16 columns: |Σ| < 2^15 · P fits int32
+        total = g.sum(1, dtype=np.int32 if g.dtype == np.int16 and g.shape[1] < 2 ** 16 else np.int64
+                      ).astype(np.int64)
+        short = g.shape[1] - cnt
+        return total - short[:, None] * g[:, -1].astype(np.int64) if short.any() else total
     return np.einsum("kpr,kp->kr", g.astype(np.int64), values * (np.arange(g.shape[1]) < cnt[:, None]))
 
 
@@ -307,14 +342,13 @@ def learn_columns(g: np.ndarray, cnt: np.ndarray, traces: dict[str, np.ndarray],
     {factor: [chips, rows]} as :func:`trace_values` reads them, ``live`` the step's x0 products,
     ``r_w`` [chips] the step's weight randoms.  Equal to :func:`apply_series` on those columns
     (see above); None when no weight changes."""
+    if not live:
+        return None
     r128 = np.asarray(r_w, np.float64)[:, None] * ROUND_UNIT          # r_w < q % 1  <=>  128 r_w < acc & 127
     if not any("w" in p.factors for p in live):
-        shape = (len(r128), g.shape[2])                                # [chips, rows]
-        curs = [np.broadcast_to(product_current(p, [traces[f] for f in p.factors]), shape) for p in live]
-        up = np.any([c > 0 for c in curs], axis=0) if curs else False
-        down = np.any([c < 0 for c in curs], axis=0) if curs else False
-        if not np.any(up & down):
-            d = sum(curs, np.zeros(shape, np.int64))
+        curs = row_currents(tuple(live), traces)                       # [products, chips, rows]
+        if not ((curs > 0).any(0) & (curs < 0).any(0)).any():
+            d = curs.sum(0)
             delta = ((d >> ACC_SHIFT) + (r128 < (d & (ROUND_UNIT - 1)))) * (cnt > 0)[:, None]
             if not delta.any():
                 return None
@@ -366,6 +400,18 @@ def population_step(p: Population, st: dict, o: dict, a: np.ndarray, bias: np.nd
     o["s"] = spikes.astype(np.int64)
 
 
+def _stack(arrays: list[np.ndarray], transpose: bool, dtype) -> np.ndarray:
+    """[len(arrays), *shape] of ``dtype``, each array transposed if ``transpose`` (written in
+    place: no int64 copy of all chips); refuses values ``dtype`` cannot hold."""
+    info = np.iinfo(dtype)
+    out = np.empty((len(arrays), *(arrays[0].T if transpose else arrays[0]).shape), dtype)
+    for i, a in enumerate(arrays):
+        if a.size and (a.min() < info.min or a.max() > info.max):
+            raise ValueError(f"weights outside {dtype.__name__}: [{a.min()}, {a.max()}]")
+        out[i] = a.T if transpose else a
+    return out
+
+
 def _stored(c: Connection) -> np.ndarray:
     return fp.stored_weights(torch.as_tensor(np.asarray(c.weights)).round().to(torch.int64),
                              c.sign_mode, c.num_weight_bits).numpy()
@@ -406,7 +452,11 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
     z = lambda n: np.zeros((n_chips, n), np.int64)  # noqa: E731
     state = {p.name: dict(u=z(p.n), v=z(p.n)) for p in ref.populations}
     outs = {p.name: {"s": z(p.n), "err": z(p.n), "y1": z(p.n), "y2": z(p.n), "y3": z(p.n)} for p in ref.populations}
-    weights = {c.name: np.stack([_stored(ch.connection(c.name)) for ch in circuits]) for c in ref.connections}
+    # a plastic connection is held column-major, M [chips, columns, rows] (learn_columns): the
+    # forward view as W^T (a column = a pre neuron), the transposed view as W; as int16 (|W| <= 256)
+    fwd = {c.name for c in ref.plastic if c.view != "transposed"}
+    weights = {c.name: _stack([_stored(ch.connection(c.name)) for ch in circuits], c.name in fwd,
+                              np.int16 if c.plastic else np.int64) for c in ref.connections}
     bufs = {c.name: z(pops[c.dst].n) for c in ref.connections}
     randoms = {c.name: EngineRandoms(list(rng_seeds)) for c in ref.plastic}
     elig = TG.EligibilityState(ref, n_chips, list(rng_seeds))   # pre traces x1 and tags t (chip.tags)
@@ -425,19 +475,11 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
             for c in ref.connections}
     rec = {k: np.zeros((n_chips, steps, pops[k.split(":")[-1]].n), np.int64) for k in record}
     snaps: dict[str, list[np.ndarray]] = {c.name: [] for c in ref.plastic}
-    # a plastic connection is held column-major, M [chips, columns, rows] (learn_columns): the
-    # forward view as W^T (a column = a pre neuron), the transposed view as W; w_of gives W
-    fwd = {c.name for c in ref.plastic if c.view != "transposed"}
-    for name in fwd:
-        weights[name] = np.ascontiguousarray(weights[name].swapaxes(1, 2))
-        if name in masks:
-            masks[name] = np.ascontiguousarray(masks[name].swapaxes(1, 2))
-    # held as int16 (|W| <= 256: half the memory traffic of int32); w_of gives W as int64
+    for name in masks:                # laid out as the weights
+        masks[name] = _stack(list(masks[name]), name in fwd, np.int16)
     narrow = lambda w: w if w.dtype == np.int16 else w.astype(np.int16)  # noqa: E731
-    for c in ref.plastic:
-        weights[c.name] = narrow(weights[c.name])
-        if c.name in masks:
-            masks[c.name] = narrow(masks[c.name])
+    # the weight exponent as two shifts, (acc << max(e, 0)) >> max(-e, 0); None where e = 0
+    shifts = {k: (np.maximum(e, 0), np.maximum(-e, 0)) if e.any() else None for k, e in exps.items()}
     w_of = lambda name: np.ascontiguousarray(weights[name].swapaxes(1, 2) if name in fwd  # noqa: E731
                                              else weights[name], dtype=np.int64)
     ix = np.arange(n_chips)[:, None]
@@ -467,8 +509,7 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
                 acc = column_sum(g, cnt, None if binary else np.take_along_axis(s, idx, 1))
             else:
                 acc = np.einsum("kij,kj->ki", weights[c.name], s)
-            e = exps[c.name]
-            bufs[c.name] = np.where(e > 0, acc << np.maximum(e, 0), acc >> np.maximum(-e, 0))
+            bufs[c.name] = acc if shifts[c.name] is None else (acc << shifts[c.name][0]) >> shifts[c.name][1]
             if not c.plastic:
                 continue
             r_y, r_w = randoms[c.name].step()
@@ -501,8 +542,9 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
                     idx, cnt = padded_columns(s > 0)
                     g = weights[c.name][ix, idx]
             if live is not None and cnt.any():
-                used = {f for p in live for f in p.factors if f in POST_TRACES}
-                new = learn_columns(g, cnt, {f: trace_values(y[f], r_y[:, None]) for f in used}, live, r_w)
+                used = sorted({f for p in live for f in p.factors if f in POST_TRACES})
+                tv = trace_values(np.stack([y[f] for f in used]), r_y[:, None]) if used else []
+                new = learn_columns(g, cnt, dict(zip(used, tv)), live, r_w)
                 if new is not None:
                     weights[c.name][ix, idx] = new * masks[c.name][ix, idx] if c.name in masks else new
             if c.name in masks and (t == 0 or live is None):     # W <- W' ⊙ mask (once in full)
