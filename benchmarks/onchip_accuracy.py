@@ -51,17 +51,14 @@ def load(data_name: str, seed: int):
 def onchip(rule_name: str, data_name: str, hidden: list[int], seeds: list[int], epochs: int, lr: float,
            lr_decay: float, samples: int | None) -> tuple[list[float], object, object]:
     """Final test accuracy per seed (seeds side by side as chips); (accs, first circuit, timing)."""
-    from neurocredit.chip import circuits as C
     from neurocredit.chip import session as S
-    from neurocredit.chip.compile import compile_graph
+    from neurocredit.chip.defaults import learning_circuit
     from neurocredit.rules import resolve_rule
 
     rule = resolve_rule(rule_name)
     sizes = sizes_for(data_name, hidden)
     timing = S.stream_timing(len(hidden))
-    spec = C.default_spec(rule, len(hidden), lr=lr)
-    circuits = [C.build_circuit(compile_graph(S.initial_graph(sizes, seed=s)).fixed_circuit, rule,
-                                C.random_feedback(rule, sizes, s), spec) for s in seeds]
+    circuits = [learning_circuit(rule, sizes, s, data_name, lr=lr) for s in seeds]
     _, hists = S.train_chips(circuits, [load(data_name, s) for s in seeds], epochs, seeds, steps=timing.steps,
                              blank=timing.blank, samples=samples, target_delay=timing.target_delay,
                              lr_decay=lr_decay,
@@ -116,22 +113,28 @@ HEADER = ("| data | network | rule | on chip % | float spiking % | chip − floa
 
 
 def row_line(r: dict) -> str:
-    gap = 100 * (statistics.mean(r["chip"]) - statistics.mean(r["float"])) if r["float"] else float("nan")
+    gap = 100 * (statistics.mean(r["chip"]) - statistics.mean(r["float"])) if r["float"] and r["chip"] else float("nan")
     c = r["cost"]
+    cost = (f"{c['synops']:,.0f} | {c['updates']:,.0f} | {c['uJ']:.1f} | {c['ms']:.3f} | {c['cores']}" if c
+            else "— | — | — | — | —")
     return (f"| {r['data']} | {r['net']} | {r['rule']} | {ms(r['chip'])} | {ms(r['float'])} | {gap:+.2f} | "
-            f"{ms(r['bp'])} | {' '.join(f'{100 * a:.1f}' for a in r['chip'])} | {r['epochs']} | "
-            f"{c['synops']:,.0f} | {c['updates']:,.0f} | {c['uJ']:.1f} | {c['ms']:.3f} | {c['cores']} |")
+            f"{ms(r['bp'])} | {' '.join(f'{100 * a:.1f}' for a in r['chip'])} | {r['epochs']} | {cost} |")
 
 
-def save_row(row: dict) -> None:
+def save_row(row: dict) -> dict:
     """Add ``row`` to results/onchip_accuracy.json (replacing the same data/net/rule/quick) and
-    rewrite results/onchip_accuracy.md from all rows; a file lock serialises concurrent runs."""
+    rewrite results/onchip_accuracy.md from all rows; a file lock serialises concurrent runs.
+    Returns the row as stored (columns this run skipped filled from the earlier row)."""
     from neurocredit.io_utils import atomic_path
     store = RESULTS / "onchip_accuracy.json"
     with open(RESULTS / ".onchip_accuracy.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         rows = json.loads(store.read_text()) if store.exists() else []
         key = lambda r: (r["data"], r["net"], r["rule"], r.get("quick", False))  # noqa: E731
+        old = next((r for r in rows if key(r) == key(row)), None)
+        if old is not None:             # a column this run skipped keeps its earlier figures
+            row = {**row, **{k: old[k] for k in ("chip", "float", "bp", "cost", "epochs", "chip_seconds")
+                             if k in old and not row.get(k)}}
         rows = sorted([r for r in rows if key(r) != key(row)] + [row], key=lambda r: (r.get("quick", False), r["data"],
                                                                                         len(r["net"]), r["net"], r["rule"]))
         with atomic_path(store) as tmp:
@@ -148,6 +151,7 @@ def save_row(row: dict) -> None:
             lines += ["", "Quick (smoke) rows, not figures:", "", HEADER, "|" + "---|" * (HEADER.count("|") - 1), *quick]
         with atomic_path(RESULTS / "onchip_accuracy.md") as tmp:
             Path(tmp).write_text("\n".join(lines) + "\n")
+    return row
 
 
 def lava_check(n: int, rule_name: str = "dfa", seed: int = 0) -> None:
@@ -157,20 +161,18 @@ def lava_check(n: int, rule_name: str = "dfa", seed: int = 0) -> None:
     every learned weight is equal, and how many synapses learning changed."""
     import numpy as np
 
-    from neurocredit.chip import circuits as C
     from neurocredit.chip import session as S
-    from neurocredit.chip.compile import compile_graph
+    from neurocredit.chip.defaults import learning_circuit, onchip_defaults
     from neurocredit.chip.emulator import emulate_learning
     from neurocredit.io_utils import atomic_path
     from neurocredit.lava.backend import run_learning
     from neurocredit.rules import resolve_rule
 
     rule = resolve_rule(rule_name)
-    d = C.onchip_defaults(rule, "mnist5k")
+    d = onchip_defaults(rule, "mnist5k")
     sizes = sizes_for("mnist5k", list(d["hidden"]))
     timing = S.stream_timing(len(d["hidden"]))
-    circuit = C.build_circuit(compile_graph(S.initial_graph(sizes, seed=seed)).fixed_circuit, rule,
-                              C.random_feedback(rule, sizes, seed), C.default_spec(rule, len(d["hidden"]), lr=d["lr"]))
+    circuit = learning_circuit(rule, sizes, seed, "mnist5k")
     data = load("mnist5k", seed)
     stream = S.sample_stream(data.x_train.numpy()[:n], data.y_train.numpy()[:n], 10, timing.steps, timing.blank, seed,
                              timing.target_delay)
@@ -205,6 +207,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=None, help="training samples per epoch on chip (default: all)")
     ap.add_argument("--float-epochs", type=int, default=None, help="0: skip the float column")
     ap.add_argument("--bp-epochs", type=int, default=None, help="0: skip the rate BP column")
+    ap.add_argument("--no-chip", action="store_true", help="only the float and BP columns (rows keep their "
+                    "on-chip figures)")
     ap.add_argument("--quick", action="store_true", help="1 seed, 1 epoch x 1000 samples, float 5 epochs (smoke)")
     ap.add_argument("--lava", type=int, default=0, help="only: N MNIST-5k training samples in Lava with learning "
                     "and in the emulator, weights compared (results/onchip_lava_mnist.md)")
@@ -213,7 +217,7 @@ def main() -> None:
     if args.lava:
         lava_check(args.lava, args.rules.split(",")[0])
         return
-    from neurocredit.chip.circuits import onchip_defaults
+    from neurocredit.chip.defaults import onchip_defaults
     from neurocredit.rules import resolve_rule
 
     seeds = [0] if args.quick else [int(s) for s in args.seeds.split(",")]
@@ -231,8 +235,12 @@ def main() -> None:
                 epochs = 1 if args.quick else (args.epochs or int(d["epochs"]))
                 samples = args.samples or (1000 if args.quick else None)
                 t0 = time.perf_counter()
-                chip, circuit, timing = onchip(rule.name, data_name, hidden, seeds, epochs, d["lr"], d["lr_decay"],
-                                               samples)
+                from neurocredit.chip.session import stream_timing
+                timing = stream_timing(len(hidden))
+                chip, circuit = [], None
+                if not args.no_chip:
+                    chip, circuit, timing = onchip(rule.name, data_name, hidden, seeds, epochs, d["lr"], d["lr_decay"],
+                                                   samples)
                 t_chip = time.perf_counter() - t0
                 fe = args.float_epochs if args.float_epochs is not None else (5 if args.quick else FLOAT[data_name]["epochs"])
                 flt = [float_spiking(rule.name, data_name, hidden, s, fe, FLOAT[data_name]["lr"], timing.steps)
@@ -245,9 +253,9 @@ def main() -> None:
                        "chip": chip, "float": flt, "bp": bp_cache[key], "seeds": seeds, "quick": args.quick,
                        "epochs": f"{epochs}{'' if samples is None else f' x {samples}'}", "lr": d["lr"],
                        "lr_decay": d["lr_decay"], "steps": timing.steps, "chip_seconds": round(t_chip),
-                       "cost": cost_columns(circuit, data_name, timing, seeds[0])}
+                       "cost": cost_columns(circuit, data_name, timing, seeds[0]) if circuit else {}}
+                row = save_row(row)
                 print(row_line(row) + f"  ({t_chip:.0f} s on chip)", flush=True)
-                save_row(row)
 
 
 if __name__ == "__main__":

@@ -61,13 +61,13 @@ def _v(label: str, run: dict | None = None, chip: dict | None = None) -> Variant
 def study_variants(name: str, base_lr: float, base_shift: int) -> list[Variant]:
     """The variants of study ``name`` around the defaults (base_lr, base_shift)."""
     if name == "lr":
-        return [_v(f"lr {base_lr * f:g}", {"lr": base_lr * f}) for f in (0.5, 1.0, 2.0, 4.0)]
+        return [_v(f"lr {base_lr * f:g}", {"lr": base_lr * f}) for f in (0.5, 1.0, 2.0)]
     if name == "decay":
-        return [_v(f"x{d:g}/epoch", {"lr_decay": d}) for d in (1.0, 0.8, 0.6, 0.4)]
+        return [_v(f"x{d:g}/epoch", {"lr_decay": d}) for d in (1.0, 0.8, 0.6)]
     if name == "steps":
         return [_v(f"{s} steps", {"steps": s}) for s in (16, 24, 32)]
     if name == "coding":
-        return [_v(f"rate gain {g:g}", chip={"coding": g}) for g in (0.5, 1.0, 2.0)]
+        return [_v(f"rate gain {g:g}", chip={"coding": g}) for g in (1.0, 2.0)]
     if name == "shift":
         return [_v(f"shift {s}", chip={"third_shift": s}) for s in range(base_shift - 1, base_shift + 3)]
     if name == "gain":
@@ -108,16 +108,14 @@ def run_group(rule_name: str, data_name: str, hidden: list[int], variants: list[
               epochs: int, samples: int | None, defaults: dict) -> dict[str, list[list[float]]]:
     """Train variants x seeds (one schedule) as chips side by side; {label: [per-epoch accuracies]
     per seed}."""
-    from neurocredit.chip import circuits as C
     from neurocredit.chip import session as S
-    from neurocredit.chip.compile import compile_graph
-    from neurocredit.chip.quantise import with_weight_exponent
+    from neurocredit.chip.defaults import learning_circuit
     from neurocredit.data import load_digits, load_mnist5k
     from neurocredit.rules import resolve_rule
 
     run = dict(variants[0].run)
     rule = resolve_rule(rule_name)
-    if "bdecay" in run:
+    if run.get("bdecay", 1.0) != 1.0:
         rule = scaled_decay(rule, run["bdecay"])
     sizes = [64 if data_name == "digits" else 784, *hidden, 10]
     timing = S.stream_timing(len(hidden))
@@ -130,11 +128,8 @@ def run_group(rule_name: str, data_name: str, hidden: list[int], variants: list[
         over = {k: chip[k] for k in ("third_shift", "gate", "error_gain", "feedback_scale") if k in chip}
         lr = run.get("lr", defaults["lr"])
         for s in seeds:
-            base = compile_graph(S.initial_graph(sizes, seed=s)).fixed_circuit
-            if chip.get("exp", 0):
-                base = with_weight_exponent(base, chip["exp"])
-            spec = C.default_spec(rule, len(hidden), lr=lr, **over)
-            circuits.append(C.build_circuit(base, rule, C.random_feedback(rule, sizes, s), spec))
+            circuits.append(learning_circuit(rule, sizes, s, data_name, lr=lr, weight_exp_offset=chip.get("exp"),
+                                             **over))
             datas.append(coded(base_data[s], chip.get("coding", 1.0)))
             chip_seeds.append(s)
             labels.append(v.label)
@@ -177,9 +172,10 @@ def main() -> None:
     ap.add_argument("--lr-decay", type=float, default=None)
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--tag", default="", help="appended to the section name")
+    ap.add_argument("--only", default="", help="run only the variants with these labels (comma separated)")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    from neurocredit.chip.circuits import onchip_defaults
+    from neurocredit.chip.defaults import onchip_defaults
     from neurocredit.rules import resolve_rule
 
     rule = resolve_rule(args.rule)
@@ -199,20 +195,30 @@ def main() -> None:
     # every study's variants, the same (run, chip) point trained once: per-chip knobs of all studies
     # share one vectorised run
     studies = {name: study_variants(name, defaults["lr"], base_shift) for name in args.study.split(",")}
-    canon = lambda v: (tuple(x for x in v.run if not (x[0] == "lr_decay" and x[1] == defaults["lr_decay"])  # noqa: E731
-                             and not (x[0] == "lr" and x[1] == defaults["lr"])),
-                       tuple(x for x in v.chip if x not in (("coding", 1.0), ("exp", 0)))
-                       if not _is_default(v.chip, rule, len(hidden)) else ())
+    if args.only:
+        keep = set(args.only.split(","))
+        studies = {k: [v for v in vs if v.label in keep] for k, vs in studies.items()}
+        studies = {k: vs for k, vs in studies.items() if vs}
+    t = onchip_defaults(rule, args.data)
+    spec0 = default_spec(rule, len(hidden), gate=t["gate"])
+    base_run = {"lr": defaults["lr"], "lr_decay": defaults["lr_decay"], "bdecay": 1.0}
+    base_chip = {"third_shift": spec0.third_shift, "gate": -1.0 if spec0.gate is None else spec0.gate,
+                 "error_gain": spec0.error_gain, "feedback_scale": spec0.feedback_scale, "coding": 1.0,
+                 "exp": int(t["weight_exp_offset"])}
+
+    def canon(v: Variant) -> tuple:
+        """(run, chip) with every default filled in: the same settings are the same chips."""
+        return tuple(sorted({**base_run, **dict(v.run)}.items())), tuple(sorted({**base_chip, **dict(v.chip)}.items()))
     groups: dict[tuple, dict[tuple, Variant]] = {}
     for vs in studies.values():
         for v in vs:
             run, chip = canon(v)
-            groups.setdefault(run, {}).setdefault(chip, Variant(repr(chip), v.run, v.chip))
+            groups.setdefault(run, {}).setdefault(chip, Variant(repr(chip), run, chip))
     res: dict[tuple, list[list[float]]] = {}
     t0 = time.perf_counter()
     for run, chips in groups.items():
         vs = list(chips.values())
-        print(f"  run {dict(run) or 'defaults'}: {len(vs)} chip settings x {len(seeds)} seeds", file=sys.stderr, flush=True)
+        print(f"  run {dict(run)}: {len(vs)} chip settings x {len(seeds)} seeds", file=sys.stderr, flush=True)
         got = run_group(rule.name, args.data, hidden, vs, seeds, epochs, args.samples, defaults)
         res.update({(run, chip): got[v.label] for chip, v in chips.items()})
     secs = time.perf_counter() - t0
@@ -233,14 +239,6 @@ def main() -> None:
         print(f"\n## {name} · {rule.name} · {net}{args.tag}\n{text}\n", flush=True)
         write_section(path, f"{name} · {rule.name} · {net}{args.tag}", text)
 
-
-def _is_default(chip: tuple, rule, n_hidden: int) -> bool:
-    """True when the per-chip settings equal the rule's default spec (the same chip as 'defaults')."""
-    from neurocredit.chip.circuits import default_spec
-    spec = default_spec(rule, n_hidden)
-    d = {"third_shift": spec.third_shift, "gate": spec.gate if spec.gate is not None else -1.0,
-         "error_gain": spec.error_gain, "feedback_scale": spec.feedback_scale, "coding": 1.0, "exp": 0}
-    return all(d.get(k) == v for k, v in chip)
 
 if __name__ == "__main__":
     main()

@@ -11,7 +11,7 @@ al. 2016, Nøkland 2016), prints them and plots both per epoch.
                                     [--lr LR] [--lr-decay D] [--out runs/onchip_mnist]
 
 Network, epochs, learning rate and its decay default to the measured on-chip defaults of
-``mappings/onchip_learning.toml`` (``neurocredit.chip.circuits.onchip_defaults``).
+``mappings/onchip_learning.toml`` (``neurocredit.chip.defaults.onchip_defaults``).
 
 A short check: ``--epochs 1 --samples 1000`` (about a minute).
 """
@@ -62,9 +62,8 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from neurocredit.chip import circuits as C
     from neurocredit.chip import session as S
-    from neurocredit.chip.compile import compile_graph
+    from neurocredit.chip.defaults import learning_circuit, onchip_defaults
     from neurocredit.chip.emulator import emulate_learning
     from neurocredit.data import load_mnist5k
     from neurocredit.io_utils import atomic_path, write_json
@@ -72,16 +71,14 @@ def main() -> None:
 
     rule = resolve_rule(args.rule)
     # measured defaults (benchmarks/onchip_study.py -> benchmarks/results/onchip_study_mnist5k.md)
-    table = C.onchip_defaults(rule, "mnist5k")
+    table = onchip_defaults(rule, "mnist5k")
     args.hidden = args.hidden or list(table["hidden"])
     args.epochs = args.epochs or int(table["epochs"])
     args.lr = args.lr or table["lr"]
     args.lr_decay = table["lr_decay"] if args.lr_decay is None else args.lr_decay
     data = load_mnist5k(seed=args.seed, standardise=False)
     sizes = [data.x_train.shape[1], *args.hidden, 10]
-    base = compile_graph(S.initial_graph(sizes, seed=args.seed)).fixed_circuit
-    spec = C.default_spec(rule, len(args.hidden), lr=args.lr)
-    circuit = C.build_circuit(base, rule, C.random_feedback(rule, sizes, args.seed), spec)
+    circuit = learning_circuit(rule, sizes, args.seed, "mnist5k", lr=args.lr)
     timing = S.stream_timing(len(args.hidden))
     n_train = min(args.samples or len(data.y_train), len(data.y_train))
     print(f"on-chip {rule.name} on MNIST-5k, {'-'.join(map(str, sizes))} LIF (fixed-point emulator), "

@@ -3,7 +3,7 @@ rescaling the accuracy study measures (chip.quantise.with_weight_exponent)."""
 import numpy as np
 import pytest
 
-from neurocredit.chip.circuits import onchip_defaults
+from neurocredit.chip.defaults import onchip_defaults
 from neurocredit.chip.errors import OnChipError
 from neurocredit.chip.quantise import with_weight_exponent
 from neurocredit.chip.session import initial_graph

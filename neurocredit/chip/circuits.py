@@ -237,20 +237,6 @@ def default_spec(rule: Rule, n_hidden: int, **overrides) -> OnChipSpec:
     return replace(spec, gate=None) if spec.gate is not None and spec.gate < 0 else spec
 
 
-def onchip_defaults(rule: Rule, data: str) -> dict:
-    """The measured on-chip learning defaults of ``data`` for ``rule`` (table
-    ``mappings/onchip_learning.toml``: hidden widths, epochs, lr, lr_decay; the rule's
-    ``lr_factor`` applied to lr)."""
-    from neurocredit.chip.profile import load_mapping
-    table = load_mapping("onchip_learning")
-    if data not in table["data"]:
-        raise OnChipError(f"no on-chip learning defaults for data '{data}' in mappings/onchip_learning.toml "
-                          f"(known: {', '.join(table['data'])})")
-    out = dict(table["data"][data])
-    out["lr"] = float(out["lr"]) * float(table.get("rules", {}).get(rule.name, {}).get("lr_factor", 1.0))
-    return out
-
-
 def default_gate(rule: Rule, n_hidden: int) -> float | None:
     """The hidden box-car derivative gate (fraction of threshold): 0.3 where the rule multiplies
     by f' and the net has one hidden layer; None where it has no f' or is deeper (there the gate

@@ -1,0 +1,54 @@
+"""Measured on-chip learning defaults (table ``mappings/onchip_learning.toml``) and the learning
+circuit they give for a fresh network.
+
+Every entry of the table is a measurement (``benchmarks/onchip_study.py`` ->
+``benchmarks/results/onchip_study_<data>.md``): per data set the network, epochs, base learning
+rate and its factor per epoch, the hidden derivative gate and the forward weight-exponent offset;
+per rule a factor on the base rate.  Nothing here knows a rule by name: a rule's entry is data.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from neurocredit.chip.circuits import build_circuit, default_spec, random_feedback
+from neurocredit.chip.errors import OnChipError
+from neurocredit.chip.ir import Circuit
+from neurocredit.chip.profile import load_mapping
+from neurocredit.rules.rule import Rule
+
+
+def onchip_defaults(rule: Rule, data: str) -> dict:
+    """The defaults of ``data`` for ``rule``: hidden widths, epochs, lr (x the rule's
+    ``lr_factor``), lr_decay, gate (None: :func:`~neurocredit.chip.circuits.default_gate`'s; < 0
+    off) and weight_exp_offset."""
+    table = load_mapping("onchip_learning")
+    if data not in table["data"]:
+        raise OnChipError(f"no on-chip learning defaults for data '{data}' in mappings/onchip_learning.toml "
+                          f"(known: {', '.join(table['data'])})")
+    out = {"gate": None, "weight_exp_offset": 0, **table["data"][data]}
+    rule_row = table.get("rules", {}).get(rule.name, {})
+    out["lr"] = float(out["lr"]) * float(rule_row.get("lr_factor", 1.0))
+    return out
+
+
+def learning_circuit(rule: Rule, sizes: list[int], seed: int, data: str, feedback: list[np.ndarray] | None = None,
+                     **overrides) -> Circuit:
+    """The on-chip learning circuit of a fresh ``sizes`` spiking MLP
+    (:func:`neurocredit.chip.session.initial_graph` with ``seed``, compiled) for ``rule`` with the
+    defaults of ``data``: its weight-exponent offset
+    (:func:`neurocredit.chip.quantise.with_weight_exponent`), lr and gate in the spec
+    (:func:`~neurocredit.chip.circuits.default_spec`; ``overrides`` that are not None replace spec
+    fields, ``weight_exp_offset`` the table's), random feedback from ``seed`` unless ``feedback``."""
+    from neurocredit.chip.compile import compile_graph
+    from neurocredit.chip.quantise import with_weight_exponent
+    from neurocredit.chip.session import initial_graph
+
+    d = onchip_defaults(rule, data)
+    offset = overrides.pop("weight_exp_offset", None)
+    offset = d["weight_exp_offset"] if offset is None else offset
+    base = compile_graph(initial_graph(sizes, seed=seed)).fixed_circuit
+    if offset:
+        base = with_weight_exponent(base, int(offset))
+    over = {"lr": d["lr"], "gate": d["gate"], **{k: v for k, v in overrides.items() if v is not None}}
+    spec = default_spec(rule, len(sizes) - 2, **over)
+    return build_circuit(base, rule, feedback if feedback is not None else random_feedback(rule, sizes, seed), spec)
