@@ -7,6 +7,7 @@ views, weight decay on u<d>, a synapse mask) give the same weights, spikes and s
 the column path as with apply_series on every synapse."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -107,10 +108,20 @@ def _stream(seed, steps=120):
 RULE_FILES = Path(__file__).resolve().parents[1] / "examples" / "rules"
 
 
-@pytest.mark.parametrize("name", ["dfa", "fa", "kp", str(RULE_FILES / "sparse_fa_learned.toml")])
+def _with_decay(circ):
+    """``circ`` with a weight decay on u2 added to every plastic connection (apply_series every
+    4th step, the column path in between)."""
+    conns = [replace(c, plastic=ProductSeries(tuple(c.plastic) + (Product(-3, -7, "u2", ("w",)),)))
+             if c.plastic else c for c in circ.connections]
+    return replace(circ, connections=conns)
+
+
+@pytest.mark.parametrize("name", ["dfa", "fa", "kp", str(RULE_FILES / "sparse_fa_learned.toml"), "dfa+decay"])
 def test_chips_with_the_column_path_equal_apply_series_everywhere(name):
-    rule = resolve_rule(name)
+    rule = resolve_rule(name.split("+")[0])
     circuits = [_circuit(rule, s) for s in (1, 2, 3)]
+    if name.endswith("+decay"):
+        circuits = [_with_decay(c) for c in circuits]
     streams = [_stream(10 + s) for s in range(3)]
     pops = [p.name for p in circuits[0].populations]
     fast_w, fast_r = emulate_chips(circuits, streams, [4, 5, 6], record=pops, snapshot_every=9)

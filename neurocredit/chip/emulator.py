@@ -503,7 +503,6 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
             if c.name in fwd:             # W s from the columns of the pre neurons that sent something
                 binary = spikes[c.src] if c.src in src else (c.src_port not in ("err", "in")
                                                              and pops[c.src].kind not in RATE.KINDS)
-                weights[c.name] = narrow(weights[c.name])
                 idx, cnt = padded_columns(s)
                 g = weights[c.name][ix, idx]                                   # [chips, P, post]
                 acc = column_sum(g, cnt, None if binary else np.take_along_axis(s, idx, 1))
@@ -526,7 +525,6 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
                     w_t = apply_series(weights[c.name].swapaxes(1, 2), x0, y, c.plastic, r_y, r_w, t + 1, gx)
                     weights[c.name] = np.ascontiguousarray(w_t.swapaxes(1, 2))
                 else:
-                    weights[c.name] = narrow(weights[c.name])
                     idx, cnt = padded_columns(x0)
                     g = weights[c.name][ix, idx]
             else:
@@ -545,7 +543,8 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
                 used = sorted({f for p in live for f in p.factors if f in POST_TRACES})
                 tv = trace_values(np.stack([y[f] for f in used]), r_y[:, None]) if used else []
                 new = learn_columns(g, cnt, dict(zip(used, tv)), live, r_w)
-                if new is not None:
+                if new is not None:          # back to int16 after an apply_series step (int64)
+                    weights[c.name] = narrow(weights[c.name])
                     weights[c.name][ix, idx] = new * masks[c.name][ix, idx] if c.name in masks else new
             if c.name in masks and (t == 0 or live is None):     # W <- W' ⊙ mask (once in full)
                 weights[c.name] = weights[c.name] * masks[c.name]
