@@ -6,12 +6,17 @@ chip in the fixed-point emulator (Lava's arithmetic, learning every step) on dig
 LIF, mean over seeds, beside the same rule and architecture trained in float torch
 (``neurocredit.sim.train``, rate network, ReLU).  Goal: on chip >= 85 %.
 
-``pal``: PAL on chip (``neurocredit.lava.onchip_pal``, emulated fixed point, integer OU noise,
-high-passed rates, W and B learning at every step, no phases) on the teacher-student task
+``pal``: PAL on chip through the one rule compiler (``neurocredit.chip``: the rule ``pal``
+compiles to a graded-rate circuit — OU noise from leaky integrators of a white-noise source,
+high-passed potentials, W and B learning at every step with the engine's graded extension
+factors rx, ry, no phases — run by the one emulator in fixed point) on the teacher-student task
 (20-50-5 tanh teacher, student 20-50-5 graded ReLU), beside FA on the same on-chip task (the
-same network and stream with B fixed): ∠(B, W2ᵀ) over time.  Goals: PAL's final angle < 30°
-and below FA's.  The student goes through NIR: neurocredit's torch model with rule ``pal``
-(``onchip_pal.pal_model``) is written to a .nir file and read back with ``pal_from_nir``.
+same circuit and stream with B not plastic): ∠(B, W2ᵀ) over time.  Goals: PAL's final angle
+< 30° and below FA's.  The student goes through NIR: neurocredit's torch model with rule
+``pal`` (FA's initialisation) is written to a .nir file and read back with
+``chip.session.circuit_from_nir``; the seeds run side by side as independent chips.
+Before issue 13's generic path (the hand-written PAL stack, same task): "PAL final ∠(B, W2ᵀ)
+mean 19.2° (per seed 20.6, 17.5, 19.5), FA 73.6°".
 
     python benchmarks/onchip_pc_pal.py [--parts pc,pal] [--seeds 0,1,2] [--epochs 3]
 """
@@ -87,34 +92,86 @@ def part_pc(args, seeds: list[int]) -> None:
           f"{'85 ' + ('met' if m >= PC_GOAL else 'NOT met'):>12}", flush=True)
 
 
+def pal_student(n_in: int, n_hidden: int, n_out: int, seed: int, scale: float = 256.0):
+    """The PAL student as neurocredit's torch model with rule ``pal`` attached (exportable to NIR):
+    W1, W2 and B with FA's initialisation (normal, variance 1/fan-in; B variance 1/n_out) drawn as
+    integers round(scale · N) clipped to 9 bits, stored as those integers / scale, biases zero."""
+    import numpy as np
+
+    from neurocredit.rules import get_rule
+    from neurocredit.sim.spiking import SpikingNetwork
+
+    rng = np.random.default_rng(seed)
+    ints = [np.clip(np.round(scale * rng.normal(0, 1 / np.sqrt(fan), shape)), -256, 255)
+            for fan, shape in ((n_in, (n_hidden, n_in)), (n_hidden, (n_out, n_hidden)), (n_out, (n_hidden, n_out)))]
+    net = SpikingNetwork([n_in, n_hidden, n_out], get_rule("pal"), seed=seed)
+    with torch.no_grad():
+        for layer, w in zip(net.layers, ints[:2]):
+            layer.weight.copy_(torch.as_tensor(w / scale, dtype=layer.weight.dtype))
+            layer.bias.zero_()
+        net.net.B(0).copy_(torch.as_tensor(ints[2] / scale, dtype=net.net.B(0).dtype))
+    return net
+
+
+def angle_deg(b, w_t) -> float:
+    """∠ in degrees between two matrices seen as vectors."""
+    import numpy as np
+    b, w_t = np.ravel(b).astype(float), np.ravel(w_t).astype(float)
+    cos = b @ w_t / max(np.linalg.norm(b) * np.linalg.norm(w_t), 1e-12)
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+
+
 def part_pal(args, seeds: list[int]) -> None:
     import tempfile
     from pathlib import Path
 
+    import numpy as np
+
+    from neurocredit.chip import session as S
+    from neurocredit.chip.emulator import emulate_chips
+    from neurocredit.chip.ir import NO_LEARNING
+    from neurocredit.chip.rate_circuits import rate_streams
     from neurocredit.data import teacher_student
-    from neurocredit.lava import onchip_pal as PL
     from neurocredit.nir.export import write
 
+    steps = 20
     print(f"PAL on chip: teacher-student 20-50-5 (2000 samples), student 20-{args.pal_hidden}-5 "
-          f"(torch model with rule 'pal' -> .nir file -> pal_from_nir), {args.pal_epochs} epochs x 20 steps "
-          f"per sample, emulated fixed point; FA = same with B fixed; seeds {seeds}", flush=True)
-    finals = []
+          f"(torch model with rule 'pal' -> .nir file -> chip.session.circuit_from_nir, the generic compiler), "
+          f"{args.pal_epochs} epochs x {steps} steps per sample, emulated fixed point (seeds as chips in one run); "
+          f"FA = same with B fixed; seeds {seeds}; torch threads {torch.get_num_threads()}", flush=True)
+    t0 = time.perf_counter()
+    circuits, streams = [], []
     for s in seeds:
-        t0 = time.perf_counter()
         data = teacher_student(20, 50, 5, 2000, 500, seed=s)
         with tempfile.TemporaryDirectory() as tmp:
-            path = write(PL.pal_model(20, args.pal_hidden, 5, seed=s + 1), Path(tmp) / "pal.nir")
-            net = PL.pal_from_nir(path)
-        runs = PL.run_pal_vs_fa(None, data, epochs=args.pal_epochs, seed=s, log_points=10, network=net)
-        pal, fa = runs["PAL"], runs["FA"]
-        finals.append((pal["angle"][-1], fa["angle"][-1]))
-        print(f"  seed {s}: step      " + " ".join(f"{k:6d}" for k in pal["step"]))
-        print("    ∠(B,W2ᵀ) PAL (deg) " + " ".join(f"{a:6.1f}" for a in pal["angle"])
-              + f"   (start {pal['angle_start']:.1f})")
-        print("    ∠(B,W2ᵀ) FA  (deg) " + " ".join(f"{a:6.1f}" for a in fa["angle"]))
-        print(f"    mse (int units) PAL {pal['sq_err'][-1]:.1f}, FA {fa['sq_err'][-1]:.1f}   "
-              f"({time.perf_counter() - t0:.0f} s)", flush=True)
-    print(f"  products: W: {runs['products']['W']};  B: {runs['products']['B']}")
+            path = write(pal_student(20, args.pal_hidden, 5, seed=s + 1), Path(tmp) / "pal.nir")
+            _, circuit = S.circuit_from_nir(path)
+        order = np.concatenate([np.random.default_rng(s + e).permutation(len(data.y_train))
+                                for e in range(args.pal_epochs)])
+        streams.append(rate_streams(circuit, data.x_train.numpy()[order], data.y_train.numpy()[order], steps, 0, s))
+        circuits.append(circuit)
+    n = len(streams[0]["input"])
+    every = n // 10
+    runs = {}
+    for label, circs in (("PAL", circuits), ("FA", [c.with_plasticity({"B1": NO_LEARNING}) for c in circuits])):
+        _, recs = emulate_chips(circs, streams, seeds, record=["err:layer2"], snapshot_every=every)
+        runs[label] = recs
+    finals = []
+    for k, s in enumerate(seeds):
+        b0, w20 = circuits[k].connection("B1").weights, circuits[k].connection("W2").weights
+        log = {}
+        for label, recs in runs.items():
+            bs = recs[k].get("w:B1", [b0] * len(recs[k]["w:W2"]))
+            log[label] = [angle_deg(b, w2.T) for b, w2 in zip(bs, recs[k]["w:W2"])]
+        finals.append((log["PAL"][-1], log["FA"][-1]))
+        mse = {label: float((recs[k]["err:layer2"][-every:].astype(float) ** 2).mean()) for label, recs in runs.items()}
+        print(f"  seed {s}: step      " + " ".join(f"{every * (i + 1):6d}" for i in range(len(log["PAL"]))))
+        print("    ∠(B,W2ᵀ) PAL (deg) " + " ".join(f"{a:6.1f}" for a in log["PAL"])
+              + f"   (start {angle_deg(b0, w20.T):.1f})")
+        print("    ∠(B,W2ᵀ) FA  (deg) " + " ".join(f"{a:6.1f}" for a in log["FA"]))
+        print(f"    mse (int units) PAL {mse['PAL']:.1f}, FA {mse['FA']:.1f}", flush=True)
+    print(f"  products: W: {circuits[0].meta['dw']};  B: {circuits[0].meta['dw_B']}   "
+          f"({time.perf_counter() - t0:.0f} s)")
     mp = statistics.mean(p for p, _ in finals)
     mf = statistics.mean(f for _, f in finals)
     ok30 = all(p < 30 for p, _ in finals)

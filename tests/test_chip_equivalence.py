@@ -26,10 +26,20 @@ STEPS = 60
 
 def _circuit(rule, hidden=(12, 8), seed=0):
     g = zoo.random_graph(seed=seed, n_in=10, hidden=hidden, n_out=4, recurrent=False, bias=False)
-    base = compile_graph(g).fixed_circuit
+    prog = compile_graph(g)
     sizes = [10, *hidden, 4]
     spec = C.default_spec(rule, len(hidden), third_shift=2, mirror_steps=STEPS)
-    return C.build_circuit(base, rule, C.random_feedback(rule, sizes, seed), spec)
+    return C.build_circuit(prog.fixed_circuit, rule, C.random_feedback(rule, sizes, seed), spec,
+                           float_base=prog.float_circuit)      # a graded-rate rule (PAL) reads the float weights
+
+
+def _stream_for(circuit, seed):
+    """_stream, or for a graded-rate circuit (PAL) graded inputs and targets and its noise, as long."""
+    if not circuit.meta.get("graded_io"):
+        return _stream(seed)
+    from neurocredit.chip.rate_circuits import rate_streams
+    rng = np.random.default_rng(seed)
+    return rate_streams(circuit, rng.normal(0, 1, (STEPS // 20, 10)), np.ones(STEPS // 20, np.int64), 20, 0, seed)
 
 
 def _stream(seed):
@@ -56,7 +66,8 @@ def test_emulator_equals_lava_for_every_rule_that_compiles(name):
     from neurocredit.lava.backend import run_learning
     rule = resolve_rule(name)
     circ = _circuit(rule, seed=3)
-    same, steps, got = S.check_backends(circ, _stream(5), {"emulator": emulate_learning, "lava": run_learning}, seed=7)
+    same, steps, got = S.check_backends(circ, _stream_for(circ, 5), {"emulator": emulate_learning, "lava": run_learning},
+                                        seed=7)
     assert steps >= 50
     start = circ.weights()
     for c in circ.plastic:

@@ -22,7 +22,10 @@ run as neuron dynamics: the hidden neurons' third-factor compartments are the er
 connection is one step of delay, so each time step is one Jacobi step with γ = 1 and the errors
 settle within L − 1 steps at the relaxation's fixed point; a backward derivative f'(v_l) is the
 box-car gate of the receiving neuron; a non-frozen feed-forward pass scales the forward
-products by the decayed pre trace (1 − ff_decay)^steps.  Dynamics with no neuron-dynamics
+products by the decayed pre trace (1 − ff_decay)^steps.  A dynamics row with ``neurons = 'rate'``
+builds a graded-rate circuit instead (:mod:`neurocredit.chip.rate_circuits`: noise compartments
+fed by OU leaky integrators, high-passed potentials, W on the view ``forward_view`` and learned
+B on ``feedback_view``, both learning at every step — PAL).  Dynamics with no neuron-dynamics
 counterpart here are refused, named (:data:`MISSING_DYNAMICS`).
 """
 from __future__ import annotations
@@ -36,6 +39,7 @@ from neurocredit.chip.ir import ERROR, TARGET, Circuit, Connection, GradedSignal
 from neurocredit.chip.plasticity import compile_terms
 from neurocredit.chip import tags as TG
 from neurocredit.chip.profile import Profile, load_profile
+from neurocredit.chip.rate import RateSpec
 from neurocredit.rules.dynamical import PC_GAMMA_TERMS
 from neurocredit.rules.factors import Factor
 from neurocredit.rules.locality import check_locality
@@ -80,6 +84,14 @@ DYNAMICS = {
         "requires": (),
         "pre_scale": _held,
     },
+    "pal": {
+        "how": "graded-rate units with OU noise in the hidden somata (leaky integrators of a white-noise "
+               "source) and high-passed potentials as neuron dynamics; W and B learn at every step, no phases "
+               "(ΔB_l from the noise ξ_l and layer l+1's high-passed potential)",
+        "third_shift": 0, "requires": (), "pre_scale": lambda rule: 1.0,
+        "neurons": "rate", "forward_view": "rate_forward", "feedback_view": "rate_noise",
+        "spec": {"lr": 2.0 ** -10, "feedback_lr": 2.0 ** -10, "decay_steps": 1},
+    },
 }
 """Error dynamics the chip runs as neuron dynamics: the rule constants they need, the hidden
 error shift, and the factor on the forward products' pre trace."""
@@ -87,9 +99,6 @@ MISSING_DYNAMICS = {
     "dynamic_inversion": "dynamic inversion's loop du_l/dt = e_(l+1) − W_(l+1) g_l − αu_l needs the forward "
                          "synapses W_(l+1) to carry a second, graded signal g_l = −B_l u_l beside the spikes "
                          "(a Lava Dense has one input; a copy of W_(l+1) would be weight transport); not built",
-    "pal": "PAL needs graded-rate neurons with OU noise and high-pass traces, and graded x graded "
-           "products (signed ξ x r_HP, e x r) that the stock engine lacks (an extension); not built in the "
-           "generic compiler (the hand-written stack neurocredit.lava.onchip_pal still runs it)",
     "autograd": "the BP reference runs in torch only",
 }
 
@@ -110,6 +119,8 @@ class OnChipSpec:
     mirror_steps: int = 2048      # mirror phases: steps per phase
     mirror_lr: float = 1.6e-3     # mirror phases: η_B per step
     mirror_every: int = 256       # mirror phases: training samples between phases
+    rate: RateSpec = RateSpec()   # integers of a graded-rate circuit (dynamics rows with neurons 'rate')
+    feedback_lr: float | None = None  # η_B of feedback learned at every step (None: lr · the pathway's lr_scale)
 
 
 @dataclass(frozen=True)
@@ -159,7 +170,7 @@ def compile_rule(rule: Rule, spec: OnChipSpec | None = None, profile: str | Prof
     """Compile ``rule`` for a net of ``n_layers`` plastic layers, or raise OnChipError naming
     the non-local quantity, the missing dynamics, the term / factor / constant the engine cannot
     compute, or the pathway the builder lacks."""
-    spec = spec or OnChipSpec()
+    spec = spec or OnChipSpec(**DYNAMICS.get(rule.dynamics, {}).get("spec", {}))
     prof = load_profile(profile)
     refuse_non_local(rule, [f"fc{i + 1}" for i in range(n_layers)])
     dyn = _dynamics(rule)
@@ -168,17 +179,21 @@ def compile_rule(rule: Rule, spec: OnChipSpec | None = None, profile: str | Prof
         raise OnChipError(f"rule '{rule.name}' has no feedback pathway: its hidden layers get no third factor")
     lr_fwd = spec.lr * float(rule.param("lr_scale", 1.0)) * dyn["pre_scale"](rule)
     try:
-        forward = compile_terms(rule.forward, lr_fwd, "forward", prof, spec.decay_steps)
+        forward = compile_terms(rule.forward, lr_fwd, dyn.get("forward_view", "forward"), prof, spec.decay_steps)
     except OnChipError as exc:
         raise OnChipError(f"rule '{rule.name}', forward: {exc}") from None
-    if not any(p.dependency == "x0" or TG.eligibility_table()["tag"] in p.factors for p in forward):
+    if not any(p.dependency == "x0" or TG.eligibility_table()["tag"] in p.factors or p.extensions for p in forward):
         raise OnChipError(f"rule '{rule.name}': no forward term has a pre spike factor, W would only decay")
     learned = fb_series = mirror = ProductSeries(())
     if fb.module_size not in (None, 1):
         raise OnChipError(f"rule '{rule.name}': module-wise pathways (module_size {fb.module_size}) are not built")
     if fb.kind == "learned":
         try:
-            if fb.drive == "noise":
+            if dyn.get("feedback_view"):      # learned at every step from the dynamics' own signals
+                lr_b = spec.feedback_lr if spec.feedback_lr is not None else spec.lr * fb.lr_scale
+                fb_series = compile_terms(fb.terms, lr_b, dyn["feedback_view"], prof,
+                                          spec.decay_steps)
+            elif fb.drive == "noise":
                 mirror = compile_terms(mirror_terms(rule, spec.mirror_rate), spec.mirror_lr, "transposed", prof, 1)
             else:
                 if fb.drive not in LEARNED_DRIVES:
@@ -189,7 +204,7 @@ def compile_rule(rule: Rule, spec: OnChipSpec | None = None, profile: str | Prof
         except OnChipError as exc:
             raise OnChipError(f"rule '{rule.name}', learned feedback ({fb.drive}-driven): {exc}") from None
         learned = fb_series or mirror
-        if not any(p.dependency == "x0" for p in learned):
+        if not any(p.factors != ("w",) for p in learned):
             raise OnChipError(f"rule '{rule.name}': learned feedback without a pre x post term does not learn")
         if fb.source != "next":
             raise OnChipError(f"rule '{rule.name}': learned feedback from '{fb.source}' is not built "
@@ -208,6 +223,7 @@ def compile_rule(rule: Rule, spec: OnChipSpec | None = None, profile: str | Prof
     what = {"random": "fixed random B", "sparse": "fixed sparse B",
             "learned": "learned B (TransposedLearningDense)" if fb.drive == "error"
             else "learned B carrying the error, learning from the forward input W_(l+1) x_l" if fb.drive == "forward"
+            else f"B learned at every step (view {dyn['feedback_view']})" if dyn.get("feedback_view")
             else "B learned in scheduled mirror phases"}[fb.kind]
     ext = sorted({*forward.extensions, *learned.extensions, *error.extensions})
     engine = f"marked extensions {', '.join(ext)}" if ext else "Lava's stock engine"
@@ -232,7 +248,7 @@ def default_spec(rule: Rule, n_hidden: int, **overrides) -> OnChipSpec:
     """The spec for ``rule``: its dynamics' hidden error shift, :func:`default_gate`; keyword
     ``overrides`` that are not None replace fields (a negative ``gate`` turns the gate off)."""
     dyn = DYNAMICS.get(rule.dynamics, DYNAMICS["feedforward"])
-    base = OnChipSpec(third_shift=dyn["third_shift"], gate=default_gate(rule, n_hidden))
+    base = OnChipSpec(third_shift=dyn["third_shift"], gate=default_gate(rule, n_hidden), **dyn.get("spec", {}))
     spec = replace(base, **{k: v for k, v in overrides.items() if v is not None})
     return replace(spec, gate=None) if spec.gate is not None and spec.gate < 0 else spec
 
@@ -281,13 +297,27 @@ def error_weights(base: Circuit, seed: int) -> list[np.ndarray]:
 
 
 def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: OnChipSpec | None = None,
-                  profile: str | Profile = "loihi2") -> Circuit:
+                  profile: str | Profile = "loihi2", float_base: Circuit | None = None) -> Circuit:
     """The on-chip learning circuit of a compiled feed-forward fixed-point circuit ``base`` for
-    ``rule`` (module docstring); ``feedback[l]`` is hidden layer l's float B (n_l x n_source)."""
+    ``rule`` (module docstring); ``feedback[l]`` is hidden layer l's float B (n_l x n_source).
+    Dynamics with graded-rate neurons are built from the float weights of ``float_base`` (the
+    same network in NIR units; ``base`` itself where it is a float circuit)."""
     spec = spec or OnChipSpec()
     pops = list(base.populations)
     names = [p.name for p in pops]
     compiled = compile_rule(rule, spec, profile, len(pops))
+    if _dynamics(rule).get("neurons") == "rate":
+        from neurocredit.chip.rate_circuits import build_rate_circuit
+        src = float_base if float_base is not None else base
+        if src.fixed_point:
+            raise OnChipError(f"rule '{rule.name}': graded-rate circuits are built from the network's float "
+                              f"weights (float_base)")
+        for p in src.populations:
+            if np.any(np.asarray(p.bias_mant) != 0):
+                raise OnChipError(f"layer '{p.name}' has non-zero biases; graded-rate units have none (export "
+                                  f"with zero biases)")
+        return build_rate_circuit([np.asarray(c.weights) for c in src.connections], feedback, compiled, spec.rate,
+                                  dict(base.meta))
     fb = rule.feedback
     if len(feedback) != len(pops) - 1:
         raise OnChipError(f"{len(pops) - 1} hidden layers need as many feedback matrices, got {len(feedback)}")

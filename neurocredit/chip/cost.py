@@ -204,8 +204,8 @@ def training_cost(circuit: Circuit, rates: np.ndarray, labels: np.ndarray, steps
     through the learning circuit as a training session does
     (:func:`neurocredit.chip.session.sample_stream`: ``steps`` input steps, ``blank`` silent
     steps, the target ``delay`` steps late), learning every step."""
-    from neurocredit.chip.session import sample_stream
-    stream = sample_stream(rates, labels, circuit.meta["n_target"], steps, blank, seed, delay)
+    from neurocredit.chip.session import training_stream
+    stream = training_stream(circuit, rates, labels, steps, blank, seed, delay)   # graded values for a rate circuit
     return measure(circuit, stream, samples=len(labels), rng_seed=seed, run=run)
 
 

@@ -79,6 +79,31 @@ def sample_stream(rates: np.ndarray, labels: np.ndarray, n_classes: int, steps: 
     return {INPUT: x.reshape(-1, n_in), TARGET: y.reshape(-1, n_classes)}
 
 
+def training_stream(circuit: Circuit, x: np.ndarray, y: np.ndarray, steps: int, blank: int, seed: int,
+                    delay: int = 0) -> dict[str, np.ndarray]:
+    """The source streams of ``circuit`` for samples ``x`` and labels / targets ``y``: graded
+    values for a graded-rate circuit (``meta['graded_io']``,
+    :func:`neurocredit.chip.rate_circuits.rate_streams`), else :func:`sample_stream`'s spikes."""
+    if circuit.meta.get("graded_io"):
+        from neurocredit.chip.rate_circuits import rate_streams
+        return rate_streams(circuit, x, y, steps, blank, seed, delay)
+    return sample_stream(x, y, circuit.meta["n_target"], steps, blank, seed, delay)
+
+
+def held_out_figures(circuit: Circuit, weights: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, steps: int,
+                 seed: int) -> dict[str, float]:
+    """Test figures of ``circuit`` with ``weights``: {'test_acc'} (spike counts of the inference
+    circuit), for a graded-rate circuit its evaluation (:func:`neurocredit.chip.rate_circuits.evaluate`)."""
+    if circuit.meta.get("graded_io"):
+        from neurocredit.chip.rate_circuits import evaluate
+        return evaluate(circuit.with_weights(weights), x, y, steps, seed)
+    return {"test_acc": accuracy(inference_circuit(circuit, weights), x, y, steps, seed)}
+
+
+def _figure(h: dict) -> str:
+    return f"test accuracy {100 * h['test_acc']:.2f} %" if "test_acc" in h else f"test mse {h['test_mse']:.4f}"
+
+
 def inference_circuit(circuit: Circuit, weights: dict[str, np.ndarray]) -> Circuit:
     """The forward network of a learning circuit with the given (learned) weights, as a plain
     fixed-point circuit for batched inference."""
@@ -165,13 +190,12 @@ def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, 
     streamed inside each epoch (:class:`SampleBar`; off on a non-terminal)."""
     x_tr, y_tr = data.x_train.numpy(), data.y_train.numpy()
     x_te, y_te = data.x_test.numpy(), data.y_test.numpy()
-    n_classes = circuit.meta["n_target"]
     weights = circuit.weights()
     learned = bool(circuit.meta.get("learned_feedback"))
 
     def measure(epoch: int, seen: int, secs: float = 0.0) -> dict:
         h = {"epoch": epoch, "samples": seen, "seconds": secs,
-             "test_acc": accuracy(inference_circuit(circuit, weights), x_te, y_te, steps, seed + 999)}
+             **held_out_figures(circuit, weights, x_te, y_te, steps, seed + 999)}
         if learned:
             h["angle_B"] = backward_angle(circuit, weights)
         return h
@@ -180,7 +204,7 @@ def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, 
         return f", ∠(B, Wᵀ) {h['angle_B']:.1f}°" if learned else ""
 
     history = [measure(0, 0)]
-    log(f"epoch 0: test accuracy {100 * history[0]['test_acc']:.2f} % (untrained){angle(history[0])}")
+    log(f"epoch 0: {_figure(history[0])} (untrained){angle(history[0])}")
     rng = np.random.default_rng(seed)
     base = {c.name: c.plastic for c in circuit.plastic}
     seen = 0
@@ -196,7 +220,7 @@ def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, 
             run_seed = seed * 1000 + epoch + 7919 * i
             if circuit.phases:
                 weights = {**weights, **run_phases(circuit, weights, run_seed, run)}
-            stream = sample_stream(x_tr[part], y_tr[part], n_classes, steps, blank, run_seed, target_delay)
+            stream = training_stream(circuit, x_tr[part], y_tr[part], steps, blank, run_seed, target_delay)
             weights, _ = run(now.with_weights(weights), stream, rng_seed=seed + epoch + 7919 * i,
                              **bar.hook(run, start, steps + blank))
             bar.reach(start + len(part))
@@ -205,7 +229,7 @@ def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, 
         history.append(measure(epoch, seen, time.perf_counter() - t0))
         h = history[-1]
         log(f"epoch {epoch}: {seen} samples streamed ({label}, {h['seconds']:.1f} s), "
-            f"test accuracy {100 * h['test_acc']:.2f} %{angle(h)}")
+            f"{_figure(h)}{angle(h)}")
     return circuit.with_weights(weights), history
 
 
@@ -342,5 +366,6 @@ def circuit_from_nir(graph, spec: OnChipSpec | None = None, profile: str | Profi
     graph, rule, learning, where = read_learning_graph(graph)
     backward = feedback_matrices(graph, learning, where)
     spec = spec or default_spec(rule, len(backward), **overrides)
-    return rule, build_circuit(compile_graph(graph, profile, exact_timing=False).fixed_circuit, rule,
-                               backward, spec, profile)   # layers only: no onset populations
+    prog = compile_graph(graph, profile, exact_timing=False)
+    return rule, build_circuit(prog.fixed_circuit, rule, backward, spec, profile,   # layers only: no onset populations
+                               float_base=prog.float_circuit)

@@ -7,10 +7,10 @@
 
 The rule and its feedback matrices are read from the file; the network and the rule are
 compiled by :mod:`neurocredit.chip` into one on-chip learning circuit (whatever the rule: the
-compiler refuses, naming why, what it cannot build); PAL, not yet in the generic compiler,
-still runs on its hand-written stack (:mod:`neurocredit.lava.onchip_pal`, teacher-student).  Training streams
-the digits training set (rate-coded) sample by sample, learning every step; the test accuracy
-of the learned integer weights is printed after every epoch.
+compiler refuses, naming why, what it cannot build; a rule whose dynamics run on graded-rate
+units, PAL, becomes a graded-rate circuit fed graded values).  Training streams the training
+set sample by sample, learning every step; the test accuracy of the learned integer weights is
+printed after every epoch (with learned feedback also ∠(B, Wᵀ)).
 """
 from __future__ import annotations
 
@@ -57,17 +57,17 @@ def learn_on_chip(graph, data, *, epochs: int = 1, samples: int | None = None, b
     timing = S.stream_timing(n_hidden)
     rows = data.x_train.shape[1] if data.x_train.dim() == 3 else 0     # a sequence: row by row
     steps = steps or (ROW_STEPS * rows if rows else timing.steps)
-    delay = timing.target_delay
+    delay = circuit.meta.get("target_delay", timing.target_delay)
     blank = max(timing.blank if blank is None else blank, delay)
     log(f"rule {rule.name} ({rule.title}); on-chip circuit: "
-        + ", ".join(f"{p.name} {p.n}" for p in circuit.populations if p.kind == "third")
+        + ", ".join(f"{p.name} {p.n}" for p in circuit.populations if p.kind in ("third", "rate"))
         + f"; {steps} steps + {blank} blank per sample, target delay {delay}; dw = {circuit.meta['dw']}"
         + (f"; dw(B) = {circuit.meta['dw_B']}" if "dw_B" in circuit.meta else ""))
     checked = None
     if check:
         t0 = time.perf_counter()
         x, y = data.x_train.numpy()[:check], data.y_train.numpy()[:check]
-        stream = S.sample_stream(x, y, circuit.meta["n_target"], steps, blank, seed, delay)
+        stream = S.training_stream(circuit, x, y, steps, blank, seed, delay)
         same, n, _ = S.check_backends(circuit, stream, {b: runner(b) for b in ("emulator", "lava")}, seed)
         checked = same
         log(f"emulator vs Lava fixed point, {check} samples ({n} learning steps): weights "
@@ -117,9 +117,7 @@ def learn(args: argparse.Namespace) -> int:
         require_lava()
     if args.epochs < 0 or (args.steps is not None and args.steps < 1) or (args.samples is not None and args.samples < 1):
         raise UserError("--epochs must be >= 0, --steps and --samples positive")
-    graph, rule, _, _ = S.read_learning_graph(_with_rule(path, args))
-    if rule.dynamics == "pal":          # not yet in the generic compiler: the hand-written PAL stack
-        return _learn_pal(args, path, graph)
+    graph = S.read_learning_graph(_with_rule(path, args))[0]
     spec = {"lr": args.lr, "third_shift": args.third_shift, "gate": args.gate}
     rule, circuit, history, checked = learn_on_chip(
         graph, chip_data(args.data, args.seed), epochs=args.epochs, samples=args.samples,
@@ -156,49 +154,6 @@ def _with_rule(path: Path, args: argparse.Namespace):
     return attach_rule(read_graph(path), resolve_rule(args.rule), seed=args.seed)
 
 
-def _learn_pal(args: argparse.Namespace, path: Path, graph) -> int:
-    """PAL on a teacher-student task sized to the file's network: the emulator runs PAL and FA
-    (B fixed) and prints ∠(B, W2ᵀ); Lava runs PAL for a stretch (``--samples``) and, with
-    ``--check``, the emulator on the same stream for a weight-for-weight comparison."""
-    import numpy as np
-
-    from neurocredit.data import teacher_student
-    from neurocredit.lava import onchip_pal as PL
-    from neurocredit.sim.emulator_pal import PALChip, angle_deg, emulate_pal
-
-    net = PL.pal_from_nir(graph)
-    steps = args.steps or 16
-    n_in, n_hidden, n_out = net.sizes
-    data = teacher_student(n_in=n_in, n_hidden=n_hidden, n_out=n_out, seed=args.seed)
-    print(f"{path.name}: rule {net.rule.name} ({net.rule.title}); on-chip PAL {n_in}-{n_hidden}-{n_out}, "
-          f"graded rate units; W: {net.compiled.products['W']};  B: {net.compiled.products['B']}")
-    w1, w2, b = net.weights()
-    start = angle_deg(b, w2.T)
-    if args.backend == "emulator":
-        res = PL.run_pal_vs_fa(None, data, epochs=max(args.epochs, 1), steps=steps, seed=args.seed,
-                               network=net, log_points=10)
-        for label in ("PAL", "FA"):
-            log = res[label]
-            print(f"{label:>3}: ∠(B, W2ᵀ) {start:.1f}° -> " + " ".join(f"{a:.1f}" for a in log["angle"])
-                  + f"°  (steps {log['step'][0]}..{log['step'][-1]})")
-        return 0
-    x, y = PL.teacher_stream(data, 1, steps, args.seed)
-    n = (args.samples or 10) * steps
-    x, y = x[:n], y[:n]
-    spec = PALChip(**net.compiled.spec.__dict__)
-    t0 = time.perf_counter()
-    w_lava = PL.run_lava_pal(w1, w2, b, x, y, spec, seed=args.seed)
-    print(f"Lava fixed point, {n} steps ({time.perf_counter() - t0:.1f} s): ∠(B, W2ᵀ) {start:.1f}° -> "
-          f"{angle_deg(w_lava['B'], w_lava['W2'].T):.1f}°; weights changed: "
-          + ", ".join(f"{k} {int((w_lava[k] != w0).sum())}" for k, w0 in zip(("W1", "W2", "B"), (w1, w2, b))))
-    if args.check:
-        w_emu, _ = emulate_pal(w1, w2, b, x, y, spec, seed=args.seed)
-        same = all(np.array_equal(w_emu[k], w_lava[k]) for k in ("W1", "W2", "B"))
-        print(f"emulator vs Lava fixed point, {n} steps: weights {'identical' if same else 'DIFFER'}")
-        return 0 if same else 1
-    return 0
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("learn", help="on-chip learning of a NIR file with its rule, on Lava or the emulator")
     p.add_argument("file", help="a NIR file carrying a learning rule (neurocredit export --rule ...)")
@@ -213,7 +168,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "learning.stream_timing, 16 for one hidden layer, 24 deeper)")
     p.add_argument("--blank", type=nonneg_int, default=None, help="silent steps between samples (default: "
                    "stream_timing, 4 for one hidden layer, 4 x hops deeper; at least the target delay)")
-    p.add_argument("--lr", type=positive_float, default=2 ** -4, help="weight units per (spike x error unit)")
+    p.add_argument("--lr", type=positive_float, default=None, help="weight units per (spike x error unit) "
+                   "(default: the rule's dynamics, chip.circuits.DYNAMICS: 2^-4, graded-rate PAL 2^-10 per integer product)")
     p.add_argument("--lr-decay", type=unit_interval, default=0.6, help="learning-rate factor per epoch")
     p.add_argument("--third-shift", type=nonneg_int, default=None, help="hidden error right shift (default: the rule's dynamics, chip.circuits.DYNAMICS: 4 one pass, 7 relaxed PC)")
     p.add_argument("--gate", type=finite_float, default=None,

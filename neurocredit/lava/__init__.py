@@ -2,7 +2,9 @@
 processes on ``Loihi2SimCfg`` (:mod:`.run` for inference, :mod:`.backend` for on-chip learning
 with the generated Loihi3FLearningRule strings), custom processes (:mod:`.processes`),
 acceptance reports.  The compiler, graph reduction and hardware profiles are the chip floor's
-(:mod:`neurocredit.chip.compile`, ``.graph``, ``.profile``).  PAL's hand-written stack (:mod:`.onchip_pal`) is not yet in the generic compiler.
+(:mod:`neurocredit.chip.compile`, ``.graph``, ``.profile``).  Every rule that compiles, PAL
+included (graded-rate units, :class:`.processes.rate_process.RateUnits`, and the generic
+:class:`.processes.extended_learning.ExtendedLearningDense`), runs through :mod:`.backend`.
 
 Importing this package does not import Lava; a run imports it when it starts (Lava forces the
 ``fork`` start method on import).

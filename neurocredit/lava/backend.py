@@ -8,6 +8,8 @@ plastic connections -> Lava processes on ``Loihi2SimCfg`` fixed point, always st
     plastic, transposed    TransposedLearningDense: Lava's own engine on the transposed view
     plastic, transposed,   TransposedLearningSparse (a Lava LearningSparse): the existing
       with a synapse mask  synapses only, a CSR matrix with explicit zeros (absent ones never learn)
+    'rate' / 'integrator'  RateUnits / LeakyIntegrator (graded-rate neuron dynamics, chip.rate;
+      population          ports a_in, a_noise, a_third_factor_in, a_target -> s_out, s_err, s_xi, s_hp)
     fixed                  Dense (graded messages where it carries errors or graded outputs)
 
     plastic, with marked   ExtendedLearningDense (the one generic custom learning process):
@@ -51,6 +53,7 @@ def run_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int 
     from neurocredit.lava.run import LavaNet, lava_session, seed_everything
 
     from neurocredit.lava.processes.extended_learning import ExtendedLearningDense
+    from neurocredit.lava.processes.rate_process import LeakyIntegrator, RateUnits
 
     for c in circuit.plastic:
         if c.plastic.extensions and (c.mask is not None or c.pre_trace[1]):
@@ -78,6 +81,15 @@ def run_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int 
         if p.kind == "graded":
             procs[p.name] = GradedVec(shape=(p.n,), vth=int(p.vth))
             continue
+        if p.kind in ("rate", "integrator"):           # graded-rate neuron dynamics (chip.rate)
+            q = {"act": 0, "out_shift": 0, "hp_shift": 0, "third_shift": 0, "target": 0, "leak_shift": 0,
+                 **dict(p.params)}
+            procs[p.name] = (LeakyIntegrator(shape=(p.n,), leak_shift=int(q["leak_shift"]), name=p.name)
+                             if p.kind == "integrator" else
+                             RateUnits(shape=(p.n,), act=int(q["act"]), out_shift=int(q["out_shift"]),
+                                       hp_shift=int(q["hp_shift"]), third_shift=int(q["third_shift"]),
+                                       target=int(q["target"]), name=p.name))
+            continue
         plastic_in = [c for c in circuit.plastic if c.dst == p.name and c.view == "forward"]
         plastic_in = [c for c in plastic_in if c.plastic.stock] or plastic_in   # the neuron's stock rule
         if len({c.plastic.stock.dw for c in plastic_in if c.plastic.stock}) > 1:
@@ -93,7 +105,10 @@ def run_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int 
                                name=p.name, **extra)
     modes = {"mixed": SignMode.MIXED, "excitatory": SignMode.EXCITATORY, "inhibitory": SignMode.INHIBITORY}
     dense = {}
-    graded = {p.name for p in circuit.populations if p.kind == "graded"}
+    graded = {p.name for p in circuit.populations if p.kind in ("graded", "rate", "integrator")}
+    graded |= {k for k, v in inputs.items() if not np.isin(np.asarray(v), (0, 1)).all()}   # graded sources
+    ports = {"s": "s_out", "err": "s_err", "xi": "s_xi", "hp": "s_hp"}                     # a population's outputs
+    in_ports = {"a": "a_in", "third": "a_third_factor_in", "noise": "a_noise", "target": "a_target"}
     for c in circuit.connections:
         w = np.asarray(c.weights, dtype=np.int32)
         common = dict(weight_exp=int(c.weight_exp), num_weight_bits=int(c.num_weight_bits),
@@ -101,6 +116,7 @@ def run_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int 
         if c.plastic.extensions:
             gs = c.graded
             d = ExtendedLearningDense(weights_out=w, view=c.view, shift=gs.shift, deliver_shift=gs.deliver_shift,
+                                      post_shift=c.graded_post.shift if c.graded_post is not None else None,
                                       x0_delay=gs.x0_delay,
                                       extended=tuple((p.mant, p.exp, p.dependency, p.factors) for p in c.plastic.extended),
                                       has_stock=bool(c.plastic.stock), learning_rule=learning_rule(c.plastic),
@@ -119,10 +135,10 @@ def run_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int 
             d = Dense(weights=w, num_message_bits=24 if (c.src in graded or c.src_port == "err") else 0, **common)
         src = sources[c.src] if c.src in sources else procs[c.src]
         if c.src_port != "in":                         # 'in': fanned out below
-            (src.s_out if c.src in sources or c.src_port == "s" else src.s_err).connect(d.s_in)
+            (src.s_out if c.src in sources else getattr(src, ports[c.src_port])).connect(d.s_in)
         dst = procs[c.dst]
         if c.dst_port != "pred":                       # 'pred': absorbed by the value unit (chip.ir)
-            d.a_out.connect(dst.a_third_factor_in if c.dst_port == "third" else dst.a_in)
+            d.a_out.connect(getattr(dst, in_ports[c.dst_port]))
         if c.plastic and c.view == "transposed":
             dst.s_out.connect(d.s_in_x0)
         elif c.plastic:
@@ -135,13 +151,15 @@ def run_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int 
         feeds = [(c.src, c.src_port, dense[c.name].s_in)] if c.src_port == "in" else []
         if c.graded is not None:
             feeds.append((c.graded.src, c.graded.port, dense[c.name].s_in_g))
+        if c.graded_post is not None:                  # the post side's graded factor (ry)
+            feeds.append((c.graded_post.src, c.graded_post.port, dense[c.name].s_in_gp))
         for pop, port, inport in feeds:
             if port == "in":
                 for k in circuit.connections:
                     if k.dst == pop and k.dst_port == "a":
                         dense[k.name].a_out.connect(inport)
             else:
-                (procs[pop].s_err if port == "err" else procs[pop].s_out).connect(inport)
+                (sources[pop].s_out if pop in sources else getattr(procs[pop], ports[port])).connect(inport)
     sinks = {}
     for k in record:
         sinks[k] = Sink(shape=(circuit.population(k).n,), buffer=steps)

@@ -121,6 +121,6 @@ register(Rule(
     forward=(DELTA,),
     feedback=Feedback("learned", "next", drive="noise", lr_scale=5.0,
                       terms=(Term(1.0, (F.POST, F.PRE)), Term(-PAL_ALPHA, (F.WEIGHT,)))),
-    local=True, dynamics="pal", hardware=False,
+    local=True, dynamics="pal", hardware=True,
     params=(("dt", 0.05), ("feedback_in_dynamics", True), ("noise_std", 0.3), ("steps", 20),
             ("tau", 1.0), ("tau_hp", 0.1), ("tau_xi", 0.1))))

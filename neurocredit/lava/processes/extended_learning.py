@@ -36,17 +36,18 @@ from lava.proc.dense.process import LearningDense
 class ExtendedLearningDense(LearningDense):
     """``weights_out``: the connection's weights as they transmit (n_dst x n_src); ``view``
     'forward' | 'transposed'; ``extended`` the extension products; ``shift``/``deliver_shift`` as
-    :class:`neurocredit.chip.ir.GradedSignal`."""
+    :class:`neurocredit.chip.ir.GradedSignal`; ``post_shift``: the shift of the post side's graded
+    signal on ``s_in_gp`` (a graded-rate connection's ``graded_post``: the factor ry), None: none."""
 
     def __init__(self, *, weights_out: np.ndarray, view: str, extended: tuple, shift: int = 0,
-                 deliver_shift: int = 0, x0_delay: int = 0, **kwargs) -> None:
+                 deliver_shift: int = 0, x0_delay: int = 0, post_shift: int | None = None, **kwargs) -> None:
         if view not in ("forward", "transposed"):
             raise ValueError(f"ExtendedLearningDense: view must be 'forward' or 'transposed', got {view!r}")
         w = np.asarray(weights_out)
         engine = w if view == "forward" else w.T
         super().__init__(weights=np.ascontiguousarray(engine), num_message_bits=24, view=view,
                          extended=tuple(extended), shift=int(shift), deliver_shift=int(deliver_shift),
-                         x0_delay=int(x0_delay), **kwargs)
+                         x0_delay=int(x0_delay), post_shift=post_shift, **kwargs)
         n_dst, n_src = w.shape
         if view == "transposed":
             self.s_in = InPort(shape=(n_src,))
@@ -54,3 +55,4 @@ class ExtendedLearningDense(LearningDense):
             self.a_buff = Var(shape=(n_dst,), init=0)
         self.s_in_x0 = InPort(shape=(n_dst,))          # transposed: the driven neurons' spikes (else unused)
         self.s_in_g = InPort(shape=(n_src,))
+        self.s_in_gp = InPort(shape=(n_dst,))           # the post side's graded signal (ry, with post_shift)

@@ -31,6 +31,7 @@ class PyExtendedLearningDenseModel(LearningConnectionModelBitApproximate, Abstra
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     s_in_x0: PyInPort = LavaPyType(PyInPort.VEC_DENSE, bool, precision=1)
     s_in_g: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    s_in_gp: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     a_buff: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
 
@@ -45,6 +46,8 @@ class PyExtendedLearningDenseModel(LearningConnectionModelBitApproximate, Abstra
         self._x0_delay = int(self.proc_params.get("x0_delay", 0))
         self._held = None
         self._gx = None
+        self._post_shift = self.proc_params.get("post_shift")
+        self._gy = None                                  # the post side's graded factor ry (post_shift set)
 
     def run_spk(self) -> None:
         weight_exp = int(self.proc_params.get("weight_exp", 0))
@@ -54,11 +57,13 @@ class PyExtendedLearningDenseModel(LearningConnectionModelBitApproximate, Abstra
         self.a_out.send(self.a_buff)
         s = self.s_in.recv().astype(np.int64)
         g = self.s_in_g.recv().astype(np.int64)
+        gp = self.s_in_gp.recv().astype(np.int64)
         w_out = self.weights.T if self._view == "transposed" else self.weights   # as it transmits
         acc = w_out.astype(np.int64).dot(s)
         self.a_buff = (acc << weight_exp if weight_exp > 0 else acc >> -weight_exp).astype(np.int32)
         if self._view == "forward":
             self._gx = shifted(g, self._shift)[None, :]
+            self._gy = shifted(gp, int(self._post_shift))[:, None] if self._post_shift is not None else None
             self.recv_traces(s > 0)                      # Lava's own: x0, y1..y3 from the post neuron
             return
         traces = payload_traces(g, self._shift)          # the learning payload as post traces y3/y2
@@ -85,8 +90,9 @@ class PyExtendedLearningDenseModel(LearningConnectionModelBitApproximate, Abstra
         if self._stock:
             acc = self._learning_rule_appliers["weights"].apply(acc, **args)
         traces = {f: np.asarray(args[f"{f}_u"])[:, 0] for f in ("y1", "y2", "y3")}
-        acc = accumulate_extensions(acc, self._extended, np.asarray(args["x0"])[0], traces, w,
-                                    {"gx": self._gx}, int(self.time_step))
+        graded = {"gx": self._gx} if self._gy is None else {"gx": self._gx, "rx": self._gx, "ry": self._gy}
+        acc = accumulate_extensions(acc, self._extended, np.asarray(args["x0"])[0], traces, w, graded,
+                                    int(self.time_step))
         acc = self._saturate_synaptic_variable_accumulator("weights", acc)
         acc = self._stochastic_round_synaptic_variable("weights", acc, self._conn_var_random.random_stochastic_round)
         self.weights = self._saturate_synaptic_variable("weights", acc >> shift)
