@@ -4,7 +4,9 @@ of N chips (default 64) learning at once in one vectorised run (``emulate_chips`
 (``lava.backend.run_learning``, Loihi2SimCfg fixed point, stopped by its context manager), all
 in the same run, printed with the thread count and the ratios (issue 14 goal: >= 20x Lava per
 chip, >= 500x aggregated over 64 chips).  The Lava run's learned weights are compared with the
-emulator's on the same samples (they must be equal).
+emulator's on the same samples (they must be equal), and the first ``--ref-chips`` chips of the
+N-chip run with the reference engine (apply_series on every synapse, ``columns=False``): the
+active-column fast path must not change a weight.  Streams are built before the clocks start.
 
 Circuits: DFA (the rule's default spec) on digits 64-128-10 and MNIST-5k 784-256-10, from an
 untrained NIR graph (chip k from seed k), streamed as a training session streams
@@ -14,7 +16,8 @@ the difference, the whole-call rate includes build, compile and runtime start.  
 in this run only (the machine is shared).
 
     python benchmarks/emulator_speed.py [--data digits,mnist5k] [--chips 64] [--samples 20]
-                                        [--lava-samples 21] [--out benchmarks/results/emulator_speed.md]
+                                        [--lava-samples 21] [--ref-chips 4]
+                                        [--out benchmarks/results/emulator_speed.md]
     python benchmarks/emulator_speed.py --inference     # the earlier inference-only comparison
 
 The inference-only comparison (``--inference``): Lava fixed point vs the emulator on a trained
@@ -69,26 +72,38 @@ def learning_speed(data_name: str, args, say) -> None:
         f"{timing.steps} + {timing.blank} steps/sample, torch threads {torch.get_num_threads()}, "
         f"OMP_NUM_THREADS {os.environ.get('OMP_NUM_THREADS', 'unset')}, {os.cpu_count()} CPUs seen")
     n1 = args.samples
+    one_stream = stream(0, n1)
     t = time.perf_counter()
-    emulate_learning(circuits[0], stream(0, n1), rng_seed=seeds[0])
+    emulate_learning(circuits[0], one_stream, rng_seed=seeds[0])
     one = n1 / (time.perf_counter() - t)
     say(f"  emulator, 1 chip, {n1} samples:             {one:9.1f} samples/s")
     nk = max(1, args.chips_samples)
+    streams = [stream(k, nk) for k in range(len(circuits))]
     t = time.perf_counter()
-    emulate_chips(circuits, [stream(k, nk) for k in range(len(circuits))], seeds)
+    many_w, _ = emulate_chips(circuits, streams, seeds)
     dt = time.perf_counter() - t
     agg, each = len(circuits) * nk / dt, nk / dt
     say(f"  emulator, {len(circuits)} chips in one run, {nk} samples each: {agg:9.1f} samples/s aggregate, "
         f"{each:.2f} samples/s per chip ({dt:.1f} s)")
+    nref = min(args.ref_chips, len(circuits))
+    if nref:    # the fast path changes nothing: apply_series on every synapse, chip for chip
+        t = time.perf_counter()
+        ref_w, _ = emulate_chips(circuits[:nref], streams[:nref], seeds[:nref], columns=False)
+        tr = time.perf_counter() - t
+        same_ref = all(np.array_equal(many_w[k][c.name], ref_w[k][c.name])
+                       for k in range(nref) for c in circuits[0].plastic)
+        say(f"  learned weights of chips 0-{nref - 1} equal to the reference engine (apply_series on every "
+            f"synapse, {nref * nk / tr:.1f} samples/s): {same_ref}")
     nl = args.lava_samples
-    run_learning(circuits[0], stream(0, 1), rng_seed=seeds[0])      # warm-up: imports, first compile
+    lava_1, lava_n = stream(0, 1), stream(0, nl)
+    run_learning(circuits[0], lava_1, rng_seed=seeds[0])      # warm-up: imports, first compile
     t = time.perf_counter()
-    run_learning(circuits[0], stream(0, 1), rng_seed=seeds[0])
+    run_learning(circuits[0], lava_1, rng_seed=seeds[0])
     t1 = time.perf_counter() - t
     t = time.perf_counter()
-    lava_w, _ = run_learning(circuits[0], stream(0, nl), rng_seed=seeds[0])
+    lava_w, _ = run_learning(circuits[0], lava_n, rng_seed=seeds[0])
     tn = time.perf_counter() - t
-    emu_w, _ = emulate_learning(circuits[0], stream(0, nl), rng_seed=seeds[0])
+    emu_w, _ = emulate_learning(circuits[0], lava_n, rng_seed=seeds[0])
     same = all(np.array_equal(lava_w[c.name], emu_w[c.name]) for c in circuits[0].plastic)
     lava_all, lava_steady = nl / tn, (nl - 1) / max(tn - t1, 1e-9)
     say(f"  Lava with learning, {nl} samples: {tn:.1f} s -> {lava_all:.2f} samples/s all included, "
@@ -111,6 +126,8 @@ def main() -> None:
     ap.add_argument("--chips", type=int, default=64)
     ap.add_argument("--chips-samples", type=int, default=10, help="samples per chip in the N-chip run")
     ap.add_argument("--lava-samples", type=int, default=21)
+    ap.add_argument("--ref-chips", type=int, default=4, help="chips of the N-chip run rerun on the reference "
+                    "engine (emulate_chips(columns=False)) and compared weight for weight; 0: skip")
     ap.add_argument("--out", default="", help="also write the printed lines (markdown) to this file")
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--steps", type=int, default=100)
