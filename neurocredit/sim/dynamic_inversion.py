@@ -74,20 +74,28 @@ LAST_REPORT: list[LayerStability] = []
 
 def stability(net: Network, leak: float | None = None) -> list[LayerStability]:
     """Eigenvalue check of M_l = W_{l+1} B_l − α I for every hidden layer of ``net``."""
+    return _stability_maps(net, leak)[0]
+
+
+def _stability_maps(net: Network, leak: float | None = None
+                    ) -> tuple[list[LayerStability], list[tuple[torch.Tensor, torch.Tensor]]]:
+    """:func:`stability`, and (M_l in float64, the B_l it was built from) per hidden layer."""
     alpha = float(net.rule.param("leak", DEFAULT_LEAK) if leak is None else leak)
     dt = float(net.rule.param("dt", DEFAULT_DT))
-    out = []
+    out, maps = [], []
     for l in range(net.n_layers - 1):
         W = net.weight_matrix(l + 1).detach().double()
-        B = net.effective_B(l).detach().double()
-        M = W @ B - alpha * torch.eye(W.shape[0], dtype=W.dtype, device=W.device)
+        B_l = net.effective_B(l).detach()
+        M = W @ B_l.double()
+        M.diagonal().sub_(alpha)
         lam = torch.linalg.eigvals(M)
         rho = float(lam.abs().max())
         # forward Euler is stable iff |1 + dt·λ| < 1, i.e. dt < −2 Re λ / |λ|² for every λ
         limit = float((-2.0 * lam.real / lam.abs().clamp_min(1e-12) ** 2).min())
         step = min(dt, 0.9 * limit) if limit > 0 else dt
         out.append(LayerStability(l + 1, float(lam.real.max()), rho, step))
-    return out
+        maps.append((M, B_l))
+    return out, maps
 
 
 def _check(net: Network, report: list[LayerStability]) -> None:
@@ -109,46 +117,55 @@ def _check(net: Network, report: list[LayerStability]) -> None:
 def dynamic_inversion(net: Network, x: torch.Tensor, target: torch.Tensor, loss: str) -> Settled:
     """Run the inversion dynamics of every hidden layer for up to T steps (module docstring).
 
-    Per step and hidden layer: u_l B_lᵀ once (it is both −g_l for the errors and the
-    drive of the forward loop W_{l+1} g_l), one product with W_{l+1}ᵀ, in-place updates;
-    f'(a_l) is computed once.  Stops early when the rule's ``tolerance`` is met
+    Per step and hidden layer one product: u ← dt·e_{l+1} + u (I + dt M_l)ᵀ with M_l =
+    W_{l+1}B_l − αI, the matrix the stability check builds anyway; −g_l = u_l B_lᵀ only
+    where it drives the layer below (and at the end); f'(a_l) is computed once.  Stops early when the rule's ``tolerance`` is met
     (:class:`~neurocredit.sim.relaxation.Convergence`, F = du/dt).
     """
     steps = int(net.rule.param("steps", DEFAULT_STEPS))
     alpha = float(net.rule.param("leak", DEFAULT_LEAK))
-    report = stability(net, alpha)
+    report, maps = _stability_maps(net, alpha)
     LAST_REPORT[:] = report
     _check(net, report)
     cache = net.forward_cache(x)
     n = net.n_layers
     e_out = output_error(cache.output, target, loss)
     derivative = net.rule.feedback.derivative
-    Ws = [net.weight_matrix(l + 1) for l in range(n - 1)]
-    Bs = [net.effective_B(l) for l in range(n - 1)]
+    Bts = [B.T for _, B in maps]          # the B_l the stability check was made on
     # −f'(a_l): g_l = −B_l u_l, e_l = f'(a_l) ⊙ g_l = (−f'(a_l)) ⊙ (u_l B_lᵀ)
     held = [-net.act.df(cache.pre[l]) for l in range(n - 1)] if derivative else None
-    u = [torch.zeros(x.shape[0], W.shape[0], dtype=x.dtype, device=x.device) for W in Ws]
-    ub = [torch.zeros(x.shape[0], B.shape[0], dtype=x.dtype, device=x.device) for B in Bs]
+    # one Euler step of every layer as one product: u ← u + dt (e + u (W B − αI)ᵀ)
+    #                                                 = dt·e + u Aᵀ,  A = I + dt M  (M from the check)
+    steps_T = []
+    for l, (M, _) in enumerate(maps):
+        A = M.mul(report[l].dt)
+        A.diagonal().add_(1.0)
+        steps_T.append(A.T.to(dtype=x.dtype, device=x.device))
+    u = [torch.zeros(x.shape[0], M.shape[0], dtype=x.dtype, device=x.device) for M, _ in maps]
 
-    def errors() -> list[torch.Tensor]:
-        # g_l = −B_l u_l = −ub_l;  e_l = f'(a_l) ⊙ g_l
-        es: list[torch.Tensor] = [e_out]
-        for l in range(n - 2, -1, -1):
-            shape = cache.pre[l].shape
-            es.insert(0, ub[l].reshape(shape) * held[l] if derivative else (-ub[l]).reshape(shape))
-        return es
+    def error(l: int) -> torch.Tensor:
+        # g_l = −B_l u_l;  e_l = f'(a_l) ⊙ g_l  (flat: batch × neurons)
+        ub = u[l] @ Bts[l]
+        return ub.mul_(held[l].reshape(ub.shape)) if derivative else ub.neg_()
 
-    e = errors()
+    # the drive of layer l is e_{l+1}: the output error (fixed) for the top hidden layer,
+    # the (moving) error of hidden layer l+1 otherwise; layer 0's error is read only at the end
+    drive = [torch.zeros_like(u[l]) for l in range(n - 2)] + [e_out.flatten(1)]
+    dts = [r.dt for r in report]
+    layers = range(n - 1)
     conv = Convergence(net, steps)
-    Wts, Bts = [W.T for W in Ws], [B.T for B in Bs]
     for _ in range(steps):
-        for l in range(n - 1):
-            # du/dt = e_{l+1} − W_{l+1} g_l − α u  with g_l = −B_l u_l
-            force = torch.addmm(e[l + 1].flatten(1), ub[l], Wts[l]).sub_(u[l], alpha=alpha)
-            u[l].add_(force, alpha=report[l].dt)
-            ub[l] = u[l] @ Bts[l]
-            conv.force(force, e[l + 1])
-        e = errors()
+        if conv.testing:
+            for l in layers:
+                new = torch.addmm(drive[l], u[l], steps_T[l], beta=dts[l])
+                conv.force(new.sub(u[l]).div_(dts[l]), drive[l])  # F = du/dt vs the drive e_{l+1}
+                u[l] = new
+        else:
+            for l in layers:
+                u[l] = torch.addmm(drive[l], u[l], steps_T[l], beta=dts[l])
+        for l in range(n - 2):
+            drive[l] = error(l + 1)
         if conv.done():
             break
+    e = [error(l).reshape(cache.pre[l].shape) for l in layers] + [e_out]
     return Settled(cache.inputs, layer_outputs(net, cache), e, cache, steps=conv.finish())
