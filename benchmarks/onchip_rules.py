@@ -21,8 +21,9 @@ def learn_on_digits(rule, hidden: int, samples: int, seed: int) -> tuple[float, 
 
     data = load_digits(seed=seed, standardise=False)
     sizes = [64, hidden, 10]
-    base = compile_graph(S.initial_graph(sizes, seed=seed)).fixed_circuit
-    circuit = C.build_circuit(base, rule, C.random_feedback(rule, sizes, seed), C.default_spec(rule, 1))
+    prog = compile_graph(S.initial_graph(sizes, seed=seed))
+    circuit = C.build_circuit(prog.fixed_circuit, rule, C.random_feedback(rule, sizes, seed), C.default_spec(rule, 1),
+                              float_base=prog.float_circuit)    # graded-rate dynamics start from the float weights
     timing = S.stream_timing(1)
     _, hist = S.train(circuit, data, 1, steps=timing.steps, blank=timing.blank, seed=seed, samples=samples,
                       target_delay=timing.target_delay, log=lambda s: None)

@@ -105,11 +105,12 @@ def test_local_rules_compile_or_say_why():
     names = ("fa", "dfa", "sdfa", "drtp", "kp", "pc_onchip", "pal", "pc_relaxed", "wm", "ia")
     ok = {name: C.compile_status(get_rule(name))[0] for name in names}
     assert ok == {"fa": True, "dfa": True, "sdfa": True, "drtp": True, "kp": True, "pc_onchip": True,
-                  "pal": True, "pc_relaxed": False, "wm": True, "ia": False}
+                  "pal": True, "pc_relaxed": True, "wm": True, "ia": True}
     assert "TransposedLearningDense" in C.compile_status(get_rule("kp"))[1]
-    assert "Γ_l" in C.compile_status(get_rule("pc_relaxed"))[1]
+    assert "dw(Γ)" in C.compile_status(get_rule("pc_relaxed"))[1]                 # learned Γ_l on the extension gx
+    assert "marked extensions gx" in C.compile_status(get_rule("pc_relaxed"))[1]
     assert "mirror phases" in C.compile_status(get_rule("wm"))[1]
-    assert "factor 'post_input'" in C.compile_status(get_rule("ia"))[1]
+    assert "marked extensions gx" in C.compile_status(get_rule("ia"))[1]          # post_input as the extension gx
     assert "marked extensions rx, ry" in C.compile_status(get_rule("pal"))[1]     # graded-rate circuit (chip.rate)
 
 

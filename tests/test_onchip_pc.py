@@ -43,10 +43,19 @@ def test_relaxed_pc_is_local_and_accepted():
     assert check_locality(get_rule("pc_lb"), NAMES) == []
 
 
-@pytest.mark.parametrize("name,why", [("pc_relaxed", "Γ_l"), ("pc", "W2ᵀ")])
+@pytest.mark.parametrize("name,why", [("pc", "W2ᵀ")])
 def test_local_pc_variants_the_chip_cannot_run_are_refused_with_the_reason(name, why):
     with pytest.raises(OnChipError, match=why):
         C.compile_rule(get_rule(name), n_layers=3)
+
+
+def test_pc_with_dense_error_weights_learns_gamma_on_the_graded_extension():
+    """pc_relaxed: dense learned Γ_l (ΔΓ_l = −η ε_l ⊗ μ_l) with the prediction μ_l as the marked
+    extension gx (chip.extensions); its products carry no pre spike."""
+    compiled = C.compile_rule(get_rule("pc_relaxed"), n_layers=3)
+    assert compiled.error.extensions == ("gx",) and not compiled.error.stock
+    assert all(p.dependency.startswith("u") for p in compiled.error)
+    assert C.compile_rule(PC_ONCHIP, n_layers=3).error == type(compiled.error)(())
 
 
 def test_pc_with_backward_derivative_compiles_with_the_box_car_gate():
