@@ -35,6 +35,7 @@ import torch
 
 from neurocredit.rules.dynamical import PC_GAMMA_TERMS
 from neurocredit.sim.dynamics import Settled, layer_outputs, register_scheme
+from neurocredit.sim.layers import Dense
 from neurocredit.sim.losses import output_error
 from neurocredit.sim.network import Network
 from neurocredit.sim.linear_relaxation import relax
@@ -59,6 +60,15 @@ def _prediction(net: Network, l: int, mu: torch.Tensor) -> torch.Tensor:
     """What error unit ε_l receives from the prediction: μ_l, or Γ_l μ_l (dense_error)."""
     gamma = net.error_weight(l)
     return mu if gamma is None else (mu.flatten(1) @ gamma.T).reshape(mu.shape)
+
+
+def _predictor(layer: torch.nn.Module):
+    """h -> the layer's prediction W h + b, with a dense layer's W and b looked up once per
+    settle (they do not change while the value units relax)."""
+    if isinstance(layer, Dense) and layer.bias is not None:
+        bias, weight_t = layer.bias, layer.weight.T
+        return lambda h: torch.addmm(bias, h.flatten(1), weight_t)
+    return layer.forward
 
 
 @register_scheme("predictive_coding")
@@ -96,34 +106,35 @@ def predictive_coding(net: Network, x: torch.Tensor, target: torch.Tensor, loss:
         v = [a.clone() for a in cache.pre[:-1]]
         eps = _errors(net, mu, v, target, loss)
         preds = [_prediction(net, l, mu[l]) for l in range(n - 1)] if fixed else None
+        # exact PC: f(v_l) of the step before, read by the gate (fused with f') and the predictions
+        acts = list(gates)
+        predict = [_predictor(layer) for layer in net.layers]
         for _ in range(steps):
             forces = []
             for l in range(n - 1):
                 back = backward[l](eps[l + 1]).reshape(v[l].shape)
                 if derivative:
                     back = (net.act.gate(back, cache.pre[l], gates[l]) if fixed
-                            else net.act.gate(back, v[l]))
-                force = eps[l] - back
+                            else net.act.gate(back, v[l], acts[l]))
+                force = torch.sub(eps[l], back)
                 v[l].add_(force, alpha=rate)
                 forces.append(force)
             if fixed:
                 eps = [torch.sub(preds[l], v[l]) for l in range(n - 1)] + eps[-1:]
             else:
-                h = net.act.f(v[0])
+                acts = [net.act.f(vl) for vl in v]
                 for l in range(1, n):
-                    mu[l] = net.layers[l](h)
-                    if l < n - 1:
-                        h = net.act.f(v[l])
+                    mu[l] = predict[l](acts[l - 1])
                 eps = _errors(net, mu, v, target, loss)
-            for l, force in enumerate(forces):     # F_l against the error unit it settles
-                conv.force(force, eps[l])
+            if conv.testing:
+                for l, force in enumerate(forces):     # F_l against the error unit it settles
+                    conv.force(force, eps[l])
             if conv.done():
                 break
     if fixed:
         inputs, outputs = cache.inputs, layer_outputs(net, cache)
     else:
-        acts = [net.act.f(vl) for vl in v]
-        inputs, outputs = [x, *acts], [*acts, mu[-1]]
+        inputs, outputs = [x, *acts], [*acts, mu[-1]]     # acts = f(v) of the last step
     for l in net.error_weight_index:
         gamma = net.error_weight(l)
         pre = mu[l].flatten(1)
