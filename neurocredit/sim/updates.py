@@ -191,8 +191,11 @@ def _mm_outer_into(out: torch.Tensor, post: torch.Tensor, pre: torch.Tensor,
 def run_plan_into(plan: Plan, outer: Outer, outer_into: Callable | None, pre: torch.Tensor,
                   post: torch.Tensor, third: torch.Tensor | None,
                   post_input: torch.Tensor | None, weight: torch.Tensor, out: torch.Tensor,
-                  beta: float, scale: float = 1.0) -> torch.Tensor:
+                  beta: float, scale: float = 1.0,
+                  side: Callable[[float], torch.Tensor] | None = None) -> torch.Tensor:
     """out ← β·out + scale · Σ_k term_k, in place (``out`` may be ``weight`` itself, β = 1).
+    ``side(scale)``, when given, supplies the post side already computed (shared with the
+    bias, :func:`bias_into`).
 
     The common plan (one group of outer-product terms, an optional decay) is one GEMM with
     BLAS's own β (no pass over the weights to write a separate Δ) plus, for a decay, one
@@ -200,7 +203,8 @@ def run_plan_into(plan: Plan, outer: Outer, outer_into: Callable | None, pre: to
     """
     if len(plan.groups) == 1 and not plan.general and outer_into is not None:
         g = plan.groups[0]
-        p = _post_side(g, _values(post, third, post_input), post, scale)
+        p = (_post_side(g, _values(post, third, post_input), post, scale) if side is None
+             else side(scale))
         q = _product(g.pre, {Factor.PRE: pre}, pre, g.pre)
         if plan.decay and out is weight:   # read w before the GEMM writes it: (β + c)·w + Δ
             out.mul_(beta + scale * plan.decay)
@@ -211,6 +215,27 @@ def run_plan_into(plan: Plan, outer: Outer, outer_into: Callable | None, pre: to
         return out
     value = run_plan(plan, outer, pre, post, third, post_input, weight, scale)
     return out.copy_(value) if beta == 0 else out.mul_(beta).add_(value)
+
+
+_ONES: dict[tuple, torch.Tensor] = {}
+
+
+def bias_into(plan: Plan, p: torch.Tensor, bias: torch.Tensor, out: torch.Tensor, beta: float,
+              scale: float) -> torch.Tensor:
+    """out ← β·out + scale·Δb for a plan of one group and no general terms, from that group's
+    post side ``p`` (scale folded in, batch × post): Δb = Σ_b p_b (+ decay · b), the sum as
+    one matrix-vector product with BLAS's β (no separate Δb)."""
+    p = p.flatten(1)
+    key = (p.shape[0], p.dtype, p.device)
+    ones = _ONES.get(key)
+    if ones is None:
+        ones = _ONES[key] = torch.ones(p.shape[0], dtype=p.dtype, device=p.device)
+    c = scale * plan.decay
+    if c and out is bias:          # read b before the sum is added: (β + c)·b + Σ p
+        out.mul_(beta + c)
+        return out.addmv_(p.T, ones)
+    out.addmv_(p.T, ones, beta=beta)
+    return out.add_(bias, alpha=c) if c else out
 
 
 def bias_update(plan: Plan, post: torch.Tensor, third: torch.Tensor | None,
@@ -442,17 +467,38 @@ def apply_sgd_step(net: Network, opt: torch.optim.Optimizer, state: Settled,
                        _masked(run_plan_into(fb_plan, _mm_outer, _mm_outer_into, pre, post, None,
                                              post_in, B, out, beta, scale), mask))
     plan = compile_terms(tuple(net.rule.forward))
+    simple = len(plan.groups) == 1 and not plan.general
     for l, layer in enumerate(net.layers):
         pre, post, third = state.inputs[l], state.outputs[l], state.errors[l]
         post_in = layer(pre) if plan.needs_post_input else None
-        if layer.bias is not None:
+        side = None
+        if simple and isinstance(layer, Dense):
+            side = _shared_side(plan.groups[0], _values(post, third, post_in), post)
+        if layer.bias is not None and side is not None:
+            step.apply(layer.bias, lambda out, beta, scale, side=side, b=layer.bias:
+                       bias_into(plan, side(scale), b, out, beta, scale))
+        elif layer.bias is not None:
             db = bias_update(plan, post, third, post_in, layer.bias, 1.0)
             step.apply(layer.bias, lambda out, beta, scale, d=db:
                        out.copy_(d).mul_(scale) if beta == 0 else
                        out.mul_(beta).add_(d, alpha=scale))
         w = layer.weight
         step.apply(w, lambda out, beta, scale, layer=layer, pre=pre, post=post, third=third,
-                   post_in=post_in, w=w:
+                   post_in=post_in, w=w, side=side:
                    run_plan_into(plan, layer.outer, getattr(layer, "outer_into", None), pre, post,
-                                 third, post_in, w, out, beta, scale))
+                                 third, post_in, w, out, beta, scale, side))
     step.finish()
+
+
+def _shared_side(group: TermGroup, values: dict, post: torch.Tensor
+                 ) -> Callable[[float], torch.Tensor]:
+    """scale -> the group's post side at that scale, computed once per scale (a weight and its
+    bias read the same one)."""
+    made: dict[float, torch.Tensor] = {}
+
+    def side(scale: float) -> torch.Tensor:
+        p = made.get(scale)
+        if p is None:
+            p = made[scale] = _post_side(group, values, post, scale)
+        return p
+    return side
