@@ -193,6 +193,10 @@ def compile_rule(rule: Rule, spec: OnChipSpec | None = None, profile: str | Prof
                 lr_b = spec.feedback_lr if spec.feedback_lr is not None else spec.lr * fb.lr_scale
                 fb_series = compile_terms(fb.terms, lr_b, dyn["feedback_view"], prof,
                                           spec.decay_steps)
+                if dyn.get("neurons") == "rate":     # its graded factors are read coarser: constants scaled back
+                    from neurocredit.chip.rate import feedback_read_bits
+                    from neurocredit.chip.rate_circuits import compensated
+                    fb_series = compensated(fb_series, feedback_read_bits(spec.rate), prof)
             elif fb.drive == "noise":
                 mirror = compile_terms(mirror_terms(rule, spec.mirror_rate), spec.mirror_lr, "transposed", prof, 1)
             else:

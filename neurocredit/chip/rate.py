@@ -64,6 +64,11 @@ class RateSpec:
     xi_read_shift: int = 2
 
 
+def feedback_read_bits(spec: RateSpec) -> int:
+    """The bits by which learned feedback reads its two graded factors coarser in total."""
+    return spec.hp_read_shift + spec.xi_read_shift
+
+
 def params(p) -> dict:
     """A population's graded-rate parameters as a dict (defaults 0)."""
     return {"act": 0, "out_shift": 0, "hp_shift": 0, "third_shift": 0, "target": 0, "leak_shift": 0,

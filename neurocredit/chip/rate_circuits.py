@@ -18,7 +18,8 @@ output ``layer<L>``)::
 
 rx (7 bits) and ry (4 bits) are the engine's graded extension factors (``mappings/engine.toml``):
 with 7 + 4 + 4 mantissa bits a product loses no bits; where a signal is read coarser to fit
-them the product's constant is scaled back up (:func:`compensated`).
+them the product's constant is scaled back up (:func:`compensated`, applied by the compiler,
+:func:`neurocredit.chip.circuits.compile_rule`).
 
 Hidden units are ReLU rates r = max(a + ξ, 0), the output linear r = a >> out_gain with its
 high-pass; weights are round(weight_scale · w) in 9 bits, inputs and targets graded values
@@ -33,7 +34,7 @@ from neurocredit.chip import rate as R
 from neurocredit.chip.errors import OnChipError
 from neurocredit.chip.ir import INPUT, TARGET, Circuit, Connection, GradedSignal, Population, Product, ProductSeries
 from neurocredit.chip.plasticity import decimated_constant
-from neurocredit.chip.profile import load_profile
+from neurocredit.chip.profile import Profile, load_profile
 
 W_MIN, W_MAX = -256, 255
 
@@ -48,7 +49,7 @@ def quantise(w, scale: float) -> np.ndarray:
     return np.clip(np.round(scale * np.asarray(w, np.float64)), W_MIN, W_MAX).astype(np.int64)
 
 
-def compensated(series: ProductSeries, bits: int, profile: str = "loihi2") -> ProductSeries:
+def compensated(series: ProductSeries, bits: int, profile: str | Profile = "loihi2") -> ProductSeries:
     """``series`` with the constants of its graded products (those with extension factors)
     multiplied by 2^bits and re-quantised: their factors are read ``bits`` bits coarser in total
     (a GradedSignal shift that makes them fit the engine's widths), so the product keeps the
@@ -119,12 +120,11 @@ def build_rate_circuit(weights: list[np.ndarray], feedback: list[np.ndarray], co
                             "excitatory", dst_port="target"))
     b_names = tuple(f"B{l + 1}" for l in range(n_layers - 1))
     for l, name in enumerate(b_names):
-        plastic = compensated(compiled.feedback, spec.hp_read_shift + spec.xi_read_shift)
         conns.append(Connection(name, names[l + 1], names[l], quantise(feedback[l], spec.weight_scale), -spec.b_shift,
-                                8, "mixed", src_port="err", dst_port="third", plastic=plastic,
+                                8, "mixed", src_port="err", dst_port="third", plastic=compiled.feedback,
                                 graded=GradedSignal(names[l + 1], "hp", spec.hp_read_shift),
                                 graded_post=GradedSignal(names[l], "xi", spec.xi_read_shift)))
-    meta = {**(meta or {}), "rule": compiled.rule.name, "dw": compiled.forward.dw, "dw_B": compensated(compiled.feedback, spec.hp_read_shift + spec.xi_read_shift).dw,
+    meta = {**(meta or {}), "rule": compiled.rule.name, "dw": compiled.forward.dw, "dw_B": compiled.feedback.dw,
             "n_target": sizes[-1], "how": compiled.how, "learned_feedback": b_names, "graded_io": True,
             "n_layers": n_layers, "target_delay": n_layers - 1,
             "input_scale": spec.input_scale, "target_scale": spec.target_scale, "noise_std": spec.noise_std,
