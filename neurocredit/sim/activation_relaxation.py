@@ -53,7 +53,25 @@ def activation_relaxation(net: Network, x: torch.Tensor, target: torch.Tensor, l
     cache = net.forward_cache(x)
     n = net.n_layers
     e_out = output_error(cache.output, target, loss)
-    g = [net.act.f(a) for a in cache.pre[:-1]]
+    g = [cache.inputs[l + 1].reshape(cache.pre[l].shape) for l in range(n - 1)]   # x̄_l = f(a_l)
+    trace = 1.0
+    backward = backward_operators(net)
+    conv = Convergence(net, steps, depends_on_steps=not frozen)  # non-frozen: pre ∝ (1−λ)^T
+    if frozen and closed_form(net):
+        # linear dynamics g_l ← (1−γ)g_l + γ B_l (D_{l+1} ⊙ g_{l+1}) from g_l(0) = x̄_l: the
+        # same states in closed form, stopped at the first step that meets the tolerance;
+        # D_l ⊙ s as the fused gate reading x̄_l (f'(a_l) is never formed)
+        def gate(s: torch.Tensor, l: int) -> torch.Tensor:
+            return net.act.gate(s, cache.pre[l], g[l]) if derivative else s
+
+        def op(s: torch.Tensor, l: int) -> torch.Tensor:
+            if l < n - 2:
+                s = gate(s, l + 1)
+            return backward[l](s).reshape(g[l].shape)
+        hidden, conv.steps = relax([functools.partial(op, l=l) for l in range(n - 1)], g, e_out,
+                                   rate, steps, conv.tol)
+        e = [gate(h, l) for l, h in enumerate(hidden)] + [e_out]
+        return Settled(cache.inputs, layer_outputs(net, cache), e, cache, steps=conv.finish())
     held = [net.act.df(a) for a in cache.pre[:-1]] if derivative and frozen else None
 
     def errors(trace: float) -> list[torch.Tensor]:
@@ -63,31 +81,17 @@ def activation_relaxation(net: Network, x: torch.Tensor, target: torch.Tensor, l
             return [g[l] * net.act.df(trace * cache.pre[l]) for l in range(n - 1)] + [e_out]
         return [*g, e_out]
 
-    trace = 1.0
-    backward = backward_operators(net)
-    conv = Convergence(net, steps, depends_on_steps=not frozen)  # non-frozen: pre ∝ (1−λ)^T
-    if frozen and closed_form(net):
-        # linear dynamics g_l ← (1−γ)g_l + γ B_l (D_{l+1} ⊙ g_{l+1}) from g_l(0) = x̄_l: the
-        # same states in closed form, stopped at the first step that meets the tolerance
-        def op(s: torch.Tensor, l: int) -> torch.Tensor:
-            if l < n - 2 and held is not None:
-                s = s * held[l + 1]
-            return backward[l](s).reshape(g[l].shape)
-        g, conv.steps = relax([functools.partial(op, l=l) for l in range(n - 1)], g, e_out,
-                              rate, steps, conv.tol)
+    e = errors(trace)
+    g = [gl.clone() for gl in g]     # relaxed in place below
+    for _ in range(steps):
+        for l in range(n - 1):
+            force = backward[l](e[l + 1]).reshape(g[l].shape).sub_(g[l])
+            g[l].add_(force, alpha=rate)
+            conv.force(force, g[l])
+        trace *= 1.0 - decay
         e = errors(trace)
-    else:
-        e = errors(trace)
-        g = [gl.clone() for gl in g]     # relaxed in place below
-        for _ in range(steps):
-            for l in range(n - 1):
-                force = backward[l](e[l + 1]).reshape(g[l].shape).sub_(g[l])
-                g[l].add_(force, alpha=rate)
-                conv.force(force, g[l])
-            trace *= 1.0 - decay
-            e = errors(trace)
-            if conv.done():
-                break
+        if conv.done():
+            break
     outputs = layer_outputs(net, cache)
     inputs = cache.inputs if frozen else [x * trace, *(h * trace for h in cache.inputs[1:])]
     return Settled(inputs, outputs, e, cache, steps=conv.finish())
