@@ -41,8 +41,9 @@ def activation_relaxation(net: Network, x: torch.Tensor, target: torch.Tensor, l
     """Relax the hidden activities to the BP gradient (see module docstring).
 
     Per step: one backward message per hidden layer, one in-place update of g and one
-    product with f'; frozen, f'(a_l) is computed once.  Stops early when the rule's
-    ``tolerance`` is met (:class:`~neurocredit.sim.relaxation.Convergence`).
+    product with f'; frozen, the relaxation is linear in g and evaluated in closed form
+    (:mod:`.linear_relaxation`; rule constant ``closed_form`` false runs the loop).  Stops
+    early when the rule's ``tolerance`` is met (:class:`~neurocredit.sim.relaxation.Convergence`).
     """
     steps, rate = relaxation_params(net, DEFAULT_STEPS, DEFAULT_RATE)
     frozen = bool(net.rule.param("frozen", True))

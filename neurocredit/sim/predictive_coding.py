@@ -77,8 +77,10 @@ def predictive_coding(net: Network, x: torch.Tensor, target: torch.Tensor, loss:
 
     Per step: one backward message per hidden layer, the fused gate, one in-place update of
     v, and (exact PC) the predictions of layers 2..L (μ_1 = W_1 x + b_1 never changes).
-    With fixed predictions μ, Γμ, f'(a) and the output error are computed once.  Stops early
-    when the rule's ``tolerance`` is met (:class:`~neurocredit.sim.relaxation.Convergence`).
+    With fixed predictions μ, Γμ, f'(a) and the output error are computed once, and the
+    relaxation, linear in ε, is evaluated in closed form (:mod:`.linear_relaxation`; rule
+    constant ``closed_form`` false runs the loop).  Stops early when the rule's ``tolerance``
+    is met (:class:`~neurocredit.sim.relaxation.Convergence`).
     """
     steps, rate = relaxation_params(net, DEFAULT_STEPS, DEFAULT_RATE)
     fixed = bool(net.rule.param("fixed_prediction", False))

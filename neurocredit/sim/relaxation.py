@@ -25,6 +25,10 @@
   non-frozen feed-forward trace).  Steps run are returned in ``Settled.steps``, counted
   in :data:`STEP_LOG` and logged at DEBUG level.  The test runs every :data:`CHECK_EVERY`
   steps (so a run stops at a multiple of it, or at the cap).
+* :func:`closed_form` -- whether a linear relaxation (PC with fixed predictions, frozen AR)
+  skips the step loop: :mod:`.linear_relaxation` gives the same Euler states x(t) in closed
+  form and tests the tolerance at every step (so it stops at the first step that meets it,
+  where the loop stops at the next multiple of :data:`CHECK_EVERY`).
 """
 from __future__ import annotations
 
