@@ -142,7 +142,7 @@ def _pal_vs_fa(samples: int, hidden: int, seed: int = 0, epochs: int = 1, points
 
 
 def test_pal_backward_weights_align_better_than_fa_short_run():
-    runs = _pal_vs_fa(samples=600, hidden=20)
+    runs = _pal_vs_fa(samples=400, hidden=20)
     pal, fa = runs["PAL"], runs["FA"]
     assert pal[-1] < runs["start"] - 30                  # B turned toward W2ᵀ from ~90°
     assert pal[-1] < fa[-1] - 15
@@ -183,3 +183,26 @@ def test_pal_emulator_equals_lava_weight_for_weight(hidden, samples):
         np.testing.assert_array_equal(got["emulator"][c.name], got["lava"][c.name], err_msg=c.name)
         assert int((got["lava"][c.name] != c.weights).sum()) > 3, f"{c.name} did not learn"
     assert same
+
+
+def test_pal_trains_on_digits_through_the_session_and_chips_together_equal_each():
+    """session.train streams graded values into the graded-rate circuit and evaluates its rates;
+    train_chips (two seeds side by side) gives each seed's train() history and weights."""
+    from neurocredit.chip.compile import compile_graph
+    from neurocredit.data import Dataset, load_digits
+    rule = get_rule("pal")
+    circuits, datas = [], []
+    for seed in (0, 1):
+        d = load_digits(seed=seed, standardise=False)
+        datas.append(Dataset(d.name, d.x_train[:100], d.y_train[:100], d.x_test[:40], d.y_test[:40], d.n_classes))
+        prog = compile_graph(S.initial_graph([64, 8, 10], seed=seed))
+        circuits.append(C.build_circuit(prog.fixed_circuit, rule, C.random_feedback(rule, [64, 8, 10], seed),
+                                        C.default_spec(rule, 1), float_base=prog.float_circuit))
+    kw = dict(steps=8, blank=2, samples=20, target_delay=1, log=lambda s: None)
+    together, hists = S.train_chips(circuits, datas, 1, [0, 1], **kw)
+    for k, seed in enumerate((0, 1)):
+        alone, hist = S.train(circuits[k], datas[k], 1, seed=seed, **kw)
+        assert [h["test_acc"] for h in hist] == [h["test_acc"] for h in hists[k]]
+        assert hist[-1]["angle_B"] < hist[0]["angle_B"]
+        for c in alone.plastic:
+            np.testing.assert_array_equal(alone.connection(c.name).weights, together[k].connection(c.name).weights)

@@ -242,15 +242,13 @@ def train_chips(circuits: list[Circuit], datas: list, epochs: int, seeds: list[i
     ``progress``: a bar of the samples each chip has streamed in the epoch (:class:`SampleBar`)."""
     from neurocredit.chip.emulator import emulate_chips
 
-    n_classes = circuits[0].meta["n_target"]
     weights = [c.weights() for c in circuits]
     learned = bool(circuits[0].meta.get("learned_feedback"))
 
     def measure(k: int, epoch: int, seen: int, secs: float = 0.0) -> dict:
         d = datas[k]
         h = {"epoch": epoch, "samples": seen, "seconds": secs,
-             "test_acc": accuracy(inference_circuit(circuits[k], weights[k]), d.x_test.numpy(), d.y_test.numpy(),
-                                  steps, seeds[k] + 999)}
+             **held_out_figures(circuits[k], weights[k], d.x_test.numpy(), d.y_test.numpy(), steps, seeds[k] + 999)}
         if learned:
             h["angle_B"] = backward_angle(circuits[k], weights[k])
         return h
@@ -276,9 +274,9 @@ def train_chips(circuits: list[Circuit], datas: list, epochs: int, seeds: list[i
                 out, _ = emulate_chips(pcs, [phase_stream(circ.phases[phases.index(ph)], pc, ph.steps, rs)
                                              for circ, pc, rs in zip(circuits, pcs, run_seeds)], run_seeds)
                 weights = [{**w, **{b: o[b] for b, _, _ in ph.layers}} for w, o in zip(weights, out)]
-            streams = [sample_stream(d.x_train.numpy()[p[start:start + every]], d.y_train.numpy()[p[start:start + every]],
-                                     n_classes, steps, blank, rs, target_delay)
-                       for d, p, rs in zip(datas, perms, run_seeds)]
+            streams = [training_stream(circ, d.x_train.numpy()[p[start:start + every]],
+                                       d.y_train.numpy()[p[start:start + every]], steps, blank, rs, target_delay)
+                       for circ, d, p, rs in zip(circuits, datas, perms, run_seeds)]
             weights, _ = emulate_chips([c.with_weights(w) for c, w in zip(now, weights)], streams,
                                        [s + epoch + 7919 * i for s in seeds],
                                        **bar.hook(emulate_chips, start, steps + blank))
@@ -288,7 +286,7 @@ def train_chips(circuits: list[Circuit], datas: list, epochs: int, seeds: list[i
         for k in range(len(circuits)):
             histories[k].append(measure(k, epoch, seen, time.perf_counter() - t0))
         log(f"epoch {epoch}: {seen} samples streamed ({len(circuits)} chips, {time.perf_counter() - t0:.1f} s), "
-            "test accuracy " + ", ".join(f"{100 * h[-1]['test_acc']:.2f} %" for h in histories))
+            + ", ".join(_figure(h[-1]) for h in histories))
     return [c.with_weights(w) for c, w in zip(circuits, weights)], histories
 
 
