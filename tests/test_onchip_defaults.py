@@ -35,3 +35,23 @@ def test_weight_exponent_keeps_the_effective_weights(offset):
         assert np.all(np.abs(wa - wb)[inside] <= 2.0 ** (b.weight_exp - 1) + 1e-9)
         if offset > 0:          # headroom: the largest weight now uses at most half the range
             assert np.abs(b.weights).max() <= lim / 2 ** offset + 1
+
+
+def test_rule_rows_set_spec_fields(tmp_path, monkeypatch):
+    from neurocredit.chip import defaults, profile
+    from neurocredit.chip.defaults import learning_circuit
+
+    kp = resolve_rule("kp")
+    row = onchip_defaults(kp, "digits")["spec"]
+    circuit = learning_circuit(kp, [12, 8, 3], 0, "digits")
+    hidden = circuit.populations[0]
+    assert hidden.third_shift == row.get("third_shift", 4)
+    # an override beats the table
+    assert learning_circuit(kp, [12, 8, 3], 0, "digits", third_shift=2).populations[0].third_shift == 2
+    # a misspelt key in a rule's row is refused, named
+    bad = tmp_path / "onchip_learning.toml"
+    bad.write_text('[data.digits]\nhidden = [8]\nepochs = 1\nlr = 0.0625\nlr_decay = 1.0\n'
+                   '[rules.kp]\nthird_shfit = 6\n')
+    monkeypatch.setattr(defaults, "load_mapping", lambda name: profile.tomllib.loads(bad.read_text()))
+    with pytest.raises(OnChipError, match="unknown keys \\['third_shfit'\\]"):
+        onchip_defaults(kp, "digits")

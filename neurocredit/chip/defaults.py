@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurocredit.chip.circuits import build_circuit, default_spec, random_feedback
+from neurocredit.chip.circuits import OnChipSpec, build_circuit, default_spec, random_feedback
 from neurocredit.chip.errors import OnChipError
 from neurocredit.chip.ir import Circuit
 from neurocredit.chip.profile import load_mapping
@@ -20,7 +20,8 @@ from neurocredit.rules.rule import Rule
 def onchip_defaults(rule: Rule, data: str) -> dict:
     """The defaults of ``data`` for ``rule``: hidden widths, epochs, lr (x the rule's
     ``lr_factor``), lr_decay, gate (None: :func:`~neurocredit.chip.circuits.default_gate`'s; < 0
-    off) and weight_exp_offset."""
+    off), weight_exp_offset, and ``spec``: the rule's OnChipSpec fields (e.g. a learned pathway's
+    feedback_scale and third_shift)."""
     table = load_mapping("onchip_learning")
     if data not in table["data"]:
         raise OnChipError(f"no on-chip learning defaults for data '{data}' in mappings/onchip_learning.toml "
@@ -28,6 +29,12 @@ def onchip_defaults(rule: Rule, data: str) -> dict:
     out = {"gate": None, "weight_exp_offset": 0, **table["data"][data]}
     rule_row = table.get("rules", {}).get(rule.name, {})
     out["lr"] = float(out["lr"]) * float(rule_row.get("lr_factor", 1.0))
+    spec_fields = set(OnChipSpec.__dataclass_fields__) - {"lr"}
+    unknown = set(rule_row) - spec_fields - {"lr_factor", "note"}
+    if unknown:
+        raise OnChipError(f"mappings/onchip_learning.toml [rules.{rule.name}]: unknown keys {sorted(unknown)} "
+                          f"(lr_factor or OnChipSpec fields)")
+    out["spec"] = {k: v for k, v in rule_row.items() if k in spec_fields}
     return out
 
 
@@ -49,6 +56,6 @@ def learning_circuit(rule: Rule, sizes: list[int], seed: int, data: str, feedbac
     base = compile_graph(initial_graph(sizes, seed=seed)).fixed_circuit
     if offset:
         base = with_weight_exponent(base, int(offset))
-    over = {"lr": d["lr"], "gate": d["gate"], **{k: v for k, v in overrides.items() if v is not None}}
+    over = {"lr": d["lr"], "gate": d["gate"], **d["spec"], **{k: v for k, v in overrides.items() if v is not None}}
     spec = default_spec(rule, len(sizes) - 2, **over)
     return build_circuit(base, rule, feedback if feedback is not None else random_feedback(rule, sizes, seed), spec)
