@@ -387,8 +387,9 @@ def population_step(p: Population, st: dict, o: dict, a: np.ndarray, bias: np.nd
         o["err"] = o["s"]
         return
     u = decay_np(st["u"], q["du"], fp.DS_OFFSET) + (a << fp.ACT_SHIFT)
-    wrapped = np.where(u > fp.MAX_UV, u - 2 * fp.MAX_UV, u)
-    u = np.where(wrapped <= -fp.MAX_UV, u + 2 * fp.MAX_UV, wrapped)
+    if (np.abs(u) >= fp.MAX_UV).any():                  # wrap24 (a no-op inside the range)
+        wrapped = np.where(u > fp.MAX_UV, u - 2 * fp.MAX_UV, u)
+        u = np.where(wrapped <= -fp.MAX_UV, u + 2 * fp.MAX_UV, wrapped)
     v = np.clip(decay_np(st["v"], q["dv"], fp.DM_OFFSET) + u + bias, -(fp.MAX_UV - 1), fp.MAX_UV - 1)
     spikes = v > (q["vth"] << fp.VTH_SHIFT)
     if p.kind == "third":
@@ -410,6 +411,13 @@ def _stack(arrays: list[np.ndarray], transpose: bool, dtype) -> np.ndarray:
             raise ValueError(f"weights outside {dtype.__name__}: [{a.min()}, {a.max()}]")
         out[i] = a.T if transpose else a
     return out
+
+
+def summed(arrays: list[np.ndarray], zeros, n: int) -> np.ndarray:
+    """Σ of ``arrays``: the array itself when there is one (never written to), zeros(n) when none."""
+    if len(arrays) == 1:
+        return arrays[0]
+    return sum(arrays[1:], arrays[0]) if arrays else zeros(n)
 
 
 def _stored(c: Connection) -> np.ndarray:
@@ -479,6 +487,14 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
         masks[name] = _stack(list(masks[name]), name in fwd, np.int16)
     narrow = lambda w: w if w.dtype == np.int16 else w.astype(np.int16)  # noqa: E731
     # the weight exponent as two shifts, (acc << max(e, 0)) >> max(-e, 0); None where e = 0
+    # the column path's products of a step on which no u<d> ticks, the decimations that do tick,
+    # the post traces read, and whether every product reads one (so zero traces change nothing)
+    plan = {}
+    for c in ref.plastic:
+        base = column_products(c.plastic, 1) if columns else None     # step 1: only a u0 ticks
+        used = sorted({f for p in base or () for f in p.factors if f in POST_TRACES})
+        plan[c.name] = (base, [p.decimation for p in c.plastic if p.decimation], used,
+                        bool(base) and all(set(p.factors) & set(POST_TRACES) for p in base))
     shifts = {k: (np.maximum(e, 0), np.maximum(-e, 0)) if e.any() else None for k, e in exps.items()}
     w_of = lambda name: np.ascontiguousarray(weights[name].swapaxes(1, 2) if name in fwd  # noqa: E731
                                              else weights[name], dtype=np.int64)
@@ -490,8 +506,7 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
     held: dict[str, np.ndarray] = {}  # x0 of the previous step (GradedSignal.x0_delay, chip.extensions)
     for t in range(steps):
         for p in ref.populations:
-            a = sum((bufs[k] for k in into[(p.name, "a")]), z(p.n))
-            third = sum((bufs[k] for k in into[(p.name, "third")]), z(p.n))
+            a, third = (summed([bufs[k] for k in into[(p.name, port)]], z, p.n) for port in ("a", "third"))
             if p.kind in RATE.KINDS:      # graded-rate neuron dynamics (chip.rate)
                 RATE.step(p, state[p.name], outs[p.name],
                           {port: sum((bufs[k] for k in into[(p.name, port)]), z(p.n)) for port in RATE.IN_PORTS})
@@ -512,7 +527,9 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
             if not c.plastic:
                 continue
             r_y, r_w = randoms[c.name].step()
-            live = column_products(c.plastic, t + 1) if columns else None
+            live, ticks, used, traced = plan[c.name]       # = column_products(c.plastic, t + 1)
+            if live is not None and any((t + 1) % (1 << d) == 0 for d in ticks):
+                live = None
             # marked extensions: graded factors (and a transposed view's learning payload traces)
             gx, gy = EX.graded_factors(c, signal(c.graded, t), w_of(c.name), signal(c.graded_post, t)) \
                 if c.graded else (None, None)
@@ -539,8 +556,7 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
                 elif not binary and (s < 0).any():       # graded pre: x0 = [s > 0]
                     idx, cnt = padded_columns(s > 0)
                     g = weights[c.name][ix, idx]
-            if live is not None and cnt.any():
-                used = sorted({f for p in live for f in p.factors if f in POST_TRACES})
+            if live is not None and cnt.any() and not (traced and not any(y[f].any() for f in used)):
                 tv = trace_values(np.stack([y[f] for f in used]), r_y[:, None]) if used else []
                 new = learn_columns(g, cnt, dict(zip(used, tv)), live, r_w)
                 if new is not None:          # back to int16 after an apply_series step (int64)
