@@ -403,14 +403,19 @@ def population_step(p: Population, st: dict, o: dict, a: np.ndarray, bias: np.nd
 
 def _stack(arrays: list[np.ndarray], transpose: bool, dtype) -> np.ndarray:
     """[len(arrays), *shape] of ``dtype``, each array transposed if ``transpose`` (written in
-    place: no int64 copy of all chips); refuses values ``dtype`` cannot hold."""
-    info = np.iinfo(dtype)
+    place: no int64 copy of all chips; the caller picks a ``dtype`` that holds the values: stored
+    weights of b mantissa bits lie within ±2^(b+1))."""
     out = np.empty((len(arrays), *(arrays[0].T if transpose else arrays[0]).shape), dtype)
     for i, a in enumerate(arrays):
-        if a.size and (a.min() < info.min or a.max() > info.max):
-            raise ValueError(f"weights outside {dtype.__name__}: [{a.min()}, {a.max()}]")
         out[i] = a.T if transpose else a
     return out
+
+
+def _stack_stream(arrays: list[np.ndarray]) -> np.ndarray:
+    """The chips' streams of one source stacked [chips, T, n]: int8 when every value is 0 or 1
+    (spikes: an eighth of the memory), int64 otherwise."""
+    binary = all(a.dtype == bool or (np.issubdtype(a.dtype, np.integer) and not (a & ~1).any()) for a in arrays)
+    return _stack(arrays, False, np.int8 if binary else np.int64)
 
 
 def summed(arrays: list[np.ndarray], zeros, n: int) -> np.ndarray:
@@ -456,7 +461,7 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
     missing = [s for s in ref.sources() if s not in inputs[0]]
     if missing:
         raise ValueError(f"the circuit reads sources {missing} that the inputs do not provide")
-    src = {k: np.stack([np.asarray(i[k], np.int64) for i in inputs]) for k in inputs[0]}
+    src = {k: _stack_stream([np.asarray(i[k]) for i in inputs]) for k in inputs[0]}   # [chips, T, n]
     z = lambda n: np.zeros((n_chips, n), np.int64)  # noqa: E731
     state = {p.name: dict(u=z(p.n), v=z(p.n)) for p in ref.populations}
     outs = {p.name: {"s": z(p.n), "err": z(p.n), "y1": z(p.n), "y2": z(p.n), "y3": z(p.n)} for p in ref.populations}
@@ -464,7 +469,8 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
     # forward view as W^T (a column = a pre neuron), the transposed view as W; as int16 (|W| <= 256)
     fwd = {c.name for c in ref.plastic if c.view != "transposed"}
     weights = {c.name: _stack([_stored(ch.connection(c.name)) for ch in circuits], c.name in fwd,
-                              np.int16 if c.plastic else np.int64) for c in ref.connections}
+                              np.int16 if c.plastic and c.num_weight_bits <= 14 else np.int64)
+               for c in ref.connections}
     bufs = {c.name: z(pops[c.dst].n) for c in ref.connections}
     randoms = {c.name: EngineRandoms(list(rng_seeds)) for c in ref.plastic}
     elig = TG.EligibilityState(ref, n_chips, list(rng_seeds))   # pre traces x1 and tags t (chip.tags)
@@ -496,13 +502,21 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
         plan[c.name] = (base, [p.decimation for p in c.plastic if p.decimation], used,
                         bool(base) and all(set(p.factors) & set(POST_TRACES) for p in base))
     shifts = {k: (np.maximum(e, 0), np.maximum(-e, 0)) if e.any() else None for k, e in exps.items()}
-    w_of = lambda name: np.ascontiguousarray(weights[name].swapaxes(1, 2) if name in fwd  # noqa: E731
-                                             else weights[name], dtype=np.int64)
+
+    def w_of(name: str) -> np.ndarray:        # W [chips, post, pre] as int64 (transposed chip by chip)
+        m = weights[name]
+        if name not in fwd:
+            return m.astype(np.int64)
+        out = np.empty((m.shape[0], m.shape[2], m.shape[1]), np.int64)
+        for i in range(len(m)):
+            out[i] = m[i].T
+        return out
     ix = np.arange(n_chips)[:, None]
 
     def signal(g, t: int):            # a GradedSignal's value this step (a source's, or a population port's)
-        return None if g is None else src[g.src][:, t] if g.src in src else outs[g.src][g.port]
-    spikes = {k: bool(((v == 0) | (v == 1)).all()) for k, v in src.items()}   # a source of 0/1 only
+        return None if g is None else src_at(g.src, t) if g.src in src else outs[g.src][g.port]
+    spikes = {k: v.dtype == np.int8 for k, v in src.items()}   # a source of 0/1 only
+    src_at = lambda k, t: src[k][:, t].astype(np.int64)  # noqa: E731
     held: dict[str, np.ndarray] = {}  # x0 of the previous step (GradedSignal.x0_delay, chip.extensions)
     for t in range(steps):
         for p in ref.populations:
@@ -514,7 +528,7 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
                 population_step(p, state[p.name], outs[p.name], a, bias[p.name], third, params[p.name])
             outs[p.name]["in"] = a            # its summed input current: a graded signal (chip.extensions)
         for c in ref.connections:
-            s = src[c.src][:, t] if c.src in src else outs[c.src][c.src_port if c.src_port in outs[c.src] else "s"]
+            s = src_at(c.src, t) if c.src in src else outs[c.src][c.src_port if c.src_port in outs[c.src] else "s"]
             if c.name in fwd:             # W s from the columns of the pre neurons that sent something
                 binary = spikes[c.src] if c.src in src else (c.src_port not in ("err", "in")
                                                              and pops[c.src].kind not in RATE.KINDS)
