@@ -19,6 +19,7 @@ in this run only (the machine is shared).
                                         [--lava-samples 21] [--ref-chips 4]
                                         [--out benchmarks/results/emulator_speed.md]
     python benchmarks/emulator_speed.py --inference     # the earlier inference-only comparison
+    python benchmarks/emulator_speed.py --check-rev 7f51aa8   # learned weights == the code of a revision
 
 The inference-only comparison (``--inference``): Lava fixed point vs the emulator on a trained
 64-H-10 digits MLP, time per sample on the same graph in the same run, outputs compared.
@@ -118,6 +119,48 @@ def learning_speed(data_name: str, args, say) -> None:
         f"{'met' if agg / lava_steady >= 500 and len(circuits) >= 64 else 'NOT met'}")
 
 
+def check_against_revision(rev: str, data_name: str, rules: list[str], n_chips: int, n: int, say) -> None:
+    """Learned weights (and spikes) of emulate_chips now against the emulator module of git
+    revision ``rev`` (loaded from ``git show``) on the same fixed run: ``n_chips`` chips x ``n``
+    samples of ``data_name`` for each rule."""
+    import importlib.util
+    import subprocess
+    import sys
+    import tempfile
+
+    from neurocredit.chip import session as S
+    from neurocredit.chip.emulator import emulate_chips
+
+    text = subprocess.run(["git", "show", f"{rev}:neurocredit/chip/emulator.py"], capture_output=True, text=True,
+                          check=True, cwd=Path(__file__).resolve().parents[1]).stdout
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "emulator_at_rev.py"
+        path.write_text(text)
+        spec = importlib.util.spec_from_file_location("emulator_at_rev", path)
+        old = importlib.util.module_from_spec(spec)
+        sys.modules["emulator_at_rev"] = old
+        spec.loader.exec_module(old)
+    for rule in rules:
+        seeds = list(range(n_chips))
+        circuits, timing, data = learning_circuits(data_name, rule, seeds)
+        x, y = data.x_train.numpy(), data.y_train.numpy()
+        streams = [S.sample_stream(x[k * n:(k + 1) * n], y[k * n:(k + 1) * n], circuits[0].meta["n_target"],
+                                   timing.steps, timing.blank, k, timing.target_delay) for k in seeds]
+        pops = [p.name for p in circuits[0].populations]
+        t = time.perf_counter()
+        w_old, r_old = old.emulate_chips(circuits, streams, seeds, record=pops)
+        t_old = time.perf_counter() - t
+        t = time.perf_counter()
+        w_new, r_new = emulate_chips(circuits, streams, seeds, record=pops)
+        t_new = time.perf_counter() - t
+        same = all(np.array_equal(w_old[k][c], w_new[k][c]) for k in seeds for c in w_old[k])
+        same_r = all(np.array_equal(r_old[k][c], r_new[k][c]) for k in seeds for c in r_old[k])
+        moved = sum(int((w_new[k][c.name] != circuits[k].weights()[c.name]).sum()) for k in seeds
+                    for c in circuits[0].plastic)
+        say(f"  {rule} {data_name}, {n_chips} chips x {n} samples: learned weights identical to revision {rev}: "
+            f"{same}, spikes identical: {same_r} ({moved} weights moved; {t_old:.2f} s then, {t_new:.2f} s now)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--inference", action="store_true", help="the inference-only comparison (below)")
@@ -126,6 +169,9 @@ def main() -> None:
     ap.add_argument("--chips", type=int, default=64)
     ap.add_argument("--chips-samples", type=int, default=10, help="samples per chip in the N-chip run")
     ap.add_argument("--lava-samples", type=int, default=21)
+    ap.add_argument("--check-rev", default="", help="instead of timing: compare learned weights with the "
+                    "emulator of this git revision (e.g. 7f51aa8, before the active-column path) on fixed runs")
+    ap.add_argument("--check-rules", default="dfa,fa,kp,drtp")
     ap.add_argument("--ref-chips", type=int, default=4, help="chips of the N-chip run rerun on the reference "
                     "engine (emulate_chips(columns=False)) and compared weight for weight; 0: skip")
     ap.add_argument("--out", default="", help="also write the printed lines (markdown) to this file")
@@ -147,7 +193,10 @@ def main() -> None:
             lines.append(line)
 
         for name in args.data.split(","):
-            learning_speed(name, args, say)
+            if args.check_rev:
+                check_against_revision(args.check_rev, name, args.check_rules.split(","), 8, 3, say)
+            else:
+                learning_speed(name, args, say)
         if args.out:
             out = Path(args.out)
             tmp = out.with_suffix(out.suffix + ".tmp")
