@@ -35,8 +35,9 @@ from pathlib import Path
 import torch
 
 RESULTS = Path(__file__).resolve().parent / "results"
-FLOAT = {"digits": {"epochs": 20, "lr": 0.005}, "mnist5k": {"epochs": 20, "lr": 0.005}}
-"""Float spiking settings (SGD momentum 0.9, batch 32; results/onchip_study_float.md)."""
+FLOAT = {"digits": {"epochs": 10, "lr": 0.005}, "mnist5k": {"epochs": 20, "lr": 0.005}}
+"""Float spiking settings (SGD momentum 0.9, batch 32): digits as issue 7's float column; MNIST-5k
+784-256-10 DFA seed 0: 20 epochs lr 0.005 92.2 %, lr 0.02 66.2 %."""
 
 
 def sizes_for(data_name: str, hidden: list[int]) -> list[int]:
@@ -243,8 +244,14 @@ def main() -> None:
                                                    samples)
                 t_chip = time.perf_counter() - t0
                 fe = args.float_epochs if args.float_epochs is not None else (5 if args.quick else FLOAT[data_name]["epochs"])
-                flt = [float_spiking(rule.name, data_name, hidden, s, fe, FLOAT[data_name]["lr"], timing.steps)
-                       for s in seeds] if fe else []
+                try:
+                    flt = [float_spiking(rule.name, data_name, hidden, s, fe, FLOAT[data_name]["lr"], timing.steps)
+                           for s in seeds] if fe else []
+                except Exception as exc:      # the spiking backend refuses the rule (e.g. relaxation dynamics)
+                    if type(exc).__name__ != "SpikingRuleError":
+                        raise
+                    print(f"  float spiking: {exc}", flush=True)
+                    flt = []
                 be = args.bp_epochs if args.bp_epochs is not None else (5 if args.quick else None)
                 key = (data_name, tuple(hidden))
                 if key not in bp_cache:
