@@ -26,6 +26,7 @@ tests every ``CHECK_EVERY``-th, for cost), mostly on scalars (:func:`first_conve
 from __future__ import annotations
 
 import functools
+import operator
 from typing import Callable, Sequence
 
 import torch
@@ -74,14 +75,6 @@ def _combine(ws: Sequence[float], cs: Sequence[torch.Tensor | None]) -> torch.Te
     return out
 
 
-def _bounds(cs: Sequence[float], norms: Sequence[float]) -> tuple[float, float]:
-    """Bounds on ‖Σ_j c_j d_j‖_∞ from the ‖d_j‖_∞ (triangle inequality; exact for one d)."""
-    terms = [abs(c) * n for c, n in zip(cs, norms)]
-    total = sum(terms)
-    top = max(terms)
-    return (top + top - total if top + top > total else 0.0), total
-
-
 def first_converged(C: list[list[torch.Tensor | None]], rate: float, steps: int, tol: float) -> int:
     """The first t in 1..steps with ‖F_l(t−1)‖_∞ ≤ tol · ‖x_l(t)‖_∞ for every layer (steps if
     none).
@@ -112,54 +105,63 @@ def first_converged(C: list[list[torch.Tensor | None]], rate: float, steps: int,
     for K, dirs, kinds in layers:
         n = values[pos:pos + len(dirs)]
         pos += len(dirs)
-        cx, cf = _coefficients(steps, rate, K, tuple(kinds))
-        verdicts.append(_verdicts(cx, cf, tuple(n), tol))
+        key = (steps, rate, K, tuple(kinds))
+        cx, cf = _coefficients(*key)
+        verdicts.append(_verdicts(key, tuple(n), tol))
         exact.append((dirs, cx, cf))
+    worst = verdicts[0] if len(verdicts) == 1 else list(map(max, *verdicts))
     for t in range(1, steps + 1):
-        met = True
-        for v, (dirs, cx, cf) in zip(verdicts, exact):
-            if v[t] == _FAIL or (v[t] == _OPEN and _norm(cf[t], dirs) > tol * _norm(cx[t], dirs)):
-                met = False
-                break
-        if met:
+        if worst[t] == _PASS:
+            return t
+        if worst[t] == _OPEN and all(
+                v[t] == _PASS or _norm(cf[t], dirs) <= tol * _norm(cx[t], dirs)
+                for v, (dirs, cx, cf) in zip(verdicts, exact)):
             return t
     return steps
 
 
-_PASS, _FAIL, _OPEN = 0, 1, 2
+_PASS, _OPEN, _FAIL = 0, 1, 2     # ordered: a step's verdict over layers is their max
 
 
-def _verdicts(cx, cf, n: tuple[float, ...], tol: float) -> list[int]:
+def _verdicts(key: tuple, n: tuple[float, ...], tol: float) -> list[int]:
     """Per step t (index 0 unused): PASS / FAIL when the triangle-inequality bounds on
     ‖F(t−1)‖ and ‖x(t)‖ decide the test, OPEN when only the tensors can (never for a single
     direction, whose bounds are exact)."""
     if len(n) == 1:
-        return _single_verdicts(cx, cf, tol) if n[0] > 0 else [_PASS] * len(cx)
-    f_lo, f_hi = _column_bounds(_abs_columns(cf), n)
-    x_lo, x_hi = _column_bounds(_abs_columns(cx), n)
-    tol_lo = [tol * v for v in x_lo]
-    tol_hi = [tol * v for v in x_hi]
-    return [_OPEN] + [_PASS if fh <= a else _FAIL if fl > b else _OPEN
-                      for fl, fh, a, b in zip(f_lo[1:], f_hi[1:], tol_lo[1:], tol_hi[1:])]
+        return _single_verdicts(key, tol) if n[0] > 0 else [_PASS] * (key[0] + 1)
+    cx_abs, cf_abs = _abs_columns(key)
+    f_lo, f_hi = _column_bounds(cf_abs, n)
+    x_lo, x_hi = _column_bounds(cx_abs, n)
+    return [_OPEN] + [_PASS if fh <= tol * xl else _FAIL if fl > tol * xh else _OPEN
+                      for fl, fh, xl, xh in zip(f_lo[1:], f_hi[1:], x_lo[1:], x_hi[1:])]
 
 
 @functools.lru_cache(maxsize=256)
-def _abs_columns(rows) -> tuple[tuple[float, ...], ...]:
-    """|c_j(t)| as one tuple over t per direction j (row 0 of F's table is empty: 0)."""
-    width = len(rows[-1])
-    return tuple(tuple(abs(r[j]) if r else 0.0 for r in rows) for j in range(width))
+def _abs_columns(key: tuple) -> tuple[tuple[tuple[float, ...], ...], ...]:
+    """|c_j(t)| of x(t) and of F(t−1), one tuple over t per direction j (row 0 of F's table
+    is empty: 0); key = (steps, rate, K, kinds) of :func:`_coefficients`."""
+    def columns(rows):
+        width = len(rows[-1])
+        return tuple(tuple(abs(r[j]) if r else 0.0 for r in rows) for j in range(width))
+    cx, cf = _coefficients(*key)
+    return columns(cx), columns(cf)
 
 
 def _column_bounds(cols, n: Sequence[float]) -> tuple[list[float], list[float]]:
-    """:func:`_bounds` for every t at once: ‖Σ_j c_j(t) d_j‖ ∈ [2 max_j − Σ_j, Σ_j] of |c_j| n_j."""
+    """Triangle-inequality bounds for every t at once: ‖Σ_j c_j(t) d_j‖_∞ ∈
+    [2 max_j − Σ_j, Σ_j] of the |c_j(t)| ‖d_j‖_∞ (exact for one direction)."""
     terms = [[v * nj for v in col] for col, nj in zip(cols, n)]
+    if len(terms) == 2:                  # 2 max − Σ = |a − b| for two terms
+        a, b = terms
+        return [abs(x - y) for x, y in zip(a, b)], list(map(operator.add, a, b))
     total = list(map(sum, zip(*terms)))
     top = list(map(max, zip(*terms)))
     return [2.0 * m - s if 2.0 * m > s else 0.0 for m, s in zip(top, total)], total
 
 
 @functools.lru_cache(maxsize=256)
-def _single_verdicts(cx, cf, tol: float) -> list[int]:
+def _single_verdicts(key: tuple, tol: float) -> list[int]:
+    cx, cf = _coefficients(*key)
     return [_OPEN] + [_PASS if abs(f[0]) <= tol * abs(x[0]) else _FAIL
                       for x, f in zip(cx[1:], cf[1:])]
 

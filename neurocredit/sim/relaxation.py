@@ -61,8 +61,9 @@ def backward_operators(net: Network) -> list:
     if fb is None:
         raise ValueError(f"rule '{net.rule.name}' has no feedback pathway to relax over")
     ops = []
-    for l in range(net.n_layers - 1):
-        kind = pathway_kind(fb, l, net.n_layers)
+    n = net.n_layers
+    for l in range(n - 1):
+        kind = pathway_kind(fb, l, n)
         flat = len(net.layers[l].out_shape) == 1
         upper = net.layers[l + 1]
         if flat and kind == "transpose" and isinstance(upper, Dense):
@@ -81,9 +82,12 @@ def closed_form(net: Network) -> bool:
     time one step), and every hidden layer's feedback operator the same at every call of a
     settle (all but a sign pathway that redraws its magnitudes per call)."""
     fb = net.rule.feedback
-    return bool(net.rule.param("closed_form", True)) and fb is not None and not any(
-        pathway_kind(fb, l, net.n_layers) == "sign" and fb.magnitude == "batch_random"
-        for l in range(net.n_layers - 1))
+    if not net.rule.param("closed_form", True) or fb is None:
+        return False
+    if fb.magnitude != "batch_random":
+        return True
+    n = net.n_layers
+    return not any(pathway_kind(fb, l, n) == "sign" for l in range(n - 1))
 
 
 def apply_plastic_grad(param: torch.nn.Parameter, delta: torch.Tensor) -> None:
