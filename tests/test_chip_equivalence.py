@@ -1,8 +1,9 @@
 """For every rule the compiler accepts (the library's and the example rule files), the bit-exact
 emulator equals Lava fixed point weight for weight over >= 50 learning steps, on Lava's own
 learning engine (LearningDense with the generated Loihi3FLearningRule, TransposedLearningDense for
-learned feedback), scheduled phases included; and every local rule it refuses is refused with
-what the chip lacks named."""
+learned feedback; ExtendedLearningDense, the generic custom process, where a series has marked
+extension factors: its stock products still on Lava's engine), scheduled phases included; and
+every local rule it refuses is refused with what the chip lacks named."""
 from __future__ import annotations
 
 from pathlib import Path
