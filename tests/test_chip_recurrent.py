@@ -145,3 +145,28 @@ def test_sequences_stream_row_by_row():
     assert x[:, 2:4, 0].all() and x[:, 6:8, 2].all() and x.sum() == 8
     with pytest.raises(OnChipError, match="rows"):
         S.step_rates(rates, 3)
+
+
+def test_recurrent_nir_file_learns_on_chip_via_learn(tmp_path, capsys):
+    """A recurrent NIR file carrying eprop (the torch RSNN's exporter, LIF readout) learns on chip
+    with `neurocredit learn FILE.nir --data seqdigits`, after the emulator == Lava check."""
+    pytest.importorskip("lava.proc.dense.process")
+    import nir
+
+    from neurocredit.cli import main
+    from neurocredit.nir.recurrent import export_recurrent
+    from neurocredit.sim.recurrent_spiking import RecurrentSpikingConfig, RecurrentSpikingNetwork
+    net = RecurrentSpikingNetwork([8, 16, 10], get_rule("eprop"), RecurrentSpikingConfig(readout="lif"), seed=1)
+    path = tmp_path / "rsnn_eprop.nir"
+    nir.write(str(path), export_recurrent(net))
+    out = tmp_path / "w.npz"
+    rc = main(["learn", str(path), "--data", "seqdigits", "--check", "2", "--samples", "30", "--epochs", "1",
+               "--cost", "0", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "rule eprop" in text and "u0 * y3 * t" in text and "32 steps" in text
+    assert "weights identical" in text and "epoch 1: 30 samples streamed (emulator" in text
+    w = np.load(out)
+    _, start = S.circuit_from_nir(str(path))
+    rec = next(c.name for c in start.connections if c.src == c.dst)
+    assert (w[rec] != np.asarray(start.connection(rec).weights)).sum() > 10, "the recurrent weights learned"
