@@ -369,6 +369,12 @@ def decay_np(x: np.ndarray, d: int, off: int) -> np.ndarray:
     return np.sign(prod) * (np.abs(prod) >> fp.DECAY_SHIFT)
 
 
+def _decayed(x: np.ndarray, mul) -> np.ndarray:
+    """x · mul >> 12 rounded toward zero (decay_np with mul = 4096 − (d + off) given)."""
+    prod = x * mul
+    return np.sign(prod) * (np.abs(prod) >> fp.DECAY_SHIFT)
+
+
 def population_step(p: Population, st: dict, o: dict, a: np.ndarray, bias: np.ndarray,
                     third: np.ndarray, q: dict | None = None) -> None:
     """One fixed-point step of population ``p`` (Lava's bit-accurate LIF for 'lif'/'third')::
@@ -386,19 +392,26 @@ def population_step(p: Population, st: dict, o: dict, a: np.ndarray, bias: np.nd
         o["s"] = a * (np.abs(a) > q["vth"])
         o["err"] = o["s"]
         return
-    u = decay_np(st["u"], q["du"], fp.DS_OFFSET) + (a << fp.ACT_SHIFT)
+    if "_u_mul" not in q:             # the step's constants, kept in q for the next steps
+        q["_u_mul"] = fp.DECAY_UNITY - (q["du"] + fp.DS_OFFSET)
+        q["_v_mul"] = fp.DECAY_UNITY - (q["dv"] + fp.DM_OFFSET)
+        q["_vth"] = q["vth"] << fp.VTH_SHIFT
+    u = _decayed(st["u"], q["_u_mul"]) + (a << fp.ACT_SHIFT)
     if (np.abs(u) >= fp.MAX_UV).any():                  # wrap24 (a no-op inside the range)
         wrapped = np.where(u > fp.MAX_UV, u - 2 * fp.MAX_UV, u)
         u = np.where(wrapped <= -fp.MAX_UV, u + 2 * fp.MAX_UV, wrapped)
-    v = np.clip(decay_np(st["v"], q["dv"], fp.DM_OFFSET) + u + bias, -(fp.MAX_UV - 1), fp.MAX_UV - 1)
-    spikes = v > (q["vth"] << fp.VTH_SHIFT)
+    v = np.minimum(np.maximum(_decayed(st["v"], q["_v_mul"]) + u + bias, -(fp.MAX_UV - 1)), fp.MAX_UV - 1)
+    spikes = v > q["_vth"]
+    s = spikes.astype(np.int64)
     if p.kind == "third":
-        gate = v >= q["gate_lo"]
-        tt = np.sign(third) * (np.abs(third) >> q["third_shift"]) * gate
-        o["y2"], o["y3"], o["err"] = np.clip(-tt, 0, TRACE_MAX), np.clip(tt, 0, TRACE_MAX), tt
-        o["y1"] = TG.psi_of(p, v, q["vth"]) if p.psi_slope else spikes.astype(np.int64)
+        if third.any():
+            tt = np.sign(third) * (np.abs(third) >> q["third_shift"]) * (v >= q["gate_lo"])
+            o["y2"], o["y3"], o["err"] = np.minimum(np.maximum(-tt, 0), TRACE_MAX), np.minimum(np.maximum(tt, 0), TRACE_MAX), tt
+        else:                         # no third factor this step: e = 0
+            o["y2"] = o["y3"] = o["err"] = np.zeros_like(v)
+        o["y1"] = TG.psi_of(p, v, q["vth"]) if p.psi_slope else s
     st["u"], st["v"] = u, np.where(spikes, 0, v)
-    o["s"] = spikes.astype(np.int64)
+    o["s"] = s
 
 
 def _stack(arrays: list[np.ndarray], transpose: bool, dtype) -> np.ndarray:
