@@ -39,6 +39,30 @@ def chip_seqdigits(seed: int):
     return Dataset("seqdigits", rows(d.x_train), d.y_train, rows(d.x_test), d.y_test, d.n_classes)
 
 
+def readout_ceiling(circuit, data, steps: int) -> str:
+    """Test accuracy of a float logistic regression on the hidden layer's spike counts of the
+    (untrained) chip network, per sample and per row (rate-coded as on chip, emulated)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from neurocredit.chip import session as S
+    from neurocredit.chip.emulator import emulate
+    inf = S.inference_circuit(circuit, circuit.weights())
+    hidden = next(p.name for p in inf.populations if p.name not in inf.outputs)
+
+    def counts(x, seed):
+        spikes = np.random.default_rng(seed).random((steps, len(x), x.shape[-1])) < \
+            S.step_rates(x, steps).transpose(1, 0, 2)
+        h = emulate(inf, spikes.astype(np.int64), record=[hidden])[hidden].numpy().astype(float)
+        rows = h.reshape(x.shape[1], steps // x.shape[1], len(x), -1).sum(1).transpose(1, 0, 2)
+        return h.sum(0), rows.reshape(len(x), -1)
+
+    tr, te = counts(data.x_train.numpy(), 1), counts(data.x_test.numpy(), 2)
+    y_tr, y_te = data.y_train.numpy(), data.y_test.numpy()
+    acc = [100 * LogisticRegression(max_iter=3000).fit(a, y_tr).score(b, y_te) for a, b in zip(tr, te)]
+    return (f"readout ceiling (float logistic regression on the untrained chip network's hidden spike counts, "
+            f"seed 0): per sample {acc[0]:.1f} %, per row {acc[1]:.1f} %")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", default="0,1,2")
@@ -54,6 +78,10 @@ def main() -> None:
     ap.add_argument("--third-shift", type=int, default=4)
     ap.add_argument("--error-gain", type=int, default=16)
     ap.add_argument("--samples", type=int, default=None, help="training samples per epoch (default: all)")
+    ap.add_argument("--readout-ceiling", action="store_true",
+                    help="also print what a float linear readout (logistic regression) reaches on the chip "
+                         "network's hidden spike counts before learning (seed 0): the information the "
+                         "hidden layer already carries, against what the on-chip readout learns")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "onchip_recurrent"))
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -100,6 +128,8 @@ def main() -> None:
     print(f"on chip: dw = {c0.meta['dw']}; dt = {c0.meta['dt']} (tag, κ = {c0.meta['kappa']:.3f}); "
           f"readout dw = {c0.meta['dw_out']}", flush=True)
     steps = 8 * args.row_steps
+    if args.readout_ceiling:
+        print(readout_ceiling(circuits[0], datas[0], steps), flush=True)
     t0 = time.perf_counter()
     _, histories = S.train_chips(circuits, datas, args.epochs, seeds, steps=steps, blank=args.blank,
                                  samples=args.samples, target_delay=args.delay, lr_decay=args.lr_decay)
