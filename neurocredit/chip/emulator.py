@@ -406,7 +406,8 @@ def population_step(p: Population, st: dict, o: dict, a: np.ndarray, bias: np.nd
     if p.kind == "third":
         if third.any():
             tt = np.sign(third) * (np.abs(third) >> q["third_shift"]) * (v >= q["gate_lo"])
-            o["y2"], o["y3"], o["err"] = np.minimum(np.maximum(-tt, 0), TRACE_MAX), np.minimum(np.maximum(tt, 0), TRACE_MAX), tt
+            o["y2"] = np.minimum(np.maximum(-tt, 0), TRACE_MAX)
+            o["y3"], o["err"] = np.minimum(np.maximum(tt, 0), TRACE_MAX), tt
         else:                         # no third factor this step: e = 0
             o["y2"] = o["y3"] = o["err"] = np.zeros_like(v)
         o["y1"] = TG.psi_of(p, v, q["vth"]) if p.psi_slope else s
