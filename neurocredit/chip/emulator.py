@@ -26,6 +26,7 @@ import torch
 from neurocredit.chip import extensions as EX
 from neurocredit.chip import rate as RATE
 from neurocredit.chip import tags as TG
+from neurocredit.chip import kernels as KN
 from neurocredit.chip.ir import INPUT, Circuit, Connection, Population
 from neurocredit.neurons import fixed_point as fp
 
@@ -450,14 +451,17 @@ def _mask(c: Connection) -> np.ndarray:
 
 def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], rng_seeds: list[int],
                   record: list[str] | None = None, snapshot_every: int = 0, on_step=None,
-                  columns: bool = True) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
+                  columns: bool = True, kernel: bool = True,
+                  ) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
     """N independent chips in one vectorised run: ``circuits`` of one structure (the same
     populations, connections, shapes and product series; weights, biases and streams may differ),
     chip k fed ``inputs[k]`` {source name: [T, n]} (T the same for all) with Lava's random
     streams seeded by ``rng_seeds[k]``.  Each chip's results equal its single-chip
     :func:`emulate_learning` run.  Returns (weights per chip, records per chip).  ``columns``
     False: every learning step through :func:`apply_series` on whole matrices (the reference
-    the active-column path is tested against; same results, slower)."""
+    the active-column path is tested against; same results, slower).  ``kernel`` (with
+    ``columns``): the compiled kernel of :mod:`neurocredit.chip.kernels` where it covers the
+    circuit (same results; False: the numpy column path)."""
     ref = circuits[0]
     n_chips = len(circuits)
     if not (len(inputs) == len(rng_seeds) == n_chips):
@@ -516,6 +520,10 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
         plan[c.name] = (base, [p.decimation for p in c.plastic if p.decimation], used,
                         bool(base) and all(set(p.factors) & set(POST_TRACES) for p in base))
     shifts = {k: (np.maximum(e, 0), np.maximum(-e, 0)) if e.any() else None for k, e in exps.items()}
+    if columns and kernel and KN.kernel_plan(ref) is None and all(
+            weights[c.name].min(initial=0) >= -256 and weights[c.name].max(initial=0) <= 255 for c in ref.plastic):
+        return KN.run_chips(ref, src, EngineRandoms(list(rng_seeds)), weights, fwd, masks, bias, params, exps,
+                            record, snapshot_every, on_step)
 
     def w_of(name: str) -> np.ndarray:        # W [chips, post, pre] as int64 (transposed chip by chip)
         m = weights[name]
