@@ -4,7 +4,9 @@ its one-delta-per-row shortcut) equals apply_series on whole matrices for produc
 mixed signs, the weight factor, saturating currents and chips without a spike; W s from the
 gathered columns equals the dense product; and whole runs of N chips (forward and transposed
 views, weight decay on u<d>, a synapse mask) give the same weights, spikes and snapshots with
-the column path as with apply_series on every synapse."""
+the column path as with apply_series on every synapse; so does the compiled kernel
+(chip.kernels), which runs in chunks when progress is reported and declines circuits it does not
+cover."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -14,6 +16,7 @@ import numpy as np
 import pytest
 
 from neurocredit.chip import circuits as C
+from neurocredit.chip import kernels as KN
 from neurocredit.chip.compile import compile_graph
 from neurocredit.chip.emulator import (EngineRandoms, apply_series, column_products, column_sum, emulate_chips,
                                        learn_columns, padded_columns, trace_values)
@@ -116,25 +119,53 @@ def _with_decay(circ):
     return replace(circ, connections=conns)
 
 
-@pytest.mark.parametrize("name", ["dfa", "fa", "kp", str(RULE_FILES / "sparse_fa_learned.toml"), "dfa+decay"])
-def test_chips_with_the_column_path_equal_apply_series_everywhere(name):
+@pytest.mark.parametrize("name", ["dfa", "fa", "kp", "drtp", str(RULE_FILES / "sparse_fa_learned.toml"), "dfa+decay",
+                                  "kp+decay"])
+@pytest.mark.parametrize("kernel", [True, False], ids=["kernel", "numpy"])
+def test_chips_with_the_column_path_equal_apply_series_everywhere(name, kernel):
+    """The compiled kernel (chip.kernels) and the numpy column path each equal apply_series on every
+    synapse: weights, spikes, error records and snapshots (u2 decay: a tick every 4th step)."""
     rule = resolve_rule(name.split("+")[0])
     circuits = [_circuit(rule, s) for s in (1, 2, 3)]
     if name.endswith("+decay"):
         circuits = [_with_decay(c) for c in circuits]
+    assert KN.kernel_plan(circuits[0]) is None          # the kernel covers these circuits
     streams = [_stream(10 + s) for s in range(3)]
     pops = [p.name for p in circuits[0].populations]
-    fast_w, fast_r = emulate_chips(circuits, streams, [4, 5, 6], record=pops, snapshot_every=9)
+    pops += [f"err:{p.name}" for p in circuits[0].populations if p.kind == "third"]
+    fast_w, fast_r = emulate_chips(circuits, streams, [4, 5, 6], record=pops, snapshot_every=9, kernel=kernel)
     ref_w, ref_r = emulate_chips(circuits, streams, [4, 5, 6], record=pops, snapshot_every=9, columns=False)
     moved = 0
     for i, circ in enumerate(circuits):
         for c in circ.connections:
             np.testing.assert_array_equal(fast_w[i][c.name], ref_w[i][c.name], err_msg=f"chip {i} {c.name}")
             assert fast_w[i][c.name].dtype == np.int64
+        assert sorted(fast_r[i]) == sorted(ref_r[i])
         for key in ref_r[i]:
             np.testing.assert_array_equal(fast_r[i][key], ref_r[i][key], err_msg=f"chip {i} {key}")
         moved += sum(int((fast_w[i][c.name] != circ.weights()[c.name]).sum()) for c in circ.plastic)
     assert moved > 30, f"{name}: only {moved} weights moved"
+
+
+def test_kernel_progress_chunks_change_nothing():
+    """on_step runs the kernel in chunks of steps: same weights, and the steps reported reach T."""
+    circuits = [_circuit(resolve_rule("kp"), s) for s in (1, 2)]
+    streams = [_stream(20 + s, steps=150) for s in range(2)]
+    seen: list[int] = []
+    w_a, _ = emulate_chips(circuits, streams, [1, 2], on_step=seen.append)
+    w_b, _ = emulate_chips(circuits, streams, [1, 2], kernel=False)
+    assert seen and seen[-1] == 150 and seen == sorted(seen)
+    for i in range(2):
+        for k in w_b[i]:
+            np.testing.assert_array_equal(w_a[i][k], w_b[i][k])
+
+
+def test_kernel_declines_what_it_does_not_cover():
+    circ = _circuit(resolve_rule("dfa"), 1)
+    first = circ.plastic[0]
+    odd = replace(circ, connections=[replace(c, plastic=ProductSeries(tuple(c.plastic) + (Product(1, -7, "y0", ()),)))
+                                     if c.name == first.name else c for c in circ.connections])
+    assert "dependency" in KN.kernel_plan(odd)
 
 
 def test_trace_values_table_equals_the_float_reading():

@@ -114,6 +114,27 @@ if numba is not None:
         return min(max(cur, -32769), 32767)
 
     @njit(cache=True, nogil=True)
+    def _add(acc, seg, n):
+        for i in range(n):
+            acc[i] += seg[i]
+
+    @njit(cache=True, nogil=True)
+    def _add_scaled(acc, seg, n, x):
+        for i in range(n):
+            acc[i] += seg[i] * x
+
+    @njit(cache=True, nogil=True)
+    def _shift(seg, dl, n):
+        """seg <- clip(seg + dl, -256, 255)"""
+        for i in range(n):
+            seg[i] = min(max(seg[i] + dl[i], -256), 255)
+
+    @njit(cache=True, nogil=True)
+    def _shift_masked(seg, dl, mask, n):
+        for i in range(n):
+            seg[i] = min(max(seg[i] + dl[i], -256), 255) * mask[i]
+
+    @njit(cache=True, nogil=True)
     def _run(t0, t1, U, V, O, BUF, W, S,
              pop_off, pop_kind, umul, vmul, vth6, vth, tshift, gate, bias,
              c_src_stream, c_src_off, c_src_port, c_src_n, c_dst_pop, c_dst_off, c_dst_n, c_dst_port, c_view,
@@ -136,6 +157,7 @@ if numba is not None:
         n_prod = max(1, pr_mant.shape[0])
         curs = np.zeros((n_prod, big), np.int64)
         delta = np.zeros(big, np.int64)
+        dl = np.zeros(big, W.dtype)
         mixed = np.zeros(big, np.bool_)
         live = np.zeros(big, np.int64)
         applied = np.zeros(n_prod, np.bool_)
@@ -194,19 +216,20 @@ if numba is not None:
                             s[j] = O[c_src_port[k], c, c_src_off[k] + j]
                     for i in range(nd):
                         delta[i] = 0
-                    if c_view[k] == 0:          # M = W^T [src, dst]
+                    Wc = W[c]
+                    if c_view[k] == 0:          # M = W^T [src, dst]: add the columns of the senders
                         for j in range(ns):
                             sj = s[j]
-                            if sj != 0:
-                                base = wo + j * nd
-                                for i in range(nd):
-                                    delta[i] += W[c, base + i] * sj
+                            if sj == 1:
+                                _add(delta, Wc[wo + j * nd:wo + (j + 1) * nd], nd)
+                            elif sj != 0:
+                                _add_scaled(delta, Wc[wo + j * nd:wo + (j + 1) * nd], nd, sj)
                     else:                       # M = W [dst, src]
                         for i in range(nd):
-                            base = wo + i * ns
+                            seg = Wc[wo + i * ns:wo + (i + 1) * ns]
                             acc = np.int64(0)
                             for j in range(ns):
-                                acc += W[c, base + j] * s[j]
+                                acc += seg[j] * s[j]
                             delta[i] = acc
                     for i in range(nd):
                         BUF[c, b0 + i] = (delta[i] << sh_l[c, k]) >> sh_r[c, k]
@@ -253,7 +276,7 @@ if numba is not None:
                             tv[f, i] = _trace(tv[f, i], ry)
                     if not tick and not reads_w:
                         # one current per (product, row); same-signed rows move by one delta
-                        nlive = 0
+                        nlive, nmixed = 0, 0
                         for i in range(nrow):
                             pos, neg, d = False, False, np.int64(0)
                             for q in range(pr_off[k], pr_off[k + 1]):
@@ -266,29 +289,44 @@ if numba is not None:
                                 neg = neg or cu < 0
                                 d += cu
                             mixed[i] = pos and neg
+                            nmixed += mixed[i]
                             delta[i] = (d >> 7) + (1 if r128 < (d & 127) else 0)
                             if mixed[i] or delta[i] != 0:
                                 live[nlive] = i
                                 nlive += 1
-                        for j in range(ncol):
-                            if not x0[j]:
-                                continue
-                            base = wo + j * nrow
-                            for li in range(nlive):
-                                i = live[li]
-                                w = np.int64(W[c, base + i])
-                                if mixed[i]:
-                                    acc = w << 7
-                                    for q in range(pr_off[k], pr_off[k + 1]):
-                                        if applied[q]:
-                                            acc = min(max(acc + curs[q, i], -32769), 32767)
-                                    nw = (acc >> 7) + (1 if r128 < (acc & 127) else 0)
-                                else:
-                                    nw = w + delta[i]
-                                nw = min(max(nw, -256), 255)
+                        if nlive == 0:
+                            pass
+                        elif not nmixed:        # every live row moves by its delta: whole columns
+                            for i in range(nrow):
+                                dl[i] = min(max(delta[i], -512), 512)
+                            for j in range(ncol):
+                                if not x0[j]:
+                                    continue
+                                seg = Wc[wo + j * nrow:wo + (j + 1) * nrow]
                                 if c_mask[k]:
-                                    nw *= MASK[c, base + i]
-                                W[c, base + i] = nw
+                                    _shift_masked(seg, dl, MASK[c, wo + j * nrow:wo + (j + 1) * nrow], nrow)
+                                else:
+                                    _shift(seg, dl, nrow)
+                        else:
+                            for j in range(ncol):
+                                if not x0[j]:
+                                    continue
+                                base = wo + j * nrow
+                                for li in range(nlive):
+                                    i = live[li]
+                                    w = np.int64(Wc[base + i])
+                                    if mixed[i]:
+                                        acc = w << 7
+                                        for q in range(pr_off[k], pr_off[k + 1]):
+                                            if applied[q]:
+                                                acc = min(max(acc + curs[q, i], -32769), 32767)
+                                        nw = (acc >> 7) + (1 if r128 < (acc & 127) else 0)
+                                    else:
+                                        nw = w + delta[i]
+                                    nw = min(max(nw, -256), 255)
+                                    if c_mask[k]:
+                                        nw *= MASK[c, base + i]
+                                    Wc[base + i] = nw
                     else:
                         # element by element: every column on a tick, the x0 ones otherwise
                         for j in range(ncol):
@@ -361,7 +399,7 @@ def run_chips(ref: Circuit, src: dict[str, np.ndarray], randoms, weights: dict[s
     woff = np.concatenate([[0], np.cumsum([a * b for a, b in zip(n_src, n_dst)])]).astype(np.int64)
     boff = np.concatenate([[0], np.cumsum(n_dst)]).astype(np.int64)
     hi = max((int(np.abs(w).max()) for w in weights.values() if w.size), default=0)
-    W = np.empty((n_chips, int(woff[-1])), np.int64 if hi >= 2 ** 31 else np.int32)
+    W = np.empty((n_chips, int(woff[-1])), np.int16 if hi < 2 ** 15 else np.int32 if hi < 2 ** 31 else np.int64)
     MASK = np.ones((n_chips, int(woff[-1]) if masks else 1), np.int8)
     for k, c in enumerate(conns):
         W[:, woff[k]:woff[k + 1]] = weights[c.name].reshape(n_chips, -1)
