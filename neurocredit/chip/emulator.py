@@ -522,7 +522,7 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
     shifts = {k: (np.maximum(e, 0), np.maximum(-e, 0)) if e.any() else None for k, e in exps.items()}
     if columns and kernel and KN.kernel_plan(ref) is None and all(
             weights[c.name].min(initial=0) >= -256 and weights[c.name].max(initial=0) <= 255 for c in ref.plastic):
-        return KN.run_chips(ref, src, EngineRandoms(list(rng_seeds)), weights, fwd, masks, bias, params, exps,
+        return KN.run_chips(ref, src, next(iter(randoms.values()), None), weights, fwd, masks, bias, params, exps,
                             record, snapshot_every, on_step)
 
     def w_of(name: str) -> np.ndarray:        # W [chips, post, pre] as int64 (transposed chip by chip)

@@ -87,12 +87,12 @@ fp_MAX_UV = fp.MAX_UV
 TRACE_FLOOR_NB, TRACE_FRAC_NB = TRACE_FLOOR, TRACE_FRAC
 
 if numba is not None:
-    @njit(cache=True, nogil=True)
+    @njit(cache=True, nogil=True, inline="always")
     def _decayed(x, mul):
         prod = x * mul
         return -((-prod) >> 12) if prod < 0 else prod >> 12
 
-    @njit(cache=True, nogil=True)
+    @njit(cache=True, nogil=True, inline="always")
     def _trace(y, r):
         """floor(y e^(-1/65535)) + (r < frac): the engine's reading of a post trace."""
         if 0 <= y <= 127:
@@ -101,7 +101,7 @@ if numba is not None:
         fl = np.floor(yv)
         return np.int64(fl) + (1 if r < yv - fl else 0)
 
-    @njit(cache=True, nogil=True)
+    @njit(cache=True, nogil=True, inline="always")
     def _current(mant, left, right, nf, fcode, fbits, tv, row, w):
         """clip((m Π clip(f_i) >> right) << left) of one product at one synapse."""
         cur = np.int64(1)
@@ -125,17 +125,18 @@ if numba is not None:
 
     @njit(cache=True, nogil=True)
     def _shift(seg, dl, n):
-        """seg <- clip(seg + dl, -256, 255)"""
+        """seg <- clip(seg + dl, -256, 255), in int16 (|seg| <= 256, |dl| <= 512: no overflow;
+        int16 arithmetic lets LLVM vectorise the loop)"""
         for i in range(n):
-            seg[i] = min(max(seg[i] + dl[i], -256), 255)
+            seg[i] = min(max(np.int16(seg[i] + dl[i]), np.int16(-256)), np.int16(255))
 
     @njit(cache=True, nogil=True)
     def _shift_masked(seg, dl, mask, n):
         for i in range(n):
-            seg[i] = min(max(seg[i] + dl[i], -256), 255) * mask[i]
+            seg[i] = min(max(np.int16(seg[i] + dl[i]), np.int16(-256)), np.int16(255)) * np.int16(mask[i])
 
     @njit(cache=True, nogil=True)
-    def _run(t0, t1, U, V, O, BUF, W, S,
+    def _run(t0, t1, narrow, U, V, O, BUF, W, S,
              pop_off, pop_kind, umul, vmul, vth6, vth, tshift, gate, bias,
              c_src_stream, c_src_off, c_src_port, c_src_n, c_dst_pop, c_dst_off, c_dst_n, c_dst_port, c_view,
              c_woff, c_boff, sh_l, sh_r, c_plastic, c_mask, MASK,
@@ -157,13 +158,16 @@ if numba is not None:
         n_prod = max(1, pr_mant.shape[0])
         curs = np.zeros((n_prod, big), np.int64)
         delta = np.zeros(big, np.int64)
-        dl = np.zeros(big, W.dtype)
+        dl = np.zeros(big, np.int16)
+        acc32 = np.zeros(big, np.int32)
         mixed = np.zeros(big, np.bool_)
         live = np.zeros(big, np.int64)
         applied = np.zeros(n_prod, np.bool_)
         maxuv = np.int64(fp_MAX_UV)
-        for t in range(t0, t1):
-            for c in range(n_chips):
+        for c in range(n_chips):            # chips are independent: one chip's steps at a time (its
+            for t in range(t0, t1):         # weights stay in cache)
+                Uc, Vc, Bc, BUFc = U[c], V[c], bias[c], BUF[c]
+                Os, Oerr, Oy1, Oy2, Oy3, Oin = O[0, c], O[1, c], O[2, c], O[3, c], O[4, c], O[5, c]
                 for p in range(n_pops):
                     lo, hi = pop_off[p], pop_off[p + 1]
                     n = hi - lo
@@ -175,37 +179,38 @@ if numba is not None:
                         tgt = a if c_dst_port[k] == 0 else e
                         b0 = c_boff[k]
                         for i in range(n):
-                            tgt[i] += BUF[c, b0 + i]
+                            tgt[i] += BUFc[b0 + i]
                     kind = pop_kind[p]
+                    um, vm, th6, thr, tsh, gl = umul[c, p], vmul[c, p], vth6[c, p], vth[c, p], tshift[c, p], gate[c, p]
                     for i in range(n):
                         j = lo + i
                         ai = a[i]
-                        O[5, c, j] = ai
+                        Oin[j] = ai
                         if kind == 2:
-                            g = ai if abs(ai) > vth[c, p] else 0
-                            O[0, c, j] = g
-                            O[1, c, j] = g
+                            g = ai if abs(ai) > thr else 0
+                            Os[j] = g
+                            Oerr[j] = g
                             continue
-                        u = _decayed(U[c, j], umul[c, p]) + (ai << 6)
+                        u = _decayed(Uc[j], um) + (ai << 6)
                         if u > maxuv:
                             u -= 2 * maxuv
                         elif u <= -maxuv:
                             u += 2 * maxuv
-                        v = _decayed(V[c, j], vmul[c, p]) + u + bias[c, j]
+                        v = _decayed(Vc[j], vm) + u + Bc[j]
                         v = min(max(v, -(maxuv - 1)), maxuv - 1)
-                        spk = 1 if v > vth6[c, p] else 0
+                        spk = 1 if v > th6 else 0
                         if kind == 1:
                             th = e[i]
                             tt = 0
-                            if th != 0 and v >= gate[c, p]:
-                                tt = (abs(th) >> tshift[c, p]) * (1 if th > 0 else -1)
-                            O[3, c, j] = min(max(-tt, 0), 127)
-                            O[4, c, j] = min(max(tt, 0), 127)
-                            O[1, c, j] = tt
-                            O[2, c, j] = spk
-                        U[c, j] = u
-                        V[c, j] = 0 if spk else v
-                        O[0, c, j] = spk
+                            if th != 0 and v >= gl:
+                                tt = (abs(th) >> tsh) * (1 if th > 0 else -1)
+                            Oy2[j] = min(max(-tt, 0), 127)
+                            Oy3[j] = min(max(tt, 0), 127)
+                            Oerr[j] = tt
+                            Oy1[j] = spk
+                        Uc[j] = u
+                        Vc[j] = 0 if spk else v
+                        Os[j] = spk
                 # connections: W s, then learning
                 for k in range(n_conns):
                     ns, nd, wo, b0 = c_src_n[k], c_dst_n[k], c_woff[k], c_boff[k]
@@ -218,12 +223,16 @@ if numba is not None:
                         delta[i] = 0
                     Wc = W[c]
                     if c_view[k] == 0:          # M = W^T [src, dst]: add the columns of the senders
+                        acc32[:nd] = 0          # spikes: an int32 sum (narrow: |W| < 2^15, < 2^16 columns)
                         for j in range(ns):
                             sj = s[j]
-                            if sj == 1:
-                                _add(delta, Wc[wo + j * nd:wo + (j + 1) * nd], nd)
+                            if sj == 1 and narrow:
+                                _add(acc32, Wc[wo + j * nd:wo + (j + 1) * nd], nd)
                             elif sj != 0:
                                 _add_scaled(delta, Wc[wo + j * nd:wo + (j + 1) * nd], nd, sj)
+                        if narrow:
+                            for i in range(nd):
+                                delta[i] += acc32[i]
                     else:                       # M = W [dst, src]
                         for i in range(nd):
                             seg = Wc[wo + i * ns:wo + (i + 1) * ns]
@@ -278,6 +287,9 @@ if numba is not None:
                         # one current per (product, row); same-signed rows move by one delta
                         nlive, nmixed = 0, 0
                         for i in range(nrow):
+                            mixed[i], delta[i] = False, 0
+                            if all_traced and tv[0, i] == 0 and tv[1, i] == 0 and tv[2, i] == 0:
+                                continue        # every product reads a trace, all 0 here
                             pos, neg, d = False, False, np.int64(0)
                             for q in range(pr_off[k], pr_off[k + 1]):
                                 if not applied[q]:
@@ -419,7 +431,7 @@ def run_chips(ref: Circuit, src: dict[str, np.ndarray], randoms, weights: dict[s
             fcode[q, i], fbits[q, i] = FACTORS.index(f), FACTOR_BITS[f]
     arr = lambda v: np.asarray(v, np.int64).reshape(-1)  # noqa: E731
     width = [MANT_BITS + sum(FACTOR_BITS[f] for f in p.factors) for _, p in prods]
-    draws = [randoms.step() for _ in range(steps)]
+    draws = [randoms.step() for _ in range(steps)] if randoms is not None else [(np.zeros(n_chips),) * 2] * steps
     RY = np.ascontiguousarray(np.asarray([d[0] for d in draws], np.float64).reshape(steps, n_chips))
     RW = np.ascontiguousarray(np.asarray([d[1] for d in draws], np.float64).reshape(steps, n_chips))
     rec_keys = [(k, *k.rpartition(":")[::2]) for k in record]
@@ -431,7 +443,8 @@ def run_chips(ref: Circuit, src: dict[str, np.ndarray], randoms, weights: dict[s
     V = np.zeros_like(U)
     O = np.zeros((len(PORTS), n_chips, n_tot), np.int64)
     BUF = np.zeros((n_chips, int(boff[-1])), np.int64)
-    args = (U, V, O, BUF, W, S,
+    narrow = W.dtype == np.int16 and max(n_src, default=0) < 2 ** 16
+    args = (narrow, U, V, O, BUF, W, S,
             pop_off, arr([KIND_CODE[p.kind] for p in pops]), umul, vmul, np.ascontiguousarray(vth << fp.VTH_SHIFT),
             np.ascontiguousarray(vth), col("third_shift"), col("gate_lo"),
             np.ascontiguousarray(np.concatenate([bias[p.name] for p in pops], axis=1).astype(np.int64)),
