@@ -21,7 +21,8 @@ or a decimated tick u<d>) by spike traces x1, x2, y1..y3 and the weight.  Some l
 An extension product is evaluated with the engine's own arithmetic (Lava's
 ``LearningRuleApplierBitApprox``)::
 
-    cur = dependency · Π clip(f_i, −2^b_i, 2^b_i − 1) · m  >> max(0, 4 + Σ b_i − 15)  << (7 + k)
+    cur = dependency · Π clip(f_i, −2^b_i, 2^b_i − 1) · m  >> s  << (7 + k)
+                                                     (s = max(0, 4 + Σ b_i − 15): chip.ir.engine_shift)
     acc = clip(acc + clip(cur))                      (16-bit signed accumulator, then the one
                                                       stochastic rounding of the step)
 
@@ -33,23 +34,13 @@ the extension products are the same arithmetic on both sides.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
-from neurocredit.chip.profile import load_mapping
+from neurocredit.chip.ir import MANT_BITS, STOCK_BITS, engine_shift, extension_table, factor_bits  # noqa: F401
 
 ACC_MAX = 2 ** 15 - 1
 ACC_MIN = -(2 ** 15) - 1
 TRACE_MAX = 127
-STOCK_BITS = {"x1": 7, "x2": 7, "y1": 7, "y2": 7, "y3": 7, "w": 9, "t": 9, "d": 9}
-MANT_BITS = 4
-
-
-@lru_cache(maxsize=None)
-def extension_table() -> dict[str, dict]:
-    """The [extensions] table of mappings/engine.toml: factor name -> what, bits, unit, dependency."""
-    return {k: v for k, v in load_mapping("engine").get("extensions", {}).items() if isinstance(v, dict)}
 
 
 def is_extension(factor: str) -> bool:
@@ -99,20 +90,19 @@ def extension_current(p, x0: np.ndarray, traces: dict[str, np.ndarray], w: np.nd
         cur = np.ones(w.shape, np.int64)
     else:
         raise ValueError(f"product {p}: dependency {p.dependency!r} is not evaluated (x0, u<d> are)")
-    width = MANT_BITS
     table = extension_table()
     for f in p.factors:
         if f in table:
-            bits, val = int(table[f]["bits"]), np.asarray(graded[f], np.int64)
+            val = np.asarray(graded[f], np.int64)
         elif f in ("y1", "y2", "y3"):
-            bits, val = STOCK_BITS[f], np.asarray(traces[f], np.int64)[..., :, None]
+            val = np.asarray(traces[f], np.int64)[..., :, None]
         elif f == "w":
-            bits, val = STOCK_BITS[f], w
+            val = w
         else:
             raise ValueError(f"product {p}: factor {f!r} is neither stock nor a listed extension")
+        bits = factor_bits(f)
         cur = cur * np.clip(val, -(2 ** bits), 2 ** bits - 1)
-        width += bits
-    cur = (cur * int(p.mant)) >> max(0, width - 15)
+    cur = (cur * int(p.mant)) >> engine_shift(p.factors)
     return np.clip(cur << (7 + int(p.exp)), ACC_MIN, ACC_MAX)
 
 

@@ -19,10 +19,13 @@ backend's generic custom learning process computes it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Iterable
+from functools import lru_cache
+from typing import Iterable, Mapping
 
 import numpy as np
 import torch
+
+from neurocredit.chip.profile import load_mapping
 
 INPUT = "input"     # the circuit's input source (spikes fed from outside)
 TARGET = "target"   # the one-hot target source of a learning circuit
@@ -31,6 +34,53 @@ ERROR = "error"     # the output error units of a learning circuit
 STOCK_FACTORS = frozenset({"x1", "x2", "y1", "y2", "y3", "w", "t", "d"})
 """Factors Lava's stock LearningDense evaluates (lava/magma/core/learning/string_symbols.py; t: the
 synapse's tag, Lava's tag_1, learned by its own dt series)."""
+
+# -- the engine's scale of a product: one definition for the compiler, the tags and the extensions --
+MANT_BITS = 4            # Lava W_S_MANT: the scaling constant's mantissa width
+ACC_BITS = 15            # Lava W_ACCUMULATOR_U: the product accumulator's unsigned width
+STOCK_BITS = {"x1": 7, "x2": 7, "y1": 7, "y2": 7, "y3": 7, "w": 9, "t": 9, "d": 9}
+"""Width b of each stock factor (Lava's FACTOR_TO_WIDTH_DICT: traces W_TRACE = 7, weight and tags
+W_*_S = 9); the engine clips a factor to [−2^b, 2^b − 1]."""
+
+
+@lru_cache(maxsize=None)
+def extension_table() -> dict[str, dict]:
+    """The [extensions] table of mappings/engine.toml: factor name -> what, bits, unit, dependency."""
+    return {k: v for k, v in load_mapping("engine").get("extensions", {}).items() if isinstance(v, dict)}
+
+
+def factor_bits(factor: str) -> int:
+    """The width b of an engine factor (stock, or a marked extension's ``bits``)."""
+    if factor in STOCK_BITS:
+        return STOCK_BITS[factor]
+    ext = extension_table()
+    if factor in ext:
+        return int(ext[factor]["bits"])
+    raise ValueError(f"factor {factor!r} is neither a stock engine factor nor a listed extension")
+
+
+def engine_shift(factors: Iterable[str]) -> int:
+    """s = max(0, MANT_BITS + Σ_f b_f − ACC_BITS): the right shift the engine applies to a
+    product's integer value m · dependency · Π f before adding it, << (7 + k), to the
+    accumulator W << 7 (Lava LearningRuleApplierBitApprox.apply).  A product's weight change is
+    therefore Δw = m 2^k Π f / 2^s (less the truncation of the shift, under 2^k per product)."""
+    return max(0, MANT_BITS + sum(factor_bits(f) for f in factors) - ACC_BITS)
+
+
+def engine_scale(factors: Iterable[str], units: Mapping[str, float] | None = None) -> float:
+    """2^s / Π_f unit_f: the constant m 2^k a product of ``factors`` needs per unit of the rule's
+    value, so that Δw = m 2^k Π f / 2^s equals η c Π (f / unit_f).  s is :func:`engine_shift`;
+    unit_f is the integer value of factor f that counts as 1 in the rule's constant: ``units[f]``
+    where given, a marked extension's table ``unit``, else 1 (a spike, a trace or weight LSB)."""
+    factors = tuple(factors)
+    ext = extension_table()
+    scale = 2.0 ** engine_shift(factors)
+    for f in factors:
+        if units is not None and f in units:
+            scale /= float(units[f])
+        elif f in ext:
+            scale /= float(ext[f]["unit"])
+    return scale
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,14 @@ with learning rate η becomes products of the learning engine (:mod:`neurocredit
     η c · pre · post         (forward view)  ->  m 2^k x0 y1
     η c · pre · post         (transposed)    ->  m 2^k x0 y3  −  m 2^k x0 y2
     η c · weight                             ->  m 2^k u<d> w   (m 2^k / 2^d ≈ η c / decay_steps)
+    η c · pre · post · weight (forward view) ->  m 2^k x0 y1 w  (m 2^k ≈ η c · 2^5)
+
+Every constant is the rule's value times the product's engine scale (:func:`neurocredit.chip.ir.
+engine_scale`): the engine shifts a product's integer value right by s = max(0, 4 + Σ widths − 15)
+(Lava's LearningRuleApplierBitApprox; 5 for y1·w, 3 for two traces, 0 for one trace or w alone),
+so m 2^k ≈ η c · 2^s / Π unit_f makes the on-chip Δw = m 2^k Π f / 2^s equal the rule's
+η c Π (f / unit_f), each factor counted in its unit (a spike, a trace or weight LSB; a marked
+extension's table ``unit``).
 
 following the factor table ``mappings/engine.toml`` (which engine factor each rule factor is on
 each synapse view; signed quantities are pairs of unsigned traces).  Constants are quantised
@@ -24,8 +32,8 @@ import math
 from functools import lru_cache
 
 from neurocredit.chip.errors import OnChipError
-from neurocredit.chip.extensions import STOCK_BITS, extension_table, is_extension, ordered
-from neurocredit.chip.ir import Product, ProductSeries
+from neurocredit.chip.extensions import is_extension, ordered
+from neurocredit.chip.ir import Product, ProductSeries, engine_scale, engine_shift
 from neurocredit.chip.profile import Profile, load_mapping, load_profile
 from neurocredit.rules.factors import Factor
 from neurocredit.rules.rule import Term
@@ -91,8 +99,12 @@ def decimated_constant(value: float, profile: Profile) -> tuple[int, int, int]:
     return best[1], best[2], best[3]
 
 
-def compile_term(term: Term, lr: float, view: str, profile: Profile, decay_steps: int = 1) -> tuple[Product, ...]:
-    """The products of one rule term on synapse ``view`` (see the module docstring)."""
+def compile_term(term: Term, lr: float, view: str, profile: Profile, decay_steps: int = 1,
+                 eligibility: str = "tag") -> tuple[Product, ...]:
+    """The products of one rule term on synapse ``view`` (see the module docstring);
+    ``eligibility``: which trace of engine.toml [eligibility] holds the rule's eligibility factor
+    ('tag': the synapse's tag t, counted in tag_unit; 'pre_trace': the pre trace x1 itself,
+    counted in pre_unit — a readout's, :mod:`neurocredit.chip.tags`)."""
     table = engine_factors(view)
     names = []
     for f in term.factors:
@@ -107,12 +119,15 @@ def compile_term(term: Term, lr: float, view: str, profile: Profile, decay_steps
     if graded and "x0" not in names:
         return _graded_products(term, names, lr, view, profile)
     if names == ["w"]:
-        value = lr * term.coef / decay_steps
+        value = lr * term.coef / decay_steps * engine_scale(names)
         m, k, d = decimated_constant(value, profile)
         return (Product(m, k, f"u{d}", ("w",), label, abs(m * 2.0 ** (k - d) - value) / abs(value)),)
-    dep = "x0"
+    dep, units = "x0", None
     elig = _table().get("eligibility", {})
     if elig and elig["tag"] in names:     # an eligibility term: the tag is read every step (chip.tags)
+        units = eligibility_units(eligibility)
+        trace = next(iter(units))
+        names = [trace if n == elig["tag"] else n for n in names]
         if "x0" in names:
             raise OnChipError(f"term {term}: the eligibility trace already holds the pre spike's trace; a "
                               f"product of it with the pre spike x0 is not an eligibility term")
@@ -123,15 +138,37 @@ def compile_term(term: Term, lr: float, view: str, profile: Profile, decay_steps
                           f"or a decimated tick u<d> for a weight-only term); on a {view} synapse this term "
                           f"has {'none' if dep not in names else 'two'} (factors {' · '.join(names)})")
     rest = [n for n in names if n != dep]
-    value = lr * term.coef
-    m, k = scaling_constant(value, profile, f"term {term}: constant η·c =")
-    err = abs(m * 2.0 ** k - value) / abs(value)
     combos = _signed_combos(rest)             # a signed pair "y3-y2" doubles the products
     for _, fs in combos:
         if len(fs) > int(profile.get("learning.max_factors_per_term")):
-            raise OnChipError(f"term {term}: product x0 * {' * '.join(fs)} has more factors than the "
+            raise OnChipError(f"term {term}: product {dep} * {' * '.join(fs)} has more factors than the "
                               f"engine's limit {profile.get('learning.max_factors_per_term')}")
-    return tuple(Product(s * m, k, dep, fs, label, err) for s, fs in combos)
+    out = []
+    for s, fs in combos:
+        value = lr * term.coef * engine_scale(fs, units)
+        m, k = scaling_constant(value, profile, f"term {term}: {_constant_name(dep, fs, units)} =")
+        out.append(Product(s * m, k, dep, fs, label, abs(m * 2.0 ** k - value) / abs(value)))
+    return tuple(out)
+
+
+def eligibility_units(which: str = "tag") -> dict[str, float]:
+    """{engine factor: unit} of the trace that holds the eligibility (``which``: 'tag' or
+    'pre_trace' of engine.toml [eligibility]; the unit, tag_unit or pre_unit, is the value that
+    counts as 1 in the rule's constant), as :func:`neurocredit.chip.ir.engine_scale` reads it."""
+    elig = _table()["eligibility"]
+    units = {"tag": "tag_unit", "pre_trace": "pre_unit"}
+    if which not in units:
+        raise OnChipError(f"eligibility trace {which!r} is not one of {', '.join(units)}")
+    return {elig[which]: float(elig[units[which]])}
+
+
+def _constant_name(dep: str, factors: tuple[str, ...], units: dict[str, float] | None = None) -> str:
+    """How a product's constant is named in a refusal: η·c, times its engine scale where it has one."""
+    scale = engine_scale(factors, units)
+    if scale == 1:
+        return "constant η·c"
+    return (f"constant η·c·{scale:g} of product {' * '.join((dep, *factors))} (the engine's right shift "
+            f"{engine_shift(factors)} undone, factors in their units)")
 
 
 def _signed_combos(names: list[str]) -> list[tuple[int, tuple[str, ...]]]:
@@ -148,34 +185,32 @@ def _signed_combos(names: list[str]) -> list[tuple[int, tuple[str, ...]]]:
 
 def _graded_products(term: Term, names: list[str], lr: float, view: str, profile: Profile) -> tuple[Product, ...]:
     """A term with a graded extension factor and no pre spike: products on a decimated tick u<d>
-    (every 2^d steps) whose constant m 2^k / 2^d ≈ η c · 2^s / unit^n — s the engine's right
-    shift max(0, 4 + Σ widths − 15) undone, each of the n graded factors counted in its table
+    (every 2^d steps) whose constant m 2^k / 2^d ≈ η c · engine_scale(factors) = η c · 2^s / unit^n
+    — s the engine's right shift undone, each of the n graded factors counted in its table
     ``unit`` (the value worth one spike)."""
-    table = extension_table()
     combos = _signed_combos(names)
-    widths = [int(table[f]["bits"]) if f in table else STOCK_BITS[f] for f in combos[0][1]]
-    shift = max(0, 4 + sum(widths) - 15)
-    units = math.prod(float(table[f]["unit"]) for f in combos[0][1] if f in table)
-    value = lr * term.coef * 2 ** shift / units
-    try:
-        m, k, d = decimated_constant(value, profile)
-    except OnChipError as exc:
-        raise OnChipError(f"term {term}: {exc}") from None
-    err = abs(m * 2.0 ** (k - d) - value) / abs(value)
     for _, fs in combos:
         if len(fs) > int(profile.get("learning.max_factors_per_term")):
             raise OnChipError(f"term {term}: product u * {' * '.join(fs)} has more factors than the "
                               f"engine's limit {profile.get('learning.max_factors_per_term')}")
-    return tuple(Product(s * m, k, f"u{d}", fs, str(term), err) for s, fs in combos)
+    out = []
+    for s, fs in combos:
+        value = lr * term.coef * engine_scale(fs)
+        try:
+            m, k, d = decimated_constant(value, profile)
+        except OnChipError as exc:
+            raise OnChipError(f"term {term}: {_constant_name('u', fs)}: {exc}") from None
+        out.append(Product(s * m, k, f"u{d}", fs, str(term), abs(m * 2.0 ** (k - d) - value) / abs(value)))
+    return tuple(out)
 
 
 def compile_terms(terms, lr: float, view: str, profile: str | Profile = "loihi2",
-                  decay_steps: int = 1) -> ProductSeries:
+                  decay_steps: int = 1, eligibility: str = "tag") -> ProductSeries:
     """The product series of ``terms`` on synapse ``view`` with learning rate ``lr`` (weight
     units per pre spike x factor unit); a weight term spread over ``decay_steps`` learning
     steps (the rule decays once per update, the chip learns every step of a sample)."""
     prof = load_profile(profile)
-    prods = ordered(p for t in terms for p in compile_term(t, lr, view, prof, decay_steps))
+    prods = ordered(p for t in terms for p in compile_term(t, lr, view, prof, decay_steps, eligibility))
     limit = int(prof.get("learning.max_product_terms"))
     if len(prods) > limit:
         raise OnChipError(f"{len(prods)} products ({', '.join(map(str, prods))}) exceed the engine's limit "

@@ -37,7 +37,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from neurocredit.chip.errors import OnChipError
-from neurocredit.chip.ir import Circuit, Connection, Population, Product, ProductSeries
+from neurocredit.chip.ir import Circuit, Connection, Population, Product, ProductSeries, engine_scale
+from neurocredit.chip.ir import engine_shift  # noqa: F401  (the engine's right shift of a product, re-exported)
 from neurocredit.chip.plasticity import _table, compile_terms, scaling_constant
 from neurocredit.chip.profile import Profile, load_profile
 from neurocredit.neurons import fixed_point as fp
@@ -46,8 +47,6 @@ from neurocredit.rules.rule import Rule
 
 TRACE_MAX = 127                 # 7-bit traces (x1, y1)
 TAG_BOUNDS = (-257, 255)        # Lava W_TAG_1_U = 8: tag_1 saturates to [-(2^8) - 1, 2^8 - 1]
-MANT_BITS, ACC_BITS = 4, 15
-WIDTHS = {"x1": 7, "x2": 7, "y1": 7, "y2": 7, "y3": 7, "w": 9, "t": 9}
 
 
 def eligibility_table() -> dict:
@@ -63,11 +62,6 @@ def eligibility_table() -> dict:
 def uses_eligibility(rule: Rule) -> bool:
     """True if a forward term of ``rule`` reads the eligibility trace."""
     return any(Factor.ELIGIBILITY in t.factors for t in rule.forward)
-
-
-def engine_shift(factors: tuple[str, ...]) -> int:
-    """The engine's right shift of a product's value: max(0, 4 + Σ factor widths − 15)."""
-    return max(0, MANT_BITS + sum(WIDTHS[f] for f in factors) - ACC_BITS)
 
 
 # -- neuron side: the pseudo-derivative ------------------------------------------------------------
@@ -170,10 +164,10 @@ def tag_series(kappa: float, profile: Profile) -> tuple[ProductSeries, float]:
     full = min(TRACE_MAX, float(el["pre_full_scale"]))
     top = TAG_BOUNDS[1] * (1.0 - kappa) / (full * TRACE_MAX)
     try:
-        m, k = scaling_constant(top * 2 ** engine_shift((pre, psi)), profile, "eligibility gain")
+        m, k = scaling_constant(top * engine_scale((pre, psi)), profile, "eligibility gain")
     except OnChipError:                # a slow κ: the smallest gain (the tag tops out sooner)
         m, k = 1, int(profile.get("learning.scaling_exponent_min"))
-    c = m * 2.0 ** k / 2 ** engine_shift((pre, psi))
+    c = m * 2.0 ** k / engine_scale((pre, psi))
     prods = [Product(m, k, dep, (pre, psi), "eligibility ← ψ · x̄", abs(c - top) / top)]
     if kappa < 1.0:                    # (always: κ < 1 is checked above)
         md, kd = scaling_constant(-(1.0 - kappa), profile, "eligibility decay 1 − κ")
@@ -182,34 +176,26 @@ def tag_series(kappa: float, profile: Profile) -> tuple[ProductSeries, float]:
     return ProductSeries(tuple(prods)), c
 
 
-def _retarget(series: ProductSeries, old: str, new: str) -> ProductSeries:
-    return ProductSeries(tuple(replace(p, factors=tuple(new if f == old else f for f in p.factors))
-                               for p in series))
-
-
 def plan(rule: Rule, lr: float, kappa: float | None, dv: int, profile: str | Profile = "loihi2",
          decay_steps: int = 1) -> EligibilityPlan:
     """The eligibility of one plastic connection of ``rule`` whose post neurons decay with
     ``dv``: a tag with decay ``kappa`` (hidden neurons: κ the readout's decay, ψ on y1), or
     with ``kappa`` None the pre trace alone (a readout: ψ = 1, no filter).  The rule's terms are
     compiled by :func:`neurocredit.chip.plasticity.compile_terms` with the eligibility factor
-    on the tag (u0), their constant divided by the unit the tag (or x1) counts as one
-    (engine.toml [eligibility] tag_unit / pre_unit) and times the engine's shift."""
+    on the tag (u0; the compiler scales each constant by the product's engine scale, the tag
+    counted in engine.toml [eligibility] tag_unit); a readout's products read the pre trace x1
+    in place of the tag, counted in pre_unit."""
     prof = load_profile(profile)
-    el = eligibility_table()
     impulse, tau = pre_trace_params(dv)
     for t in rule.forward:
         if Factor.POST in t.factors:
             raise OnChipError(f"rule '{rule.name}': term {t} needs the post spike on y1, which carries the "
                               f"pseudo-derivative ψ of the eligibility trace")
-    tag, pre = el["tag"], el["pre_trace"]
-    if kappa is None:                  # the eligibility is x1 itself: scale for x1's unit and shift
-        scale = 2 ** engine_shift((pre, "y3")) / float(el["pre_unit"])
-        dw = _retarget(compile_terms(rule.forward, lr * scale, "forward", prof, decay_steps), tag, pre)
+    if kappa is None:                  # the eligibility is x1 itself: x1's unit, x1's engine scale
+        dw = compile_terms(rule.forward, lr, "forward", prof, decay_steps, eligibility="pre_trace")
         dt = ProductSeries(())
     else:
-        scale = 2 ** engine_shift((tag, "y3")) / float(el["tag_unit"])
-        dw = compile_terms(rule.forward, lr * scale, "forward", prof, decay_steps)
+        dw = compile_terms(rule.forward, lr, "forward", prof, decay_steps)
         dt, _ = tag_series(kappa, prof)
     ks = {p.decimation for s in (dw, dt) for p in s if p.decimation is not None}
     if len(ks) > 1:
