@@ -486,9 +486,6 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
     # a plastic connection is held column-major, M [chips, columns, rows] (learn_columns): the
     # forward view as W^T (a column = a pre neuron), the transposed view as W; as int16 (|W| <= 256)
     fwd = {c.name for c in ref.plastic if c.view != "transposed"}
-    weights = {c.name: _stack([_stored(ch.connection(c.name)) for ch in circuits], c.name in fwd,
-                              np.int16 if c.plastic and c.num_weight_bits <= 14 else np.int64)
-               for c in ref.connections}
     bufs = {c.name: z(pops[c.dst].n) for c in ref.connections}
     randoms = {c.name: EngineRandoms(list(rng_seeds)) for c in ref.plastic}
     elig = TG.EligibilityState(ref, n_chips, list(rng_seeds))   # pre traces x1 and tags t (chip.tags)
@@ -520,10 +517,12 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
         plan[c.name] = (base, [p.decimation for p in c.plastic if p.decimation], used,
                         bool(base) and all(set(p.factors) & set(POST_TRACES) for p in base))
     shifts = {k: (np.maximum(e, 0), np.maximum(-e, 0)) if e.any() else None for k, e in exps.items()}
-    if columns and kernel and KN.kernel_plan(ref) is None and all(
-            weights[c.name].min(initial=0) >= -256 and weights[c.name].max(initial=0) <= 255 for c in ref.plastic):
-        return KN.run_chips(ref, src, next(iter(randoms.values()), None), weights, fwd, masks, bias, params, exps,
+    if columns and kernel and KN.kernel_plan(ref) is None:      # the compiled kernel (chip.kernels)
+        return KN.run_chips(circuits, src, next(iter(randoms.values()), None), fwd, masks, bias, params, exps,
                             record, snapshot_every, on_step)
+    weights = {c.name: _stack([_stored(ch.connection(c.name)) for ch in circuits], c.name in fwd,
+                              np.int16 if c.plastic and c.num_weight_bits <= 14 else np.int64)
+               for c in ref.connections}
 
     def w_of(name: str) -> np.ndarray:        # W [chips, post, pre] as int64 (transposed chip by chip)
         m = weights[name]

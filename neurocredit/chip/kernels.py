@@ -31,7 +31,7 @@ import time
 import numpy as np
 
 from neurocredit.chip import rate as RATE
-from neurocredit.chip.ir import Circuit
+from neurocredit.chip.ir import Circuit, Connection
 from neurocredit.neurons import fixed_point as fp
 
 try:                                  # optional at import: without numba the emulator runs numpy
@@ -214,11 +214,15 @@ if numba is not None:
                 # connections: W s, then learning
                 for k in range(n_conns):
                     ns, nd, wo, b0 = c_src_n[k], c_dst_n[k], c_woff[k], c_boff[k]
-                    for j in range(ns):
-                        if c_src_stream[k]:
-                            s[j] = S[c, t, c_src_off[k] + j]
-                        else:
-                            s[j] = O[c_src_port[k], c, c_src_off[k] + j]
+                    so = c_src_off[k]
+                    if c_src_stream[k]:
+                        St = S[c, t]
+                        for j in range(ns):
+                            s[j] = St[so + j]
+                    else:
+                        Op = O[c_src_port[k], c]
+                        for j in range(ns):
+                            s[j] = Op[so + j]
                     for i in range(nd):
                         delta[i] = 0
                     Wc = W[c]
@@ -252,11 +256,11 @@ if numba is not None:
                             x0[j] = s[j] > 0
                         for f in range(3):
                             for i in range(nd):
-                                tv[f, i] = O[2 + f, c, dst + i]
+                                tv[f, i] = O[2 + f, c][dst + i]
                     else:
                         ncol, nrow = nd, ns
                         for j in range(nd):
-                            x0[j] = O[0, c, dst + j] > 0
+                            x0[j] = Os[dst + j] > 0
                         for i in range(ns):
                             tv[0, i] = 0
                             tv[1, i] = min(max(-s[i], 0), 127)
@@ -368,6 +372,47 @@ if numba is not None:
                         REC[c, t, rec_off[r] + i] = O[rec_port[r], c, lo + i]
 
 
+def store_weights(c: Connection, out: np.ndarray, off: int, transpose: bool) -> None:
+    """Write connection ``c``'s stored integer weights (:func:`fp.stored_weights`: rounded,
+    clipped to 8 bits for the sign mode, low bits dropped) into ``out[off:]``, as W [post, pre]
+    or, with ``transpose``, as W^T [pre, post]."""
+    w = np.asarray(c.weights)
+    w = (np.rint(w) if np.issubdtype(w.dtype, np.floating) else w).astype(np.int64)
+    mixed = int(c.sign_mode == "mixed")
+    drop = 8 - c.num_weight_bits + mixed
+    if drop < 0:
+        import torch
+        w = fp.stored_weights(torch.as_tensor(w), c.sign_mode, c.num_weight_bits).numpy()
+        lo, hi, drop = -(2 ** 62), 2 ** 62, 0
+    else:
+        lo, hi = -(1 << 8) * mixed, (1 << 8) - 1
+    _store(out, off, np.ascontiguousarray(w), lo, hi, drop, c.sign_mode == "inhibitory", transpose)
+
+
+if numba is not None:
+    @njit(cache=True, nogil=True)
+    def _store(out, off, w, lo, hi, drop, neg, transpose):
+        n_post, n_pre = w.shape
+        for i in range(n_post):
+            for j in range(n_pre):
+                x = -w[i, j] if neg else w[i, j]
+                x = (min(max(x, lo), hi) >> drop) << drop
+                out[off + (j * n_post + i if transpose else i * n_pre + j)] = -x if neg else x
+
+    @njit(cache=True, nogil=True)
+    def _unstore(W, off, transposed, out):
+        n_chips, n_post, n_pre = out.shape
+        for c in range(n_chips):
+            if transposed:
+                for j in range(n_pre):
+                    for i in range(n_post):
+                        out[c, i, j] = W[c, off + j * n_post + i]
+            else:
+                for i in range(n_post):
+                    for j in range(n_pre):
+                        out[c, i, j] = W[c, off + i * n_pre + j]
+
+
 _COMPILE_S: list[float] = []
 
 
@@ -377,18 +422,24 @@ def compile_seconds() -> float:
     return _COMPILE_S[0] if _COMPILE_S else 0.0
 
 
-def run_chips(ref: Circuit, src: dict[str, np.ndarray], randoms, weights: dict[str, np.ndarray], fwd: set,
+def run_chips(circuits: list[Circuit], src: dict[str, np.ndarray], randoms, fwd: set,
               masks: dict[str, np.ndarray], bias: dict[str, np.ndarray], params: dict, exps: dict[str, np.ndarray],
               record: list[str], snapshot_every: int = 0, on_step=None,
               ) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]]]:
-    """The kernel's run of N chips of structure ``ref``, given what :func:`emulate_chips` prepared:
-    ``src`` {source: [chips, T, n]}, ``randoms`` an EngineRandoms (the streams are the same for
-    every plastic connection), ``weights`` {connection: stored integer weights}, [chips, pre,
-    post] for the names in ``fwd`` and [chips, post, pre] for the others, ``masks`` the sparse
+    """The kernel's run of N ``circuits`` (one structure), given what :func:`emulate_chips`
+    prepared: ``src`` {source: [chips, T, n]}, ``randoms`` an EngineRandoms (the streams are the
+    same for every plastic connection), ``fwd`` the connections held as W^T [pre, post] (the
+    others as W [post, pre]; stored weights: :func:`store_weights`), ``masks`` the sparse
     plastic connections' synapse masks laid out as their weights, ``bias`` {population: [chips,
     n]}, ``params`` {population: {du, dv, vth, third_shift, gate_lo: [chips, 1]}}, ``exps``
     {connection: [chips, 1]}.  Returns (weights per chip, records per chip) as emulate_chips."""
     from neurocredit.chip.emulator import FACTOR_BITS, MANT_BITS
+    ref = circuits[0]
+    t_compile = time.perf_counter()
+    if not _COMPILE_S:               # compile (or load numba's cache) of the helpers: timed apart
+        _store(np.zeros(1, np.int16), 0, np.zeros((1, 1), np.int64), 0, 1, 0, False, False)
+        _unstore(np.zeros((1, 1), np.int16), 0, False, np.zeros((1, 1, 1), np.int64))
+    t_compile = time.perf_counter() - t_compile
     steps = next(iter(src.values())).shape[1]
     n_chips = next(iter(src.values())).shape[0]
     pops = list(ref.populations)
@@ -407,14 +458,15 @@ def run_chips(ref: Circuit, src: dict[str, np.ndarray], randoms, weights: dict[s
     conns = list(ref.connections)
     n_src = [src[c.src].shape[2] if c.src in src else pops[pidx[c.src]].n for c in conns]
     n_dst = [pops[pidx[c.dst]].n for c in conns]
-    layout = [0 if c.name in fwd else 1 for c in conns]      # 0: M = W^T [src, dst]; 1: M = W [dst, src]
+    # 0: M = W^T [src, dst] (columns of the senders added); 1: M = W [dst, src] (a transposed view learns on it)
+    layout = [1 if c.plastic and c.view == "transposed" else 0 for c in conns]
     woff = np.concatenate([[0], np.cumsum([a * b for a, b in zip(n_src, n_dst)])]).astype(np.int64)
     boff = np.concatenate([[0], np.cumsum(n_dst)]).astype(np.int64)
-    hi = max((int(np.abs(w).max()) for w in weights.values() if w.size), default=0)
-    W = np.empty((n_chips, int(woff[-1])), np.int16 if hi < 2 ** 15 else np.int32 if hi < 2 ** 31 else np.int64)
+    W = np.empty((n_chips, int(woff[-1])), np.int16)      # stored weights are 8-bit: |W| <= 256
     MASK = np.ones((n_chips, int(woff[-1]) if masks else 1), np.int8)
     for k, c in enumerate(conns):
-        W[:, woff[k]:woff[k + 1]] = weights[c.name].reshape(n_chips, -1)
+        for i, ch in enumerate(circuits):
+            store_weights(ch.connection(c.name), W[i], int(woff[k]), layout[k] == 0)
         if c.name in masks:
             MASK[:, woff[k]:woff[k + 1]] = masks[c.name].reshape(n_chips, -1)
     e = np.concatenate([exps[c.name] for c in conns], axis=1)
@@ -443,7 +495,7 @@ def run_chips(ref: Circuit, src: dict[str, np.ndarray], randoms, weights: dict[s
     V = np.zeros_like(U)
     O = np.zeros((len(PORTS), n_chips, n_tot), np.int64)
     BUF = np.zeros((n_chips, int(boff[-1])), np.int64)
-    narrow = W.dtype == np.int16 and max(n_src, default=0) < 2 ** 16
+    narrow = max(n_src, default=0) < 2 ** 16
     args = (narrow, U, V, O, BUF, W, S,
             pop_off, arr([KIND_CODE[p.kind] for p in pops]), umul, vmul, np.ascontiguousarray(vth << fp.VTH_SHIFT),
             np.ascontiguousarray(vth), col("third_shift"), col("gate_lo"),
@@ -464,10 +516,9 @@ def run_chips(ref: Circuit, src: dict[str, np.ndarray], randoms, weights: dict[s
     plastic = [k for k, c in enumerate(conns) if c.plastic]
 
     def weights_of(k: int) -> np.ndarray:        # [chips, post, pre] int64
-        m = W[:, woff[k]:woff[k + 1]].astype(np.int64)
-        if layout[k]:
-            return m.reshape(n_chips, n_dst[k], n_src[k])
-        return np.ascontiguousarray(m.reshape(n_chips, n_src[k], n_dst[k]).swapaxes(1, 2))
+        out = np.empty((n_chips, n_dst[k], n_src[k]), np.int64)
+        _unstore(W, int(woff[k]), layout[k] == 0, out)
+        return out
 
     # chunks end at snapshot steps (and every `chunk` steps when progress is reported)
     chunk = snapshot_every or (steps if on_step is None else 64)
@@ -478,7 +529,7 @@ def run_chips(ref: Circuit, src: dict[str, np.ndarray], randoms, weights: dict[s
         if not _COMPILE_S:
             t_c = time.perf_counter()
             _run(0, 0, *args)            # compile (or load the cache) outside the stepped run
-            _COMPILE_S.append(time.perf_counter() - t_c)
+            _COMPILE_S.append(t_compile + time.perf_counter() - t_c)
         _run(t, t_end, *args)
         if snapshot_every and t_end % snapshot_every == 0:
             for k in plastic:
