@@ -2,12 +2,13 @@
 row, 8 steps x 8 inputs) on the emulated chip (fixed point, only local information), beside the
 float figure of the torch e-prop RSNN on the same network.
 
-Float: ``neurocredit.sim.recurrent_spiking`` (recurrent LIF, LIF readout = spike counts, random
-e-prop, Adam), rows injected as currents, one row per step.  On chip: the same network (the torch
+Float: ``neurocredit.sim.recurrent_spiking`` (recurrent LIF, ``--readout`` lif = spike counts or li =
+a leaky readout's mean potential, random e-prop, Adam), rows injected as currents, one row per step.  On chip: the same network (the torch
 net's initial weights and neurons, exported to NIR with its rule and fixed random B, compiled by
 ``neurocredit.chip``) learns with the compiled e-prop: eligibility traces on the synapses' tags
 (``neurocredit.chip.tags``), the output error through B as the third factor, W_in, the recurrent R
-and W_out plastic; each row is rate-coded over ``--row-steps`` steps (pixels in [0, 1]); seeds run
+and W_out plastic (a LIF readout learns from the spiking error units' e = g (z − y*); a LI readout
+is a graded leaky readout with its own error e = r − y* at every step, ``neurocredit.chip.readout``); each row is rate-coded over ``--row-steps`` steps (pixels in [0, 1]); seeds run
 side by side as independent chips (``session.train_chips``).  Lava's engine gives the same weights
 (tests/test_chip_recurrent.py).
 
@@ -77,6 +78,9 @@ def main() -> None:
     ap.add_argument("--lr-decay", type=float, default=0.6)
     ap.add_argument("--third-shift", type=int, default=4)
     ap.add_argument("--error-gain", type=int, default=16)
+    ap.add_argument("--readout", choices=("lif", "li"), default="lif",
+                    help="the network's readout, float and chip alike: lif (spike counts) or li (leaky, graded error)")
+    ap.add_argument("--out-third-shift", type=int, default=None, help="the readout's third-factor shift (chip)")
     ap.add_argument("--samples", type=int, default=None, help="training samples per epoch (default: all)")
     ap.add_argument("--readout-ceiling", action="store_true",
                     help="also print what a float linear readout (logistic regression) reaches on the chip "
@@ -96,14 +100,14 @@ def main() -> None:
     rule = get_rule("eprop")
     seeds = [int(s) for s in args.seeds.split(",")]
     sizes = [8, args.hidden, 10]
-    print(f"e-prop on seqdigits, {'-'.join(map(str, sizes))} recurrent LIF, LIF readout; seeds {seeds}; "
+    print(f"e-prop on seqdigits, {'-'.join(map(str, sizes))} recurrent LIF, {args.readout.upper()} readout; seeds {seeds}; "
           f"torch threads {torch.get_num_threads()}", flush=True)
 
     # float: the torch e-prop RSNN
     float_acc, float_same = [], []
     t0 = time.perf_counter()
     for seed in seeds:
-        cfg = RecurrentTrainConfig(epochs=args.float_epochs, lr=args.float_lr, seed=seed, readout="lif",
+        cfg = RecurrentTrainConfig(epochs=args.float_epochs, lr=args.float_lr, seed=seed, readout=args.readout,
                                    progress=False)
         res = train_recurrent(rule, load_dataset("seqdigits", seed=seed), [args.hidden], "rsnn", cfg)
         float_acc.append(100 * res.final["test_acc"])
@@ -117,11 +121,11 @@ def main() -> None:
     # on chip: the same networks' initial weights, compiled with the rule, learning on the emulator
     circuits, datas = [], []
     for seed in seeds:
-        cfg = RecurrentTrainConfig(seed=seed, readout="lif")
+        cfg = RecurrentTrainConfig(seed=seed, readout=args.readout)
         torch.manual_seed(seed)
         net = build_model("rsnn", rule, sizes, cfg)
         _, circ = S.circuit_from_nir(export_recurrent(net), lr=args.lr, third_shift=args.third_shift,
-                                      error_gain=args.error_gain)
+                                      error_gain=args.error_gain, out_third_shift=args.out_third_shift)
         circuits.append(circ)
         datas.append(chip_seqdigits(seed))
     c0 = circuits[0]
@@ -152,7 +156,7 @@ def main() -> None:
     with atomic_path(out.with_suffix(".json"), suffix=".json") as tmp:
         Path(tmp).write_text(json.dumps(record, indent=1))
     md = ["# e-prop on chip: seqdigits", "", f"`python benchmarks/onchip_recurrent.py {' '.join(sys.argv[1:])}`", "",
-          f"Network {'-'.join(map(str, sizes))}, recurrent LIF, LIF readout; rule eprop (random e-prop).", "",
+          f"Network {'-'.join(map(str, sizes))}, recurrent LIF, {args.readout.upper()} readout; rule eprop (random e-prop).", "",
           "| | test accuracy (%) | seeds |", "|---|---|---|",
           f"| float (torch e-prop, {args.float_epochs} epochs) | {np.mean(float_acc):.2f} ± {np.std(float_acc):.2f} | "
           + " ".join(f"{a:.1f}" for a in float_acc) + " |",

@@ -170,3 +170,58 @@ def test_recurrent_nir_file_learns_on_chip_via_learn(tmp_path, capsys):
     _, start = S.circuit_from_nir(str(path))
     rec = next(c.name for c in start.connections if c.src == c.dst)
     assert (w[rec] != np.asarray(start.connection(rec).weights)).sum() > 10, "the recurrent weights learned"
+
+
+def _li_circuit(seed=2, sizes=(8, 12, 4)):
+    """An RSNN with a leaky (LI) readout, exported to NIR with eprop and compiled (chip.readout)."""
+    from neurocredit.nir.recurrent import export_recurrent
+    from neurocredit.sim.recurrent_spiking import RecurrentSpikingConfig, RecurrentSpikingNetwork
+    net = RecurrentSpikingNetwork(list(sizes), get_rule("eprop"), RecurrentSpikingConfig(readout="li"), seed=seed)
+    return S.circuit_from_nir(export_recurrent(net), third_shift=4, out_third_shift=1)[1]
+
+
+def test_leaky_readout_learns_from_its_own_graded_error():
+    """A LI readout compiles to a graded-rate readout (leak κ = 1 − 2^-k, e = r − y* at every step,
+    no spiking error units), the feedback B reads its error port, the readout's eligibility is x1
+    with the readout's decay, and the accuracy read from the chip's arithmetic equals Σ_t r[t]
+    of the emulator."""
+    from neurocredit.chip.emulator import emulate_chips
+    from neurocredit.chip.ir import ERROR, ProductSeries
+    from neurocredit.chip.readout import is_leaky_readout, logits
+    circ = _li_circuit()
+    out = circ.population(circ.outputs[0])
+    assert is_leaky_readout(out) and ERROR not in {p.name for p in circ.populations}
+    k = dict(out.params)["leak_shift"]
+    assert circ.meta["kappa"] == 1 - 2.0 ** -k
+    b = next(c for c in circ.connections if c.name == "B1")
+    assert (b.src, b.src_port) == (out.name, "err")
+    ro = next(c for c in circ.plastic if c.dst == out.name)
+    assert {p.factors for p in ro.plastic} == {("y3", "x1"), ("y2", "x1")}
+    frozen = circ.with_plasticity({c.name: ProductSeries(()) for c in circ.plastic})
+    rng = np.random.default_rng(0)
+    stream = {INPUT: (rng.random((40, 8)) < 0.4).astype(np.int64), TARGET: np.zeros((40, 4), np.int64)}
+    hidden = next(p.name for p in circ.populations if p.name != out.name)
+    _, rec = emulate_chips([frozen], [stream], [1], record=[out.name, hidden])
+    got = logits(out, ro.weights, int(ro.weight_exp), "mixed", ro.num_weight_bits, rec[0][hidden][:, None, :])
+    assert np.abs(rec[0][out.name]).sum() > 0
+    np.testing.assert_array_equal(got[0], rec[0][out.name].sum(0))
+
+
+def test_emulator_equals_lava_eprop_leaky_readout():
+    """e-prop with the leaky readout: emulator == Lava (RateUnits with leak_shift) weight for weight."""
+    pytest.importorskip("lava.proc.dense.process")
+    from neurocredit.lava.backend import run_learning
+    circ = _li_circuit()
+    rng = np.random.default_rng(4)
+    tgt = np.zeros((STEPS, 4), np.int64)
+    tgt[:, 2] = 1
+    stream = {INPUT: (rng.random((STEPS, 8)) < 0.5).astype(np.int64), TARGET: tgt}
+    same, steps, got = S.check_backends(circ, stream, {"emulator": emulate_learning, "lava": run_learning}, seed=7)
+    assert steps >= 50
+    start = circ.weights()
+    for c in circ.plastic:
+        np.testing.assert_array_equal(got["emulator"][c.name], got["lava"][c.name], err_msg=c.name)
+    assert same
+    moved = {c.name: int((got["lava"][c.name] != start[c.name]).sum()) for c in circ.plastic}
+    rec = next(c for c in circ.connections if c.src == c.dst)
+    assert moved[rec.name] > 5 and all(v > 0 for v in moved.values()), moved

@@ -325,11 +325,11 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
     fb = rule.feedback
     if len(feedback) != len(pops) - 1:
         raise OnChipError(f"{len(pops) - 1} hidden layers need as many feedback matrices, got {len(feedback)}")
-    for p in pops:
+    for p in pops[:-1]:
         if not p.spiking:
-            raise OnChipError(f"layer '{p.name}' is a voltage readout (NIR LI/CubaLI/I): on-chip learning needs "
-                              f"spiking layers, the output's spike counts are its answer (export with "
-                              f"`--readout lif`)")
+            raise OnChipError(f"hidden layer '{p.name}' is a voltage readout (NIR LI/CubaLI/I): on-chip learning "
+                              f"needs spiking hidden layers")
+    leaky = not pops[-1].spiking      # a LI readout: graded error at every step (chip.readout)
     if spec.gate is not None and not fb.derivative:
         raise OnChipError(f"rule '{rule.name}' has no backward derivative on chip: OnChipSpec.gate must be None")
     new_pops = []
@@ -340,19 +340,26 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
                                 gate_lo=gate))
     out = pops[-1]
     zeros = np.zeros(out.n, np.int64)
-    new_pops.append(Population(ERROR, out.n, 0, 0, 0, zeros, zeros, True, 1.0, "graded"))
     conns = [Connection(c.name, c.src, c.dst, np.asarray(c.weights), c.weight_exp, c.num_weight_bits, "mixed",
                         plastic=compiled.forward) for c in base.connections]
     eye = np.eye(out.n, dtype=np.int64)
-    conns += [Connection("out->error", out.name, ERROR, spec.error_gain * eye, 0, 8, "excitatory"),
-              Connection("target->error", TARGET, ERROR, -spec.error_gain * eye, 0, 8, "inhibitory"),
-              Connection("error->out", ERROR, out.name, eye, 0, 8, "excitatory", dst_port="third")]
+    if leaky:                         # the readout is its own error unit (e = r − y*, port 'err')
+        from neurocredit.chip.readout import leaky_readout
+        new_pops[-1], target_conn = leaky_readout(out, spec.out_third_shift)
+        conns.append(target_conn)
+    else:
+        new_pops.append(Population(ERROR, out.n, 0, 0, 0, zeros, zeros, True, 1.0, "graded"))
+        conns += [Connection("out->error", out.name, ERROR, spec.error_gain * eye, 0, 8, "excitatory"),
+                  Connection("target->error", TARGET, ERROR, -spec.error_gain * eye, 0, 8, "inhibitory"),
+                  Connection("error->out", ERROR, out.name, eye, 0, 8, "excitatory", dst_port="third")]
     b_exp = -MIRROR_PRECISION if compiled.mirror else 0
     b_names = tuple(f"B{l + 1}" for l in range(len(pops) - 1))
     for l, name in enumerate(b_names):
         b = np.round(spec.feedback_scale * 2.0 ** -b_exp * np.asarray(feedback[l])).astype(np.int64)
         b = 2 * (np.clip(b, -256, 254) // 2)             # Lava keeps mixed-sign weights even
         src, port = PATHWAY_SOURCES[fb.source]
+        if leaky and src == ERROR:    # the leaky readout sends its own error
+            src, port = out.name, "err"
         # a sparse learned B: its absent synapses (zero in the float B, as sim.updates.existing_synapses
         # reads them) are no synapses on chip either, so its learning never fills them in
         mask = np.asarray(feedback[l]) != 0 if ((compiled.feedback or compiled.mirror) and fb.sparsity > 0) else None

@@ -16,7 +16,9 @@ of kind ``'integrator'`` is a leaky integrator ``v ← v − trunc(v / 2^leak_sh
 sends v: driven by a white-noise source n[t] ~ round(N(0, σ²)) (Loihi 2's per-neuron noise
 generator; here a seeded stream) it is the discretised Ornstein-Uhlenbeck process (AR(1)) that
 phaseless alignment learning puts into the hidden somata (Max et al. 2024, arXiv:2212.10249);
-the high-passed potential is that paper's r_HP.
+the high-passed potential is that paper's r_HP.  A ``'rate'`` unit with ``leak_shift`` k > 0
+integrates its forward input first, a ← li = li − trunc(li / 2^k) + a (a leaky readout: Bellec
+et al. 2020's y[t] = κ y[t−1] + W z[t] with κ = 1 − 2^-k, its error e = r − y* at every step).
 
 These are the equations of the former hand-written on-chip PAL network, now neuron dynamics
 that any circuit can use; :mod:`neurocredit.chip.rate_circuits` builds graded-rate learning
@@ -93,6 +95,8 @@ def step(p, st: dict, o: dict, ins: dict[str, np.ndarray]) -> None:
         st["v"] = v
         o["s"] = o["err"] = v
         return
+    if q["leak_shift"]:               # a leaky readout: the forward input integrated first (li)
+        a = st["li"] = st.get("li", z) - _trunc_shift(st.get("li", z), q["leak_shift"]) + a
     xi = ins.get("noise", z)
     u = a + xi
     relu = bool(q["act"])

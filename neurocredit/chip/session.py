@@ -21,6 +21,7 @@ from neurocredit.chip.errors import OnChipError
 from neurocredit.chip.ir import INPUT, TARGET, Circuit, Connection, Population
 from neurocredit.chip.phases import phase_circuit, phase_stream
 from neurocredit.chip.plasticity import scale_series
+from neurocredit.chip.readout import is_leaky_readout
 from neurocredit.chip.profile import Profile
 from neurocredit.rules.rule import Rule
 
@@ -97,7 +98,35 @@ def held_out_figures(circuit: Circuit, weights: dict[str, np.ndarray], x: np.nda
     if circuit.meta.get("graded_io"):
         from neurocredit.chip.rate_circuits import evaluate
         return evaluate(circuit.with_weights(weights), x, y, steps, seed)
+    if any(is_leaky_readout(p) for p in circuit.populations):
+        return {"test_acc": leaky_accuracy(circuit, weights, x, y, steps, seed)}
     return {"test_acc": accuracy(inference_circuit(circuit, weights), x, y, steps, seed)}
+
+
+def input_spikes(rates: np.ndarray, steps: int, seed: int) -> np.ndarray:
+    """Rate-coded test spikes [T, N, n_in] (a sequence [N, rows, n_in] row by row, :func:`step_rates`)."""
+    if np.ndim(rates) == 3:
+        x = np.random.default_rng(seed).random((steps, len(rates), rates.shape[-1])) < \
+            step_rates(rates, steps).transpose(1, 0, 2)
+    else:
+        x = np.random.default_rng(seed).random((steps, *rates.shape)) < rates[None]
+    return x.astype(np.int64)
+
+
+def leaky_accuracy(circuit: Circuit, weights: dict[str, np.ndarray], rates: np.ndarray, labels: np.ndarray,
+                   steps: int, seed: int) -> float:
+    """Test accuracy of a learning circuit with a leaky readout (:mod:`neurocredit.chip.readout`):
+    the hidden layers batched in the emulator, the answer argmax Σ_t r[t] of the readout in its
+    integer arithmetic (:func:`neurocredit.chip.readout.logits`)."""
+    from neurocredit.chip.readout import logits
+    out = next(p for p in circuit.populations if is_leaky_readout(p))
+    conn = next(c for c in circuit.connections if c.dst == out.name and c.plastic and c.dst_port == "a")
+    full = inference_circuit(circuit, weights)
+    hidden = Circuit(full.n_in, [p for p in full.populations if p.name != out.name],
+                     [c for c in full.connections if c.dst != out.name], (conn.src,), True, dict(full.meta))
+    z = emulate(hidden, input_spikes(rates, steps, seed), record=[conn.src])[conn.src].numpy()
+    total = logits(out, weights[conn.name], int(conn.weight_exp), "mixed", conn.num_weight_bits, z)
+    return float((total.argmax(axis=1) == np.asarray(labels)).mean())
 
 
 def _figure(h: dict) -> str:

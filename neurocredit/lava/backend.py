@@ -88,7 +88,7 @@ def run_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int 
                              if p.kind == "integrator" else
                              RateUnits(shape=(p.n,), act=int(q["act"]), out_shift=int(q["out_shift"]),
                                        hp_shift=int(q["hp_shift"]), third_shift=int(q["third_shift"]),
-                                       target=int(q["target"]), name=p.name))
+                                       target=int(q["target"]), leak_shift=int(q["leak_shift"]), name=p.name))
             continue
         plastic_in = [c for c in circuit.plastic if c.dst == p.name and c.view == "forward"]
         plastic_in = [c for c in plastic_in if c.plastic.stock] or plastic_in   # the neuron's stock rule

@@ -43,6 +43,7 @@ class PyRateUnitsModel(PyLoihiProcessModel):
     s_out_bap: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, bool, precision=1)
     hp: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     a_prev: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    li: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
 
     def run_spk(self) -> None:
         p = self.proc_params
@@ -50,6 +51,10 @@ class PyRateUnitsModel(PyLoihiProcessModel):
         xi = self.a_noise.recv().astype(np.int64)
         third = self.a_third_factor_in.recv().astype(np.int64)
         target = self.a_target.recv().astype(np.int64)
+        if int(p.get("leak_shift", 0)):               # a leaky readout: li = li − trunc(li / 2^k) + a
+            li = np.asarray(self.li).astype(np.int64)
+            a = li - _trunc(li, int(p["leak_shift"])) + a
+            self.li = a.astype(np.int32)
         u = a + xi
         relu = bool(p["act"])
         r = (np.maximum(u, 0) if relu else u) >> int(p["out_shift"])

@@ -19,15 +19,16 @@ from lava.magma.core.process.variable import Var
 
 class RateUnits(AbstractProcess):
     def __init__(self, *, shape: ty.Tuple[int, ...], act: int = 0, out_shift: int = 0, hp_shift: int = 0,
-                 third_shift: int = 0, target: int = 0, **kwargs) -> None:
+                 third_shift: int = 0, target: int = 0, leak_shift: int = 0, **kwargs) -> None:
         super().__init__(shape=shape, act=act, out_shift=out_shift, hp_shift=hp_shift, third_shift=third_shift,
-                         target=target, **kwargs)
+                         target=target, leak_shift=leak_shift, **kwargs)
         for name in ("a_in", "a_noise", "a_third_factor_in", "a_target"):
             setattr(self, name, InPort(shape=shape))
         for name in ("s_out", "s_err", "s_xi", "s_hp", "s_out_y1", "s_out_y2", "s_out_y3", "s_out_bap"):
             setattr(self, name, OutPort(shape=shape))
         self.hp = Var(shape=shape, init=0)
         self.a_prev = Var(shape=shape, init=0)
+        self.li = Var(shape=shape, init=0)      # leak_shift > 0: the leakily integrated forward input
 
 
 class LeakyIntegrator(AbstractProcess):
