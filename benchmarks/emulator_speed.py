@@ -55,6 +55,7 @@ def learning_circuits(data_name: str, rule_name: str, seeds: list[int]):
 
 def learning_speed(data_name: str, args, say) -> None:
     """Print samples/s of 1 chip, of ``args.chips`` chips in one run, and of Lava with learning."""
+    from neurocredit.chip import kernels as KN
     from neurocredit.chip import session as S
     from neurocredit.chip.emulator import emulate_chips, emulate_learning
     from neurocredit.lava.backend import run_learning
@@ -70,22 +71,42 @@ def learning_speed(data_name: str, args, say) -> None:
         return S.sample_stream(x[idx], y[idx], n_cls, timing.steps, timing.blank, seeds[k], timing.target_delay)
 
     say(f"{data_name} {'-'.join(map(str, NETWORKS[data_name]))} {args.rule} learning circuit, "
-        f"{timing.steps} + {timing.blank} steps/sample, torch threads {torch.get_num_threads()}, "
+        f"{timing.steps} + {timing.blank} steps/sample, torch threads {torch.get_num_threads()}, numba threads "
+        f"{KN.numba.get_num_threads() if KN.available() else '-'}, "
         f"OMP_NUM_THREADS {os.environ.get('OMP_NUM_THREADS', 'unset')}, {os.cpu_count()} CPUs seen")
-    n1 = args.samples
+    n1, reps = args.samples, max(1, args.repeats)
     one_stream = stream(0, n1)
-    t = time.perf_counter()
-    emulate_learning(circuits[0], one_stream, rng_seed=seeds[0])
-    one = n1 / (time.perf_counter() - t)
+    plan = KN.kernel_plan(circuits[0])
+    emulate_learning(circuits[0], stream(0, 1), rng_seed=seeds[0])     # warm-up: the kernel's compile
+    say(f"  compiled kernel (chip.kernels, numba {KN.numba.__version__ if KN.available() else '-'}): "
+        f"{'used' if plan is None else 'not used: ' + plan}; compile or cache load {KN.compile_seconds():.2f} s, "
+        f"paid once per process, outside the clocks; every rate below is the median of {reps} runs")
+
+    def median_rate(run, n: int) -> tuple[float, object]:
+        times, out = [], None
+        for _ in range(reps):
+            t = time.perf_counter()
+            out = run()
+            times.append(time.perf_counter() - t)
+        return n / sorted(times)[len(times) // 2], out
+
+    one, _ = median_rate(lambda: emulate_learning(circuits[0], one_stream, rng_seed=seeds[0]), n1)
     say(f"  emulator, 1 chip, {n1} samples:             {one:9.1f} samples/s")
     nk = max(1, args.chips_samples)
     streams = [stream(k, nk) for k in range(len(circuits))]
-    t = time.perf_counter()
-    many_w, _ = emulate_chips(circuits, streams, seeds)
-    dt = time.perf_counter() - t
-    agg, each = len(circuits) * nk / dt, nk / dt
+    agg, (many_w, _) = median_rate(lambda: emulate_chips(circuits, streams, seeds), len(circuits) * nk)
+    each = agg / len(circuits)
     say(f"  emulator, {len(circuits)} chips in one run, {nk} samples each: {agg:9.1f} samples/s aggregate, "
-        f"{each:.2f} samples/s per chip ({dt:.1f} s)")
+        f"{each:.2f} samples/s per chip ({len(circuits) * nk / agg:.2f} s)")
+    if args.numpy_path:     # before: the numpy column path (emulate_chips(kernel=False)), same run
+        one_np, _ = median_rate(lambda: emulate_chips([circuits[0]], [one_stream], seeds[:1], kernel=False), n1)
+        agg_np, (np_w, _) = median_rate(lambda: emulate_chips(circuits, streams, seeds, kernel=False),
+                                        len(circuits) * nk)
+        same_np = all(np.array_equal(many_w[k][c.name], np_w[k][c.name])
+                      for k in range(len(circuits)) for c in circuits[0].plastic)
+        say(f"  numpy column path (kernel=False), before: 1 chip {one_np:.1f} samples/s, {len(circuits)} chips "
+            f"{agg_np:.1f} samples/s aggregate; kernel / numpy: {one / one_np:.1f}x, {agg / agg_np:.1f}x; learned "
+            f"weights of all {len(circuits)} chips equal: {same_np}")
     nref = min(args.ref_chips, len(circuits))
     if nref:    # the fast path changes nothing: apply_series on every synapse, chip for chip
         t = time.perf_counter()
@@ -98,18 +119,22 @@ def learning_speed(data_name: str, args, say) -> None:
     nl = args.lava_samples
     lava_1, lava_n = stream(0, 1), stream(0, nl)
     run_learning(circuits[0], lava_1, rng_seed=seeds[0])      # warm-up: imports, first compile
-    t = time.perf_counter()
-    run_learning(circuits[0], lava_1, rng_seed=seeds[0])
-    t1 = time.perf_counter() - t
-    t = time.perf_counter()
-    lava_w, _ = run_learning(circuits[0], lava_n, rng_seed=seeds[0])
-    tn = time.perf_counter() - t
+    runs = []
+    for _ in range(reps):       # Lava's rate moves with the load: the median of reps (1-sample, n-sample) pairs
+        t = time.perf_counter()
+        run_learning(circuits[0], lava_1, rng_seed=seeds[0])
+        t1 = time.perf_counter() - t
+        t = time.perf_counter()
+        lava_w, _ = run_learning(circuits[0], lava_n, rng_seed=seeds[0])
+        tn = time.perf_counter() - t
+        runs.append(((nl - 1) / max(tn - t1, 1e-9), nl / tn, t1, tn))
+    runs.sort()
+    lava_steady, lava_all, t1, tn = runs[len(runs) // 2]
     emu_w, _ = emulate_learning(circuits[0], lava_n, rng_seed=seeds[0])
     same = all(np.array_equal(lava_w[c.name], emu_w[c.name]) for c in circuits[0].plastic)
-    lava_all, lava_steady = nl / tn, (nl - 1) / max(tn - t1, 1e-9)
     say(f"  Lava with learning, {nl} samples: {tn:.1f} s -> {lava_all:.2f} samples/s all included, "
-        f"{lava_steady:.2f} samples/s steady state (1 sample: {t1:.1f} s); learned weights equal to the "
-        f"emulator's: {same}")
+        f"{lava_steady:.2f} samples/s steady state (1 sample: {t1:.1f} s; steady state of the {reps} runs: "
+        f"{', '.join(f'{r[0]:.2f}' for r in runs)}); learned weights equal to the emulator's: {same}")
     say(f"  ratio 1 chip / Lava:              {one / lava_steady:8.1f}x steady state ({one / lava_all:.1f}x all "
         f"included); goal >= 20x: {'met' if one / lava_steady >= 20 else 'NOT met'}")
     say(f"  ratio per chip of {len(circuits)} / Lava:        {each / lava_steady:8.2f}x steady state")
@@ -174,17 +199,23 @@ def main() -> None:
     ap.add_argument("--check-rules", default="dfa,fa,kp,drtp")
     ap.add_argument("--ref-chips", type=int, default=4, help="chips of the N-chip run rerun on the reference "
                     "engine (emulate_chips(columns=False)) and compared weight for weight; 0: skip")
+    ap.add_argument("--numpy-path", type=int, default=1, help="also time the numpy column path "
+                    "(emulate_chips(kernel=False)) in the same run, and compare its weights; 0: skip")
     ap.add_argument("--out", default="", help="also write the printed lines (markdown) to this file")
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--samples", type=int, default=20, help="samples run in Lava (--inference); samples "
                     "streamed through 1 chip (learning)")
     ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--repeats", type=int, default=3, help="emulator repeats (median)")
+    ap.add_argument("--repeats", type=int, default=3, help="repeats of every timing (median): emulator, "
+                    "numpy path and Lava")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    from neurocredit.chip import kernels as KN
+    if KN.available():          # the kernel spreads chips over numba's threads: as many as torch's
+        KN.numba.set_num_threads(min(args.threads, KN.numba.config.NUMBA_NUM_THREADS))
     if not args.inference:
         lines: list[str] = []
 

@@ -36,7 +36,7 @@ from neurocredit.neurons import fixed_point as fp
 
 try:                                  # optional at import: without numba the emulator runs numpy
     import numba
-    from numba import njit
+    from numba import njit, prange
 except ImportError:                   # pragma: no cover - numba is a declared dependency
     numba = None
 
@@ -136,7 +136,7 @@ if numba is not None:
             seg[i] = min(max(np.int16(seg[i] + dl[i]), np.int16(-256)), np.int16(255)) * np.int16(mask[i])
 
     @njit(cache=True, nogil=True)
-    def _run(t0, t1, narrow, U, V, O, BUF, W, S,
+    def _chips(c_lo, c_hi, t0, t1, narrow, U, V, O, BUF, W, S,
              pop_off, pop_kind, umul, vmul, vth6, vth, tshift, gate, bias,
              c_src_stream, c_src_off, c_src_port, c_src_n, c_dst_pop, c_dst_off, c_dst_n, c_dst_port, c_view,
              c_woff, c_boff, sh_l, sh_r, c_plastic, c_mask, MASK,
@@ -164,7 +164,7 @@ if numba is not None:
         live = np.zeros(big, np.int64)
         applied = np.zeros(n_prod, np.bool_)
         maxuv = np.int64(fp_MAX_UV)
-        for c in range(n_chips):            # chips are independent: one chip's steps at a time (its
+        for c in range(c_lo, c_hi):         # chips are independent: one chip's steps at a time (its
             for t in range(t0, t1):         # weights stay in cache)
                 Uc, Vc, Bc, BUFc = U[c], V[c], bias[c], BUF[c]
                 Os, Oerr, Oy1, Oy2, Oy3, Oin = O[0, c], O[1, c], O[2, c], O[3, c], O[4, c], O[5, c]
@@ -370,6 +370,19 @@ if numba is not None:
                     lo, hi = pop_off[rec_pop[r]], pop_off[rec_pop[r] + 1]
                     for i in range(hi - lo):
                         REC[c, t, rec_off[r] + i] = O[rec_port[r], c, lo + i]
+
+    @njit(cache=True, nogil=True, parallel=True)
+    def _run(t0, t1, narrow, U, V, O, BUF, W, S, pop_off, pop_kind, umul, vmul, vth6, vth, tshift, gate, bias,
+             c_src_stream, c_src_off, c_src_port, c_src_n, c_dst_pop, c_dst_off, c_dst_n, c_dst_port, c_view,
+             c_woff, c_boff, sh_l, sh_r, c_plastic, c_mask, MASK, pr_off, pr_mant, pr_left, pr_right, pr_dec,
+             pr_nf, pr_fcode, pr_fbits, pr_w, pr_traced, RY, RW, rec_pop, rec_port, rec_off, REC):
+        """Every chip's steps t0..t1 (:func:`_chips`), the chips spread over numba's threads."""
+        for c in prange(U.shape[0]):
+            _chips(c, c + 1, t0, t1, narrow, U, V, O, BUF, W, S, pop_off, pop_kind, umul, vmul, vth6, vth,
+                   tshift, gate, bias, c_src_stream, c_src_off, c_src_port, c_src_n, c_dst_pop, c_dst_off,
+                   c_dst_n, c_dst_port, c_view, c_woff, c_boff, sh_l, sh_r, c_plastic, c_mask, MASK, pr_off,
+                   pr_mant, pr_left, pr_right, pr_dec, pr_nf, pr_fcode, pr_fbits, pr_w, pr_traced, RY, RW,
+                   rec_pop, rec_port, rec_off, REC)
 
 
 def store_weights(c: Connection, out: np.ndarray, off: int, transpose: bool) -> None:
