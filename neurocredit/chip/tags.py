@@ -233,7 +233,7 @@ def attach(circuit: Circuit, rule: Rule, lr: float, slope: float, profile: str |
     first_out = next((p for (out, _), p in plans.items() if out), None)
     meta = dict(circuit.meta)
     if first_hidden is not None:
-        meta.update(dw=first_hidden.dw.dw, dt=first_hidden.dt.dw, kappa=kappa)
+        meta.update(dw=first_hidden.dw.dw, dt_tag=first_hidden.dt.dw, kappa=kappa)   # meta["dt"] is the NIR time step
     if first_out is not None:
         meta["dw_out"] = first_out.dw.dw
     return replace(circuit, populations=tuple(pops), connections=tuple(conns), meta=meta)

@@ -63,8 +63,8 @@ def learn_on_chip(graph, data, *, epochs: int = 1, samples: int | None = None, b
         + ", ".join(f"{p.name} {p.n}" for p in circuit.populations if p.kind in ("third", "rate"))
         + f"; {steps} steps + {blank} blank per sample, target delay {delay}; dw = {circuit.meta['dw']}"
         + (f"; dw(B) = {circuit.meta['dw_B']}" if "dw_B" in circuit.meta else "")
-        + (f"; eligibility tag dt = {circuit.meta['dt']}, readout dw = {circuit.meta['dw_out']}"
-           if circuit.meta.get("dt") else ""))
+        + (f"; eligibility tag dt = {circuit.meta['dt_tag']}, readout dw = {circuit.meta['dw_out']}"
+           if circuit.meta.get("dt_tag") else ""))
     checked = None
     if check:
         t0 = time.perf_counter()
