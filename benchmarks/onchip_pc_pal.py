@@ -137,7 +137,8 @@ def part_pal(args, seeds: list[int]) -> None:
     steps = 20
     print(f"PAL on chip: teacher-student 20-50-5 (2000 samples), student 20-{args.pal_hidden}-5 "
           f"(torch model with rule 'pal' -> .nir file -> chip.session.circuit_from_nir, the generic compiler), "
-          f"{args.pal_epochs} epochs x {steps} steps per sample, emulated fixed point (seeds as chips in one run); "
+          f"{args.pal_epochs} epochs x {steps} steps per sample, lr {args.pal_lr or 'default'}"
+          f"{', dynamics from the rule' if args.pal_from_rule else ''}, emulated fixed point (seeds as chips in one run); "
           f"FA = same with B fixed; seeds {seeds}; torch threads {torch.get_num_threads()}", flush=True)
     t0 = time.perf_counter()
     circuits, streams = [], []
@@ -145,7 +146,7 @@ def part_pal(args, seeds: list[int]) -> None:
         data = teacher_student(20, 50, 5, 2000, 500, seed=s)
         with tempfile.TemporaryDirectory() as tmp:
             path = write(pal_student(20, args.pal_hidden, 5, seed=s + 1), Path(tmp) / "pal.nir")
-            _, circuit = S.circuit_from_nir(path)
+            _, circuit = S.circuit_from_nir(path, lr=args.pal_lr, rate=rate_spec(args))
         order = np.concatenate([np.random.default_rng(s + e).permutation(len(data.y_train))
                                 for e in range(args.pal_epochs)])
         streams.append(rate_streams(circuit, data.x_train.numpy()[order], data.y_train.numpy()[order], steps, 0, s))
@@ -181,6 +182,89 @@ def part_pal(args, seeds: list[int]) -> None:
           f"{'met' if okfa else 'NOT met'}", flush=True)
 
 
+def rate_spec(args):
+    """RateSpec for --pal-from-rule (dynamics and constants from the rule's params), else None (the default)."""
+    from neurocredit.chip.rate import RateSpec
+    return RateSpec(from_rule=True) if args.pal_from_rule else None
+
+
+def pal_digits_chip(hidden: int, samples: int, seed: int, **overrides) -> tuple[float, float]:
+    """PAL on chip on digits (64-hidden-10, ``samples`` samples, one epoch, 16 + 4 steps each, the rule's
+    defaults: :func:`neurocredit.chip.circuits.default_spec`): test accuracy before and after."""
+    from neurocredit.chip import circuits as C
+    from neurocredit.chip import session as S
+    from neurocredit.chip.compile import compile_graph
+    from neurocredit.data import load_digits
+    from neurocredit.rules import get_rule
+
+    rule, sizes = get_rule("pal"), [64, hidden, 10]
+    prog = compile_graph(S.initial_graph(sizes, seed=seed))
+    circuit = C.build_circuit(prog.fixed_circuit, rule, C.random_feedback(rule, sizes, seed), C.default_spec(rule, 1, **overrides),
+                              float_base=prog.float_circuit)
+    timing = S.stream_timing(1)
+    _, hist = S.train(circuit, load_digits(seed=seed, standardise=False), 1, steps=timing.steps, blank=timing.blank,
+                      seed=seed, samples=samples, target_delay=timing.target_delay, log=lambda s: None, progress=False)
+    return hist[0]["test_acc"], hist[-1]["test_acc"]
+
+
+def pal_digits_float(hidden: int, samples: int, seed: int, lr: float) -> tuple[float, float]:
+    """The same PAL in float (``neurocredit.sim.pal.train_pal``: the rule's dt, τ's, noise, 20 steps per
+    sample, batch 1, η_B = lr · lr_scale) from the same initial W (the NIR graph's) and B, on the same
+    ``samples`` training samples (train_pal's own order), ReLU hidden, linear output, MSE on one-hot targets:
+    test accuracy before and after."""
+    import numpy as np
+
+    from neurocredit.chip import circuits as C
+    from neurocredit.chip import session as S
+    from neurocredit.chip.compile import compile_graph
+    from neurocredit.data import Dataset, load_digits
+    from neurocredit.rules import get_rule
+    from neurocredit.sim.network import Network
+    from neurocredit.sim.pal import train_pal
+
+    rule, sizes = get_rule("pal"), [64, hidden, 10]
+    data = load_digits(seed=seed, standardise=False)
+    ws = [c.weights for c in compile_graph(S.initial_graph(sizes, seed=seed)).float_circuit.connections]
+    net = Network(sizes, rule, "relu", seed=seed)
+    with torch.no_grad():
+        for layer, w in zip(net.layers, ws):
+            layer.weight.copy_(torch.as_tensor(w, dtype=layer.weight.dtype))
+            if layer.bias is not None:
+                layer.bias.zero_()
+        for l, b in enumerate(C.random_feedback(rule, sizes, seed)):
+            net.B(l).copy_(torch.as_tensor(b, dtype=net.B(l).dtype))
+    order = torch.as_tensor(np.random.default_rng(seed).permutation(len(data.y_train))[:samples])
+    onehot = lambda y: torch.nn.functional.one_hot(y, 10).to(torch.float32)  # noqa: E731
+    sub = Dataset("digits", data.x_train[order], onehot(data.y_train[order]), data.x_test, onehot(data.y_test), None)
+
+    def acc() -> float:
+        with torch.no_grad():
+            return float((net(data.x_test).argmax(1) == data.y_test).float().mean())
+
+    before = acc()
+    train_pal(net, sub, 1, lr, lr * rule.feedback.lr_scale, batch_size=1, log_every=10 ** 9, seed=seed, loss="mse")
+    return before, acc()
+
+
+def part_pal_digits(args, seeds: list[int]) -> None:
+    print(f"PAL on digits 64-{args.hidden_digits}-10, {args.samples} training samples, one epoch: on chip (emulator, "
+          f"lr {args.pal_lr or 'default'}{', dynamics from the rule' if args.pal_from_rule else ''}, 16 + 4 steps per sample) beside float PAL (sim.pal.train_pal, same initial "
+          f"W and B, same samples (its own order), 20 steps of dt per sample, batch 1, lr {args.float_lr}, "
+          f"η_B = lr · lr_scale); seeds {seeds}; torch threads {torch.get_num_threads()}", flush=True)
+    chip, flt = [], []
+    for s in seeds:
+        t0 = time.perf_counter()
+        c0, c1 = pal_digits_chip(args.hidden_digits, args.samples, s, lr=args.pal_lr, rate=rate_spec(args))
+        f0, f1 = pal_digits_float(args.hidden_digits, args.samples, s, args.float_lr)
+        chip.append(c1)
+        flt.append(f1)
+        print(f"  seed {s}: on chip {100 * c0:.1f} % -> {100 * c1:.1f} %, float {100 * f0:.1f} % -> {100 * f1:.1f} %"
+              f"   ({time.perf_counter() - t0:.0f} s)", flush=True)
+    sd = lambda v: statistics.stdev(v) if len(v) > 1 else 0.0  # noqa: E731
+    print(f"PAL digits test accuracy: on chip {100 * statistics.mean(chip):.2f} ± {100 * sd(chip):.2f} %, float "
+          f"{100 * statistics.mean(flt):.2f} ± {100 * sd(flt):.2f} %", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", default="pc,pal")
@@ -192,6 +276,13 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2 ** -4)
     ap.add_argument("--pal-epochs", type=int, default=3)
     ap.add_argument("--pal-hidden", type=int, default=50)
+    ap.add_argument("--pal-lr", type=float, default=None, help="pal, pal_digits: the chip's lr (default: the "
+                    "compiler's, chip.circuits.DYNAMICS['pal']; with --pal-from-rule η per unit time)")
+    ap.add_argument("--pal-from-rule", action="store_true", help="pal, pal_digits: RateSpec.from_rule (the rule's "
+                    "dt, τ's, noise_std, η per unit time, η_B = η · lr_scale)")
+    ap.add_argument("--samples", type=int, default=600, help="pal_digits: training samples")
+    ap.add_argument("--hidden-digits", type=int, default=64, help="pal_digits: hidden width")
+    ap.add_argument("--float-lr", type=float, default=0.2, help="pal_digits: float PAL's η (per unit time)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -200,6 +291,8 @@ def main() -> None:
         part_pc(args, seeds)
     if "pal" in parts:
         part_pal(args, seeds)
+    if "pal_digits" in parts:
+        part_pal_digits(args, seeds)
 
 
 if __name__ == "__main__":

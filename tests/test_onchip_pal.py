@@ -104,6 +104,60 @@ def test_pal_compiles_from_its_terms_with_the_rules_alpha():
     assert C.compile_status(get_rule("pal"))[0]
 
 
+def test_pal_from_rule_compiles_with_the_rules_alpha_and_lr_scale():
+    """W: −η·dt · rx·ry and B: +η·lr_scale·dt · rx·ry in integer units (rate.product_scales: the
+    product keeps the rule's value in float units), the decay −α η_B dt B on a decimated tick: the
+    constants are the rule's η, lr_scale, dt and α within the reported quantisation errors."""
+    rule, circ = S.circuit_from_nir(_graph(), lr=0.01, rate=R.RateSpec(from_rule=True))
+    spec = C.default_spec(rule, 1, lr=0.01, rate=R.RateSpec(from_rule=True))
+    rs, _ = R.for_rule(dict(rule.params), spec.rate)
+    scale_w, scale_b = R.product_scales(rs)
+    dt = rule.param("dt")
+    value = lambda p: p.mant * 2.0 ** (p.exp - (p.decimation or 0))  # noqa: E731
+    (w,) = {c.plastic for c in circ.plastic if c.name.startswith("W")}
+    (pw,) = list(w)
+    assert set(pw.factors) == {"rx", "ry"}
+    assert value(pw) == pytest.approx(-spec.lr * dt * scale_w, rel=pw.error + 1e-9)
+    b = circ.connection("B1").plastic
+    hebb = next(p for p in b if p.extensions)
+    decay = next(p for p in b if p.factors == ("w",))
+    eta_b = spec.lr * rule.feedback.lr_scale * dt
+    assert value(hebb) == pytest.approx(eta_b * scale_b, rel=hebb.error + 1e-9)
+    assert -value(decay) == pytest.approx(eta_b * PAL_ALPHA, rel=decay.error + 1e-9)
+    assert max(pw.error, hebb.error, decay.error) <= 1 / 8 + 1e-9     # the compiler's reported errors
+    how = circ.meta["how"]
+    assert "rate_noise" in how and "marked extensions rx, ry" in how and "dynamics from the rule" in how
+    assert C.compile_status(get_rule("pal"))[0]
+    fast = C.compile_rule(rule, C.default_spec(rule, 1, lr=4 * spec.lr, rate=spec.rate), n_layers=2)
+    assert value(next(p for p in fast.feedback if p.extensions)) > 2 * value(hebb)   # B's rate follows lr · lr_scale
+
+
+def test_dynamics_integers_come_from_the_rules_params():
+    """One chip step = the rule's dt: leaks 2^-k nearest dt/τ, noise increments std
+    potential_scale · σ · sqrt(2 · 2^-k), the noise read shift fitting ±3 stationary stds in 4 bits;
+    the library's PAL params give leaks 1/2 and σ 4.8; dt 0.025 and σ 0.707 give the integers the
+    hand-written stack used (leaks 1/4, increments 8, read shift 2); a τ off the 2^k grid reports
+    its error; a rule without the params keeps RateSpec's integers."""
+    base = R.RateSpec()
+    spec, err = R.for_rule(dict(get_rule("pal").params), base)
+    assert (spec.xi_shift, spec.hp_shift, spec.xi_read_shift) == (1, 1, 1)
+    assert spec.noise_std == pytest.approx(16 * 0.3) and max(err.values()) == 0.0
+    old, _ = R.for_rule({"dt": 0.025, "tau_xi": 0.1, "tau_hp": 0.1, "noise_std": 0.707}, base)
+    assert (old.xi_shift, old.hp_shift, old.xi_read_shift) == (2, 2, 2) and round(old.noise_std) == 8
+    off, err = R.for_rule({"dt": 0.05, "tau_xi": 0.15, "tau_hp": 0.1}, base)
+    assert off.xi_shift == 2 and err["xi_shift"] == pytest.approx(abs(0.25 - 1 / 3) * 3)
+    assert R.for_rule({}, base) == (base, {})
+    with pytest.raises(ValueError, match="dt <= tau"):
+        R.for_rule({"dt": 0.5, "tau_xi": 0.1}, base)
+    steps = 4000
+    xi = np.zeros(1)
+    vals = []
+    for n in R.white_noise(steps, 1, spec.noise_std, 0)[:, 0]:
+        xi = xi - np.sign(xi) * (np.abs(xi).astype(np.int64) >> spec.xi_shift) + n
+        vals.append(xi[0])
+    assert np.std(vals[100:]) == pytest.approx(16 * 0.3 / np.sqrt(1 - 0.25), rel=0.15)   # the rule's OU std
+
+
 @pytest.mark.parametrize("name,why", [("bp", "not local"), ("usf", "sign")])
 def test_non_local_rules_are_refused(name, why):
     with pytest.raises(OnChipError, match=why):

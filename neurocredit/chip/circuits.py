@@ -178,8 +178,16 @@ def compile_rule(rule: Rule, spec: OnChipSpec | None = None, profile: str | Prof
     if fb is None:
         raise OnChipError(f"rule '{rule.name}' has no feedback pathway: its hidden layers get no third factor")
     lr_fwd = spec.lr * float(rule.param("lr_scale", 1.0)) * dyn["pre_scale"](rule)
+    rate = dyn.get("neurons") == "rate"
+    if rate:      # graded-rate units: constants scaled for the integer units of their signals (rate.plan)
+        from neurocredit.chip.rate import plan
+        from neurocredit.chip.rate_circuits import compensated
+        _, _, dt, scale_w, scale_b = plan(dict(rule.params), spec.rate)
+        lr_fwd *= dt
     try:
         forward = compile_terms(rule.forward, lr_fwd, dyn.get("forward_view", "forward"), prof, spec.decay_steps)
+        if rate:
+            forward = compensated(forward, scale_w, prof)
     except OnChipError as exc:
         raise OnChipError(f"rule '{rule.name}', forward: {exc}") from None
     if not any(p.dependency == "x0" or TG.eligibility_table()["tag"] in p.factors or p.extensions for p in forward):
@@ -191,12 +199,12 @@ def compile_rule(rule: Rule, spec: OnChipSpec | None = None, profile: str | Prof
         try:
             if dyn.get("feedback_view"):      # learned at every step from the dynamics' own signals
                 lr_b = spec.feedback_lr if spec.feedback_lr is not None else spec.lr * fb.lr_scale
+                if rate and spec.rate.from_rule:     # η_B = η · lr_scale per unit time
+                    lr_b = spec.lr * fb.lr_scale * dt
                 fb_series = compile_terms(fb.terms, lr_b, dyn["feedback_view"], prof,
                                           spec.decay_steps)
-                if dyn.get("neurons") == "rate":     # its graded factors are read coarser: constants scaled back
-                    from neurocredit.chip.rate import feedback_read_bits
-                    from neurocredit.chip.rate_circuits import compensated
-                    fb_series = compensated(fb_series, feedback_read_bits(spec.rate), prof)
+                if rate:
+                    fb_series = compensated(fb_series, scale_b, prof)
             elif fb.drive == "noise":
                 mirror = compile_terms(mirror_terms(rule, spec.mirror_rate), spec.mirror_lr, "transposed", prof, 1)
             else:

@@ -8,7 +8,8 @@ output ``layer<L>``)::
     input  --W_1 (>> w_shift)-->  layer1 --W_2--> ... --W_L (>> w_shift − out_gain)--> layer<L>
     noise<l> --I--> xi<l> (leaky integrator, leak 2^-xi_shift: OU noise) --I--> layer<l>.noise
     target --I--> layer<L>.target                 the output's error e_L = r_L − y*
-    layer<l+1>.err --B_l (>> b_shift)--> layer<l>.third    e_l = (B_l e_(l+1)) ⊙ f'(u_l)
+    layer<l+1>.err --B_l (>> b_shift)--> layer<l>.third    e_l = (B_l e_(l+1)) ⊙ f'(u_l)  (every e_l in
+                                                  rate.error_unit; b_shift − e_shift from a hidden error)
 
     W_l  plastic, view 'rate_forward': the rule's forward terms, rx = the pre layer's rate r_(l−1),
          ry = layer l's error e_l (the output's read >> e_shift)
@@ -18,12 +19,14 @@ output ``layer<L>``)::
 
 rx (7 bits) and ry (4 bits) are the engine's graded extension factors (``mappings/engine.toml``):
 with 7 + 4 + 4 mantissa bits a product loses no bits; where a signal is read coarser to fit
-them the product's constant is scaled back up (:func:`compensated`, applied by the compiler,
+them, and for the integer units of every signal, the product's constant is scaled (:func:`compensated`,
+:func:`neurocredit.chip.rate.product_scales`, applied by the compiler,
 :func:`neurocredit.chip.circuits.compile_rule`).
 
 Hidden units are ReLU rates r = max(a + ξ, 0), the output linear r = a >> out_gain with its
 high-pass; weights are round(weight_scale · w) in 9 bits, inputs and targets graded values
-round(scale · x) (:class:`~neurocredit.chip.rate.RateSpec`).  Which dynamics build this circuit
+round(scale · x) (:class:`~neurocredit.chip.rate.RateSpec`; its leaks, noise std and noise read shift
+derived from the rule's dt, tau_xi, tau_hp, noise_std by :func:`neurocredit.chip.rate.for_rule`).  Which dynamics build this circuit
 is data: a row of :data:`neurocredit.chip.circuits.DYNAMICS` with ``neurons = 'rate'``.
 """
 from __future__ import annotations
@@ -49,12 +52,12 @@ def quantise(w, scale: float) -> np.ndarray:
     return np.clip(np.round(scale * np.asarray(w, np.float64)), W_MIN, W_MAX).astype(np.int64)
 
 
-def compensated(series: ProductSeries, bits: int, profile: str | Profile = "loihi2") -> ProductSeries:
+def compensated(series: ProductSeries, factor: float, profile: str | Profile = "loihi2") -> ProductSeries:
     """``series`` with the constants of its graded products (those with extension factors)
-    multiplied by 2^bits and re-quantised: their factors are read ``bits`` bits coarser in total
-    (a GradedSignal shift that makes them fit the engine's widths), so the product keeps the
-    rule's value; weight-only products (decay) are kept."""
-    if not bits:
+    multiplied by ``factor`` and re-quantised (error kept per product): their factors count in
+    integer units of the signals they read (:func:`neurocredit.chip.rate.product_scales`), so the
+    product keeps the rule's value in float units; weight-only products (decay) are unit-free and kept."""
+    if factor == 1:
         return series
     prof = load_profile(profile)
     out = []
@@ -62,10 +65,21 @@ def compensated(series: ProductSeries, bits: int, profile: str | Profile = "loih
         if not p.extensions:
             out.append(p)
             continue
-        value = p.mant * 2.0 ** (p.exp - (p.decimation or 0)) * 2 ** bits
+        value = p.mant * 2.0 ** (p.exp - (p.decimation or 0)) * factor
         m, k, d = decimated_constant(value, prof)
-        out.append(Product(m, k, f"u{d}", p.factors, p.term, abs(m * 2.0 ** (k - d) - value) / abs(value)))
+        again = abs(m * 2.0 ** (k - d) - value) / abs(value)
+        out.append(Product(m, k, f"u{d}", p.factors, p.term, (1 + p.error) * (1 + again) - 1))   # both roundings, a bound
     return ProductSeries(tuple(out))
+
+
+def dynamics_line(spec: R.RateSpec, errors: dict[str, float]) -> str:
+    """The dynamics integers with their relative quantisation errors where derived from the rule's params."""
+    if not spec.from_rule:
+        return (f"dynamics: RateSpec's integers xi_shift {spec.xi_shift}, hp_shift {spec.hp_shift}, noise_std "
+                f"{spec.noise_std:g}, xi_read_shift {spec.xi_read_shift} (not from the rule: RateSpec.from_rule off)")
+    parts = [f"{k} {getattr(spec, k):g}" + (f" (error {100 * errors[k]:.1f} %)" if k in errors else " (default)")
+             for k in ("xi_shift", "hp_shift", "noise_std")]
+    return "dynamics from the rule: " + ", ".join(parts) + f", xi_read_shift {spec.xi_read_shift}"
 
 
 def _pop(name: str, n: int, kind: str, **params) -> Population:
@@ -91,6 +105,7 @@ def build_rate_circuit(weights: list[np.ndarray], feedback: list[np.ndarray], co
         if np.shape(b) != (sizes[l + 1], sizes[l + 2]):
             raise OnChipError(f"feedback matrix B{l + 1} has shape {np.shape(b)}, expected "
                               f"{(sizes[l + 1], sizes[l + 2])} (layer {l + 1} x layer {l + 2})")
+    spec, errors = R.plan(dict(compiled.rule.params), spec)[:2]
     n_layers = len(weights)
     names = [f"layer{l + 1}" for l in range(n_layers)]
     pops, conns = [], []
@@ -120,12 +135,15 @@ def build_rate_circuit(weights: list[np.ndarray], feedback: list[np.ndarray], co
                             "excitatory", dst_port="target"))
     b_names = tuple(f"B{l + 1}" for l in range(n_layers - 1))
     for l, name in enumerate(b_names):
-        conns.append(Connection(name, names[l + 1], names[l], quantise(feedback[l], spec.weight_scale), -spec.b_shift,
+        from_out = l == n_layers - 2     # reads the output (its error, its potential 2^out_gain finer) / a hidden layer
+        b_shift = spec.b_shift if from_out else spec.b_shift - spec.e_shift
+        hp_read = spec.hp_read_shift if from_out else spec.hp_read_shift - spec.out_gain
+        conns.append(Connection(name, names[l + 1], names[l], quantise(feedback[l], spec.weight_scale), -b_shift,
                                 8, "mixed", src_port="err", dst_port="third", plastic=compiled.feedback,
-                                graded=GradedSignal(names[l + 1], "hp", spec.hp_read_shift),
+                                graded=GradedSignal(names[l + 1], "hp", hp_read),
                                 graded_post=GradedSignal(names[l], "xi", spec.xi_read_shift)))
     meta = {**(meta or {}), "rule": compiled.rule.name, "dw": compiled.forward.dw, "dw_B": compiled.feedback.dw,
-            "n_target": sizes[-1], "how": compiled.how, "learned_feedback": b_names, "graded_io": True,
+            "n_target": sizes[-1], "how": f"{compiled.how}; {dynamics_line(spec, errors)}", "learned_feedback": b_names, "graded_io": True,
             "n_layers": n_layers, "target_delay": n_layers - 1,
             "input_scale": spec.input_scale, "target_scale": spec.target_scale, "noise_std": spec.noise_std,
             "noise_sources": tuple(noise_source(l + 1) for l in range(n_layers - 1))}
