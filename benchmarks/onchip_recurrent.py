@@ -86,7 +86,8 @@ def main() -> None:
                     help="also print what a float linear readout (logistic regression) reaches on the chip "
                          "network's hidden spike counts before learning (seed 0): the information the "
                          "hidden layer already carries, against what the on-chip readout learns")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "onchip_recurrent"))
+    ap.add_argument("--out", default=None, help="results path without suffix (default: "
+                    "benchmarks/results/onchip_recurrent, _li for the leaky readout)")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -129,7 +130,7 @@ def main() -> None:
         circuits.append(circ)
         datas.append(chip_seqdigits(seed))
     c0 = circuits[0]
-    print(f"on chip: dw = {c0.meta['dw']}; dt = {c0.meta['dt']} (tag, κ = {c0.meta['kappa']:.3f}); "
+    print(f"on chip: dw = {c0.meta['dw']}; dt = {c0.meta['dt_tag']} (tag, κ = {c0.meta['kappa']:.3f}); "
           f"readout dw = {c0.meta['dw_out']}", flush=True)
     steps = 8 * args.row_steps
     if args.readout_ceiling:
@@ -148,11 +149,11 @@ def main() -> None:
     print(line_chip)
     print(line_gap, flush=True)
 
-    out = Path(args.out)
+    out = Path(args.out or ROOT / "benchmarks" / "results" / ("onchip_recurrent" + ("_li" if args.readout == "li" else "")))
     out.parent.mkdir(parents=True, exist_ok=True)
     record = {"seeds": seeds, "sizes": sizes, "args": vars(args), "float": float_acc, "float_same_epochs": float_same,
               "chip": chip_acc,
-              "chip_history": histories, "dw": c0.meta["dw"], "dt": c0.meta["dt"], "dw_out": c0.meta["dw_out"]}
+              "chip_history": histories, "dw": c0.meta["dw"], "dt": c0.meta["dt_tag"], "dw_out": c0.meta["dw_out"]}
     with atomic_path(out.with_suffix(".json"), suffix=".json") as tmp:
         Path(tmp).write_text(json.dumps(record, indent=1))
     md = ["# e-prop on chip: seqdigits", "", f"`python benchmarks/onchip_recurrent.py {' '.join(sys.argv[1:])}`", "",
@@ -164,7 +165,16 @@ def main() -> None:
           + " ".join(f"{a:.1f}" for a in float_same) + " |",
           f"| on chip (emulated fixed point, {args.epochs} epochs) | {np.mean(chip_acc):.2f} ± {np.std(chip_acc):.2f} | "
           + " ".join(f"{a:.1f}" for a in chip_acc) + " |", "",
-          line_gap, "", f"On chip: dw = `{c0.meta['dw']}`, dt = `{c0.meta['dt']}`, readout dw = `{c0.meta['dw_out']}`.", ""]
+          line_gap, "",
+          "What each side gets: float: rows injected as currents, one row per step (8 steps), the error "
+          f"softmax(readout) − y* of the whole sample (readout {args.readout}: "
+          + ("spike counts" if args.readout == "lif" else "mean potential") + f"), Adam lr {args.float_lr}, float "
+          f"weights; chip: rows rate-coded over {args.row_steps} steps each ({steps} steps + {args.blank} blank), "
+          "an error at every step (" + ("spiking error units e = g (z − y*)" if args.readout == "lif" else
+                                        "the leaky readout's own e = r − y*") +
+          f"), the engine's fixed-point products (lr {args.lr}, x{args.lr_decay}/epoch), 8-bit weights, "
+          "no optimiser state.", "",
+          f"On chip: dw = `{c0.meta['dw']}`, dt = `{c0.meta['dt_tag']}`, readout dw = `{c0.meta['dw_out']}`.", ""]
     with atomic_path(out.with_suffix(".md"), suffix=".md") as tmp:
         Path(tmp).write_text("\n".join(md))
     print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}")
