@@ -1,6 +1,6 @@
 """Recurrent networks on row-by-row MNIST-5k: local rules against BPTT on the same network.
 
-Rate RNN 28-H-10 (tanh, recurrent hidden layer, mean-over-time readout): BPTT (autograd),
+Rate RNN 28-H-10 (tanh, leaky recurrent hidden layer, mean-over-time readout): BPTT (autograd),
 DFA and sparse DFA (90 % zeros) per time step (Han et al. 2020).  Recurrent spiking network
 28-H-10 (recurrent LIF, LI readout, rows injected as currents): surrogate-gradient BPTT and
 random e-prop (Bellec et al. 2020).  Every rule of a model trains the same network from the
