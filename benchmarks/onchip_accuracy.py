@@ -50,7 +50,7 @@ def load(data_name: str, seed: int):
 
 
 def onchip(rule_name: str, data_name: str, hidden: list[int], seeds: list[int], epochs: int, lr: float,
-           lr_decay: float, samples: int | None) -> tuple[list[float], object, object]:
+           lr_decay: float, samples: int | None, steps: int | None = None) -> tuple[list[float], object, object]:
     """Final test accuracy per seed (seeds side by side as chips); (accs, first circuit, timing)."""
     from neurocredit.chip import session as S
     from neurocredit.chip.defaults import learning_circuit
@@ -59,6 +59,8 @@ def onchip(rule_name: str, data_name: str, hidden: list[int], seeds: list[int], 
     rule = resolve_rule(rule_name)
     sizes = sizes_for(data_name, hidden)
     timing = S.stream_timing(len(hidden))
+    if steps:
+        timing = S.StreamTiming(steps, timing.blank, timing.target_delay)
     circuits = [learning_circuit(rule, sizes, s, data_name, lr=lr) for s in seeds]
     _, hists = S.train_chips(circuits, [load(data_name, s) for s in seeds], epochs, seeds, steps=timing.steps,
                              blank=timing.blank, samples=samples, target_delay=timing.target_delay,
@@ -108,7 +110,7 @@ def ms(v: list[float]) -> str:
     return f"{100 * statistics.mean(v):.2f} ± {100 * sd:.2f}"
 
 
-HEADER = ("| data | network | rule | on chip % | float spiking % | chip − float pp | rate BP % | "
+HEADER = ("| data | network | steps | rule | on chip % | float spiking % | chip − float pp | rate BP % | "
           "chip per seed | epochs | synops/sample | learning updates/sample | µJ/sample (Loihi 1) | "
           "ms/sample (Loihi 1) | cores (Loihi 2) |")
 
@@ -118,7 +120,7 @@ def row_line(r: dict) -> str:
     c = r["cost"]
     cost = (f"{c['synops']:,.0f} | {c['updates']:,.0f} | {c['uJ']:.1f} | {c['ms']:.3f} | {c['cores']}" if c
             else "— | — | — | — | —")
-    return (f"| {r['data']} | {r['net']} | {r['rule']} | {ms(r['chip'])} | {ms(r['float'])} | {gap:+.2f} | "
+    return (f"| {r['data']} | {r['net']} | {r.get('steps', '')} | {r['rule']} | {ms(r['chip'])} | {ms(r['float'])} | {gap:+.2f} | "
             f"{ms(r['bp'])} | {' '.join(f'{100 * a:.1f}' for a in r['chip'])} | {r['epochs']} | {cost} |")
 
 
@@ -131,13 +133,13 @@ def save_row(row: dict) -> dict:
     with open(RESULTS / ".onchip_accuracy.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         rows = json.loads(store.read_text()) if store.exists() else []
-        key = lambda r: (r["data"], r["net"], r["rule"], r.get("quick", False))  # noqa: E731
+        key = lambda r: (r["data"], r["net"], r["rule"], r.get("quick", False), r.get("steps"))  # noqa: E731
         old = next((r for r in rows if key(r) == key(row)), None)
         if old is not None:             # a column this run skipped keeps its earlier figures
             row = {**row, **{k: old[k] for k in ("chip", "float", "bp", "cost", "epochs", "chip_seconds")
                              if k in old and not row.get(k)}}
         rows = sorted([r for r in rows if key(r) != key(row)] + [row], key=lambda r: (r.get("quick", False), r["data"],
-                                                                                        len(r["net"]), r["net"], r["rule"]))
+                                                                                        len(r["net"]), r["net"], r.get("steps", 0), r["rule"]))
         with atomic_path(store) as tmp:
             Path(tmp).write_text(json.dumps(rows, indent=1))
         lines = ["# On-chip learning accuracy (benchmarks/onchip_accuracy.py)", "",
@@ -208,6 +210,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=None, help="training samples per epoch on chip (default: all)")
     ap.add_argument("--float-epochs", type=int, default=None, help="0: skip the float column")
     ap.add_argument("--bp-epochs", type=int, default=None, help="0: skip the rate BP column")
+    ap.add_argument("--steps", type=int, default=None, help="input steps per sample, chip and float (default: "
+                    "chip.session.stream_timing's for the depth)")
     ap.add_argument("--no-chip", action="store_true", help="only the float and BP columns (rows keep their "
                     "on-chip figures)")
     ap.add_argument("--quick", action="store_true", help="1 seed, 1 epoch x 1000 samples, float 5 epochs (smoke)")
@@ -238,10 +242,12 @@ def main() -> None:
                 t0 = time.perf_counter()
                 from neurocredit.chip.session import stream_timing
                 timing = stream_timing(len(hidden))
+                if args.steps:
+                    timing = type(timing)(args.steps, timing.blank, timing.target_delay)
                 chip, circuit = [], None
                 if not args.no_chip:
                     chip, circuit, timing = onchip(rule.name, data_name, hidden, seeds, epochs, d["lr"], d["lr_decay"],
-                                                   samples)
+                                                   samples, args.steps)
                 t_chip = time.perf_counter() - t0
                 fe = args.float_epochs if args.float_epochs is not None else (5 if args.quick else FLOAT[data_name]["epochs"])
                 try:
