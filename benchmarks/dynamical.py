@@ -28,8 +28,8 @@ import torch
 from neurocredit.data import load_digits, teacher_student
 from neurocredit.io_utils import atomic_path
 from neurocredit.rules import get_rule
-from neurocredit.sim import dynamic_inversion
-from neurocredit.sim.dynamic_inversion import InstabilityError
+from neurocredit.sim import feedback_control
+from neurocredit.sim.feedback_control import InstabilityError
 from neurocredit.sim.losses import target_vector
 from neurocredit.sim.metrics import bp_reference, cosine
 from neurocredit.sim.network import Network
@@ -164,7 +164,7 @@ PAL_TRAIN = dict(epochs=10, lr=0.2, lr_feedback=1.0, batch_size=64, log_every=5)
 
 
 def pal_pair(hidden: int, seed: int):
-    from neurocredit.sim.pal import train_pal
+    from neurocredit.sim.noisy_prospective import train_pal
     data = teacher_student(**PAL_TASK, seed=seed)
     runs = {}
     for label, plastic in (("PAL", True), ("FA", False)):

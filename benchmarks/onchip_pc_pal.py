@@ -208,7 +208,7 @@ def pal_digits_chip(hidden: int, samples: int, seed: int, **overrides) -> tuple[
 
 
 def pal_digits_float(hidden: int, samples: int, seed: int, lr: float) -> tuple[float, float]:
-    """The same PAL in float (``neurocredit.sim.pal.train_pal``: the rule's dt, τ's, noise, 20 steps per
+    """The same PAL in float (``neurocredit.sim.noisy_prospective.train_pal``: the rule's dt, τ's, noise, 20 steps per
     sample, batch 1, η_B = lr · lr_scale) from the same initial W (the NIR graph's) and B, on the same
     ``samples`` training samples (train_pal's own order), ReLU hidden, linear output, MSE on one-hot targets:
     test accuracy before and after."""
@@ -220,7 +220,7 @@ def pal_digits_float(hidden: int, samples: int, seed: int, lr: float) -> tuple[f
     from neurocredit.data import Dataset, load_digits
     from neurocredit.rules import get_rule
     from neurocredit.sim.network import Network
-    from neurocredit.sim.pal import train_pal
+    from neurocredit.sim.noisy_prospective import train_pal
 
     rule, sizes = get_rule("pal"), [64, hidden, 10]
     data = load_digits(seed=seed, standardise=False)
@@ -248,7 +248,7 @@ def pal_digits_float(hidden: int, samples: int, seed: int, lr: float) -> tuple[f
 
 def part_pal_digits(args, seeds: list[int]) -> None:
     print(f"PAL on digits 64-{args.hidden_digits}-10, {args.samples} training samples, one epoch: on chip (emulator, "
-          f"lr {args.pal_lr or 'default'}{', dynamics from the rule' if args.pal_from_rule else ''}, 16 + 4 steps per sample) beside float PAL (sim.pal.train_pal, same initial "
+          f"lr {args.pal_lr or 'default'}{', dynamics from the rule' if args.pal_from_rule else ''}, 16 + 4 steps per sample) beside float PAL (sim.noisy_prospective.train_pal, same initial "
           f"W and B, same samples (its own order), 20 steps of dt per sample, batch 1, lr {args.float_lr}, "
           f"η_B = lr · lr_scale); seeds {seeds}; torch threads {torch.get_num_threads()}", flush=True)
     chip, flt = [], []

@@ -20,7 +20,7 @@ from neurocredit.io_utils import atomic_path
 from neurocredit.plots import plt
 from neurocredit.rules import get_rule
 from neurocredit.sim.network import Network
-from neurocredit.sim.pal import PALRun, train_pal
+from neurocredit.sim.noisy_prospective import PALRun, train_pal
 
 
 def run_pair(hidden: int, args: argparse.Namespace) -> dict[str, PALRun]:

@@ -7,7 +7,7 @@ import torch
 
 from neurocredit.data import load_digits
 from neurocredit.rules import get_rule
-from neurocredit.sim import dynamic_inversion as di
+from neurocredit.sim import feedback_control as di
 from neurocredit.sim.dynamics import get_scheme
 from neurocredit.sim.losses import output_error, target_vector
 from neurocredit.sim.network import Network

@@ -189,7 +189,7 @@ def test_feedback_rules_train_a_conv_net(name):
 # -- dynamic inversion ----------------------------------------------------------------
 
 def test_dynamic_inversion_fixed_point_is_the_leaky_inverse(batch):
-    from neurocredit.sim import dynamic_inversion as di
+    from neurocredit.sim import feedback_control as di
     x, y = batch
     rule = get_rule("di").with_params(steps=400, leak=1.0, tolerance=0.0)  # fixed steps: a fixed-point check
     net = Network([64, 40, 10], rule, "tanh", seed=0)
@@ -217,7 +217,7 @@ def test_dynamic_inversion_inverts_the_forward_map_when_the_leak_is_small(batch)
 
 
 def test_dynamic_inversion_refuses_or_warns_when_unstable(batch):
-    from neurocredit.sim.dynamic_inversion import DynamicInversionWarning, InstabilityError
+    from neurocredit.sim.feedback_control import DynamicInversionWarning, InstabilityError
     x, y = batch
     t = target_vector(y, 10, "ce")
     net = Network([64, 64, 48, 10], get_rule("di").with_params(leak=0.05), "tanh", seed=0)
@@ -243,7 +243,7 @@ def test_dynamic_inversion_instability_is_a_clean_cli_error(tmp_path, capsys):
 # -- PAL --------------------------------------------------------------------------------
 
 def test_pal_learns_backward_weights_that_align_with_w_transpose():
-    from neurocredit.sim.pal import feedback_angles, train_pal
+    from neurocredit.sim.noisy_prospective import feedback_angles, train_pal
     data = teacher_student(n_in=10, n_hidden=20, n_out=3, n_train=512, n_test=128, seed=0)
     net = Network([10, 16, 3], get_rule("pal"), "tanh", seed=1)
     start = feedback_angles(net)[0]
@@ -259,7 +259,7 @@ def test_pal_learns_backward_weights_that_align_with_w_transpose():
 
 
 def test_pal_updates_are_the_rules_terms():
-    from neurocredit.sim.pal import PALParams, PALState
+    from neurocredit.sim.noisy_prospective import PALParams, PALState
     net = Network([6, 5, 2], get_rule("pal"), "tanh", seed=0)
     state = PALState(net, 8, PALParams.from_rule(net), torch.Generator().manual_seed(0))
     x, t = torch.randn(8, 6), torch.randn(8, 2)
@@ -274,7 +274,7 @@ def test_pal_updates_are_the_rules_terms():
 
 
 def test_pal_prospective_rates_have_no_lag():
-    from neurocredit.sim.pal import PALParams, PALState
+    from neurocredit.sim.noisy_prospective import PALParams, PALState
     net = Network([6, 5, 2], get_rule("pal").with_params(noise_std=0.0), "tanh", seed=0)
     state = PALState(net, 4, PALParams.from_rule(net))
     x = torch.randn(4, 6)

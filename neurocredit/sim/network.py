@@ -37,10 +37,10 @@ class ForwardCache:
 
 
 SCHEME_MODULES: dict[str, str] = {
-    "predictive_coding": "neurocredit.sim.predictive_coding",
-    "activation_relaxation": "neurocredit.sim.activation_relaxation",
-    "dynamic_inversion": "neurocredit.sim.dynamic_inversion",
-    "pal": "neurocredit.sim.pal",
+    "predictive_coding": "neurocredit.sim.error_units",
+    "activation_relaxation": "neurocredit.sim.activity_settling",
+    "dynamic_inversion": "neurocredit.sim.feedback_control",
+    "pal": "neurocredit.sim.noisy_prospective",
 }
 """Modules that register a dynamical error scheme (loaded when a network's rule names one)."""
 
