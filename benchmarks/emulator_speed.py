@@ -7,6 +7,12 @@ chip, >= 500x aggregated over 64 chips).  The Lava run's learned weights are com
 emulator's on the same samples (they must be equal), and the first ``--ref-chips`` chips of the
 N-chip run with the reference engine (apply_series on every synapse, ``columns=False``): the
 active-column fast path must not change a weight.  Streams are built before the clocks start.
+The emulator runs the compiled kernel (``chip.kernels``, numba) where it covers the circuit; its
+compile (or cache load) is paid in a warm-up call and printed apart, and the numpy column path
+(``emulate_chips(kernel=False)``, the code before the kernel) is timed in the same run and its
+weights compared (``--numpy-path 0`` skips it).  Every timing is the median of ``--repeats`` runs
+(Lava's steady-state rate moves a lot with the machine's load); ``--threads`` sets torch's and
+numba's thread counts (the kernel spreads chips over numba's threads).
 
 Circuits: DFA (the rule's default spec) on digits 64-128-10 and MNIST-5k 784-256-10, from an
 untrained NIR graph (chip k from seed k), streamed as a training session streams
@@ -53,6 +59,13 @@ def learning_circuits(data_name: str, rule_name: str, seeds: list[int]):
     return circuits, S.stream_timing(len(sizes) - 2), load_data(data_name, seeds[0])
 
 
+def cpu_seconds() -> float:
+    """CPU seconds used so far by this process (all threads) and by its children that ended."""
+    import resource
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + ch.ru_utime + ch.ru_stime
+
+
 def learning_speed(data_name: str, args, say) -> None:
     """Print samples/s of 1 chip, of ``args.chips`` chips in one run, and of Lava with learning."""
     from neurocredit.chip import kernels as KN
@@ -82,19 +95,23 @@ def learning_speed(data_name: str, args, say) -> None:
         f"{'used' if plan is None else 'not used: ' + plan}; compile or cache load {KN.compile_seconds():.2f} s, "
         f"paid once per process, outside the clocks; every rate below is the median of {reps} runs")
 
-    def median_rate(run, n: int) -> tuple[float, object]:
-        times, out = [], None
+    cpu_rates: dict[str, float] = {}
+
+    def median_rate(run, n: int, key: str = "") -> tuple[float, object]:
+        times, cpus, out = [], [], None
         for _ in range(reps):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), cpu_seconds()
             out = run()
             times.append(time.perf_counter() - t)
+            cpus.append(cpu_seconds() - c)
+        cpu_rates[key] = n / max(sorted(cpus)[len(cpus) // 2], 1e-9)
         return n / sorted(times)[len(times) // 2], out
 
-    one, _ = median_rate(lambda: emulate_learning(circuits[0], one_stream, rng_seed=seeds[0]), n1)
+    one, _ = median_rate(lambda: emulate_learning(circuits[0], one_stream, rng_seed=seeds[0]), n1, "one")
     say(f"  emulator, 1 chip, {n1} samples:             {one:9.1f} samples/s")
     nk = max(1, args.chips_samples)
     streams = [stream(k, nk) for k in range(len(circuits))]
-    agg, (many_w, _) = median_rate(lambda: emulate_chips(circuits, streams, seeds), len(circuits) * nk)
+    agg, (many_w, _) = median_rate(lambda: emulate_chips(circuits, streams, seeds), len(circuits) * nk, "agg")
     each = agg / len(circuits)
     say(f"  emulator, {len(circuits)} chips in one run, {nk} samples each: {agg:9.1f} samples/s aggregate, "
         f"{each:.2f} samples/s per chip ({len(circuits) * nk / agg:.2f} s)")
@@ -120,16 +137,19 @@ def learning_speed(data_name: str, args, say) -> None:
     lava_1, lava_n = stream(0, 1), stream(0, nl)
     run_learning(circuits[0], lava_1, rng_seed=seeds[0])      # warm-up: imports, first compile
     runs = []
+    lava_cpu = []
     for _ in range(reps):       # Lava's rate moves with the load: the median of reps (1-sample, n-sample) pairs
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu_seconds()
         run_learning(circuits[0], lava_1, rng_seed=seeds[0])
-        t1 = time.perf_counter() - t
-        t = time.perf_counter()
+        t1, c1 = time.perf_counter() - t, cpu_seconds() - c
+        t, c = time.perf_counter(), cpu_seconds()
         lava_w, _ = run_learning(circuits[0], lava_n, rng_seed=seeds[0])
-        tn = time.perf_counter() - t
+        tn, cn = time.perf_counter() - t, cpu_seconds() - c
         runs.append(((nl - 1) / max(tn - t1, 1e-9), nl / tn, t1, tn))
+        lava_cpu.append((nl - 1) / max(cn - c1, 1e-9))
     runs.sort()
     lava_steady, lava_all, t1, tn = runs[len(runs) // 2]
+    lava_cpu_rate = sorted(lava_cpu)[len(lava_cpu) // 2]
     emu_w, _ = emulate_learning(circuits[0], lava_n, rng_seed=seeds[0])
     same = all(np.array_equal(lava_w[c.name], emu_w[c.name]) for c in circuits[0].plastic)
     say(f"  Lava with learning, {nl} samples: {tn:.1f} s -> {lava_all:.2f} samples/s all included, "
@@ -142,6 +162,10 @@ def learning_speed(data_name: str, args, say) -> None:
     say(f"  ratio {len(circuits)} chips aggregate / Lava:  {agg / lava_steady:8.1f}x steady state "
         f"({agg / lava_all:.1f}x all included); goal >= 500x over 64 chips: "
         f"{'met' if agg / lava_steady >= 500 and len(circuits) >= 64 else 'NOT met'}")
+    say(f"  per CPU-second (this process and its finished children, e.g. Lava's runtime processes; the machine's "
+        f"load moves wall time): emulator 1 chip {cpu_rates['one']:.1f}, {len(circuits)} chips "
+        f"{cpu_rates['agg']:.1f} samples per CPU-s; Lava {lava_cpu_rate:.2f} (steady state); ratios "
+        f"{cpu_rates['one'] / lava_cpu_rate:.1f}x, {cpu_rates['agg'] / lava_cpu_rate:.1f}x")
 
 
 def check_against_revision(rev: str, data_name: str, rules: list[str], n_chips: int, n: int, say) -> None:
