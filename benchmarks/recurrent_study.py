@@ -30,13 +30,18 @@ def parse_value(text: str):
 
 def report(rows: list[dict]) -> list[str]:
     """Every trial, grouped by data, model and rule: the settings set on top of the model's
-    defaults (``--set``), hidden size, epochs, seed, final and best test accuracy per epoch."""
+    defaults (``--set``) and the effective lr, schedule and (rate RNN) leak, hidden size, epochs,
+    seed, final and best test accuracy per epoch."""
     lines = ["| data | model | rule | hidden | epochs | seed | settings (--set) | final (%) "
              "| best epoch (%) |", "|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: (r["data"], r["model"], r["rule"], r["hidden"],
                                          r["epochs"], json.dumps(r["set"], sort_keys=True),
                                          r["seed"])):
-        settings = ", ".join(f"{k}={v}" for k, v in sorted(r["set"].items())) or "defaults"
+        shown = dict(r["set"])
+        for key in ("lr", "schedule") + (("leak",) if r["model"] == "rnn" else ()):
+            if key in r.get("config", {}):   # the effective value, also when it came from the file
+                shown[key] = r["config"][key]
+        settings = ", ".join(f"{k}={v}" for k, v in sorted(shown.items())) or "defaults"
         if r.get("rule_param"):
             settings += "; rule " + ", ".join(f"{k}={v}" for k, v in r["rule_param"].items())
         lines.append(f"| {r['data']} | {r['model']} | {r['rule']} | {r['hidden']} | {r['epochs']} "
@@ -59,6 +64,7 @@ def main() -> None:
     ap.add_argument("--log", default="runs/recurrent_study.jsonl")
     ap.add_argument("--report", action="store_true", help="print every trial in --log as a table")
     ap.add_argument("--md", default=None, help="with --report: write the table to this file")
+    # (trials logged before the defaults file existed carry lr and schedule in their --set)
     args = ap.parse_args()
     if args.report:
         lines = report([json.loads(x) for x in Path(args.log).read_text().splitlines() if x.strip()])
