@@ -102,7 +102,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--coding", default="rate", choices=["rate", "latency"],
                    help="input spike coding: rate (Bernoulli per step) or latency (one spike, earlier for brighter)")
     p.add_argument("--readout", default="li", choices=["li", "lif"],
-                   help="output layer: LI voltage readout, or LIF spikes (on-chip learning needs lif)")
+                   help="output layer: LI voltage readout (learns on chip as a leaky graded unit with its own error), or LIF spikes (spiking error units on chip)")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the split, init and feedback matrices")
     p.add_argument("--dt", type=positive_float, default=None, help=argparse.SUPPRESS)
     p.add_argument("--discretisation", default=None,

@@ -118,7 +118,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="train a spiking (LIF, rate-coded) network that `export --from` writes as NIR")
     p.add_argument("--steps", type=positive_int, default=20, help="time steps per sample (--spiking)")
     p.add_argument("--readout", default="li", choices=["li", "lif"],
-                   help="output layer (--spiking): LI voltage readout, or LIF spikes (on-chip learning needs lif)")
+                   help="output layer (--spiking): LI voltage readout (learns on chip as a leaky graded unit with its own error), or LIF spikes (spiking error units on chip)")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the split, init and batches")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     p.add_argument("--out", default="runs/train", help="output folder (model, metrics.json, curves.png)")
