@@ -293,3 +293,24 @@ def test_recurrent_training_stops_an_exploding_loss_and_keeps_epochs_on_ctrl_c(m
     with pytest.raises(KeyboardInterrupt) as info:
         train_recurrent(get_rule("dfa"), d, [8], "rnn", cfg)
     assert len(info.value.partial_result.history) == 1
+
+
+def test_train_command_takes_the_recurrent_defaults_and_the_options_given():
+    """`neurocredit train --model rnn|rsnn` reads sim/recurrent_defaults.toml (network and the
+    rule's measured optimiser settings); an option given on the command line wins."""
+    import argparse
+    from neurocredit.commands import train as T
+    from neurocredit.rules import get_rule
+    from neurocredit.sim.recurrent_train import default_config
+    parser = argparse.ArgumentParser()
+    T.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["train", "--model", "rnn", "--rule", "dfa"])
+    cfg = T._resolve_defaults(args, get_rule("dfa"))
+    want, hidden = default_config("rnn", "dfa")
+    assert (cfg.lr, cfg.leak, cfg.schedule, cfg.epochs) == (want.lr, want.leak, want.schedule, want.epochs)
+    assert args.hidden == hidden and args.epochs == want.epochs
+    args = parser.parse_args(["train", "--model", "rsnn", "--rule", "eprop", "--lr", "0.5", "--hidden", "7"])
+    cfg = T._resolve_defaults(args, get_rule("eprop"))
+    assert cfg.lr == 0.5 and args.hidden == [7] and cfg.epochs == default_config("rsnn", "eprop")[0].epochs
+    args = parser.parse_args(["train", "--rule", "fa"])
+    assert T._resolve_defaults(args, get_rule("fa")) is None and args.hidden == [256] and args.lr == 0.01

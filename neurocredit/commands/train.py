@@ -51,10 +51,11 @@ def run(args: argparse.Namespace) -> int:
         if recurrent and not data.temporal:
             raise UserError(f"--model {args.model} reads sequences; --data {args.data} is not one "
                             "(use seqdigits, rowmnist5k or spikepattern)")
+    recurrent_cfg = _resolve_defaults(args, rule)
     sizes = "-".join(map(str, [data.n_in, *args.hidden, data.n_out]))
     title = f"{rule.name} on {data.name}, {sizes}{' spiking' if args.spiking else ''}, seed {args.seed}"
     try:
-        result = _train(args, rule, data)
+        result = _train(args, rule, data, recurrent_cfg)
     except KeyboardInterrupt as exc:
         partial = getattr(exc, "partial_result", None)
         if partial is not None and partial.history:
@@ -76,14 +77,36 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train(args: argparse.Namespace, rule, data):
+MLP_DEFAULTS = {"hidden": [256], "epochs": 30, "batch_size": 32, "lr": 0.01, "momentum": 0.9,
+                "activation": "tanh", "optimizer": "adam", "readout": "li"}
+"""Defaults of a feed-forward run; a recurrent run (--model rnn|rsnn) takes its network and the
+rule's optimiser settings from sim/recurrent_defaults.toml (the measured choices), and only the
+options given on the command line override them."""
+
+
+def _resolve_defaults(args: argparse.Namespace, rule):
+    """Fill the options left unset (None): from MLP_DEFAULTS, or for a recurrent model from
+    :func:`neurocredit.sim.recurrent_train.default_config` (returned, with the options given
+    applied)."""
+    if args.model not in ("rnn", "rsnn"):
+        for key, value in MLP_DEFAULTS.items():
+            if getattr(args, key) is None:
+                setattr(args, key, value)
+        return None
+    from neurocredit.sim.recurrent_train import default_config
+    given = {k: getattr(args, k) for k in MLP_DEFAULTS if k != "hidden"}
+    try:
+        cfg, hidden = default_config(args.model, rule.name, hidden=args.hidden, seed=args.seed, **given)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    args.hidden, args.epochs = hidden, cfg.epochs
+    return cfg
+
+
+def _train(args: argparse.Namespace, rule, data, recurrent_cfg=None):
     if args.model in ("rnn", "rsnn"):
-        from neurocredit.sim.recurrent_train import RecurrentTrainConfig, train_recurrent
-        cfg = RecurrentTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                   optimizer=args.optimizer, momentum=args.momentum,
-                                   seed=args.seed, activation=args.activation,
-                                   readout=args.readout)
-        return train_recurrent(rule, data, args.hidden, args.model, cfg)
+        from neurocredit.sim.recurrent_train import train_recurrent
+        return train_recurrent(rule, data, args.hidden, args.model, recurrent_cfg)
     if args.spiking:
         from neurocredit.sim.spiking import SpikingConfig, SpikingTrainConfig, train_spiking
         cfg = SpikingTrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -103,21 +126,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="a library rule (see `neurocredit rules`) or a rule file (docs/rule_files.md)")
     p.add_argument("--data", default="digits", help="digits | mnist5k | teacher (--spiking: digits | mnist5k); sequences "
                         "(--model rnn|rsnn): seqdigits | rowmnist5k | spikepattern")
-    p.add_argument("--hidden", type=positive_int, nargs="+", default=[256], help="hidden layer sizes")
-    p.add_argument("--epochs", type=positive_int, default=30, help="passes over the training set")
-    p.add_argument("--batch-size", type=positive_int, default=32, help="samples per update")
-    p.add_argument("--lr", type=positive_float, default=0.01, help="learning rate η")
-    p.add_argument("--momentum", type=momentum, default=0.9, help="SGD momentum")
-    p.add_argument("--activation", default="tanh", help="hidden activation of a rate network")
+    p.add_argument("--hidden", type=positive_int, nargs="+", default=None,
+                   help="hidden layer sizes (default 256; --model rnn|rsnn: sim/recurrent_defaults.toml)")
+    p.add_argument("--epochs", type=positive_int, default=None,
+                   help="passes over the training set (default 30; rnn|rsnn: the rule's measured default)")
+    p.add_argument("--batch-size", type=positive_int, default=None, help="samples per update (default 32)")
+    p.add_argument("--lr", type=positive_float, default=None,
+                   help="learning rate η (default 0.01; rnn|rsnn: the rule's measured default)")
+    p.add_argument("--momentum", type=momentum, default=None, help="SGD momentum (default 0.9)")
+    p.add_argument("--activation", default=None, help="hidden activation of a rate network (default tanh)")
     p.add_argument("--model", default="mlp", choices=["mlp", "rnn", "rsnn"],
                    help="mlp (feed-forward); rnn: rate RNN, rsnn: recurrent LIF network, both "
                         "on sequences (--data seqdigits | rowmnist5k | spikepattern)")
-    p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"],
+    p.add_argument("--optimizer", default=None, choices=["adam", "sgd"],
                    help="optimiser of --model rnn|rsnn (the rule's −Δ is its gradient)")
     p.add_argument("--spiking", action="store_true",
                    help="train a spiking (LIF, rate-coded) network that `export --from` writes as NIR")
     p.add_argument("--steps", type=positive_int, default=20, help="time steps per sample (--spiking)")
-    p.add_argument("--readout", default="li", choices=["li", "lif"],
+    p.add_argument("--readout", default=None, choices=["li", "lif"],
                    help="output layer (--spiking): LI voltage readout (learns on chip as a leaky graded unit with its own error), or LIF spikes (spiking error units on chip)")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the split, init and batches")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
