@@ -390,12 +390,12 @@ def store_weights(c: Connection, out: np.ndarray, off: int, transpose: bool) -> 
     clipped to 8 bits for the sign mode, low bits dropped) into ``out[off:]``, as W [post, pre]
     or, with ``transpose``, as W^T [pre, post]."""
     w = np.asarray(c.weights)
-    w = (np.rint(w) if np.issubdtype(w.dtype, np.floating) else w).astype(np.int64)
+    w = w if w.dtype == np.float64 else w.astype(np.int64 if np.issubdtype(w.dtype, np.integer) else np.float64)
     mixed = int(c.sign_mode == "mixed")
     drop = 8 - c.num_weight_bits + mixed
     if drop < 0:
         import torch
-        w = fp.stored_weights(torch.as_tensor(w), c.sign_mode, c.num_weight_bits).numpy()
+        w = fp.stored_weights(torch.as_tensor(w).round().to(torch.int64), c.sign_mode, c.num_weight_bits).numpy()
         lo, hi, drop = -(2 ** 62), 2 ** 62, 0
     else:
         lo, hi = -(1 << 8) * mixed, (1 << 8) - 1
@@ -408,7 +408,8 @@ if numba is not None:
         n_post, n_pre = w.shape
         for i in range(n_post):
             for j in range(n_pre):
-                x = -w[i, j] if neg else w[i, j]
+                x = np.int64(np.rint(w[i, j]))          # torch's round: half to even
+                x = -x if neg else x
                 x = (min(max(x, lo), hi) >> drop) << drop
                 out[off + (j * n_post + i if transpose else i * n_pre + j)] = -x if neg else x
 
@@ -416,10 +417,12 @@ if numba is not None:
     def _unstore(W, off, transposed, out):
         n_chips, n_post, n_pre = out.shape
         for c in range(n_chips):
-            if transposed:
-                for j in range(n_pre):
-                    for i in range(n_post):
-                        out[c, i, j] = W[c, off + j * n_post + i]
+            if transposed:              # in 32 x 32 tiles (both sides stay in cache)
+                for j0 in range(0, n_pre, 32):
+                    for i0 in range(0, n_post, 32):
+                        for i in range(i0, min(i0 + 32, n_post)):
+                            for j in range(j0, min(j0 + 32, n_pre)):
+                                out[c, i, j] = W[c, off + j * n_post + i]
             else:
                 for i in range(n_post):
                     for j in range(n_pre):
