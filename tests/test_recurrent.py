@@ -168,6 +168,19 @@ def test_sparse_dfa_feedback_is_at_least_90_percent_zeros():
     assert 10 * int((B == 0).sum()) >= 9 * B.numel()
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sparse_dfa_feedback_gives_every_class_the_same_number_of_hidden_neurons(seed):
+    """Balanced sparse B: each hidden neuron hears exactly one class, each class drives
+    ⌊128/10⌋ or ⌈128/10⌉ neurons (an unbalanced draw gave 8 to 21), the draw depends on the seed."""
+    B = RateRNN([28, 128, 10], get_rule("sdfa"), seed=seed).net.B(0)
+    nz = B != 0
+    assert bool((nz.sum(1) == 1).all())
+    per_class = nz.sum(0)
+    assert int(per_class.min()) == 12 and int(per_class.max()) == 13
+    other = RateRNN([28, 128, 10], get_rule("sdfa"), seed=seed + 10).net.B(0)
+    assert not torch.equal(nz, other != 0)
+
+
 def test_recurrent_models_refuse_what_they_cannot_run():
     with pytest.raises(RecurrentRuleError, match="error dynamics"):
         RateRNN([4, 5, 3], get_rule("pc"))
