@@ -261,16 +261,16 @@ def main() -> None:
             print(f"wrote {out}")
         return
 
-    from neurocredit.lava import zoo
+    from neurocredit.chip import sample_graphs
     from neurocredit.chip.compile import compile_graph
     from neurocredit.lava.run import run_lava
     from neurocredit.chip.emulator import emulate
 
-    graph, info = zoo.digits_mlp(hidden=args.hidden, epochs=args.epochs, seed=args.seed, steps=20,
+    graph, info = sample_graphs.digits_mlp(hidden=args.hidden, epochs=args.epochs, seed=args.seed, steps=20,
                                  readout="lif")
     circuit = compile_graph(graph).fixed_circuit
     data = info["data"]
-    x_all = zoo.rate_code(data.x_test, args.steps, seed=args.seed + 7)
+    x_all = sample_graphs.rate_code(data.x_test, args.steps, seed=args.seed + 7)
     n = args.samples
     x = x_all[:, :n]
     names = [p.name for p in circuit.populations]

@@ -37,14 +37,14 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    from neurocredit.lava import zoo
+    from neurocredit.chip import sample_graphs
     from neurocredit.chip.compile import compile_graph
     from neurocredit.lava.report import format_report
     from neurocredit.lava.run import run_aligned
     from neurocredit.nir.simulate import simulate
 
     t0 = time.perf_counter()
-    graph, info = zoo.digits_mlp(hidden=args.hidden, epochs=args.epochs, seed=args.seed,
+    graph, info = sample_graphs.digits_mlp(hidden=args.hidden, epochs=args.epochs, seed=args.seed,
                                  steps=args.steps, readout=args.readout, rule=args.rule)
     data = info["data"]
     y = data.y_test.numpy()
@@ -54,7 +54,7 @@ def main() -> None:
     program = compile_graph(graph, fixed_point=True)
     print(format_report(program, True))
 
-    x = zoo.rate_code(data.x_test, args.steps, seed=args.seed + 1000)       # [T, 360, 64]
+    x = sample_graphs.rate_code(data.x_test, args.steps, seed=args.seed + 1000)       # [T, 360, 64]
     score = lambda out, idx: float((out.mean(0).argmax(1) == y[idx]).mean())  # noqa: E731
     full = np.arange(len(y))
     with torch.no_grad():

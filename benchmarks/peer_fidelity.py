@@ -5,7 +5,7 @@ agreement; plus the exact-timing check of float chip vs torch on graphs with bia
 
 The CNN is a ReLU network trained in torch (backprop, a few seconds) and converted to LIF neurons
 with nearly no leak by data-based threshold normalisation (each layer's 99.9th-percentile
-activation becomes its threshold), written with ``neurocredit.lava.zoo.cnn_graph``.  Both runs get
+activation becomes its threshold), written with ``neurocredit.chip.sample_graphs.cnn_graph``.  Both runs get
 the same seeded rate-coded spike trains; chip outputs are read in NIR time
 (``neurocredit.lava.run.run_aligned``: each Dense delays by one step).  Optionally the first
 ``--lava-samples`` test samples also run in Lava fixed point and are checked against the emulator.
@@ -58,17 +58,17 @@ def train_relu_cnn(data, c1: int, c2: int, epochs: int, seed: int) -> dict:
 def cnn_fidelity(args) -> list[str]:
     from neurocredit.chip.compile import compile_graph
     from neurocredit.data import load_digits
-    from neurocredit.lava import zoo
+    from neurocredit.chip import sample_graphs
     from neurocredit.lava.run import run_aligned
     from neurocredit.nir.simulate import simulate
 
     data = load_digits(seed=args.seed, standardise=False)
     t0 = time.perf_counter()
     w = train_relu_cnn(data, 8, 16, args.epochs, args.seed)
-    graph = zoo.cnn_graph(seed=args.seed, channels=(8, 16), weights=w, tau=1.0)
+    graph = sample_graphs.cnn_graph(seed=args.seed, channels=(8, 16), weights=w, tau=1.0)
     program = compile_graph(graph, fixed_point=True)
     n = len(data.y_test) if args.samples is None else args.samples
-    x = zoo.rate_code(data.x_test[:n], args.steps, seed=args.seed + 1)      # [T, N, 64]
+    x = sample_graphs.rate_code(data.x_test[:n], args.steps, seed=args.seed + 1)      # [T, N, 64]
     y = data.y_test[:n].numpy()
     with torch.no_grad():
         ref = simulate(graph, torch.as_tensor(x.reshape(args.steps, n, 1, 8, 8), dtype=torch.float32),
@@ -77,7 +77,7 @@ def cnn_fidelity(args) -> list[str]:
     flt = run_aligned(program, x, backend="emulator", fixed_point=False)["output"]
     from neurocredit.chip.quantise import calibrate
     t1 = time.perf_counter()
-    cal = calibrate(program, zoo.rate_code(data.x_train[:args.calib_samples], args.steps, seed=args.seed + 20))
+    cal = calibrate(program, sample_graphs.rate_code(data.x_train[:args.calib_samples], args.steps, seed=args.seed + 20))
     t_cal = time.perf_counter() - t1
     calib = run_aligned(cal.program, x, backend="emulator", fixed_point=True)["output"]
     pred = {k: v.reshape(args.steps, n, -1).sum(axis=0).argmax(axis=1) for k, v in
@@ -119,17 +119,17 @@ def timing(args) -> list[str]:
     from neurocredit.chip.compile import compile_graph
     from neurocredit.chip.emulator import emulate
     from neurocredit.chip.timing import CLOCK, ONSET
-    from neurocredit.lava import zoo
+    from neurocredit.chip import sample_graphs
     from neurocredit.nir.simulate import simulate
 
     lines = ["Float chip vs torch, graphs with Affine biases and leaks (v_leak != 0), 200 steps, 4 samples:"]
     for seed, rec in ((3, False), (4, True), (8, True)):
-        g = zoo.random_graph(seed=seed, recurrent=rec, bias=True, hidden=(16, 12))
+        g = sample_graphs.random_graph(seed=seed, recurrent=rec, bias=True, hidden=(16, 12))
         rng = np.random.default_rng(seed)
         for node in g.nodes.values():
             if type(node).__name__ in ("LIF", "CubaLIF"):
                 node.v_leak[:] = rng.normal(0, 0.3)
-        x = zoo.rate_code(rng.random((4, 10)), 200, seed=seed, max_rate=0.5)
+        x = sample_graphs.rate_code(rng.random((4, 10)), 200, seed=seed, max_rate=0.5)
         row = []
         for exact in (False, True):
             p = compile_graph(g, fixed_point=False, exact_timing=exact)
@@ -151,7 +151,7 @@ def train_rsynaptic(data, hidden: int, steps: int, epochs: int, seed: int):
     import snntorch as snn
     from snntorch.export_nir import export_to_nir
 
-    from neurocredit.lava import zoo
+    from neurocredit.chip import sample_graphs
 
     torch.manual_seed(seed)
 
@@ -181,7 +181,7 @@ def train_rsynaptic(data, hidden: int, steps: int, epochs: int, seed: int):
 
     net = Net()
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    xtr = torch.as_tensor(zoo.rate_code(data.x_train, steps, seed=seed + 10), dtype=torch.float32)
+    xtr = torch.as_tensor(sample_graphs.rate_code(data.x_train, steps, seed=seed + 10), dtype=torch.float32)
     ytr = data.y_train.long()
     g = torch.Generator().manual_seed(seed)
     for _ in range(epochs):
@@ -203,7 +203,7 @@ def rsnn_quantisation(args) -> list[str]:
     from neurocredit.chip.emulator import emulate
     from neurocredit.chip.quantise import calibrate, count_correlation, spike_agreement
     from neurocredit.data import load_digits
-    from neurocredit.lava import zoo
+    from neurocredit.chip import sample_graphs
     from neurocredit.lava.run import run_aligned
     from neurocredit.nir.simulate import simulate
 
@@ -214,12 +214,12 @@ def rsnn_quantisation(args) -> list[str]:
     t_train = time.perf_counter() - t0
     program = compile_graph(graph, fixed_point=True)
     # calibration: rate-coded training digits (never the test set), another seed than training
-    xc = zoo.rate_code(data.x_train[:args.calib_samples], steps, seed=args.seed + 20)
+    xc = sample_graphs.rate_code(data.x_train[:args.calib_samples], steps, seed=args.seed + 20)
     t0 = time.perf_counter()
     cal = calibrate(program, xc)
     t_cal = time.perf_counter() - t0
     n = len(data.y_test) if args.samples is None else args.samples
-    x = zoo.rate_code(data.x_test[:n], steps, seed=args.seed + 1)
+    x = sample_graphs.rate_code(data.x_test[:n], steps, seed=args.seed + 1)
     y = data.y_test[:n].numpy()
     with torch.no_grad():
         ref = simulate(graph, torch.as_tensor(x, dtype=torch.float32), dt=program.dt).numpy()

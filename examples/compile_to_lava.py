@@ -33,7 +33,7 @@ def main() -> None:
     import nir
 
     from neurocredit.io_utils import atomic_path
-    from neurocredit.lava import zoo
+    from neurocredit.chip import sample_graphs
     from neurocredit.chip.compile import compile_graph
     from neurocredit.lava.report import format_report
     from neurocredit.lava.run import run_aligned, run_lava
@@ -42,7 +42,7 @@ def main() -> None:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    graph, info = zoo.digits_mlp(hidden=args.hidden, epochs=args.epochs, seed=args.seed,
+    graph, info = sample_graphs.digits_mlp(hidden=args.hidden, epochs=args.epochs, seed=args.seed,
                                  steps=args.steps, readout="li")
     path = out / "digits.nir"
     with atomic_path(path, suffix=".nir") as tmp:
@@ -54,7 +54,7 @@ def main() -> None:
 
     data = info["data"]
     n = args.samples
-    x = zoo.rate_code(data.x_test[:n], args.steps, seed=args.seed + 1)
+    x = sample_graphs.rate_code(data.x_test[:n], args.steps, seed=args.seed + 1)
     y = data.y_test[:n].numpy()
     lava = run_aligned(program, x, backend="lava", seed=args.seed)["output"]
     emu = run_aligned(program, x, backend="emulator")["output"]

@@ -17,7 +17,7 @@ from neurocredit.chip import session as S
 from neurocredit.chip.compile import compile_graph
 from neurocredit.chip.emulator import emulate_learning
 from neurocredit.chip.ir import INPUT, TARGET
-from neurocredit.lava import zoo
+from neurocredit.chip import sample_graphs
 from neurocredit.rules import RULES, resolve_rule
 
 RULE_FILES = sorted(str(p) for p in (Path(__file__).resolve().parents[1] / "examples" / "rules").glob("*.toml"))
@@ -26,7 +26,7 @@ STEPS = 60
 
 
 def _circuit(rule, hidden=(12, 8), seed=0):
-    g = zoo.random_graph(seed=seed, n_in=10, hidden=hidden, n_out=4, recurrent=False, bias=False)
+    g = sample_graphs.random_graph(seed=seed, n_in=10, hidden=hidden, n_out=4, recurrent=False, bias=False)
     prog = compile_graph(g)
     sizes = [10, *hidden, 4]
     spec = C.default_spec(rule, len(hidden), third_shift=2, mirror_steps=STEPS)

@@ -17,7 +17,7 @@ from neurocredit.chip.emulator import emulate_learning
 from neurocredit.chip.extensions import extension_table
 from neurocredit.chip.ir import INPUT, TARGET, Connection, ProductSeries
 from neurocredit.chip.plasticity import compile_terms
-from neurocredit.lava import zoo
+from neurocredit.chip import sample_graphs
 from neurocredit.rules import RULES
 from neurocredit.rules.dynamical import PC_GAMMA_TERMS
 
@@ -26,7 +26,7 @@ EXTENDED = ("ia", "pc_relaxed")
 
 
 def _circuit(rule, seed=3):
-    g = zoo.random_graph(seed=seed, n_in=10, hidden=(12, 8), n_out=4, recurrent=False, bias=False)
+    g = sample_graphs.random_graph(seed=seed, n_in=10, hidden=(12, 8), n_out=4, recurrent=False, bias=False)
     base = compile_graph(g).fixed_circuit
     spec = C.default_spec(rule, 2, third_shift=2)
     return C.build_circuit(base, rule, C.random_feedback(rule, [10, 12, 8, 4], seed), spec)

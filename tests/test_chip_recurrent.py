@@ -15,7 +15,7 @@ from neurocredit.chip.compile import compile_graph
 from neurocredit.chip.emulator import emulate_learning
 from neurocredit.chip.errors import OnChipError
 from neurocredit.chip.ir import INPUT, TARGET
-from neurocredit.lava import zoo
+from neurocredit.chip import sample_graphs
 from neurocredit.rules import get_rule
 from neurocredit.rules.factors import Factor
 from neurocredit.rules.rule import Rule, Term
@@ -25,7 +25,7 @@ STEPS = 80
 
 def _circuit(seed=3, hidden=12, n_in=10, n_out=4):
     rule = get_rule("eprop")
-    g = zoo.random_graph(seed=seed, n_in=n_in, hidden=(hidden,), n_out=n_out, recurrent=True, bias=False)
+    g = sample_graphs.random_graph(seed=seed, n_in=n_in, hidden=(hidden,), n_out=n_out, recurrent=True, bias=False)
     base = compile_graph(g, exact_timing=False).fixed_circuit
     spec = C.default_spec(rule, 1, third_shift=2)
     return C.build_circuit(base, rule, C.random_feedback(rule, [n_in, hidden, n_out], seed), spec)

@@ -11,7 +11,7 @@ import torch
 
 from neurocredit.chip.compile import compile_graph
 from neurocredit.chip.emulator import emulate
-from neurocredit.lava import zoo
+from neurocredit.chip import sample_graphs
 from neurocredit.nir.simulate import simulate
 
 LAYERS = ["lif1", "lif2", "lif3"]
@@ -19,8 +19,8 @@ LAYERS = ["lif1", "lif2", "lif3"]
 
 @pytest.fixture(scope="module")
 def cnn():
-    graph = zoo.cnn_graph(seed=0)
-    x = zoo.rate_code(np.random.default_rng(1).random((2, 64)), 100, seed=1, max_rate=0.5)
+    graph = sample_graphs.cnn_graph(seed=0)
+    x = sample_graphs.rate_code(np.random.default_rng(1).random((2, 64)), 100, seed=1, max_rate=0.5)
     return graph, compile_graph(graph), x
 
 

@@ -21,7 +21,7 @@ from neurocredit.chip.compile import compile_graph
 from neurocredit.chip.emulator import (EngineRandoms, apply_series, column_products, column_sum, emulate_chips,
                                        learn_columns, padded_columns, trace_values)
 from neurocredit.chip.ir import INPUT, TARGET, Product, ProductSeries
-from neurocredit.lava import zoo
+from neurocredit.chip import sample_graphs
 from neurocredit.rules import resolve_rule
 
 SERIES = {
@@ -95,7 +95,7 @@ def test_column_sum_equals_the_dense_product():
 
 
 def _circuit(rule, seed, sparse=False):
-    g = zoo.random_graph(seed=seed, n_in=10, hidden=(12,), n_out=4, recurrent=False, bias=False)
+    g = sample_graphs.random_graph(seed=seed, n_in=10, hidden=(12,), n_out=4, recurrent=False, bias=False)
     spec = C.default_spec(rule, 1, third_shift=2, mirror_steps=40)
     fb = C.random_feedback(rule, [10, 12, 4], seed)
     return C.build_circuit(compile_graph(g).fixed_circuit, rule, fb, spec)

@@ -6,7 +6,7 @@ import nir
 import numpy as np
 import pytest
 
-from neurocredit.lava import zoo
+from neurocredit.chip import sample_graphs
 from neurocredit.lava.acceptance import target_report
 from neurocredit.chip.compile import CompileError, compile_graph
 from neurocredit.chip.profile import load_profile
@@ -29,7 +29,7 @@ def mlp(n_in=6, h=5, o=3, w1=None, kind="LIF", seed=0, **lif):
 
 # -- structure and conversions ----------------------------------------------------------
 def test_snntorch_graph_compiles_with_recurrence_and_cubalif():
-    g = zoo.snntorch_graph(seed=1)
+    g = sample_graphs.snntorch_graph(seed=1)
     p = compile_graph(g)
     kinds = {l.name: l.kind for l in p.layers}
     assert kinds == {"lif1": "LIF", "lif2": "CubaLIF", "rlif.lif": "LIF", "clock": "onset", "onset": "onset"}
@@ -70,7 +70,7 @@ def test_gains_thresholds_and_bias_are_folded():
 
 def test_fixed_point_parameters_fit_the_profile_and_error_is_small():
     prof = load_profile("loihi2")
-    for g in (zoo.random_graph(seed=2), zoo.snntorch_graph(seed=2)):
+    for g in (sample_graphs.random_graph(seed=2), sample_graphs.snntorch_graph(seed=2)):
         p = compile_graph(g)
         for pop in p.fixed_circuit.populations:
             if pop.name in ("clock", "onset"):
@@ -97,7 +97,7 @@ def test_dt_changes_decays():
 
 
 def test_resource_report_counts(capsys):
-    g = zoo.random_graph(seed=0, n_in=10, hidden=(16,), n_out=4, recurrent=True)
+    g = sample_graphs.random_graph(seed=0, n_in=10, hidden=(16,), n_out=4, recurrent=True)
     p = compile_graph(g)
     # + the onset populations (2 x depth 2, one shared core) and lif1's bias drive from the clock
     assert p.totals == {"neurons": 20 + 4, "synapses": 16 * (10 + 16) + 4 * 16 + 2 * 4 + 16, "cores": 3}
@@ -174,7 +174,7 @@ def test_refuses_per_neuron_tau_and_nonzero_reset():
 
 
 def test_target_report_lists_every_node():
-    rows = dict((n, (ok, why)) for n, ok, why in target_report(zoo.snntorch_graph()))
+    rows = dict((n, (ok, why)) for n, ok, why in target_report(sample_graphs.snntorch_graph()))
     assert rows["lif1"][0] and "Lava LIF" in rows["lif1"][1]
     assert rows["rlif.w_rec"][0] and "Dense" in rows["rlif.w_rec"][1]
     assert rows["input"][0] and rows["output"][0]
@@ -207,7 +207,7 @@ def cli(*args):
 
 def test_cli_compile_prints_report_and_refusal(tmp_path):
     ok, bad = tmp_path / "ok.nir", tmp_path / "bad.nir"
-    nir.write(str(ok), zoo.random_graph(seed=4))
+    nir.write(str(ok), sample_graphs.random_graph(seed=4))
     nir.write(str(bad), mlp(w1=np.full((2, 4000), 5.0)))
     out = cli("compile", str(ok), "--target", "loihi2", "--fixed-point")
     assert out.returncode == 0, out.stderr
@@ -222,7 +222,7 @@ def test_cli_compile_prints_report_and_refusal(tmp_path):
 def test_refuses_a_graph_trained_with_subtract_reset():
     from neurocredit.nir.schema import META_KEY
     import json
-    graph, _ = zoo.digits_mlp(hidden=8, epochs=1, steps=5)
+    graph, _ = sample_graphs.digits_mlp(hidden=8, epochs=1, steps=5)
     compile_graph(graph)                                   # zero reset: accepted
     spec = json.loads(graph.metadata[META_KEY])
     spec["discretisation"] = {"mode": "snntorch", "reset": "subtract", "reset_delay": True}
@@ -233,7 +233,7 @@ def test_refuses_a_graph_trained_with_subtract_reset():
 
 def test_cli_run_emulator_and_torch(tmp_path):
     path = tmp_path / "g.nir"
-    nir.write(str(path), zoo.random_graph(seed=2, bias=False))
+    nir.write(str(path), sample_graphs.random_graph(seed=2, bias=False))
     outs = {}
     for backend in ("emulator", "torch"):
         out = cli("run", str(path), "--backend", backend, "--steps", "60", "--rate", "0.5",

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from neurocredit.lava import zoo
+from neurocredit.chip import sample_graphs
 from neurocredit.chip.compile import compile_graph
 from neurocredit.chip.emulator import emulate
 
@@ -51,8 +51,8 @@ def assert_same(circuit, x, seed=0):
 
 @pytest.fixture(scope="module", params=["lif", "li"])
 def digits(request):
-    graph, info = zoo.digits_mlp(hidden=24, epochs=2, seed=0, steps=20, readout=request.param)
-    x = zoo.rate_code(info["data"].x_test[:1], STEPS, seed=1)
+    graph, info = sample_graphs.digits_mlp(hidden=24, epochs=2, seed=0, steps=20, readout=request.param)
+    x = sample_graphs.rate_code(info["data"].x_test[:1], STEPS, seed=1)
     return graph, x
 
 
@@ -68,7 +68,7 @@ def test_lava_session_stops_the_runtime_on_error():
     from lava.magma.core.run_configs import Loihi2SimCfg
 
     from neurocredit.lava.run import build, lava_session
-    circuit = compile_graph(zoo.random_graph(seed=1, hidden=(4,))).fixed_circuit
+    circuit = compile_graph(sample_graphs.random_graph(seed=1, hidden=(4,))).fixed_circuit
     net = build(circuit, np.ones((circuit.n_in, 5), dtype=np.int64), circuit.outputs)
     with pytest.raises(RuntimeError, match="boom"):
         with lava_session(net) as proc:
@@ -79,29 +79,29 @@ def test_lava_session_stops_the_runtime_on_error():
 
 
 def test_fixed_point_snntorch_graph_spike_for_spike():
-    graph = zoo.snntorch_graph(seed=0)
-    x = zoo.rate_code(np.full((1, 8), 0.6), STEPS, seed=2)
+    graph = sample_graphs.snntorch_graph(seed=0)
+    x = sample_graphs.rate_code(np.full((1, 8), 0.6), STEPS, seed=2)
     assert assert_same(compile_graph(graph).fixed_circuit, x) > 50
 
 
 def test_fixed_point_random_recurrent_graph_spike_for_spike():
-    graph = zoo.random_graph(seed=5, recurrent=True)
-    x = zoo.rate_code(np.random.default_rng(5).random((1, 10)), STEPS, seed=3, max_rate=0.6)
+    graph = sample_graphs.random_graph(seed=5, recurrent=True)
+    x = sample_graphs.rate_code(np.random.default_rng(5).random((1, 10)), STEPS, seed=3, max_rate=0.6)
     assert assert_same(compile_graph(graph).fixed_circuit, x) > 50
 
 
 def test_fixed_point_several_samples_reset_between_samples():
-    graph = zoo.random_graph(seed=6, recurrent=True, hidden=(8,))
-    x = zoo.rate_code(np.random.default_rng(6).random((3, 10)), 40, seed=4, max_rate=0.6)
+    graph = sample_graphs.random_graph(seed=6, recurrent=True, hidden=(8,))
+    x = sample_graphs.rate_code(np.random.default_rng(6).random((3, 10)), 40, seed=4, max_rate=0.6)
     assert assert_same(compile_graph(graph).fixed_circuit, x) > 20
 
 
 def test_float_lava_equals_float_emulator_and_torch_simulation():
     simulate = pytest.importorskip("neurocredit.nir.simulate").simulate
-    graph = zoo.random_graph(seed=7, recurrent=True, bias=False)
+    graph = sample_graphs.random_graph(seed=7, recurrent=True, bias=False)
     program = compile_graph(graph, fixed_point=False)
     circuit = program.float_circuit
-    x = zoo.rate_code(np.random.default_rng(7).random((1, 10)), STEPS, seed=5, max_rate=0.6)
+    x = sample_graphs.rate_code(np.random.default_rng(7).random((1, 10)), STEPS, seed=5, max_rate=0.6)
     names = all_pops(circuit)
     lava = run_lava(circuit, x, record=names)
     emu = emulate(circuit, x, record=names)
@@ -117,9 +117,9 @@ def test_float_lava_equals_float_emulator_and_torch_simulation():
 def test_float_with_bias_exact_feedforward():
     """Affine biases: the float emulator equals torch spike for spike (shifted by depth)."""
     simulate = pytest.importorskip("neurocredit.nir.simulate").simulate
-    graph = zoo.random_graph(seed=3, recurrent=False, bias=True)
+    graph = sample_graphs.random_graph(seed=3, recurrent=False, bias=True)
     program = compile_graph(graph, fixed_point=False)
-    x = zoo.rate_code(np.random.default_rng(3).random((4, 10)), STEPS, seed=3, max_rate=0.5)
+    x = sample_graphs.rate_code(np.random.default_rng(3).random((4, 10)), STEPS, seed=3, max_rate=0.5)
     names = [p.name for p in program.float_circuit.populations if p.name in program.depth]
     emu = emulate(program.float_circuit, x, record=names)
     _, ref = simulate(graph, torch.as_tensor(x, dtype=torch.float32), dt=program.dt, record=True)
@@ -133,7 +133,7 @@ def test_cli_run_lava_equals_emulator(tmp_path):
 
     from neurocredit.cli import main
     path = tmp_path / "g.nir"
-    nir.write(str(path), zoo.snntorch_graph(seed=3))
+    nir.write(str(path), sample_graphs.snntorch_graph(seed=3))
     spikes = {}
     for backend in ("lava", "emulator"):
         code = main(["run", str(path), "--backend", backend, "--steps", "50", "--batch", "2",

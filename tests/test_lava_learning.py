@@ -14,7 +14,7 @@ from neurocredit.chip.errors import OnChipError
 from neurocredit.chip.ir import INPUT, TARGET
 from neurocredit.chip.plasticity import compile_terms, scale_series, scaling_constant
 from neurocredit.chip.profile import load_profile
-from neurocredit.lava import zoo
+from neurocredit.chip import sample_graphs
 from neurocredit.rules import get_rule
 
 STEPS = 60
@@ -22,7 +22,7 @@ STEPS = 60
 
 def circuit(rule_name, hidden, seed=0, spec=None):
     rng = np.random.default_rng(seed)
-    g = zoo.random_graph(seed=seed, n_in=10, hidden=hidden, n_out=4, recurrent=False, bias=False)
+    g = sample_graphs.random_graph(seed=seed, n_in=10, hidden=hidden, n_out=4, recurrent=False, bias=False)
     base = compile_graph(g).fixed_circuit
     sizes = list(hidden) + [4]
     rule = get_rule(rule_name)

@@ -24,11 +24,11 @@ from neurocredit.chip import circuits as C
 from neurocredit.chip.compile import compile_graph
 from neurocredit.chip.emulator import emulate_learning
 from neurocredit.chip.ir import INPUT, TARGET
-from neurocredit.lava import zoo
+from neurocredit.chip import sample_graphs
 from neurocredit.lava.backend import run_learning
 from neurocredit.rules import resolve_rule
 rule = resolve_rule("fa")
-g = zoo.random_graph(seed=0, n_in=6, hidden=(5,), n_out=3, recurrent=False, bias=False)
+g = sample_graphs.random_graph(seed=0, n_in=6, hidden=(5,), n_out=3, recurrent=False, bias=False)
 circ = C.build_circuit(compile_graph(g).fixed_circuit, rule, C.random_feedback(rule, [6, 5, 3], 0),
                        C.default_spec(rule, 1, third_shift=2))
 rng = np.random.default_rng(1)

@@ -13,7 +13,7 @@ from neurocredit.chip.emulator import emulate_learning
 from neurocredit.chip.errors import OnChipError
 from neurocredit.chip.ir import INPUT, TARGET
 from neurocredit.chip.plasticity import compile_terms
-from neurocredit.lava import zoo
+from neurocredit.chip import sample_graphs
 from neurocredit.rules import get_rule
 from neurocredit.rules.locality import check_locality
 
@@ -81,7 +81,7 @@ def test_pc_weight_decay_compiles_to_a_decimated_product():
 
 
 def _circuit(hidden=(12,), seed=0, shift=4):
-    g = zoo.random_graph(seed=seed, n_in=10, hidden=hidden, n_out=4, recurrent=False, bias=False)
+    g = sample_graphs.random_graph(seed=seed, n_in=10, hidden=hidden, n_out=4, recurrent=False, bias=False)
     base = compile_graph(g).fixed_circuit
     sizes = [10, *hidden, 4]
     return C.build_circuit(base, PC_ONCHIP, initial_backward(sizes, seed + 1), C.OnChipSpec(third_shift=shift))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from neurocredit.cli import main
-from neurocredit.lava import zoo
+from neurocredit.chip import sample_graphs
 from neurocredit.nir.conventions import detect
 
 
@@ -37,16 +37,16 @@ def _sinabs_if(n_in=5, h=6, o=3, seed=0):
 
 
 def test_conventions_recovered_from_the_file(tmp_path):
-    assert detect(zoo.snntorch_graph(seed=0)).producer == "snntorch"
-    assert detect(zoo.snntorch_graph(seed=0)).dt == pytest.approx(1e-4)
-    assert detect(zoo.random_graph(seed=1)).dt == pytest.approx(1e-4)
+    assert detect(sample_graphs.snntorch_graph(seed=0)).producer == "snntorch"
+    assert detect(sample_graphs.snntorch_graph(seed=0)).dt == pytest.approx(1e-4)
+    assert detect(sample_graphs.random_graph(seed=1)).dt == pytest.approx(1e-4)
     s = detect(_sinabs_if())
     assert (s.producer, s.dt) == ("sinabs", 1.0)
     from neurocredit.nir.load import read_graph
     rock = detect(read_graph(_rockpool(tmp_path)))
     assert rock.producer == "rockpool" and rock.dt == pytest.approx(1e-3, rel=1e-3)
     # a graph whose neurons disagree keeps the default and says so
-    g = zoo.random_graph(seed=1, hidden=(4,))
+    g = sample_graphs.random_graph(seed=1, hidden=(4,))
     g.nodes["lif1"].r[:] = g.nodes["lif1"].r * np.linspace(1, 3, 4)
     assert detect(g).producer == "unknown" and detect(g).dt == 1e-4
 

@@ -10,7 +10,7 @@ import pytest
 
 from neurocredit.chip.compile import compile_graph
 from neurocredit.chip.quantise import calibrate, count_correlation, poisson_inputs, spike_agreement
-from neurocredit.lava import zoo
+from neurocredit.chip import sample_graphs
 
 
 def test_agreement_definitions():
@@ -26,7 +26,7 @@ def test_agreement_definitions():
 
 @pytest.mark.parametrize("seed,recurrent", [(4, True), (5, False)])
 def test_search_never_worse_than_default_and_default_is_the_compilers(seed, recurrent):
-    g = zoo.random_graph(seed=seed, recurrent=recurrent, bias=True, hidden=(12,))
+    g = sample_graphs.random_graph(seed=seed, recurrent=recurrent, bias=True, hidden=(12,))
     program = compile_graph(g, fixed_point=True)
     x = poisson_inputs(program.float_circuit.n_in, 50, 12, seed=seed)
     cal = calibrate(program, x)
@@ -48,7 +48,7 @@ def test_search_never_worse_than_default_and_default_is_the_compilers(seed, recu
 
 
 def test_badly_scaled_layer_is_fixed_by_the_search():
-    g = zoo.random_graph(seed=3, recurrent=False, bias=False, hidden=(16,))
+    g = sample_graphs.random_graph(seed=3, recurrent=False, bias=False, hidden=(16,))
     w = g.nodes["fc1"].weight
     w[0, 0] = 40 * np.abs(w).max()      # one outlier: the default exponent zeroes the rest
     program = compile_graph(g, fixed_point=True)
@@ -67,7 +67,7 @@ def test_badly_scaled_layer_is_fixed_by_the_search():
 
 
 def test_compile_min_agreement_refuses_in_one_line(tmp_path):
-    g = zoo.random_graph(seed=4, recurrent=True, bias=True, hidden=(12,))
+    g = sample_graphs.random_graph(seed=4, recurrent=True, bias=True, hidden=(12,))
     path = tmp_path / "g.nir"
     nir.write(str(path), g)
     cmd = [sys.executable, "-m", "neurocredit.cli", "compile", str(path), "--calibrate", "--steps", "40",
@@ -91,7 +91,7 @@ def test_layer_fed_float_inputs_reproduces_the_float_circuit():
     from neurocredit.chip.ir import INPUT
     from neurocredit.chip.quantise import _sub_circuit
 
-    program = compile_graph(zoo.random_graph(seed=8, recurrent=True, bias=True, hidden=(12, 10)), fixed_point=True)
+    program = compile_graph(sample_graphs.random_graph(seed=8, recurrent=True, bias=True, hidden=(12, 10)), fixed_point=True)
     flt = program.float_circuit
     x = poisson_inputs(flt.n_in, 40, 6, seed=2)
     names = [p.name for p in flt.populations]

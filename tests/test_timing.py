@@ -12,14 +12,14 @@ import torch
 from neurocredit.chip.compile import compile_graph
 from neurocredit.chip.emulator import emulate
 from neurocredit.chip.timing import CLOCK, ONSET
-from neurocredit.lava import zoo
+from neurocredit.chip import sample_graphs
 from neurocredit.nir.simulate import simulate
 
 STEPS = 150
 
 
 def leaky_graph(seed: int, recurrent: bool):
-    g = zoo.random_graph(seed=seed, recurrent=recurrent, bias=True, hidden=(16, 12))
+    g = sample_graphs.random_graph(seed=seed, recurrent=recurrent, bias=True, hidden=(16, 12))
     rng = np.random.default_rng(seed)
     for node in g.nodes.values():
         if type(node).__name__ in ("LIF", "CubaLIF"):
@@ -40,7 +40,7 @@ def shifted_torch(graph, program, x):
 def test_float_emulator_equals_torch_with_biases_and_leaks(seed, recurrent):
     graph = leaky_graph(seed, recurrent)
     program = compile_graph(graph, fixed_point=False)
-    x = zoo.rate_code(np.random.default_rng(seed).random((3, 10)), STEPS, seed=seed, max_rate=0.5)
+    x = sample_graphs.rate_code(np.random.default_rng(seed).random((3, 10)), STEPS, seed=seed, max_rate=0.5)
     emu = emulate(program.float_circuit, x, record=layers(program.float_circuit))
     ref = shifted_torch(graph, program, x)
     for name, want in ref.items():
@@ -58,7 +58,7 @@ def test_float_lava_equals_torch_with_biases_and_leaks():
     from neurocredit.lava.run import run_lava
     graph = leaky_graph(5, recurrent=True)
     program = compile_graph(graph, fixed_point=False)
-    x = zoo.rate_code(np.random.default_rng(5).random((2, 10)), STEPS, seed=5, max_rate=0.5)
+    x = sample_graphs.rate_code(np.random.default_rng(5).random((2, 10)), STEPS, seed=5, max_rate=0.5)
     lava = run_lava(program.float_circuit, x, record=layers(program.float_circuit))
     for name, want in shifted_torch(graph, program, x).items():
         got = lava[name][program.depth[name]:]
@@ -72,7 +72,7 @@ def test_fixed_point_emulator_equals_lava_with_onset_populations():
     graph = leaky_graph(6, recurrent=True)
     circuit = compile_graph(graph).fixed_circuit
     assert {CLOCK, ONSET} <= {p.name for p in circuit.populations}
-    x = zoo.rate_code(np.random.default_rng(6).random((2, 10)), STEPS, seed=6, max_rate=0.5)
+    x = sample_graphs.rate_code(np.random.default_rng(6).random((2, 10)), STEPS, seed=6, max_rate=0.5)
     names = [p.name for p in circuit.populations]
     lava = run_lava(circuit, x, record=names)
     emu = emulate(circuit, x, record=names)

@@ -67,7 +67,7 @@ def _calibrate(program, args: argparse.Namespace) -> None:
         what = f"{args.samples} Poisson spike trains (rate <= {2 * args.rate:g}, seed {args.seed})"
     elif args.data == "digits":
         from neurocredit.data import load_digits
-        from neurocredit.lava.zoo import rate_code
+        from neurocredit.chip.sample_graphs import rate_code
         if n_in != 64:
             raise UserError(f"--data digits has 64 inputs; the graph has {n_in}")
         data = load_digits(seed=args.seed, standardise=False)

@@ -1,4 +1,4 @@
-"""Graphs the compiler is checked on (tests, benchmarks, examples): a random recurrent graph, an
+"""Sample graphs the compiler is checked on (tests, benchmarks, examples): a random recurrent graph, an
 snnTorch export, and a digits MLP trained by neurocredit; plus the seeded rate coding of inputs.
 """
 from __future__ import annotations
