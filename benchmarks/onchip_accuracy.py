@@ -120,7 +120,7 @@ def row_line(r: dict) -> str:
     c = r["cost"]
     cost = (f"{c['synops']:,.0f} | {c['updates']:,.0f} | {c['uJ']:.1f} | {c['ms']:.3f} | {c['cores']}" if c
             else "— | — | — | — | —")
-    return (f"| {r['data']} | {r['net']} | {r.get('steps', '')} | {r['rule']} | {ms(r['chip'])} | {ms(r['float'])} | {gap:+.2f} | "
+    return (f"| {r['data']} | {r['net']} | {r.get('steps', '')} | {r['rule']} | {ms(r['chip'])} | {ms(r['float'])} | {'—' if gap != gap else f'{gap:+.2f}'} | "
             f"{ms(r['bp'])} | {' '.join(f'{100 * a:.1f}' for a in r['chip'])} | {r['epochs']} | {cost} |")
 
 
