@@ -13,7 +13,7 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from neurocredit.lava.processes.derivative_process import PseudoDerivativeLIF
 from lava.proc.lif.models import AbstractPyLifModelFixed
 
-from neurocredit.lava.processes.models import TRACE_MAX
+from neurocredit.lava.processes.models import TRACE_MAX, ThirdFactorFixedStep
 
 
 def _psi(v: np.ndarray, theta: int, slope: float) -> np.ndarray:
@@ -27,9 +27,8 @@ def _psi(v: np.ndarray, theta: int, slope: float) -> np.ndarray:
 @implements(proc=PseudoDerivativeLIF, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt")
-class PyPseudoDerivativeLIFModelFixed(LearningNeuronModelFixed, AbstractPyLifModelFixed):
-    """ThirdFactorLIF's fixed-point dynamics and third factor (its model, repeated: Lava forbids
-    subclassing a model that implements another process); y1 = ψ."""
+class PyPseudoDerivativeLIFModelFixed(ThirdFactorFixedStep, LearningNeuronModelFixed, AbstractPyLifModelFixed):
+    """ThirdFactorLIF's fixed-point step (the shared ThirdFactorFixedStep mixin) with y1 = ψ."""
 
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     s_err: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
@@ -40,35 +39,6 @@ class PyPseudoDerivativeLIFModelFixed(LearningNeuronModelFixed, AbstractPyLifMod
     gate_lo: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=32)
     psi_slope: np.ndarray = LavaPyType(np.ndarray, float)
 
-    def __init__(self, proc_params):
-        super().__init__(proc_params)
-        self.effective_vth = 0
-
-    def scale_threshold(self):
-        self.effective_vth = np.left_shift(self.vth, self.vth_shift)
-        self.isthrscaled = True
-
-    def spiking_activation(self):
-        return self.v > self.effective_vth
-
-    def run_spk(self) -> None:
-        a_in = self.a_in.recv()
-        third = self.a_third_factor_in.recv().astype(np.int64)
-        self.scale_bias()
-        if not self.isthrscaled:
-            self.scale_threshold()
-        self.subthr_dynamics(activation_in=a_in)
-        gate = self.v >= int(self.gate_lo[0])
-        spikes = self.spiking_activation()
-        psi = _psi(self.v, int(self.effective_vth), float(self.psi_slope[0]))
-        self.reset_voltage(spike_vector=spikes)
-        t = np.sign(third) * (np.abs(third) >> int(self.third_shift[0])) * gate
-        self.y1[:] = psi
-        self.y2[:] = np.clip(-t, 0, TRACE_MAX)
-        self.y3[:] = np.clip(t, 0, TRACE_MAX)
-        self.s_out.send(spikes)
-        self.s_out_bap.send(spikes)
-        self.s_out_y1.send(self.y1)
-        self.s_out_y2.send(self.y2)
-        self.s_out_y3.send(self.y3)
-        self.s_err.send(t.astype(np.int32))
+    def post_y1(self, spikes: np.ndarray) -> np.ndarray:
+        """y1 = ψ of the voltage before reset (instead of the spike)."""
+        return _psi(self.v, int(self.effective_vth), float(self.psi_slope[0]))
