@@ -22,9 +22,13 @@ Studies (knobs of the chip only, nothing the float network lacks):
 * ``fbscale`` feedback_scale (|B_int|) with the hidden shift that keeps B e / 2^s the same size;
               for learned B (KP) the scale it starts at
 * ``bdecay``  weight decay of a rule's weight-only terms (KP: −λW and −λB) x factor
+* ``target``  the target class's spike rate per step in the training stream (evenly spaced
+              spikes; 1: every step, so the output error g (z - 1) pushes toward saturation)
+* ``tgain``   target rate 0.5 with error gain 16 / 32 (the same error at z = 1 as rate 1 and
+              gain 16 / 32 would reach at half the rate)
 * ``epochs``  test accuracy after every epoch of the default schedule
 
-Each variant's chips share one stream length and product series (lr, decay, steps and bdecay are
+Each variant's chips share one stream length and product series (lr, decay, steps, target and bdecay are
 per run; shift, gain, gate, exp, fbscale and coding per chip).
 """
 from __future__ import annotations
@@ -49,7 +53,7 @@ class Variant:
     offset)."""
 
     label: str
-    run: tuple = ()          # (("lr", x), ("lr_decay", x), ("steps", n), ("bdecay", f))
+    run: tuple = ()          # (("lr", x), ("lr_decay", x), ("steps", n), ("bdecay", f), ("target_rate", r))
     chip: tuple = ()         # (("third_shift", s), ("gate", g), ("error_gain", g), ("feedback_scale", f),
                              #  ("coding", g), ("exp", o))
 
@@ -81,6 +85,11 @@ def study_variants(name: str, base_lr: float, base_shift: int) -> list[Variant]:
                 for f, s in ((1, 0), (4, 2), (16, 4), (32, 5))]
     if name == "bdecay":
         return [_v(f"λ x{f:g}", {"bdecay": f}) for f in (1.0, 4.0, 16.0)]
+    if name == "target":
+        return [_v(f"target rate {r:g}", {"target_rate": r}) for r in (1.0, 0.75, 0.5, 0.25)]
+    if name == "tgain":
+        return [_v(f"target rate {r:g}, error gain {g}", {"target_rate": r}, {"error_gain": g})
+                for r, g in ((0.5, 16), (0.5, 32), (0.5, 64))]
     if name == "epochs":
         return [_v("defaults")]
     raise SystemExit(f"unknown study {name!r}")
@@ -136,6 +145,7 @@ def run_group(rule_name: str, data_name: str, hidden: list[int], variants: list[
     _, hists = S.train_chips(circuits, datas, epochs, chip_seeds, steps=steps, blank=timing.blank,
                              samples=samples, target_delay=timing.target_delay,
                              lr_decay=run.get("lr_decay", defaults["lr_decay"]),
+                             target_rate=run.get("target_rate", 1.0),
                              log=lambda line: print(f"    {line}", file=sys.stderr, flush=True))
     out: dict[str, list[list[float]]] = {v.label: [] for v in variants}
     for label, h in zip(labels, hists):
@@ -201,7 +211,7 @@ def main() -> None:
         studies = {k: vs for k, vs in studies.items() if vs}
     t = onchip_defaults(rule, args.data)
     spec0 = default_spec(rule, len(hidden), gate=t["gate"])
-    base_run = {"lr": defaults["lr"], "lr_decay": defaults["lr_decay"], "bdecay": 1.0}
+    base_run = {"lr": defaults["lr"], "lr_decay": defaults["lr_decay"], "bdecay": 1.0, "target_rate": 1.0}
     base_chip = {"third_shift": spec0.third_shift, "gate": -1.0 if spec0.gate is None else spec0.gate,
                  "error_gain": spec0.error_gain, "feedback_scale": spec0.feedback_scale, "coding": 1.0,
                  "exp": int(t["weight_exp_offset"])}

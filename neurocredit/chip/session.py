@@ -64,10 +64,20 @@ def step_rates(rates: np.ndarray, steps: int) -> np.ndarray:
     return rates[:, np.arange(steps) * rates.shape[1] // steps]
 
 
+def target_steps(steps: int, rate: float = 1.0) -> np.ndarray:
+    """The steps (of ``steps``) on which the target class spikes at ``rate`` in (0, 1], evenly
+    spaced: step j spikes where floor((j+1) r) > floor(j r) (rate 1: every step)."""
+    if not 0.0 < rate <= 1.0:
+        raise ValueError(f"the target rate must be in (0, 1], got {rate}")
+    j = np.arange(steps)
+    return j[np.floor((j + 1) * rate + 1e-9) > np.floor(j * rate + 1e-9)]
+
+
 def sample_stream(rates: np.ndarray, labels: np.ndarray, n_classes: int, steps: int, blank: int,
-                  seed: int, delay: int = 0) -> dict[str, np.ndarray]:
+                  seed: int, delay: int = 0, target_rate: float = 1.0) -> dict[str, np.ndarray]:
     """Samples one after the other: ``steps`` rate-coded steps, then ``blank`` silent steps; the
-    one-hot target for ``steps`` steps from ``delay`` steps after the input starts.
+    one-hot target for ``steps`` steps from ``delay`` steps after the input starts, spiking at
+    ``target_rate`` per step (:func:`target_steps`).
     {INPUT: [N(T+b), n_in], TARGET: [N(T+b), n_classes]}."""
     if delay > blank:
         raise ValueError(f"the target delay ({delay}) must fit in the blank steps ({blank})")
@@ -76,19 +86,19 @@ def sample_stream(rates: np.ndarray, labels: np.ndarray, n_classes: int, steps: 
     x = np.zeros((n, steps + blank, n_in), np.int64)
     x[:, :steps] = rng.random((n, steps, n_in)) < step_rates(rates, steps)   # a sequence: row by row
     y = np.zeros((n, steps + blank, n_classes), np.int64)
-    y[np.arange(n)[:, None], np.arange(delay, delay + steps)[None, :], np.asarray(labels)[:, None]] = 1
+    y[np.arange(n)[:, None], delay + target_steps(steps, target_rate)[None, :], np.asarray(labels)[:, None]] = 1
     return {INPUT: x.reshape(-1, n_in), TARGET: y.reshape(-1, n_classes)}
 
 
 def training_stream(circuit: Circuit, x: np.ndarray, y: np.ndarray, steps: int, blank: int, seed: int,
-                    delay: int = 0) -> dict[str, np.ndarray]:
+                    delay: int = 0, target_rate: float = 1.0) -> dict[str, np.ndarray]:
     """The source streams of ``circuit`` for samples ``x`` and labels / targets ``y``: graded
     values for a graded-rate circuit (``meta['graded_io']``,
     :func:`neurocredit.chip.rate_circuits.rate_streams`), else :func:`sample_stream`'s spikes."""
     if circuit.meta.get("graded_io"):
         from neurocredit.chip.rate_circuits import rate_streams
         return rate_streams(circuit, x, y, steps, blank, seed, delay)
-    return sample_stream(x, y, circuit.meta["n_target"], steps, blank, seed, delay)
+    return sample_stream(x, y, circuit.meta["n_target"], steps, blank, seed, delay, target_rate)
 
 
 def held_out_figures(circuit: Circuit, weights: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, steps: int,
@@ -264,10 +274,12 @@ def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, 
 
 def train_chips(circuits: list[Circuit], datas: list, epochs: int, seeds: list[int], steps: int = 16,
                 blank: int = 4, samples: int | None = None, log=print, target_delay: int = 0,
-                lr_decay: float = 1.0, progress: bool = True) -> tuple[list[Circuit], list[list[dict]]]:
+                lr_decay: float = 1.0, progress: bool = True,
+                target_rate: float = 1.0) -> tuple[list[Circuit], list[list[dict]]]:
     """:func:`train` for N independent chips of one structure at once in the emulator
     (:func:`neurocredit.chip.emulator.emulate_chips`): chip k learns on ``datas[k]`` with seed
     ``seeds[k]``, its phases included; each chip's result equals its own :func:`train` run.
+    ``target_rate``: the target class's spikes per step in the training stream (:func:`sample_stream`).
     ``progress``: a bar of the samples each chip has streamed in the epoch (:class:`SampleBar`)."""
     from neurocredit.chip.emulator import emulate_chips
 
@@ -304,7 +316,8 @@ def train_chips(circuits: list[Circuit], datas: list, epochs: int, seeds: list[i
                                              for circ, pc, rs in zip(circuits, pcs, run_seeds)], run_seeds)
                 weights = [{**w, **{b: o[b] for b, _, _ in ph.layers}} for w, o in zip(weights, out)]
             streams = [training_stream(circ, d.x_train.numpy()[p[start:start + every]],
-                                       d.y_train.numpy()[p[start:start + every]], steps, blank, rs, target_delay)
+                                       d.y_train.numpy()[p[start:start + every]], steps, blank, rs, target_delay,
+                                       target_rate)
                        for circ, d, p, rs in zip(circuits, datas, perms, run_seeds)]
             weights, _ = emulate_chips([c.with_weights(w) for c, w in zip(now, weights)], streams,
                                        [s + epoch + 7919 * i for s in seeds],
