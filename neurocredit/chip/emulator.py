@@ -27,7 +27,7 @@ from neurocredit.chip import extensions as EX
 from neurocredit.chip import rate as RATE
 from neurocredit.chip import tags as TG
 from neurocredit.chip import kernels as KN
-from neurocredit.chip.ir import INPUT, Circuit, Connection, Population
+from neurocredit.chip.ir import INPUT, Circuit, Connection, Population, engine_shift, factor_bits
 from neurocredit.neurons import fixed_point as fp
 
 @dataclass
@@ -135,9 +135,6 @@ ACC_MAX = 2 ** 15 - 1
 ACC_MIN = -(2 ** 15) - 1
 ACC_SHIFT = 7            # W_ACCUMULATOR_S - W_SYN_VAR_S = 16 - 9
 ROUND_UNIT = 128         # 2^(W_ACCUMULATOR_U - W_WEIGHTS_U)
-MANT_BITS = 4
-FACTOR_BITS = {"x1": 7, "x2": 7, "y1": 7, "y2": 7, "y3": 7, "w": 9, "t": 9}
-FACTOR_BITS.update({f: int(e["bits"]) for f, e in EX.extension_table().items()})   # marked extensions
 TRACE_MAX = 127
 
 
@@ -206,7 +203,6 @@ def apply_series(w: np.ndarray, x0: np.ndarray, y: dict[str, np.ndarray], series
             cur = np.ones(w.shape, np.int64)
         else:
             raise ValueError(f"product {p}: dependency {p.dependency!r} is not emulated (x0, u<d> are)")
-        width = MANT_BITS
         for f in p.factors:
             if f in ("y1", "y2", "y3"):
                 if f not in traces:
@@ -219,10 +215,9 @@ def apply_series(w: np.ndarray, x0: np.ndarray, y: dict[str, np.ndarray], series
                 val = extra[f]
             else:
                 raise ValueError(f"product {p}: factor {f!r} is not emulated")
-            bits = FACTOR_BITS[f]
+            bits = factor_bits(f)
             cur = cur * np.clip(val, -(2 ** bits), 2 ** bits - 1)
-            width += bits
-        cur = (cur * int(p.mant)) >> max(0, width - 15)
+        cur = (cur * int(p.mant)) >> engine_shift(p.factors)
         cur = np.clip(cur << (7 + int(p.exp)), ACC_MIN, ACC_MAX)
         acc = np.clip(acc + cur, ACC_MIN, ACC_MAX)
     q = acc / ROUND_UNIT
@@ -276,12 +271,11 @@ _TRACE_FLOOR, _TRACE_FRAC = np.floor(_yv).astype(np.int64), _yv % 1
 def product_current(p, values: list) -> np.ndarray:
     """One product's accumulator increment where x0 = 1:
     clip((m Π clip(f_i, ±2^width_i) >> max(0, Σ width_i + 4 − 15)) << (7 + k))."""
-    cur, width = np.int64(1), MANT_BITS
+    cur = np.int64(1)
     for f, val in zip(p.factors, values):
-        bits = FACTOR_BITS[f]
+        bits = factor_bits(f)
         cur = cur * np.clip(val, -(2 ** bits), 2 ** bits - 1)
-        width += bits
-    cur = (cur * int(p.mant)) >> max(0, width - 15)
+    cur = (cur * int(p.mant)) >> engine_shift(p.factors)
     return np.clip(cur << (7 + int(p.exp)), ACC_MIN, ACC_MAX)
 
 
@@ -289,10 +283,10 @@ def product_current(p, values: list) -> np.ndarray:
 def _single_factor_constants(live: tuple) -> tuple[np.ndarray, ...]:
     """Per product (each of one factor): the factor's clip bounds, m, the right and the left
     shift of :func:`product_current`, as [products, 1, 1] arrays."""
-    bits = np.array([FACTOR_BITS[p.factors[0]] for p in live])
+    bits = np.array([factor_bits(p.factors[0]) for p in live])
     col = lambda v: np.asarray(v, np.int64)[:, None, None]  # noqa: E731
     return (col(-(2 ** bits)), col(2 ** bits - 1), col([int(p.mant) for p in live]),
-            col(np.maximum(0, bits + MANT_BITS - 15)), col([7 + int(p.exp) for p in live]))
+            col([engine_shift(p.factors) for p in live]), col([7 + int(p.exp) for p in live]))
 
 
 def row_currents(live: tuple, traces: dict[str, np.ndarray]) -> np.ndarray:

@@ -31,7 +31,7 @@ import time
 import numpy as np
 
 from neurocredit.chip import rate as RATE
-from neurocredit.chip.ir import Circuit, Connection
+from neurocredit.chip.ir import Circuit, Connection, engine_shift, factor_bits
 from neurocredit.neurons import fixed_point as fp
 
 try:                                  # optional at import: without numba the emulator runs numpy
@@ -449,7 +449,6 @@ def run_chips(circuits: list[Circuit], src: dict[str, np.ndarray], randoms, fwd:
     plastic connections' synapse masks laid out as their weights, ``bias`` {population: [chips,
     n]}, ``params`` {population: {du, dv, vth, third_shift, gate_lo: [chips, 1]}}, ``exps``
     {connection: [chips, 1]}.  Returns (weights per chip, records per chip) as emulate_chips."""
-    from neurocredit.chip.emulator import FACTOR_BITS, MANT_BITS
     ref = circuits[0]
     t_compile = time.perf_counter()
     if not _COMPILE_S:               # compile (or load numba's cache) of the helpers: timed apart
@@ -496,9 +495,8 @@ def run_chips(circuits: list[Circuit], src: dict[str, np.ndarray], randoms, fwd:
     fbits = np.zeros_like(fcode)
     for q, (_, p) in enumerate(prods):
         for i, f in enumerate(p.factors):
-            fcode[q, i], fbits[q, i] = FACTORS.index(f), FACTOR_BITS[f]
+            fcode[q, i], fbits[q, i] = FACTORS.index(f), factor_bits(f)
     arr = lambda v: np.asarray(v, np.int64).reshape(-1)  # noqa: E731
-    width = [MANT_BITS + sum(FACTOR_BITS[f] for f in p.factors) for _, p in prods]
     draws = [randoms.step() for _ in range(steps)] if randoms is not None else [(np.zeros(n_chips),) * 2] * steps
     RY = np.ascontiguousarray(np.asarray([d[0] for d in draws], np.float64).reshape(steps, n_chips))
     RW = np.ascontiguousarray(np.asarray([d[1] for d in draws], np.float64).reshape(steps, n_chips))
@@ -523,7 +521,7 @@ def run_chips(circuits: list[Circuit], src: dict[str, np.ndarray], randoms, fwd:
             arr([{"a": 0, "third": 1}.get(c.dst_port, 2) for c in conns]), arr(layout), woff, boff, sh_l, sh_r,
             np.array([bool(c.plastic) for c in conns]), np.array([c.name in masks for c in conns]), MASK,
             pr_off, arr([int(p.mant) for _, p in prods]), arr([7 + int(p.exp) for _, p in prods]),
-            arr([max(0, wd - 15) for wd in width]),
+            arr([engine_shift(p.factors) for _, p in prods]),
             arr([-1 if p.decimation is None else int(p.decimation) for _, p in prods]),
             arr([len(p.factors) for _, p in prods]), fcode, fbits,
             np.array([("w" in p.factors) for _, p in prods], np.bool_),

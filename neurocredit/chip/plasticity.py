@@ -138,11 +138,7 @@ def compile_term(term: Term, lr: float, view: str, profile: Profile, decay_steps
                           f"or a decimated tick u<d> for a weight-only term); on a {view} synapse this term "
                           f"has {'none' if dep not in names else 'two'} (factors {' · '.join(names)})")
     rest = [n for n in names if n != dep]
-    combos = _signed_combos(rest)             # a signed pair "y3-y2" doubles the products
-    for _, fs in combos:
-        if len(fs) > int(profile.get("learning.max_factors_per_term")):
-            raise OnChipError(f"term {term}: product {dep} * {' * '.join(fs)} has more factors than the "
-                              f"engine's limit {profile.get('learning.max_factors_per_term')}")
+    combos = _within_factor_limit(term, dep, _signed_combos(rest), profile)   # "y3-y2" doubles the products
     out = []
     for s, fs in combos:
         value = lr * term.coef * engine_scale(fs, units)
@@ -183,16 +179,24 @@ def _signed_combos(names: list[str]) -> list[tuple[int, tuple[str, ...]]]:
     return combos
 
 
+def _within_factor_limit(term: Term, dep: str, combos: list[tuple[int, tuple[str, ...]]],
+                         profile: Profile) -> list[tuple[int, tuple[str, ...]]]:
+    """``combos`` unchanged if every product has at most the engine's factors per term; else the
+    refusal naming the product and the limit."""
+    limit = int(profile.get("learning.max_factors_per_term"))
+    for _, fs in combos:
+        if len(fs) > limit:
+            raise OnChipError(f"term {term}: product {dep} * {' * '.join(fs)} has more factors than the "
+                              f"engine's limit {limit}")
+    return combos
+
+
 def _graded_products(term: Term, names: list[str], lr: float, view: str, profile: Profile) -> tuple[Product, ...]:
     """A term with a graded extension factor and no pre spike: products on a decimated tick u<d>
     (every 2^d steps) whose constant m 2^k / 2^d ≈ η c · engine_scale(factors) = η c · 2^s / unit^n
     — s the engine's right shift undone, each of the n graded factors counted in its table
     ``unit`` (the value worth one spike)."""
-    combos = _signed_combos(names)
-    for _, fs in combos:
-        if len(fs) > int(profile.get("learning.max_factors_per_term")):
-            raise OnChipError(f"term {term}: product u * {' * '.join(fs)} has more factors than the "
-                              f"engine's limit {profile.get('learning.max_factors_per_term')}")
+    combos = _within_factor_limit(term, "u", _signed_combos(names), profile)
     out = []
     for s, fs in combos:
         value = lr * term.coef * engine_scale(fs)
