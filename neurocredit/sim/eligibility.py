@@ -15,7 +15,17 @@ summed over time is evaluated without materialising the per-synapse trace, by ex
     Σ_t P_j[t] ē_ji[t] = Σ_s P̃_j[s] ψ_j[s] x̄_i[s],    P̃[s] = Σ_{t≥s} κ^{t−s} P[t]
 
 which is one backward low-pass filter of P and then the ordinary (post ⊗ pre) contraction of
-:func:`neurocredit.sim.updates.term_update`.  :func:`eligibility_online` computes ē the way a
+:func:`neurocredit.sim.updates.term_update`.
+
+Adaptive threshold (ALIF / LSNN, Bellec et al. 2020, Methods eqs. 25-27): the threshold
+A_j[t] = θ + β_j a_j[t], a_j[t] = ρ a_j[t−1] + g z_j[t−1] adds a slow state to the neuron and a
+second eligibility vector ε^a (how a_j depends on w_ji through the neuron's own spikes)::
+
+    e_ji[t] = ψ_j[t] (x̄_i[t] − β_j ε^a_ji[t]),   ε^a_ji[t+1] = (ρ − g β_j ψ_j[t]) ε^a_ji[t] + g ψ_j[t] x̄_i[t]
+
+Its decay depends on the post neuron only, so the sum exchange still holds:
+Σ_s G[s] ε^a[s] = Σ_r g ψ[r] x̄[r] H[r] with H[r] = G[r+1] + (ρ − gβψ[r+1]) H[r+1] (H[T−1] = 0),
+G = P̃ ψ: the third factor becomes ψ (P̃ − g β H) (:func:`adaptation_signal`).  :func:`eligibility_online` computes ē the way a
 chip does (forward, per synapse) and is the reference the tests compare against.
 Every update is averaged over time and batch, as the feed-forward engine averages over batch.
 """
@@ -57,15 +67,41 @@ def delayed(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.zeros_like(x[:1]), x[:-1]], dim=0)
 
 
-def eligibility_online(psi: torch.Tensor, pre_trace: torch.Tensor, kappa: float
+def eligibility_online(psi: torch.Tensor, pre_trace: torch.Tensor, kappa: float,
+                       adapt: torch.Tensor | float | None = None, rho: float = 0.0
                        ) -> torch.Tensor:
-    """ē[t] per synapse, [T, batch, post, pre], computed forward in time as on chip."""
+    """ē[t] per synapse, [T, batch, post, pre], computed forward in time as on chip.
+
+    ``adapt`` (g·β_j per post neuron) and ``rho``: the adaptive-threshold eligibility of the
+    module docstring, e = ψ (x̄ − β ε^a) with ε^a carried per synapse."""
     out = torch.empty(*psi.shape, pre_trace.shape[-1], dtype=psi.dtype, device=psi.device)
     acc = torch.zeros(*psi.shape[1:], pre_trace.shape[-1], dtype=psi.dtype, device=psi.device)
+    eps_a = torch.zeros_like(acc)
+    gb = None if adapt is None else torch.as_tensor(adapt, dtype=psi.dtype).reshape(-1, 1)
     for t in range(psi.shape[0]):
-        acc = kappa * acc + psi[t].unsqueeze(-1) * pre_trace[t].unsqueeze(-2)
+        p, x = psi[t].unsqueeze(-1), pre_trace[t].unsqueeze(-2)
+        e = p * x if gb is None else p * (x - gb * eps_a)
+        if gb is not None:   # ε^a[t+1] (g folded into β: ε' = ε/g, same e)
+            eps_a = (rho - gb * p) * eps_a + p * x
+        acc = kappa * acc + e
         out[t] = acc
     return out
+
+
+def adaptation_signal(p_tilde: torch.Tensor, psi: torch.Tensor, adapt: torch.Tensor | float,
+                      rho: float) -> torch.Tensor:
+    """P̃ − gβ·H with H[r] = G[r+1] + (ρ − gβ ψ[r+1]) H[r+1], G = P̃ ψ, H[T−1] = 0: the
+    adaptive-threshold eligibility moved onto the post side (module docstring).  ``adapt`` is
+    g·β per post neuron (broadcast over the last axis)."""
+    gb = torch.as_tensor(adapt, dtype=psi.dtype, device=psi.device)
+    g_sig = p_tilde * psi
+    h = torch.zeros_like(p_tilde[0])
+    out = torch.empty_like(p_tilde)
+    out[-1] = h
+    for r in range(p_tilde.shape[0] - 2, -1, -1):
+        h = g_sig[r + 1] + (rho - gb * psi[r + 1]) * h
+        out[r] = h
+    return p_tilde - gb * out
 
 
 @dataclass
@@ -73,6 +109,8 @@ class PlasticFactors:
     """A plastic connection's factors over a sequence, each [T, batch, ·].
 
     ``bias_pre`` is the trace of the constant input the bias sees (ones filtered like ``pre``).
+    ``adapt`` (g·β per post neuron) and ``rho``: the post neurons' adaptive threshold (module
+    docstring); None for neurons without one.
     """
 
     pre: torch.Tensor
@@ -81,6 +119,8 @@ class PlasticFactors:
     psi: torch.Tensor | None = None
     kappa: float = 0.0
     bias_pre: torch.Tensor | None = None
+    adapt: torch.Tensor | float | None = None
+    rho: float = 0.0
 
 
 def _flat(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -114,6 +154,8 @@ def _eligibility_as_delta(term: Term, f: PlasticFactors, pre: torch.Tensor
         elif factor is Factor.POST:
             p = p * f.post
     p = reverse_low_pass(p, f.kappa) if f.kappa else p
+    if f.adapt is not None:
+        p = adaptation_signal(p, f.psi, f.adapt, f.rho)
     rest = tuple(x for x in term.factors if x not in (Factor.THIRD, Factor.POST, Factor.ELIGIBILITY))
     return Term(term.coef, (Factor.THIRD, Factor.PRE, *rest)), p * f.psi, pre
 

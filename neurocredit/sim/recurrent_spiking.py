@@ -13,6 +13,18 @@ Output), neuron steps from :mod:`neurocredit.neurons.lif` (snnTorch discretisati
 
 z_0[t] are the inputs at step t (spikes, or real values injected as currents: e.g. an image row).
 
+Adaptive threshold (``adapt`` β > 0: ALIF, the LSNN of Bellec et al. 2018/2020), a model
+property shared by every rule: the first ``adapt_fraction`` of each hidden layer's neurons
+spike at A_j[t] = θ + β a_j[t], a_j[t] = ρ a_j[t−1] + (1 − ρ) z_j[t−1] (a: the neuron's own
+recent firing rate per step, ρ = exp(−1/τ_a)); surrogate BPTT differentiates through a, e-prop
+adds the adaptation's eligibility ε^a (:mod:`neurocredit.sim.eligibility`).
+
+Firing-rate regularisation (``rate_reg`` c, ``rate_target`` f₀ spikes per step; Bellec et al.
+2020, Methods "Firing rate regularization"), part of the objective for every rule:
+E_reg = c Σ_j (f_j − f₀)², f_j the neuron's mean rate over the batch and the sequence.
+Surrogate BPTT adds it to the loss; e-prop adds its learning signal 2c (f_j − f₀) to L_j[t],
+with the unfiltered eligibility e_ji[t] (no readout filter κ), as in the paper.
+
 Learning without autograd: every plastic connection (W_l, R_l, W_L) gets the rule's terms on
 per-step factors (:mod:`neurocredit.sim.eligibility`)::
 
@@ -31,6 +43,8 @@ detached, s(x) = x / (1 + k|x|), s' = ψ; Neftci, Mostafa & Zenke 2019).
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 
 import torch
@@ -64,6 +78,11 @@ class RecurrentSpikingConfig:
     rec_gain: float = 0.5
     input_gain: float = 1.0
     readout: str = "li"
+    adapt: float = 0.0            # ALIF: threshold rise β per unit of the adaptation a (0: LIF)
+    tau_adapt: float = 28.0       # ALIF: adaptation time constant τ_a in steps (ρ = e^{−1/τ_a})
+    adapt_fraction: float = 1.0   # ALIF: share of each hidden layer's neurons that adapt
+    rate_reg: float = 0.0         # firing-rate regularisation coefficient c (0: off)
+    rate_target: float = 0.02     # its target rate f₀, spikes per step
 
 
 def cubalif_from_alpha_beta(alpha: float, beta: float, threshold: float, n: int,
@@ -108,6 +127,13 @@ class RecurrentSpikingNetwork(nn.Module):
             raise ValueError(f"unknown readout '{cfg.readout}'; known: {', '.join(READOUTS)}")
         if len(sizes) < 3:
             raise ValueError(f"a recurrent network needs at least one hidden layer, got sizes {sizes}")
+        if cfg.adapt < 0 or cfg.tau_adapt <= 0 or not 0.0 <= cfg.adapt_fraction <= 1.0:
+            raise ValueError(f"adaptive threshold needs adapt >= 0, tau_adapt > 0 and "
+                             f"adapt_fraction in [0, 1]; got {cfg.adapt}, {cfg.tau_adapt}, "
+                             f"{cfg.adapt_fraction}")
+        if cfg.rate_reg < 0 or cfg.rate_target < 0:
+            raise ValueError(f"rate_reg and rate_target must be >= 0; got {cfg.rate_reg}, "
+                             f"{cfg.rate_target}")
         self.net = Network(sizes, rule, activation="linear", seed=seed, feedback_scale=feedback_scale)
         check_recurrent_rule(rule, self.net.n_layers)
         fb = rule.feedback
@@ -134,6 +160,27 @@ class RecurrentSpikingNetwork(nn.Module):
     @property
     def rule(self) -> Rule:
         return self.net.rule
+
+    @property
+    def adaptive(self) -> bool:
+        return self.config.adapt > 0 and self.config.adapt_fraction > 0
+
+    @property
+    def rho(self) -> float:
+        """Decay ρ = exp(−1/τ_a) of the adaptation variable."""
+        return math.exp(-1.0 / self.config.tau_adapt)
+
+    def adapt_vector(self, l: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """β_j of hidden layer ``l``: β for its first ⌊fraction·n⌉ neurons, 0 for the rest."""
+        n = self.sizes[l + 1]
+        beta = torch.zeros(n, device=device)
+        beta[:round(self.config.adapt_fraction * n)] = self.config.adapt
+        return beta
+
+    def rate_penalty(self, rec: dict) -> torch.Tensor:
+        """E_reg = c Σ_l Σ_j (f_j − f₀)², f_j = mean over time and batch of z_j (module docstring)."""
+        c, f0 = self.config.rate_reg, self.config.rate_target
+        return sum(c * ((z.mean((0, 1)) - f0) ** 2).sum() for z in rec["z"])
 
     @property
     def sizes(self) -> list[int]:
@@ -179,7 +226,10 @@ class RecurrentSpikingNetwork(nn.Module):
         zs = [xs.new_zeros(batch, n) for n in self.sizes[1:-1]]
         v_out = xs.new_zeros(batch, self.sizes[-1])
         rec = {"z": [[] for _ in range(n_hidden)], "u": [[] for _ in range(n_hidden)], "v_out": [],
-               "z_out": [], "u_out": []}
+               "z_out": [], "u_out": [], "thr": [[] for _ in range(n_hidden)]}
+        adaptive, rho = self.adaptive, self.rho
+        betas = [self.adapt_vector(l, xs.device) for l in range(n_hidden)] if adaptive else []
+        adapt = [xs.new_zeros(batch, n) for n in self.sizes[1:-1]]
         spiking_out = self.config.readout == "lif"
         slope = self.config.surrogate_slope
         for t in range(T):
@@ -187,16 +237,22 @@ class RecurrentSpikingNetwork(nn.Module):
             for l in range(n_hidden):
                 lay, R = self.layers[l], self.recurrent[l]
                 drive = [F.linear(inp, lay.weight, lay.bias), F.linear(zs[l], R.weight, R.bias)]
+                c = hid[l]
+                if adaptive:   # a[t] = ρ a[t−1] + (1 − ρ) z[t−1];  A[t] = θ + β a[t]
+                    adapt[l] = rho * adapt[l] + (1 - rho) * zs[l]
+                    c = dataclasses.replace(c, threshold=c.threshold + betas[l] * adapt[l])
                 if self.config.neuron == "lif":
-                    vs[l], z, u = L.lif_step(vs[l], drive, hid[l], self.disc)
+                    vs[l], z, u = L.lif_step(vs[l], drive, c, self.disc)
                 else:
-                    isyn[l], vs[l], z, u = L.cubalif_step(isyn[l], vs[l], drive, hid[l], self.disc)
+                    isyn[l], vs[l], z, u = L.cubalif_step(isyn[l], vs[l], drive, c, self.disc)
                 if surrogate:
-                    s = _surrogate_shape(u - hid[l].threshold, slope)
+                    s = _surrogate_shape(u - c.threshold, slope)
                     z = z + s - s.detach()
                 zs[l] = z
                 rec["z"][l].append(z)
                 rec["u"][l].append(u)
+                if adaptive:
+                    rec["thr"][l].append(c.threshold)
                 inp = z
             lay = self.layers[-1]
             i_out = F.linear(inp, lay.weight, lay.bias)
@@ -212,6 +268,8 @@ class RecurrentSpikingNetwork(nn.Module):
             rec["v_out"].append(v_out)
         out = {"z": [torch.stack(z) for z in rec["z"]], "u": [torch.stack(u) for u in rec["u"]],
                "v_out": torch.stack(rec["v_out"]), "z_steps": rec["z"]}
+        if adaptive:   # the threshold each step's spike was compared with, [T, batch, n]
+            out["thr"] = [torch.stack(a) for a in rec["thr"]]
         if spiking_out:
             out["z_out"], out["u_out"] = torch.stack(rec["z_out"]), torch.stack(rec["u_out"])
         return out
@@ -259,6 +317,18 @@ class RecurrentSpikingNetwork(nn.Module):
             out.append(s @ self.net.effective_B(l).T)
         return out
 
+    def rate_signal(self, z: torch.Tensor, kappa: float) -> torch.Tensor:
+        """The regulariser's learning signal 2c (f_j − f₀) at every step [T, batch, n], written
+        so that the readout filter κ applied to every learning signal leaves it unfiltered:
+        r[t] = P − κ P (t < T−1), r[T−1] = P, whose reverse κ-filter is P at every step."""
+        cfg = self.config
+        p = (2 * cfg.rate_reg * (z.mean((0, 1)) - cfg.rate_target)).expand_as(z)
+        if not kappa:
+            return p
+        r = p * (1 - kappa)
+        r[-1] = p[-1]
+        return r
+
     def plastic_factors(self, x: torch.Tensor, target: torch.Tensor, loss: str
                         ) -> tuple[list[PlasticFactors], torch.Tensor]:
         """Factors of W_1..W_L then R_1..R_{L−1} (module docstring) and the logits."""
@@ -277,8 +347,14 @@ class RecurrentSpikingNetwork(nn.Module):
         kappa = float(_decay_gain(out_c, self.disc.mode)[0].mean())
         fb = self.rule.feedback
         signals = self.learning_signals(rec, e_out, target)
-        psis = [L.fast_sigmoid_derivative(u, c.threshold, cfg.surrogate_slope)
-                for u, c in zip(rec["u"], hid)]
+        if cfg.rate_reg > 0:
+            signals = [s if s is None else s + self.rate_signal(z, kappa)
+                       for s, z in zip(signals, rec["z"])]
+        thr = rec.get("thr") or [c.threshold for c in hid]
+        psis = [L.fast_sigmoid_derivative(u, th, cfg.surrogate_slope)
+                for u, th in zip(rec["u"], thr)]
+        adapt = ([(1 - self.rho) * self.adapt_vector(l, x.device) for l in range(len(hid))]
+                 if self.adaptive else [None] * len(hid))
         ones = xs.new_ones(*xs.shape[:2], 1)
         n_hidden = len(self.recurrent)
         inputs = [xs, *rec["z"]]
@@ -293,11 +369,13 @@ class RecurrentSpikingNetwork(nn.Module):
             third = signals[l]
             if third is not None and fb.derivative:
                 third = third * psis[l]
-            factors.append(PlasticFactors(pre, rec["z"][l], third, psis[l], kappa, bias_pre))
+            factors.append(PlasticFactors(pre, rec["z"][l], third, psis[l], kappa, bias_pre,
+                                          adapt[l], self.rho))
         for l in range(n_hidden):
             f = factors[l]
             pre = self.pre_trace(l, delayed(rec["z"][l]), hid, out_c)
-            factors.append(PlasticFactors(pre, f.post, f.third, f.psi, f.kappa, f.bias_pre))
+            factors.append(PlasticFactors(pre, f.post, f.third, f.psi, f.kappa, f.bias_pre,
+                                          f.adapt, f.rho))
         return factors, a
 
     def local_updates(self, x: torch.Tensor, target: torch.Tensor, loss: str, scale: float = 1.0

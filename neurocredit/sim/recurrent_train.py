@@ -35,6 +35,7 @@ class RecurrentTrainConfig:
     optimizer: str = "adam"
     momentum: float = 0.9
     schedule: str = "none"            # 'none' | 'cosine' (lr → 0 over the run, per batch)
+    warmup: float = 0.0               # epochs of linear lr warm-up from 0 (then the schedule)
     weight_decay: float = 0.0         # decoupled (AdamW) / L2 (SGD), on every weight alike
     seed: int = 0
     activation: str = "tanh"          # rate RNN
@@ -52,6 +53,11 @@ class RecurrentTrainConfig:
     surrogate_slope: float = 2.0
     input_gain: float = 1.0           # RSNN: inputs scaled as currents
     readout: str = "li"               # RSNN: 'li' (mean membrane) | 'lif' (spike count)
+    adapt: float = 0.0                # RSNN: adaptive threshold rise β (ALIF; 0: plain LIF)
+    tau_adapt: float = 28.0           # RSNN: adaptation time constant, steps
+    adapt_fraction: float = 1.0       # RSNN: share of hidden neurons that adapt
+    rate_reg: float = 0.0             # RSNN: firing-rate regularisation c Σ_j (f_j − f₀)² (every rule)
+    rate_target: float = 0.02         # RSNN: f₀, spikes per step
     feedback_scale: float = 1.0
     progress: bool = True
 
@@ -73,7 +79,8 @@ class RecurrentResult:
 
 
 DEFAULTS_FILE = Path(__file__).with_name("recurrent_defaults.toml")
-OPTIMISER_FIELDS = ("lr", "schedule", "epochs", "beta1", "beta2", "clip", "momentum", "optimizer")
+OPTIMISER_FIELDS = ("lr", "schedule", "warmup", "epochs", "beta1", "beta2", "clip", "momentum",
+                    "optimizer")
 
 
 def recurrent_defaults(model: str, rule: str, path: Path | str | None = None) -> dict:
@@ -122,7 +129,9 @@ def build_model(model: str, rule: Rule, sizes: list[int], cfg: RecurrentTrainCon
                                       beta_out=cfg.beta_out, threshold=cfg.threshold,
                                       surrogate_slope=cfg.surrogate_slope,
                                       rec_gain=cfg.rec_gain, input_gain=cfg.input_gain,
-                                      readout=cfg.readout)
+                                      readout=cfg.readout, adapt=cfg.adapt,
+                                      tau_adapt=cfg.tau_adapt, adapt_fraction=cfg.adapt_fraction,
+                                      rate_reg=cfg.rate_reg, rate_target=cfg.rate_target)
         return RecurrentSpikingNetwork(sizes, rule, scfg, cfg.seed, cfg.feedback_scale)
     raise ValueError(f"unknown model '{model}'; known: {', '.join(MODELS)}")
 
@@ -139,6 +148,33 @@ def make_optimizer(net, rule: Rule, cfg: RecurrentTrainConfig) -> torch.optim.Op
         return torch.optim.AdamW(groups, lr=lr, betas=(cfg.beta1, cfg.beta2),
                                  weight_decay=cfg.weight_decay)
     return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def lr_factor(step: int, total: int, warm: int, schedule: str) -> float:
+    """lr multiplier at batch ``step`` of ``total``: linear warm-up (step+1)/warm over the first
+    ``warm`` steps, then 1 ('none') or the cosine ½(1 + cos(π·s/(total − warm))) (Loshchilov &
+    Hutter 2017) over the rest."""
+    if step < warm:
+        return (step + 1) / warm
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * min(step - warm, total - warm) / max(1, total - warm)))
+    return 1.0
+
+
+def lr_schedule(opt: torch.optim.Optimizer, cfg: RecurrentTrainConfig, steps_per_epoch: int
+                ) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The per-batch lr schedule of ``cfg`` (:func:`lr_factor`); None for a constant lr."""
+    if cfg.schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule '{cfg.schedule}'; known: {', '.join(SCHEDULES)}")
+    if cfg.warmup < 0:
+        raise ValueError(f"warmup must be >= 0 epochs, got {cfg.warmup}")
+    total, warm = cfg.epochs * steps_per_epoch, round(cfg.warmup * steps_per_epoch)
+    if cfg.schedule == "none" and warm == 0:
+        return None
+    if cfg.schedule == "cosine" and warm == 0:   # the run's original scheduler, unchanged
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: lr_factor(step, total, warm, cfg.schedule))
 
 
 def evaluate(net, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> tuple[float, float]:
@@ -158,8 +194,14 @@ def train_step(net, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tens
     the update (−Δ or ∇, all weights together) down to that global norm, for every rule alike."""
     opt.zero_grad(set_to_none=True)
     if net.rule.dynamics == "autograd":
-        value = loss_value(net(xb), yb, "ce")
-        value.backward()
+        penalty = getattr(net, "rate_penalty", None)
+        if penalty is not None and net.config.rate_reg > 0:   # the objective's regulariser
+            rec = net.run(xb, surrogate=True)
+            value = loss_value(net.readout(rec), yb, "ce")
+            (value + penalty(rec)).backward()
+        else:
+            value = loss_value(net(xb), yb, "ce")
+            value.backward()
         if clip > 0:
             torch.nn.utils.clip_grad_norm_(net.weight_params(), clip)
         opt.step()
@@ -202,10 +244,7 @@ def train_recurrent(rule: Rule, data: Dataset, hidden: list[int], model: str = "
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     result = RecurrentResult(net, cfg, model)
     n = data.x_train.shape[0]
-    if cfg.schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule '{cfg.schedule}'; known: {', '.join(SCHEDULES)}")
-    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(
-        opt, T_max=cfg.epochs * math.ceil(n / cfg.batch_size)) if cfg.schedule == "cosine" else None)
+    sched = lr_schedule(opt, cfg, math.ceil(n / cfg.batch_size))
     bar = tqdm(range(1, cfg.epochs + 1), desc=f"{model} {rule.name}", disable=not cfg.progress,
                leave=False)
     first = math.inf
