@@ -206,6 +206,11 @@ class Network(nn.Module):
             if kind == "sparse" or (kind == "learned" and fb.sparsity > 0):   # sparse learned B too
                 b = b * self._sparse_mask(n_here, n_src, fb.sparsity, g) / math.sqrt(1 - fb.sparsity)
             index = self.dynamic_feedback_index if self._feedback_in_dynamics() else self.feedback_index
+            if kind == "learned" and index is self.feedback_index and src == "next":
+                # stored in W_(l+1)'s memory layout (B_lᵀ contiguous; same shape and values):
+                # a B that learns W_(l+1)'s transposed update shares its product in one
+                # contiguous pass (sim.updates.transposes_forward)
+                b = b.t().contiguous().t()
             index[l] = len(self.feedback)
             self.feedback.append(nn.Parameter(b, requires_grad=kind == "learned"))
 

@@ -27,15 +27,23 @@ evaluating a connection costs what the arithmetic costs and no per-term Python w
 Anything else (a weight factor times an outer product, powers of the weight) falls back to
 the term-by-term :func:`term_update`.
 
-Kolen-Pollack's ΔB_l = −x_l ⊗ e_{l+1} − λB_l is the transpose of ΔW_{l+1}'s product.  Reusing
-that product needs one pass over a transposed operand, which on the single-thread CPU measured
-here costs as much as the GEMM itself (1000×1000, batch 64: transposed add 0.76-0.95 ms, the
-GEMM 0.79 ms, each fused with its momentum buffer by :func:`local_sgd_step`), so each matrix
-keeps its own GEMM.
+The fused SGD step (:func:`local_sgd_step`) goes further:
+
+* a weight's GEMM accumulates straight into the optimiser's momentum buffer (BLAS's β), and
+  a decay term c·W is folded into the parameter move, v ← v + c·W; W ← W − η·v, one pass
+  (:mod:`neurocredit.sim.momentum_kernels`) instead of a pass for the decay and one for the move;
+* a learned B_l driven by the error whose terms are W_{l+1}'s outer-product terms transposed
+  (:func:`transposes_forward`, read from the rule's terms: Kolen-Pollack's
+  ΔB_l = −x_l ⊗ e_{l+1} − λB_l against ΔW_{l+1} = −e_{l+1} ⊗ x_l − λW_{l+1}) costs no GEMM of its
+  own: the product T = −e_{l+1} ⊗ x_l is written once, and one pass updates both momentum
+  buffers and both matrices from it.  The network stores such a B_l in W_{l+1}'s memory layout
+  (B_lᵀ contiguous, see :class:`~neurocredit.sim.network.Network`), so that pass is contiguous
+  (a transposed pass costs as much as the GEMM it saves: 1000×1000, 0.94 ms against 0.28 ms).
 """
 from __future__ import annotations
 
 import functools
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -43,6 +51,7 @@ import torch
 
 from neurocredit.rules.factors import Factor
 from neurocredit.rules.rule import Term
+from neurocredit.sim import momentum_kernels
 from neurocredit.sim.dynamics import Settled, get_scheme
 from neurocredit.sim.layers import Dense
 from neurocredit.sim.network import Network
@@ -192,10 +201,12 @@ def run_plan_into(plan: Plan, outer: Outer, outer_into: Callable | None, pre: to
                   post: torch.Tensor, third: torch.Tensor | None,
                   post_input: torch.Tensor | None, weight: torch.Tensor, out: torch.Tensor,
                   beta: float, scale: float = 1.0,
-                  side: Callable[[float], torch.Tensor] | None = None) -> torch.Tensor:
+                  side: Callable[[float], torch.Tensor] | None = None,
+                  with_decay: bool = True) -> torch.Tensor:
     """out ← β·out + scale · Σ_k term_k, in place (``out`` may be ``weight`` itself, β = 1).
     ``side(scale)``, when given, supplies the post side already computed (shared with the
-    bias, :func:`bias_into`).
+    bias, :func:`bias_into`).  ``with_decay=False`` leaves a :func:`decay_deferrable` plan's
+    decay term out (the caller folds it into the parameter move).
 
     The common plan (one group of outer-product terms, an optional decay) is one GEMM with
     BLAS's own β (no pass over the weights to write a separate Δ) plus, for a decay, one
@@ -206,6 +217,8 @@ def run_plan_into(plan: Plan, outer: Outer, outer_into: Callable | None, pre: to
         p = (_post_side(g, _values(post, third, post_input), post, scale) if side is None
              else side(scale))
         q = _product(g.pre, {Factor.PRE: pre}, pre, g.pre)
+        if not with_decay:
+            return outer_into(out, p, q, beta)
         if plan.decay and out is weight:   # read w before the GEMM writes it: (β + c)·w + Δ
             out.mul_(beta + scale * plan.decay)
             return outer_into(out, p, q, 1.0)
@@ -213,8 +226,83 @@ def run_plan_into(plan: Plan, outer: Outer, outer_into: Callable | None, pre: to
         if plan.decay:                     # out = β·out + PᵀQ, then + c·w: one pass
             out.add_(weight, alpha=scale * plan.decay)
         return out
+    if not with_decay:
+        raise ValueError("only a plan of one outer-product group can leave its decay out")
     value = run_plan(plan, outer, pre, post, third, post_input, weight, scale)
     return out.copy_(value) if beta == 0 else out.mul_(beta).add_(value)
+
+
+def decay_deferrable(plan: Plan, outer_into: Callable | None) -> float:
+    """The decay coefficient c of a plan that :func:`run_plan_into` can evaluate without it
+    (one outer-product group, no general terms, a layer with ``outer_into``), else 0."""
+    if len(plan.groups) == 1 and not plan.general and outer_into is not None:
+        return plan.decay
+    return 0.0
+
+
+_AS_FORWARD = {Factor.PRE: Factor.THIRD, Factor.POST: Factor.PRE}
+
+
+@functools.lru_cache(maxsize=None)
+def transposes_forward(forward: tuple[Term, ...], feedback: tuple[Term, ...]) -> bool:
+    """Whether a learned B_l driven by the error (pre = e_{l+1}, post = x_l) learns the
+    transpose of W_{l+1}'s product: read in W_{l+1}'s frame (B's pre e_{l+1} is W_{l+1}'s third
+    factor, B's post x_l is W_{l+1}'s pre), B's outer-product terms are exactly W_{l+1}'s (same
+    coefficients), both plans being one group with no general terms.  The decay terms may
+    differ.  Then ΔB_l = Tᵀ + c_B·B_l and ΔW_{l+1} = T + c_W·W_{l+1} with one product T
+    (Kolen-Pollack: T = −e_{l+1} ⊗ x_l)."""
+    fw, fb = compile_terms(forward), compile_terms(feedback)
+    if fw.general or fb.general or len(fw.groups) != 1 or len(fb.groups) != 1:
+        return False
+
+    def outer_terms(terms: tuple[Term, ...], mapping: dict | None) -> list | None:
+        out = []
+        for t in terms:
+            if t.factors == (Factor.WEIGHT,):
+                continue
+            factors = t.factors if mapping is None else tuple(mapping.get(f) for f in t.factors)
+            if None in factors:
+                return None
+            out.append((float(t.coef), tuple(sorted(f.value for f in factors))))
+        return sorted(out)
+
+    mine, theirs = outer_terms(forward, None), outer_terms(feedback, _AS_FORWARD)
+    return bool(mine) and mine == theirs
+
+
+def transposed_pairs(net: Network, state: Settled) -> dict[int, int]:
+    """{l + 1: l} for every learned B_l whose update is ΔW_{l+1}'s product transposed
+    (:func:`transposes_forward`) and whose factors are those of W_{l+1} in ``state``: a dense
+    W_{l+1}, B_l dense (no absent synapses) and shaped like W_{l+1}ᵀ, B's post x_l the very
+    tensor W_{l+1} reads as its pre."""
+    fb = net.rule.feedback
+    if (fb is None or fb.kind != "learned" or fb.drive != "error" or fb.sparsity > 0
+            or not transposes_forward(tuple(net.rule.forward), tuple(fb.terms))):
+        return {}
+    pairs = {}
+    for l in net.feedback_index:
+        upper, B = net.layers[l + 1], net.B(l)
+        if (isinstance(upper, Dense) and B.shape == upper.weight.shape[::-1]
+                and state.outputs[l] is state.inputs[l + 1]):
+            pairs[l + 1] = l
+    return pairs
+
+
+_SCRATCH: dict[int, tuple[weakref.ref, torch.Tensor]] = {}
+
+
+def _scratch(like: torch.Tensor) -> torch.Tensor:
+    """A reusable tensor shaped like ``like`` (the shared product of a transposed pair), kept
+    while ``like`` lives."""
+    key = id(like)
+    held = _SCRATCH.get(key)
+    if held is not None and held[0]() is like:
+        t = held[1]
+        if t.shape == like.shape and t.dtype == like.dtype and t.device == like.device:
+            return t
+    t = torch.empty_like(like, memory_format=torch.contiguous_format)
+    _SCRATCH[key] = (weakref.ref(like, lambda _, k=key: _SCRATCH.pop(k, None)), t)
+    return t
 
 
 _ONES: dict[tuple, torch.Tensor] = {}
@@ -381,44 +469,93 @@ class _FusedSGD:
     torch SGD with g = −Δ:  buf ← m·buf + g (buf = g at the first step);  p ← p − lr·buf.
     With momentum, the GEMM accumulates −Δ straight into the optimiser's own momentum
     buffer (β = m); without, into p itself (p ← p + lr·Δ).  The buffer is kept in
-    ``opt.state[p]['momentum_buffer']``, so a later ``opt.step()`` carries on from it.
+    ``opt.state[p]['momentum_buffer']`` (laid out like p), so a later ``opt.step()`` carries
+    on from it.  The parameter moves wait for :meth:`finish`; a decay term and a shared
+    product are folded into them there (:mod:`neurocredit.sim.momentum_kernels`).
     """
 
     def __init__(self, opt: torch.optim.SGD) -> None:
         self.opt = opt
         self.group = {id(p): g for g in opt.param_groups for p in g["params"]}
         self.pending: dict[float, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
+        self.decays: list[tuple[torch.Tensor, torch.Tensor, float, float]] = []
+        self.products: list[tuple] = []
+        self.pairs: list[tuple] = []
 
-    def apply(self, param: torch.Tensor, evaluate: Callable[[torch.Tensor, float, float], object]
-              ) -> None:
-        """``evaluate(out, beta, scale)`` writes out ← β·out + scale·Δ."""
+    def _settings(self, param: torch.Tensor) -> tuple[float, float]:
         g = self.group.get(id(param))
         if g is None:
             raise ValueError("the optimiser does not hold this parameter (rebuild it after "
                              "changing the network)")
-        lr, m = float(g["lr"]), float(g["momentum"])
+        return float(g["lr"]), float(g["momentum"])
+
+    def _buffer(self, param: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """(the momentum buffer of ``param``, whether it was just created)."""
+        state = self.opt.state[param]
+        buf = state.get("momentum_buffer")
+        if buf is not None:
+            return buf, False
+        buf = state["momentum_buffer"] = torch.zeros_like(param,
+                                                          memory_format=torch.preserve_format)
+        return buf, True
+
+    def apply(self, param: torch.Tensor, evaluate: Callable[..., object],
+              decay: float = 0.0) -> None:
+        """``evaluate(out, beta, scale)`` writes out ← β·out + scale·Δ.  With ``decay`` = c ≠ 0,
+        Δ holds a term c·param that ``evaluate(out, beta, scale, False)`` leaves out; it is
+        then folded into the move (v ← v − c·p; p ← p − lr·v in one pass)."""
+        lr, m = self._settings(param)
         if m == 0.0:
             evaluate(param, 1.0, lr)
             return
-        state = self.opt.state[param]
-        buf = state.get("momentum_buffer")
-        if buf is None:
-            buf = torch.zeros_like(param, memory_format=torch.contiguous_format)
-            state["momentum_buffer"] = buf
-            evaluate(buf, 0.0, -1.0)
-        else:
-            evaluate(buf, m, -1.0)
+        buf, fresh = self._buffer(param)
+        beta = 0.0 if fresh else m
+        if decay:
+            evaluate(buf, beta, -1.0, False)
+            self.decays.append((buf, param, -decay, lr))
+            return
+        evaluate(buf, beta, -1.0)
         params, bufs = self.pending.setdefault(lr, ([], []))
         params.append(param)
         bufs.append(buf)
 
+    def apply_pair(self, w: torch.Tensor, b: torch.Tensor, t: torch.Tensor, w_decay: float,
+                   b_decay: float) -> None:
+        """W and a matrix B whose update is W's transposed, from one product ``t`` (W's
+        layout): ΔW = t + c_W·W, ΔBᵀ = t + c_B·Bᵀ (see :func:`transposes_forward`)."""
+        entries = []
+        for p, c in ((w, w_decay), (b, b_decay)):
+            lr, m = self._settings(p)
+            if m == 0.0:       # plain SGD moves now, as :meth:`apply` does: p ← p + lr·Δ
+                view = p if p is w else p.t()
+                if c:
+                    view.mul_(1.0 + lr * c)
+                view.add_(t, alpha=lr)
+                continue
+            buf, fresh = self._buffer(p)
+            view, vbuf = (p, buf) if p is w else (p.t(), buf.t())
+            entries.append((vbuf, view, 0.0 if fresh else m, -c, lr))
+        if len(entries) == 2:
+            self.pairs.append((t, entries[0], entries[1]))
+        else:
+            self.products.extend((t, *e) for e in entries)
+
     def finish(self) -> None:
         """p ← p − lr·buf for every parameter :meth:`apply` left pending, one multi-tensor
-        add per learning rate (nothing evaluated reads a parameter after its own Δ, so
-        deferring the moves changes nothing)."""
+        add per learning rate, and the fused moves (nothing evaluated reads a parameter after
+        its own Δ, so deferring the moves changes nothing)."""
         for lr, (params, bufs) in self.pending.items():
             torch._foreach_add_(params, bufs, alpha=-lr)
+        for buf, p, c, lr in self.decays:
+            momentum_kernels.decay_step(buf, p, c, lr)
+        for t, v, p, m, c, lr in self.products:
+            momentum_kernels.product_step(t, v, p, m, -1.0, c, lr)
+        for t, first, second in self.pairs:
+            momentum_kernels.pair_step(t, -1.0, first, second)
         self.pending.clear()
+        self.decays.clear()
+        self.products.clear()
+        self.pairs.clear()
 
 
 @torch.no_grad()
@@ -457,15 +594,23 @@ def apply_sgd_step(net: Network, opt: torch.optim.Optimizer, state: Settled,
                            out.copy_(g).mul_(-scale) if beta == 0 else
                            out.mul_(beta).add_(g, alpha=-scale))
     fb = net.rule.feedback
+    pairs = transposed_pairs(net, state)     # {l + 1: l}: B_l's Δ is W_(l+1)'s product transposed
+    fb_plan = None
     if fb is not None and fb.kind == "learned" and net.feedback_index:
         fb_plan = compile_terms(tuple(fb.terms))
+        fb_decay = decay_deferrable(fb_plan, _mm_outer_into)
+        paired = set(pairs.values())
         # every B first: a noise or forward drive reads W_(l+1) before it changes
         for l, pre, post, post_in in feedback_factors(net, state, generator):
+            if l in paired:
+                continue
             B = net.B(l)
-            step.apply(B, lambda out, beta, scale, pre=pre, post=post, post_in=post_in, B=B,
-                       mask=existing_synapses(fb, B):
+            step.apply(B, lambda out, beta, scale, with_decay=True, pre=pre, post=post,
+                       post_in=post_in, B=B, mask=existing_synapses(fb, B):
                        _masked(run_plan_into(fb_plan, _mm_outer, _mm_outer_into, pre, post, None,
-                                             post_in, B, out, beta, scale), mask))
+                                             post_in, B, out, beta, scale,
+                                             with_decay=with_decay), mask),
+                       decay=fb_decay)
     plan = compile_terms(tuple(net.rule.forward))
     simple = len(plan.groups) == 1 and not plan.general
     for l, layer in enumerate(net.layers):
@@ -483,10 +628,17 @@ def apply_sgd_step(net: Network, opt: torch.optim.Optimizer, state: Settled,
                        out.copy_(d).mul_(scale) if beta == 0 else
                        out.mul_(beta).add_(d, alpha=scale))
         w = layer.weight
-        step.apply(w, lambda out, beta, scale, layer=layer, pre=pre, post=post, third=third,
-                   post_in=post_in, w=w, side=side:
-                   run_plan_into(plan, layer.outer, getattr(layer, "outer_into", None), pre, post,
-                                 third, post_in, w, out, beta, scale, side))
+        outer_into = getattr(layer, "outer_into", None)
+        if l in pairs:   # one product T (scale 1) for W_(l) and B_(l-1)ᵀ
+            t = _scratch(w)
+            outer_into(t, side(1.0), pre, 0.0)
+            step.apply_pair(w, net.B(pairs[l]), t, plan.decay, fb_plan.decay)
+            continue
+        step.apply(w, lambda out, beta, scale, with_decay=True, layer=layer, pre=pre, post=post,
+                   third=third, post_in=post_in, w=w, side=side, outer_into=outer_into:
+                   run_plan_into(plan, layer.outer, outer_into, pre, post, third, post_in, w, out,
+                                 beta, scale, side, with_decay),
+                   decay=decay_deferrable(plan, outer_into))
     step.finish()
 
 
