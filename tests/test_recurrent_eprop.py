@@ -106,3 +106,11 @@ def test_lr_warmup_then_cosine():
     assert all(a >= b for a, b in zip(lrs[4:], lrs[5:]))
     with pytest.raises(ValueError, match="warmup"):
         lr_schedule(opt, RecurrentTrainConfig(warmup=-1), 5)
+
+
+def test_an_adaptive_network_is_not_exported_as_plain_lif():
+    from neurocredit.nir.errors import NIRExportError
+    from neurocredit.nir.export import export
+    export(_net("eprop"))                       # plain LIF: exported
+    with pytest.raises(NIRExportError, match="adaptive threshold"):
+        export(_net("eprop", adapt=1.0))

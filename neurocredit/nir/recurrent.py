@@ -200,6 +200,9 @@ def export_recurrent(net: Any, names: RecurrentChain | None = None) -> nir.NIRGr
     n_hidden = len(net.recurrent)
     names = names or getattr(net, "node_names", None) or default_names(n_hidden)
     cfg = net.config
+    if getattr(net, "adaptive", False):
+        raise NIRExportError("the hidden neurons have an adaptive threshold (ALIF: adapt > 0), "
+                             "which no NIR node holds; refusing to export them as plain LIF")
     nodes: dict[str, nir.NIRNode] = {names.input: nir.Input(input_type={"input": np.array([net.sizes[0]])})}
     edges: list[tuple[str, str]] = []
     layers_meta = []

@@ -80,7 +80,7 @@ class RecurrentResult:
 
 DEFAULTS_FILE = Path(__file__).with_name("recurrent_defaults.toml")
 OPTIMISER_FIELDS = ("lr", "schedule", "warmup", "epochs", "beta1", "beta2", "clip", "momentum",
-                    "optimizer")
+                    "optimizer", "weight_decay")
 
 
 def recurrent_defaults(model: str, rule: str, path: Path | str | None = None) -> dict:
