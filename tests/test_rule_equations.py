@@ -58,9 +58,10 @@ def test_next_layer_pathway_rules_match_their_equation(name):
                                    (upd.weight[1] + lam * net.layers[1].weight).T)
     if name == "wm":  # mirror phase: ΔB = (1/m) Σ ξ ⊗ (W_2 ξ) / σ² − B, ξ ~ N(0, σ²)
         fb = net.rule.feedback
-        xi = torch.randn((fb.noise_batch, 4), generator=torch.Generator().manual_seed(3),
+        m = fb.noise_batch or n                         # 0: as many noise samples as the batch
+        xi = torch.randn((m, 4), generator=torch.Generator().manual_seed(3),
                          dtype=torch.float64) * fb.noise_std
-        expected = xi.T @ (xi @ net.layers[1].weight.T) / fb.noise_batch / fb.noise_std ** 2 - net.B(0)
+        expected = xi.T @ (xi @ net.layers[1].weight.T) / m / fb.noise_std ** 2 - net.B(0)
         torch.testing.assert_close(upd.feedback[0], expected)
     if name == "ia":  # amp + 0.1·decay + null with y = W_2 x_1
         yv = hs[1] @ net.layers[1].weight.T

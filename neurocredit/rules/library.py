@@ -80,12 +80,15 @@ register(Rule(
                       terms=(Term(-1.0, (F.PRE, F.POST)), Term(-KP_DECAY, (F.WEIGHT,)))),
     local=True))
 
+# Weight mirror: one mirror phase per training step with as many noise samples as the training
+# batch (noise_batch 0), as the authors' code does: makrout/Deep-Learning-without-Weight-Transport,
+# fcnn/FCNN_WM.py, FCNN_WM.train calls self.mirror(batch_size=batch_size) after every batch.
 register(Rule(
     name="wm", title="Weight mirror", paper="Akrout et al. 2019, NeurIPS",
     equation="ΔW_l as FA;  mirror phase: x_l = ξ ~ N(0, σ²), ΔB_l = η_B (ξ_l ⊗ W_{l+1}ξ_l / σ² − B_l)",
     forward=(DELTA,),
     feedback=Feedback("learned", "next", drive="noise", noise_std=1.0, lr_scale=0.1,
-                      noise_batch=256,
+                      noise_batch=0,
                       terms=(Term(1.0, (F.PRE, F.POST)), Term(-1.0, (F.WEIGHT,)))),
     local=True))
 
