@@ -114,3 +114,47 @@ def test_an_adaptive_network_is_not_exported_as_plain_lif():
     export(_net("eprop"))                       # plain LIF: exported
     with pytest.raises(NIRExportError, match="adaptive threshold"):
         export(_net("eprop", adapt=1.0))
+
+
+def test_gated_trace_moved_to_the_post_side_equals_the_per_synapse_trace():
+    from neurocredit.sim.eligibility import gated_reverse_filter
+    g = torch.Generator().manual_seed(5)
+    T, B, n_post, n_pre = 11, 2, 4, 3
+    x, q = torch.rand(T, B, n_pre, generator=g), torch.randn(T, B, n_post, generator=g)
+    keep = (torch.rand(T, B, n_post, generator=g) > 0.3).float()
+    eps, ref = torch.zeros(B, n_post, n_pre), torch.zeros(B, n_post, n_pre)
+    for t in range(T):   # ε[t] = β keep[t−1] ε[t−1] + x[t], per synapse
+        eps = (0.9 * keep[t - 1].unsqueeze(-1) * eps if t else 0) + x[t].unsqueeze(-2)
+        ref += q[t].unsqueeze(-1) * eps
+    got = torch.einsum("tbj,tbi->bji", gated_reverse_filter(q, 0.9, keep), x)
+    assert torch.allclose(got, ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("kw", [{"neuron": "lif"}, {"neuron": "cubalif", "threshold": 0.5},
+                                {"neuron": "lif", "adapt": 1.5, "tau_adapt": 8.0},
+                                {"neuron": "lif", "rate_reg": 0.3}])
+def test_reset_gated_symmetric_eprop_is_exact_with_spikes_and_resets(kw):
+    """With the membrane eligibility reset by the post spike (Bellec et al.'s eq. 13 for a
+    reset-to-zero neuron), symmetric e-prop is surrogate BPTT's gradient also while the hidden
+    neurons spike and reset, as long as no hidden-to-hidden path exists (R = 0)."""
+    g = torch.Generator().manual_seed(6)
+    x, y = torch.rand(4, 15, 6, generator=g) * 3, torch.randint(0, 3, (4,), generator=g)
+    kw = {"threshold": 1.0} | kw
+    net = RecurrentSpikingNetwork([6, 10, 3], get_rule("eprop_sym"), RecurrentSpikingConfig(
+        rec_gain=0.0, reset_trace=True, **kw), seed=0)
+    assert 0.05 < float(net.run(x)["z"][0].mean()) < 0.9
+    with torch.no_grad():
+        upd, _ = net.local_updates(x, target_vector(y, 3, "ce"), "ce")
+    params = [w for w, _ in net.parameters_in_update_order()]
+    biases = [b for _, b in net.parameters_in_update_order()]
+    with torch.enable_grad():
+        rec = net.run(x, surrogate=True)
+        value = loss_value(net.readout(rec), y, "ce") + net.rate_penalty(rec)
+        grads = torch.autograd.grad(value, params + biases)
+    for (dw, db), gw, gb in zip(upd, grads[:3], grads[3:]):
+        assert torch.allclose(dw, -gw, atol=1e-6, rtol=1e-4)
+        assert torch.allclose(db, -gb, atol=1e-6, rtol=1e-4)
+    net.config.reset_trace = False                         # the ungated trace is not exact here
+    with torch.no_grad():
+        plain, _ = net.local_updates(x, target_vector(y, 3, "ce"), "ce")
+    assert not torch.allclose(plain[0][0], -grads[0], atol=1e-4, rtol=1e-2)

@@ -25,7 +25,19 @@ second eligibility vector ε^a (how a_j depends on w_ji through the neuron's own
 
 Its decay depends on the post neuron only, so the sum exchange still holds:
 Σ_s G[s] ε^a[s] = Σ_r g ψ[r] x̄[r] H[r] with H[r] = G[r+1] + (ρ − gβψ[r+1]) H[r+1] (H[T−1] = 0),
-G = P̃ ψ: the third factor becomes ψ (P̃ − g β H) (:func:`adaptation_signal`).  :func:`eligibility_online` computes ē the way a
+G = P̃ ψ: the third factor becomes ψ (P̃ − g β H) (:func:`adaptation_signal`).
+
+Reset of the membrane (Bellec et al. 2020, eq. 13: the eligibility vector follows the neuron's
+own state Jacobian ∂h[t]/∂h[t−1]).  A neuron reset to v_reset when it spikes carries its
+membrane only where it did not spike, v[t] = (1 − z[t]) u[t], so the membrane part of the
+eligibility is gated by the post neuron's own spikes (the spike's pseudo-derivative path through
+the reset stays out, as in the paper)::
+
+    ε_ji[t] = β (1 − z_j[t−1]) ε_ji[t−1] + x_i[t],     e_ji[t] = ψ_j[t] ε_ji[t]
+
+(x: the pre signal with the membrane's input gain; CubaLIF: the synaptic current trace).  The
+gate depends on the post neuron only: Σ_t Q_j[t] ε_ji[t] = Σ_s x_i[s] H_j[s] with
+H[s] = Q[s] + β (1 − z[s]) H[s+1] (:func:`gated_reverse_filter`), Q the post side above.  :func:`eligibility_online` computes ē the way a
 chip does (forward, per synapse) and is the reference the tests compare against.
 Every update is averaged over time and batch, as the feed-forward engine averages over batch.
 """
@@ -88,6 +100,18 @@ def eligibility_online(psi: torch.Tensor, pre_trace: torch.Tensor, kappa: float,
     return out
 
 
+def gated_reverse_filter(x: torch.Tensor, decay: float | torch.Tensor, keep: torch.Tensor
+                         ) -> torch.Tensor:
+    """H[s] = x[s] + decay · keep[s] · H[s+1] (H[T] = 0): the adjoint of the gated forward
+    trace ε[t] = decay · keep[t−1] · ε[t−1] + x[t] (module docstring, membrane reset)."""
+    out = torch.empty_like(x)
+    acc = torch.zeros_like(x[0])
+    for t in range(x.shape[0] - 1, -1, -1):
+        acc = x[t] + (decay * keep[t] * acc if t < x.shape[0] - 1 else 0.0)
+        out[t] = acc
+    return out
+
+
 def adaptation_signal(p_tilde: torch.Tensor, psi: torch.Tensor, adapt: torch.Tensor | float,
                       rho: float) -> torch.Tensor:
     """P̃ − gβ·H with H[r] = G[r+1] + (ρ − gβ ψ[r+1]) H[r+1], G = P̃ ψ, H[T−1] = 0: the
@@ -110,7 +134,9 @@ class PlasticFactors:
 
     ``bias_pre`` is the trace of the constant input the bias sees (ones filtered like ``pre``).
     ``adapt`` (g·β per post neuron) and ``rho``: the post neurons' adaptive threshold (module
-    docstring); None for neurons without one.
+    docstring); None for neurons without one.  ``keep`` (1 − z of the post neuron, [T, batch,
+    post]) with ``decay`` β: eligibility terms use the reset-gated membrane trace of ``pre_in``
+    (and ``bias_in``), the pre signal before the membrane filter, instead of ``pre``.
     """
 
     pre: torch.Tensor
@@ -121,6 +147,10 @@ class PlasticFactors:
     bias_pre: torch.Tensor | None = None
     adapt: torch.Tensor | float | None = None
     rho: float = 0.0
+    keep: torch.Tensor | None = None
+    decay: float = 0.0
+    pre_in: torch.Tensor | None = None
+    bias_in: torch.Tensor | None = None
 
 
 def _flat(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -156,8 +186,11 @@ def _eligibility_as_delta(term: Term, f: PlasticFactors, pre: torch.Tensor
     p = reverse_low_pass(p, f.kappa) if f.kappa else p
     if f.adapt is not None:
         p = adaptation_signal(p, f.psi, f.adapt, f.rho)
+    p = p * f.psi
+    if f.keep is not None:
+        p, pre = gated_reverse_filter(p, f.decay, f.keep), f.pre_in
     rest = tuple(x for x in term.factors if x not in (Factor.THIRD, Factor.POST, Factor.ELIGIBILITY))
-    return Term(term.coef, (Factor.THIRD, Factor.PRE, *rest)), p * f.psi, pre
+    return Term(term.coef, (Factor.THIRD, Factor.PRE, *rest)), p, pre
 
 
 def plastic_update(terms: tuple[Term, ...], f: PlasticFactors, weight: torch.Tensor,
@@ -177,7 +210,7 @@ def plastic_update(terms: tuple[Term, ...], f: PlasticFactors, weight: torch.Ten
         third, pre_w, pre_b, t = f.third, f.pre, f.bias_pre, term
         if Factor.ELIGIBILITY in term.factors:
             t, third, pre_w = _eligibility_as_delta(term, f, f.pre)
-            pre_b = f.bias_pre
+            pre_b = f.bias_in if f.keep is not None else f.bias_pre
         dw += term_update(t, _outer, _flat(pre_w), _flat(f.post), _flat(third), None, weight,
                           scale)
         if bias is not None:

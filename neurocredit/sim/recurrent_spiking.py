@@ -81,6 +81,7 @@ class RecurrentSpikingConfig:
     adapt: float = 0.0            # ALIF: threshold rise β per unit of the adaptation a (0: LIF)
     tau_adapt: float = 28.0       # ALIF: adaptation time constant τ_a in steps (ρ = e^{−1/τ_a})
     adapt_fraction: float = 1.0   # ALIF: share of each hidden layer's neurons that adapt
+    reset_trace: bool = False     # e-prop: the membrane eligibility is reset with the post spike
     rate_reg: float = 0.0         # firing-rate regularisation coefficient c (0: off)
     rate_target: float = 0.02     # its target rate f₀, spikes per step
 
@@ -287,6 +288,17 @@ class RecurrentSpikingNetwork(nn.Module):
         return self.readout(self.run(x, surrogate=torch.is_grad_enabled()))
 
     # -- local learning -----------------------------------------------------------------
+    def membrane_input(self, l: int, signal: torch.Tensor, hid) -> tuple[torch.Tensor, float]:
+        """(x, β) of hidden layer ``l``: the pre signal as the membrane receives it (input gain;
+        CubaLIF: after the synaptic filter) and the membrane decay, for the reset-gated trace."""
+        mode = self.disc.mode
+        c = hid[l]
+        if self.config.neuron == "cubalif":
+            a, ga = _syn_decay_gain(c, mode)
+            signal = low_pass(signal, a.mean(), ga.mean())
+        decay, gain = _decay_gain(c, mode)
+        return signal * gain.mean(), float(decay.mean())
+
     def pre_trace(self, l: int, signal: torch.Tensor, hid, out_c) -> torch.Tensor:
         """x̄[t] = ∂v[t]/∂w of connection into layer ``l`` for a pre signal [T, batch, n_pre]
         (the post neuron's membrane filter, preceded by its synaptic filter for CubaLIF)."""
@@ -376,6 +388,13 @@ class RecurrentSpikingNetwork(nn.Module):
             pre = self.pre_trace(l, delayed(rec["z"][l]), hid, out_c)
             factors.append(PlasticFactors(pre, f.post, f.third, f.psi, f.kappa, f.bias_pre,
                                           f.adapt, f.rho))
+        if cfg.reset_trace and self.disc.reset == "zero":   # zero reset: gate by 1 − z (module doc)
+            for l in range(n_hidden):
+                keep = 1.0 - rec["z"][l]
+                bias_in, decay = self.membrane_input(l, ones, hid)
+                for f, sig in ((factors[l], inputs[l]), (factors[n_hidden + 1 + l], delayed(rec["z"][l]))):
+                    f.keep, f.decay, f.bias_in = keep, decay, bias_in
+                    f.pre_in = self.membrane_input(l, sig, hid)[0]
         return factors, a
 
     def local_updates(self, x: torch.Tensor, target: torch.Tensor, loss: str, scale: float = 1.0

@@ -56,6 +56,7 @@ class RecurrentTrainConfig:
     adapt: float = 0.0                # RSNN: adaptive threshold rise β (ALIF; 0: plain LIF)
     tau_adapt: float = 28.0           # RSNN: adaptation time constant, steps
     adapt_fraction: float = 1.0       # RSNN: share of hidden neurons that adapt
+    reset_trace: bool = False         # RSNN e-prop: membrane eligibility gated by the post spike's reset
     rate_reg: float = 0.0             # RSNN: firing-rate regularisation c Σ_j (f_j − f₀)² (every rule)
     rate_target: float = 0.02         # RSNN: f₀, spikes per step
     feedback_scale: float = 1.0
@@ -131,7 +132,8 @@ def build_model(model: str, rule: Rule, sizes: list[int], cfg: RecurrentTrainCon
                                       rec_gain=cfg.rec_gain, input_gain=cfg.input_gain,
                                       readout=cfg.readout, adapt=cfg.adapt,
                                       tau_adapt=cfg.tau_adapt, adapt_fraction=cfg.adapt_fraction,
-                                      rate_reg=cfg.rate_reg, rate_target=cfg.rate_target)
+                                      rate_reg=cfg.rate_reg, rate_target=cfg.rate_target,
+                                      reset_trace=cfg.reset_trace)
         return RecurrentSpikingNetwork(sizes, rule, scfg, cfg.seed, cfg.feedback_scale)
     raise ValueError(f"unknown model '{model}'; known: {', '.join(MODELS)}")
 
