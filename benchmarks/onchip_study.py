@@ -27,6 +27,12 @@ Studies (knobs of the chip only, nothing the float network lacks):
 * ``tgain``   target rate 0.5 with error gain 16 / 32 (the same error at z = 1 as rate 1 and
               gain 16 / 32 would reach at half the rate)
 * ``epochs``  test accuracy after every epoch of the default schedule
+* ``hop``     hop_shift: the error shift of a hidden layer whose pathway reads the next hidden
+              layer's error t (FA family, 2+ hidden layers) rather than the error units; t_l =
+              B_int t_(l+1) / 2^s keeps the error's scale from layer to layer at s = log2(|B_int|)
+* ``float``   the float spiking reference (neurocredit.sim.spiking, same rule, network and input
+              steps) under several trainers: SGD momentum (benchmarks/onchip_accuracy.py's FLOAT
+              settings), SGD with a cosine schedule, Adam with a cosine schedule, more epochs
 
 Each variant's chips share one stream length and product series (lr, decay, steps, target and bdecay are
 per run; shift, gain, gate, exp, fbscale and coding per chip).
@@ -92,7 +98,39 @@ def study_variants(name: str, base_lr: float, base_shift: int) -> list[Variant]:
                 for r, g in ((0.5, 16), (0.5, 32), (0.5, 64))]
     if name == "epochs":
         return [_v("defaults")]
+    if name == "hop":
+        return [_v(f"hop shift {h}", chip={"hop_shift": h}) for h in (base_shift, base_shift + 1, base_shift + 2,
+                                                                       base_shift + 3)]
+    if name == "float":
+        return [_v(label, {"float": label}) for label in FLOAT_TRAINERS]
     raise SystemExit(f"unknown study {name!r}")
+
+
+FLOAT_TRAINERS = {"sgd 0.005 x20": ("sgd", 0.005, "constant", 20), "sgd 0.005 cos x40": ("sgd", 0.005, "cosine", 40),
+                  "adam 1e-3 cos x30": ("adam", 1e-3, "cosine", 30), "adam 3e-4 cos x40": ("adam", 3e-4, "cosine", 40)}
+"""Float spiking trainers: label -> (optimizer, lr, schedule, epochs) of SpikingTrainConfig."""
+
+
+def float_group(rule_name: str, data_name: str, hidden: list[int], labels: list[str], seeds: list[int],
+                steps: int) -> dict[str, list[list[float]]]:
+    """Float spiking accuracy per trainer label: {label: [per-epoch test accuracies] per seed}."""
+    from neurocredit.data import load_digits, load_mnist5k
+    from neurocredit.rules import resolve_rule
+    from neurocredit.sim.spiking import SpikingConfig, SpikingTrainConfig, train_spiking
+
+    load = load_digits if data_name == "digits" else load_mnist5k
+    out: dict[str, list[list[float]]] = {}
+    for label in labels:
+        opt, lr, schedule, epochs = FLOAT_TRAINERS[label]
+        for s in seeds:
+            t0 = time.perf_counter()
+            cfg = SpikingTrainConfig(epochs=epochs, lr=lr, seed=s, optimizer=opt, schedule=schedule,
+                                     spiking=SpikingConfig(steps=steps, readout="lif"))
+            res = train_spiking(resolve_rule(rule_name), load(seed=s, standardise=False), hidden, cfg)
+            out.setdefault(label, []).append([h["test_acc"] for h in res.history])
+            print(f"    float {label} seed {s}: {100 * res.history[-1]['test_acc']:.2f} % "
+                  f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+    return out
 
 
 def scaled_decay(rule, factor: float):
@@ -134,7 +172,7 @@ def run_group(rule_name: str, data_name: str, hidden: list[int], variants: list[
     circuits, datas, chip_seeds, labels = [], [], [], []
     for v in variants:
         chip = dict(v.chip)
-        over = {k: chip[k] for k in ("third_shift", "gate", "error_gain", "feedback_scale") if k in chip}
+        over = {k: chip[k] for k in ("third_shift", "gate", "error_gain", "feedback_scale", "hop_shift") if k in chip}
         lr = run.get("lr", defaults["lr"])
         for s in seeds:
             circuits.append(learning_circuit(rule, sizes, s, data_name, lr=lr, weight_exp_offset=chip.get("exp"),
@@ -151,6 +189,77 @@ def run_group(rule_name: str, data_name: str, hidden: list[int], variants: list[
     for label, h in zip(labels, hists):
         out[label].append([e["test_acc"] for e in h[1:]])
     return out
+
+
+def diagnose(rule_name: str, data_name: str, hidden: list[int], seed: int, epochs: int, lr: float, lr_decay: float,
+             steps: int | None, probe: int = 100) -> list[str]:
+    """Train one chip epoch by epoch (the seeds, permutations and lr schedule of
+    :func:`neurocredit.chip.session.train_chips`) and after every epoch print, on ``probe`` training
+    samples streamed with learning (weights then discarded): each layer's firing rate (spikes per
+    neuron and step), the fraction of hidden neurons that never fire / fire on > 90 % of steps; the
+    mean |third factor| of the steps where it is non-zero, the fraction of those whose weight change
+    |lr_e · t| (weight units, lr_e the epoch's quantised rate) is below 1 (applied only by stochastic
+    rounding) and below 1/8; mean |W| and the fraction at the ±256 bound; the test accuracy."""
+    from neurocredit.chip import session as S
+    from neurocredit.chip.defaults import learning_circuit
+    from neurocredit.chip.emulator import emulate, emulate_learning
+    from neurocredit.chip.plasticity import scale_series
+    from neurocredit.data import load_digits, load_mnist5k
+    from neurocredit.rules import resolve_rule
+
+    rule = resolve_rule(rule_name)
+    sizes = [64 if data_name == "digits" else 784, *hidden, 10]
+    timing = S.stream_timing(len(hidden))
+    steps = steps or timing.steps
+    data = (load_digits if data_name == "digits" else load_mnist5k)(seed=seed, standardise=False)
+    circuit = learning_circuit(rule, sizes, seed, data_name, lr=lr)
+    x_tr, y_tr = data.x_train.numpy(), data.y_train.numpy()
+    third = [p.name for p in circuit.populations if p.kind != "graded" and p.name != "input"
+             and any(c.dst == p.name and c.dst_port == "third" for c in circuit.connections)]
+    fwd = [c for c in circuit.plastic if c.view == "forward"]
+    base = {c.name: c.plastic for c in circuit.plastic}
+    weights = circuit.weights()
+    rng = np.random.default_rng(seed)
+    lines = []
+
+    def report(epoch: int, now) -> None:
+        part = x_tr[:probe], y_tr[:probe]
+        stream = S.training_stream(circuit, *part, steps, timing.blank, 4242, timing.target_delay)
+        _, rec = emulate_learning(now.with_weights(weights), stream, rng_seed=4242,
+                                  record=[*third, *(f"err:{p}" for p in third)])
+        acc = S.held_out_figures(circuit, weights, data.x_test.numpy(), data.y_test.numpy(), steps, seed + 999)["test_acc"]
+        inf = S.inference_circuit(circuit, weights)         # the test's output spike counts (S.accuracy's input)
+        xt = np.random.default_rng(seed + 999).random((steps, *data.x_test.shape)) < data.x_test.numpy()[None]
+        counts = emulate(inf, xt.astype(np.int64))[inf.outputs[0]].numpy().sum(axis=0)
+        top = counts.max(axis=1)
+        ties = ((counts == top[:, None]).sum(axis=1) > 1).mean()
+        parts = [f"epoch {epoch}: test {100 * acc:.1f} %, test samples with a tied top count {100 * ties:.1f} %, "
+                 f"top count {top.mean() / steps:.2f} of steps"]
+        for c in fwd:
+            lr_e = sum(abs(q.mant) * 2.0 ** q.exp for q in now.connection(c.name).plastic) / 2
+            z = rec[c.dst].astype(bool)
+            fire = z.mean(axis=0)
+            t = rec[f"err:{c.dst}"]
+            nz = np.abs(t[t != 0]).astype(float)
+            d = lr_e * nz
+            w = np.asarray(weights[c.name])
+            parts.append(f"{c.dst}: rate {z.mean():.3f}, dead {(fire == 0).mean():.2f}, sat {(fire > 0.9).mean():.2f}; "
+                         f"|t| {nz.mean() if nz.size else 0:.1f} on {(t != 0).mean():.3f} of steps, "
+                         f"|lr t|<1 {(d < 1).mean() if d.size else 0:.2f}, <1/8 {(d < 0.125).mean() if d.size else 0:.2f} "
+                         f"(lr {lr_e:g}); |W| {np.abs(w).mean():.1f}, at bound {(np.abs(w) >= 255).mean():.4f}")
+        lines.append(" | ".join(parts))
+        print("  " + lines[-1], flush=True)
+
+    report(0, circuit)
+    for epoch in range(1, epochs + 1):
+        now = circuit.with_plasticity({k: scale_series(sr, lr_decay ** (epoch - 1)) for k, sr in base.items()}) \
+            if lr_decay != 1.0 else circuit
+        perm = rng.permutation(len(y_tr))
+        stream = S.training_stream(circuit, x_tr[perm], y_tr[perm], steps, timing.blank, seed * 1000 + epoch,
+                                   timing.target_delay)
+        weights, _ = emulate_learning(now.with_weights(weights), stream, rng_seed=seed + epoch)
+        report(epoch, now)
+    return lines
 
 
 def fmt(accs: list[float]) -> str:
@@ -183,8 +292,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--tag", default="", help="appended to the section name")
     ap.add_argument("--only", default="", help="run only the variants with these labels (comma separated)")
+    ap.add_argument("--diag", action="store_true", help="per-epoch diagnostics of one chip per seed (firing "
+                    "rates, third factors, updates below one weight unit, weights) instead of a study")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    from neurocredit.chip import session as S
     from neurocredit.chip.defaults import onchip_defaults
     from neurocredit.rules import resolve_rule
 
@@ -202,6 +314,15 @@ def main() -> None:
           f"{'' if args.samples is None else f' of {args.samples} samples'}; defaults lr {defaults['lr']:g} "
           f"x{defaults['lr_decay']:g}/epoch, shift {base_shift}; torch threads {torch.get_num_threads()}", flush=True)
     path = RESULTS / f"onchip_study_{args.data}.md"
+    if args.diag:
+        text = []
+        for s in seeds:
+            text += [f"seed {s}:", *diagnose(rule.name, args.data, hidden, s, epochs, defaults["lr"],
+                                              defaults["lr_decay"], args.steps), ""]
+        head = (f"{args.data} {net}, {rule.name}, {epochs} epochs, lr {defaults['lr']:g} x{defaults['lr_decay']:g}/epoch, "
+                f"steps {args.steps or 'default'}; probe: 100 training samples streamed with learning after each epoch")
+        write_section(path, f"diag · {rule.name} · {net}{args.tag}", head + "\n\n```\n" + "\n".join(text) + "\n```")
+        return
     # every study's variants, the same (run, chip) point trained once: per-chip knobs of all studies
     # share one vectorised run
     studies = {name: study_variants(name, defaults["lr"], base_shift) for name in args.study.split(",")}
@@ -210,11 +331,12 @@ def main() -> None:
         studies = {k: [v for v in vs if v.label in keep] for k, vs in studies.items()}
         studies = {k: vs for k, vs in studies.items() if vs}
     t = onchip_defaults(rule, args.data)
-    spec0 = default_spec(rule, len(hidden), gate=t["gate"])
+    spec0 = default_spec(rule, len(hidden), gate=t["gate"], **t["spec"])
     base_run = {"lr": defaults["lr"], "lr_decay": defaults["lr_decay"], "bdecay": 1.0, "target_rate": 1.0}
     base_chip = {"third_shift": spec0.third_shift, "gate": -1.0 if spec0.gate is None else spec0.gate,
                  "error_gain": spec0.error_gain, "feedback_scale": spec0.feedback_scale, "coding": 1.0,
-                 "exp": int(t["weight_exp_offset"])}
+                 "exp": int(t["weight_exp_offset"]),
+                 "hop_shift": spec0.third_shift if spec0.hop_shift is None else spec0.hop_shift}
 
     def canon(v: Variant) -> tuple:
         """(run, chip) with every default filled in: the same settings are the same chips."""
@@ -229,7 +351,12 @@ def main() -> None:
     for run, chips in groups.items():
         vs = list(chips.values())
         print(f"  run {dict(run)}: {len(vs)} chip settings x {len(seeds)} seeds", file=sys.stderr, flush=True)
-        got = run_group(rule.name, args.data, hidden, vs, seeds, epochs, args.samples, defaults)
+        if "float" in dict(run):
+            got = float_group(rule.name, args.data, hidden, [dict(run)["float"]], seeds,
+                              args.steps or S.stream_timing(len(hidden)).steps)
+            got = {v.label: got[dict(run)["float"]] for v in vs}
+        else:
+            got = run_group(rule.name, args.data, hidden, vs, seeds, epochs, args.samples, defaults)
         res.update({(run, chip): got[v.label] for chip, v in chips.items()})
     secs = time.perf_counter() - t0
     for name, variants in studies.items():

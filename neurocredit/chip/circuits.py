@@ -41,6 +41,7 @@ from neurocredit.chip import tags as TG
 from neurocredit.chip.profile import Profile, load_profile
 from neurocredit.chip.rate import RateSpec
 from neurocredit.rules.dynamical import PC_GAMMA_TERMS
+from neurocredit.rules.feedback_masks import balanced_sparse_mask
 from neurocredit.rules.factors import Factor
 from neurocredit.rules.locality import check_locality
 from neurocredit.rules.rule import Rule, Term
@@ -121,6 +122,8 @@ class OnChipSpec:
     mirror_every: int = 256       # mirror phases: training samples between phases
     rate: RateSpec = RateSpec()   # integers of a graded-rate circuit (dynamics rows with neurons 'rate')
     feedback_lr: float | None = None  # η_B of feedback learned at every step (None: lr · the pathway's lr_scale)
+    hop_shift: int | None = None  # hidden error shift where a feed-forward pathway reads another hidden layer's
+                                  # error (source 'next', FA family, below the top hidden layer); None: third_shift
 
 
 @dataclass(frozen=True)
@@ -275,7 +278,9 @@ def default_gate(rule: Rule, n_hidden: int) -> float | None:
 
 def random_feedback(rule: Rule, sizes: list[int], seed: int) -> list[np.ndarray]:
     """Float feedback matrices B_l (n_l x n_source) for a fresh ``sizes`` network: entries
-    N(0, 1/n_l), for a sparse pathway (fixed or learned) zeroed with probability ``sparsity`` and rescaled by
+    N(0, 1/n_l), for a sparse pathway (fixed or learned) masked by the torch networks' rule
+    (:func:`neurocredit.rules.feedback_masks.balanced_sparse_mask`: each row keeps the same number of
+    non-zeros, each source component drives the same number of neurons) and rescaled by
     1/sqrt(1 − sparsity); the source is the next layer (n_l x n_(l+1)) or the output error /
     target (n_l x n_L).  Drawn from ``numpy.random.default_rng(seed + 1)``."""
     fb = rule.feedback
@@ -287,7 +292,7 @@ def random_feedback(rule: Rule, sizes: list[int], seed: int) -> list[np.ndarray]
         n_src = sizes[l + 2] if fb.source == "next" else sizes[-1]
         b = rng.normal(0, 1 / np.sqrt(sizes[l + 1]), (sizes[l + 1], n_src))
         if fb.kind == "sparse" or (fb.kind == "learned" and fb.sparsity > 0):
-            b = b * (rng.random(b.shape) >= fb.sparsity) / np.sqrt(1 - fb.sparsity)
+            b = b * balanced_sparse_mask(*b.shape, fb.sparsity, rng.permutation) / np.sqrt(1 - fb.sparsity)
         out.append(b)
     return out
 
@@ -344,8 +349,11 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
     for i, p in enumerate(pops):
         hidden = i < len(pops) - 1
         gate = int(spec.gate * (int(p.vth) << 6)) if (hidden and spec.gate is not None) else -(2 ** 30)
-        new_pops.append(replace(p, kind="third", third_shift=spec.third_shift if hidden else spec.out_third_shift,
-                                gate_lo=gate))
+        shift = spec.third_shift if hidden else spec.out_third_shift
+        if (spec.hop_shift is not None and i < len(pops) - 2 and fb.source == "next"
+                and rule.dynamics == "feedforward"):      # reads layer i+1's error t, not the error units
+            shift = spec.hop_shift
+        new_pops.append(replace(p, kind="third", third_shift=shift, gate_lo=gate))
     out = pops[-1]
     zeros = np.zeros(out.n, np.int64)
     conns = [Connection(c.name, c.src, c.dst, np.asarray(c.weights), c.weight_exp, c.num_weight_bits, "mixed",

@@ -48,6 +48,8 @@ from neurocredit.sim.updates import (Updates, apply_sgd_step, feedback_updates, 
 
 CODINGS = ("rate", "latency")
 READOUTS = ("li", "lif")
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("constant", "cosine")
 
 
 class SpikingRuleError(ValueError):
@@ -362,6 +364,9 @@ class SpikingTrainConfig:
     seed: int = 0
     feedback_scale: float = 1.0
     spiking: SpikingConfig = field(default_factory=SpikingConfig)
+    optimizer: str = "sgd"       # 'sgd' (momentum, fused into the update GEMMs) or 'adam' (Kingma & Ba
+                                 # 2015; receives −Δ of the local rule as its gradient)
+    schedule: str = "constant"   # 'constant' or 'cosine': lr_e = lr (1 + cos(π (e−1)/E)) / 2 per epoch e of E
 
 
 @dataclass
@@ -412,7 +417,12 @@ def train_spiking(rule: Rule, data: Dataset, hidden: list[int],
     groups = [{"params": net.net.weight_params(), "lr": lr}]
     if net.net.learned_feedback_params():
         groups.append({"params": net.net.learned_feedback_params(), "lr": lr * rule.feedback.lr_scale})
-    opt = torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum)
+    if cfg.optimizer not in OPTIMIZERS or cfg.schedule not in SCHEDULES:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS} and schedule one of {SCHEDULES}, "
+                         f"got {cfg.optimizer!r}, {cfg.schedule!r}")
+    opt = (torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum) if cfg.optimizer == "sgd"
+           else torch.optim.Adam(groups, lr=lr))
+    base_lrs = [g["lr"] for g in opt.param_groups]
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     result = SpikingResult(net, cfg)
     n = data.x_train.shape[0]
@@ -420,6 +430,9 @@ def train_spiking(rule: Rule, data: Dataset, hidden: list[int],
     try:
         for epoch in range(1, cfg.epochs + 1):
             t0 = time.perf_counter()
+            if cfg.schedule == "cosine":
+                for g, base in zip(opt.param_groups, base_lrs):
+                    g["lr"] = base * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / cfg.epochs))
             perm = torch.randperm(n, generator=gen)
             running, batches = 0.0, 0
             for i in range(0, n, cfg.batch_size):
