@@ -11,7 +11,8 @@ row) and the table is rewritten to ``benchmarks/results/onchip_accuracy.md`` aft
 
 Defaults (network, epochs, base lr per data and rule, lr decay) come from
 ``mappings/onchip_learning.toml`` (measured: benchmarks/onchip_study.py ->
-results/onchip_study_<data>.md); streaming from ``chip.session.stream_timing``; the spec from
+results/onchip_study_<data>.md); streaming from ``chip.defaults.onchip_timing`` (the data's steps, else
+``chip.session.stream_timing``'s); the spec from
 ``chip.circuits.default_spec``.  ``--depths 1,2,3``: the depth table (hidden layers of the data's
 width).  ``--quick``: 1 seed, 1 epoch of at most 1000 samples, float 5 epochs (a smoke run,
 not a figure).  Seeds run side by side as independent chips in one emulator run
@@ -56,12 +57,12 @@ def onchip(rule_name: str, data_name: str, hidden: list[int], seeds: list[int], 
            lr_decay: float, samples: int | None, steps: int | None = None) -> tuple[list[float], object, object]:
     """Final test accuracy per seed (seeds side by side as chips); (accs, first circuit, timing)."""
     from neurocredit.chip import session as S
-    from neurocredit.chip.defaults import learning_circuit
+    from neurocredit.chip.defaults import learning_circuit, onchip_timing
     from neurocredit.rules import resolve_rule
 
     rule = resolve_rule(rule_name)
     sizes = sizes_for(data_name, hidden)
-    timing = S.stream_timing(len(hidden))
+    timing = onchip_timing(data_name, len(hidden))
     if steps:
         timing = S.StreamTiming(steps, timing.blank, timing.target_delay)
     circuits = [learning_circuit(rule, sizes, s, data_name, lr=lr) for s in seeds]
@@ -172,7 +173,7 @@ def lava_check(n: int, rule_name: str = "dfa", seed: int = 0) -> None:
     import numpy as np
 
     from neurocredit.chip import session as S
-    from neurocredit.chip.defaults import learning_circuit, onchip_defaults
+    from neurocredit.chip.defaults import learning_circuit, onchip_defaults, onchip_timing
     from neurocredit.chip.emulator import emulate_learning
     from neurocredit.io_utils import atomic_path
     from neurocredit.lava.backend import run_learning
@@ -181,7 +182,7 @@ def lava_check(n: int, rule_name: str = "dfa", seed: int = 0) -> None:
     rule = resolve_rule(rule_name)
     d = onchip_defaults(rule, "mnist5k")
     sizes = sizes_for("mnist5k", list(d["hidden"]))
-    timing = S.stream_timing(len(d["hidden"]))
+    timing = onchip_timing("mnist5k", len(d["hidden"]))
     circuit = learning_circuit(rule, sizes, seed, "mnist5k")
     data = load("mnist5k", seed)
     stream = S.sample_stream(data.x_train.numpy()[:n], data.y_train.numpy()[:n], 10, timing.steps, timing.blank, seed,
@@ -218,7 +219,7 @@ def main() -> None:
     ap.add_argument("--float-epochs", type=int, default=None, help="0: skip the float column")
     ap.add_argument("--bp-epochs", type=int, default=None, help="0: skip the rate BP column")
     ap.add_argument("--steps", type=int, default=None, help="input steps per sample, chip and float (default: "
-                    "chip.session.stream_timing's for the depth)")
+                    "the data's table steps, else chip.session.stream_timing's for the depth)")
     ap.add_argument("--no-chip", action="store_true", help="only the float and BP columns (rows keep their "
                     "on-chip figures)")
     ap.add_argument("--quick", action="store_true", help="1 seed, 1 epoch x 1000 samples, float 5 epochs (smoke)")
@@ -247,8 +248,8 @@ def main() -> None:
                 epochs = 1 if args.quick else (args.epochs or int(d["epochs"]))
                 samples = args.samples or (1000 if args.quick else None)
                 t0 = time.perf_counter()
-                from neurocredit.chip.session import stream_timing
-                timing = stream_timing(len(hidden))
+                from neurocredit.chip.defaults import onchip_timing
+                timing = onchip_timing(data_name, len(hidden))
                 if args.steps:
                     timing = type(timing)(args.steps, timing.blank, timing.target_delay)
                 chip, circuit = [], None

@@ -156,7 +156,7 @@ def run_group(rule_name: str, data_name: str, hidden: list[int], variants: list[
     """Train variants x seeds (one schedule) as chips side by side; {label: [per-epoch accuracies]
     per seed}."""
     from neurocredit.chip import session as S
-    from neurocredit.chip.defaults import learning_circuit
+    from neurocredit.chip.defaults import learning_circuit, onchip_timing
     from neurocredit.data import load_digits, load_mnist5k
     from neurocredit.rules import resolve_rule
 
@@ -165,7 +165,7 @@ def run_group(rule_name: str, data_name: str, hidden: list[int], variants: list[
     if run.get("bdecay", 1.0) != 1.0:
         rule = scaled_decay(rule, run["bdecay"])
     sizes = [64 if data_name == "digits" else 784, *hidden, 10]
-    timing = S.stream_timing(len(hidden))
+    timing = onchip_timing(data_name, len(hidden))
     steps = run.get("steps", defaults.get("steps") or timing.steps)
     load = load_digits if data_name == "digits" else load_mnist5k
     base_data = {s: load(seed=s, standardise=False) for s in seeds}
@@ -201,7 +201,7 @@ def diagnose(rule_name: str, data_name: str, hidden: list[int], seed: int, epoch
     |lr_e · t| (weight units, lr_e the epoch's quantised rate) is below 1 (applied only by stochastic
     rounding) and below 1/8; mean |W| and the fraction at the ±256 bound; the test accuracy."""
     from neurocredit.chip import session as S
-    from neurocredit.chip.defaults import learning_circuit
+    from neurocredit.chip.defaults import learning_circuit, onchip_timing
     from neurocredit.chip.emulator import emulate, emulate_learning
     from neurocredit.chip.plasticity import scale_series
     from neurocredit.data import load_digits, load_mnist5k
@@ -209,7 +209,7 @@ def diagnose(rule_name: str, data_name: str, hidden: list[int], seed: int, epoch
 
     rule = resolve_rule(rule_name)
     sizes = [64 if data_name == "digits" else 784, *hidden, 10]
-    timing = S.stream_timing(len(hidden))
+    timing = onchip_timing(data_name, len(hidden))
     steps = steps or timing.steps
     data = (load_digits if data_name == "digits" else load_mnist5k)(seed=seed, standardise=False)
     circuit = learning_circuit(rule, sizes, seed, data_name, lr=lr)
@@ -296,8 +296,7 @@ def main() -> None:
                     "rates, third factors, updates below one weight unit, weights) instead of a study")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    from neurocredit.chip import session as S
-    from neurocredit.chip.defaults import onchip_defaults
+    from neurocredit.chip.defaults import onchip_defaults, onchip_timing
     from neurocredit.rules import resolve_rule
 
     rule = resolve_rule(args.rule)
@@ -353,7 +352,7 @@ def main() -> None:
         print(f"  run {dict(run)}: {len(vs)} chip settings x {len(seeds)} seeds", file=sys.stderr, flush=True)
         if "float" in dict(run):
             got = float_group(rule.name, args.data, hidden, [dict(run)["float"]], seeds,
-                              args.steps or S.stream_timing(len(hidden)).steps)
+                              args.steps or onchip_timing(args.data, len(hidden)).steps)
             got = {v.label: got[dict(run)["float"]] for v in vs}
         else:
             got = run_group(rule.name, args.data, hidden, vs, seeds, epochs, args.samples, defaults)

@@ -63,7 +63,7 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     from neurocredit.chip import session as S
-    from neurocredit.chip.defaults import learning_circuit, onchip_defaults
+    from neurocredit.chip.defaults import learning_circuit, onchip_defaults, onchip_timing
     from neurocredit.chip.emulator import emulate_learning
     from neurocredit.data import load_mnist5k
     from neurocredit.io_utils import atomic_path, write_json
@@ -79,7 +79,7 @@ def main() -> None:
     data = load_mnist5k(seed=args.seed, standardise=False)
     sizes = [data.x_train.shape[1], *args.hidden, 10]
     circuit = learning_circuit(rule, sizes, args.seed, "mnist5k", lr=args.lr)
-    timing = S.stream_timing(len(args.hidden))
+    timing = onchip_timing("mnist5k", len(args.hidden))
     n_train = min(args.samples or len(data.y_train), len(data.y_train))
     print(f"on-chip {rule.name} on MNIST-5k, {'-'.join(map(str, sizes))} LIF (fixed-point emulator), "
           f"{args.epochs} epoch(s) of {n_train} samples, {timing.steps} + {timing.blank} steps/sample, "

@@ -38,6 +38,16 @@ def onchip_defaults(rule: Rule, data: str) -> dict:
     return out
 
 
+def onchip_timing(data: str, n_hidden: int):
+    """The streaming of ``data`` with ``n_hidden`` hidden layers: :func:`neurocredit.chip.session.
+    stream_timing`'s, with the data's measured ``steps`` per sample where its table row sets one."""
+    from neurocredit.chip.session import StreamTiming, stream_timing
+
+    timing = stream_timing(n_hidden)
+    steps = load_mapping("onchip_learning")["data"].get(data, {}).get("steps")
+    return StreamTiming(int(steps), timing.blank, timing.target_delay) if steps else timing
+
+
 def learning_circuit(rule: Rule, sizes: list[int], seed: int, data: str, feedback: list[np.ndarray] | None = None,
                      **overrides) -> Circuit:
     """The on-chip learning circuit of a fresh ``sizes`` spiking MLP
