@@ -41,6 +41,7 @@ from neurocredit.chip import tags as TG
 from neurocredit.chip.profile import Profile, load_profile
 from neurocredit.chip.rate import RateSpec
 from neurocredit.rules.dynamical import PC_GAMMA_TERMS
+from neurocredit.rules.feedback_masks import balanced_sparse_mask
 from neurocredit.rules.factors import Factor
 from neurocredit.rules.locality import check_locality
 from neurocredit.rules.rule import Rule, Term
@@ -277,7 +278,9 @@ def default_gate(rule: Rule, n_hidden: int) -> float | None:
 
 def random_feedback(rule: Rule, sizes: list[int], seed: int) -> list[np.ndarray]:
     """Float feedback matrices B_l (n_l x n_source) for a fresh ``sizes`` network: entries
-    N(0, 1/n_l), for a sparse pathway (fixed or learned) zeroed with probability ``sparsity`` and rescaled by
+    N(0, 1/n_l), for a sparse pathway (fixed or learned) masked by the torch networks' rule
+    (:func:`neurocredit.rules.feedback_masks.balanced_sparse_mask`: each row keeps the same number of
+    non-zeros, each source component drives the same number of neurons) and rescaled by
     1/sqrt(1 − sparsity); the source is the next layer (n_l x n_(l+1)) or the output error /
     target (n_l x n_L).  Drawn from ``numpy.random.default_rng(seed + 1)``."""
     fb = rule.feedback
@@ -289,7 +292,7 @@ def random_feedback(rule: Rule, sizes: list[int], seed: int) -> list[np.ndarray]
         n_src = sizes[l + 2] if fb.source == "next" else sizes[-1]
         b = rng.normal(0, 1 / np.sqrt(sizes[l + 1]), (sizes[l + 1], n_src))
         if fb.kind == "sparse" or (fb.kind == "learned" and fb.sparsity > 0):
-            b = b * (rng.random(b.shape) >= fb.sparsity) / np.sqrt(1 - fb.sparsity)
+            b = b * balanced_sparse_mask(*b.shape, fb.sparsity, rng.permutation) / np.sqrt(1 - fb.sparsity)
         out.append(b)
     return out
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from neurocredit.neurons.rate import Activation, get_activation
+from neurocredit.rules.feedback_masks import balanced_sparse_mask
 from neurocredit.rules.rule import Feedback, Rule
 from neurocredit.sim.layers import Conv2d, Dense
 
@@ -232,21 +233,11 @@ class Network(nn.Module):
 
     @staticmethod
     def _sparse_mask(rows: int, cols: int, sparsity: float, g: torch.Generator) -> torch.Tensor:
-        """Each row keeps exactly k = max(1, round((1-s)·cols)) distinct non-zeros (no silent
-        neuron) and every column gets ⌊rows·k/cols⌋ or ⌈rows·k/cols⌉ of them (balanced: with
-        DFA's cols = classes, each class drives the same number of hidden neurons).
-
-        Row r of the unshuffled mask holds columns (r·k + j) mod cols, j < k (a round-robin over
-        the columns); rows and columns are then randomly permuted.  Sparse B as in Han et al.
-        2020 (arXiv:2006.12830), balanced over the error's components."""
-        keep = min(cols, max(1, round((1.0 - sparsity) * cols)))
-        r = torch.arange(rows).unsqueeze(1)
-        idx = (r * keep + torch.arange(keep).unsqueeze(0)) % cols
-        row_perm = torch.randperm(rows, generator=g)
-        col_perm = torch.randperm(cols, generator=g)
-        mask = torch.zeros(rows, cols)
-        mask.scatter_(1, col_perm[idx], 1.0)
-        return mask[row_perm]
+        """The balanced sparse mask of :func:`neurocredit.rules.feedback_masks.balanced_sparse_mask`
+        (each row k distinct non-zeros, each column ⌊rows·k/cols⌋ or ⌈rows·k/cols⌉), permuted by
+        ``g`` (rows, then columns); the chip compiler draws the same rule with numpy."""
+        return torch.from_numpy(balanced_sparse_mask(
+            rows, cols, sparsity, lambda n: torch.randperm(n, generator=g).numpy())).float()
 
     def B(self, layer: int) -> torch.Tensor | None:
         """The stored feedback matrix of hidden layer ``layer`` (None for transpose/sign)."""
