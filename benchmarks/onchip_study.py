@@ -15,6 +15,7 @@ Studies (knobs of the chip only, nothing the float network lacks):
 * ``steps``   input steps per sample (rate code; the test uses as many)
 * ``coding``  input rate gain: p = min(1, g · pixel) per step (Bernoulli)
 * ``shift``   hidden error right shift (third_shift): the hidden layers' learning rate / 2^s
+* ``oshift``  output error right shift (out_third_shift): the output layer's learning rate / 2^s
 * ``gain``    output error gain e = g (z − y*): both layers' rate (and the output trace's range)
 * ``gate``    box-car derivative gate (fraction of threshold) on the hidden error
 * ``exp``     forward weight exponent offset o: W_int / 2^o at exponent e + o (o > 0: headroom
@@ -90,7 +91,9 @@ def study_variants(name: str, base_lr: float, base_shift: int) -> list[Variant]:
         return [_v(f"|B| x{f:g}, shift {base_shift + s}", chip={"feedback_scale": 64.0 * f, "third_shift": base_shift + s})
                 for f, s in ((1, 0), (4, 2), (16, 4), (32, 5))]
     if name == "bdecay":
-        return [_v(f"λ x{f:g}", {"bdecay": f}) for f in (1.0, 4.0, 16.0)]
+        return [_v(f"λ x{f:g}", {"bdecay": f}) for f in (0.25, 0.5, 1.0, 4.0, 16.0)]
+    if name == "oshift":
+        return [_v(f"output shift {s}", chip={"out_third_shift": s}) for s in (0, 1, 2)]
     if name == "target":
         return [_v(f"target rate {r:g}", {"target_rate": r}) for r in (1.0, 0.75, 0.5, 0.25)]
     if name == "tgain":
@@ -172,7 +175,8 @@ def run_group(rule_name: str, data_name: str, hidden: list[int], variants: list[
     circuits, datas, chip_seeds, labels = [], [], [], []
     for v in variants:
         chip = dict(v.chip)
-        over = {k: chip[k] for k in ("third_shift", "gate", "error_gain", "feedback_scale", "hop_shift") if k in chip}
+        over = {k: chip[k] for k in ("third_shift", "gate", "error_gain", "feedback_scale", "hop_shift",
+                                              "out_third_shift") if k in chip}
         lr = run.get("lr", defaults["lr"])
         for s in seeds:
             circuits.append(learning_circuit(rule, sizes, s, data_name, lr=lr, weight_exp_offset=chip.get("exp"),
@@ -335,7 +339,8 @@ def main() -> None:
     base_chip = {"third_shift": spec0.third_shift, "gate": -1.0 if spec0.gate is None else spec0.gate,
                  "error_gain": spec0.error_gain, "feedback_scale": spec0.feedback_scale, "coding": 1.0,
                  "exp": int(t["weight_exp_offset"]),
-                 "hop_shift": spec0.third_shift if spec0.hop_shift is None else spec0.hop_shift}
+                 "hop_shift": spec0.third_shift if spec0.hop_shift is None else spec0.hop_shift,
+                 "out_third_shift": spec0.out_third_shift}
 
     def canon(v: Variant) -> tuple:
         """(run, chip) with every default filled in: the same settings are the same chips."""
