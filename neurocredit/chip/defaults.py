@@ -19,21 +19,30 @@ from neurocredit.rules.rule import Rule
 
 def onchip_defaults(rule: Rule, data: str) -> dict:
     """The defaults of ``data`` for ``rule``: hidden widths, epochs, lr (x the rule's
-    ``lr_factor``), lr_decay, gate (None: :func:`~neurocredit.chip.circuits.default_gate`'s; < 0
+    ``lr_factor``), lr_decay (the rule's where it sets one), gate (None: :func:`~neurocredit.chip.circuits.default_gate`'s; < 0
     off), weight_exp_offset, and ``spec``: the rule's OnChipSpec fields (e.g. a learned pathway's
-    feedback_scale and third_shift)."""
+    feedback_scale and third_shift).  A rule's sub-table ``[rules.<name>.<data>]`` holds the keys
+    measured for one data set; they replace the rule's general keys for that data set only."""
     table = load_mapping("onchip_learning")
     if data not in table["data"]:
         raise OnChipError(f"no on-chip learning defaults for data '{data}' in mappings/onchip_learning.toml "
                           f"(known: {', '.join(table['data'])})")
     out = {"gate": None, "weight_exp_offset": 0, **table["data"][data]}
-    rule_row = table.get("rules", {}).get(rule.name, {})
+    rule_table = table.get("rules", {}).get(rule.name, {})
+    # [rules.<name>.<data>]: the rule's keys measured for one data set (they replace its general ones there)
+    scoped = {k: v for k, v in rule_table.items() if isinstance(v, dict)}
+    if set(scoped) - set(table["data"]):
+        raise OnChipError(f"mappings/onchip_learning.toml [rules.{rule.name}]: sub-tables "
+                          f"{sorted(set(scoped) - set(table['data']))} name no data set (known: "
+                          f"{', '.join(table['data'])})")
+    rule_row = {**{k: v for k, v in rule_table.items() if k not in scoped}, **scoped.get(data, {})}
     out["lr"] = float(out["lr"]) * float(rule_row.get("lr_factor", 1.0))
+    out["lr_decay"] = float(rule_row.get("lr_decay", out["lr_decay"]))
     spec_fields = set(OnChipSpec.__dataclass_fields__) - {"lr"}
-    unknown = set(rule_row) - spec_fields - {"lr_factor", "note"}
+    unknown = set(rule_row) - spec_fields - {"lr_factor", "lr_decay", "note"}
     if unknown:
         raise OnChipError(f"mappings/onchip_learning.toml [rules.{rule.name}]: unknown keys {sorted(unknown)} "
-                          f"(lr_factor or OnChipSpec fields)")
+                          f"(lr_factor, lr_decay or OnChipSpec fields)")
     out["spec"] = {k: v for k, v in rule_row.items() if k in spec_fields}
     return out
 
