@@ -120,6 +120,8 @@ def test_emulator_equals_lava_eprop_recurrent():
     pytest.importorskip("lava.proc.dense.process")
     from neurocredit.lava.backend import run_learning
     circ = _circuit(seed=3)
+    # W_in and R learn with their own constants (chip.tags.exponent_steps), one rule shape per neuron
+    assert len({c.plastic.dw for c in circ.plastic if c.tag}) == 2
     for label, seed in ((1, 5), (2, 8)):
         same, steps, got = S.check_backends(circ, _stream(seed, label=label),
                                             {"emulator": emulate_learning, "lava": run_learning}, seed=7)
@@ -225,3 +227,38 @@ def test_emulator_equals_lava_eprop_leaky_readout():
     moved = {c.name: int((got["lava"][c.name] != start[c.name]).sum()) for c in circ.plastic}
     rec = next(c for c in circ.connections if c.src == c.dst)
     assert moved[rec.name] > 5 and all(v > 0 for v in moved.values()), moved
+
+
+def test_learning_rate_follows_each_connections_weight_exponent():
+    """Into one post population, a connection with finer weights (smaller exponent e) learns
+    2^(e_max − e) times the integer steps (the same change of the float weight): the dw constant
+    times 2^e is the same for every plastic connection into the hidden layer, within the engine's
+    m 2^k grid."""
+    circ = _li_circuit()
+    steps = TG.exponent_steps(circ)
+    hidden = [c for c in circ.plastic if c.tag]
+    assert len({int(c.weight_exp) for c in hidden}) > 1, "the test needs two weight exponents"
+    assert max(steps[c.name] for c in hidden) > 0 and min(steps[c.name] for c in hidden) == 0
+    per_float = [abs(c.plastic.products[0].mant) * 2.0 ** (c.plastic.products[0].exp + c.weight_exp) for c in hidden]
+    assert max(per_float) <= 1.25 * min(per_float), per_float
+
+
+def test_leaky_readout_feedback_is_centred():
+    """B reading a leaky readout's error is the float B less its row means (even weights, within
+    2 LSB): an error common to every class (r − y* = c) gives the hidden neurons ~no learning
+    signal, differences between classes pass as through the float B."""
+    from neurocredit.nir.recurrent import export_recurrent
+    from neurocredit.sim.recurrent_spiking import RecurrentSpikingConfig, RecurrentSpikingNetwork
+    net = RecurrentSpikingNetwork([8, 12, 4], get_rule("eprop"), RecurrentSpikingConfig(readout="li"), seed=2)
+    graph = export_recurrent(net)
+    circ = S.circuit_from_nir(graph, third_shift=4, out_third_shift=1)[1]
+    b = np.asarray(next(c for c in circ.connections if c.name == "B1").weights)
+    _, _, learning, _ = S.read_learning_graph(graph)
+    raw = 64.0 * S.feedback_matrices(graph, learning)[0]
+    assert np.all(b % 2 == 0) and np.all(np.abs(b.sum(axis=1)) <= b.shape[1])
+    np.testing.assert_allclose(b, raw - raw.mean(axis=1, keepdims=True), atol=2.0)
+    assert np.abs(raw.sum(axis=1)).max() > 4 * b.shape[1], "the float B's rows do not sum to zero"
+    common, diff = np.full(b.shape[1], 50), np.zeros(b.shape[1])
+    diff[0], diff[1] = 50, -50
+    assert np.abs(b @ common).max() <= 50 * b.shape[1] < np.abs(raw @ common).max()
+    np.testing.assert_allclose(b @ diff, raw @ diff, atol=200)

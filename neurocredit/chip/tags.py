@@ -41,6 +41,7 @@ from neurocredit.chip.ir import Circuit, Connection, Population, Product, Produc
 from neurocredit.chip.ir import engine_shift  # noqa: F401  (the engine's right shift of a product, re-exported)
 from neurocredit.chip.plasticity import _table, compile_terms, scaling_constant
 from neurocredit.chip.profile import Profile, load_profile
+from neurocredit.chip.readout import is_leaky_readout
 from neurocredit.neurons import fixed_point as fp
 from neurocredit.rules.factors import Factor
 from neurocredit.rules.rule import Rule
@@ -215,28 +216,65 @@ def attach(circuit: Circuit, rule: Rule, lr: float, slope: float, profile: str |
     if not out_pops:
         raise OnChipError("an eligibility rule needs the circuit's output population (the readout) for κ")
     kappa = 1.0 - int(out_pops[0].dv) / 4096.0
-    plans: dict[str, EligibilityPlan] = {}
+    plans: dict[tuple, EligibilityPlan] = {}
     conns = []
+    steps = exponent_steps(circuit)
     for c in circuit.connections:
         if not c.plastic or c.view != "forward" or c.dst_port != "a":
             conns.append(c)
             continue
         post = circuit.population(c.dst)
-        key = (post.name in outputs, int(post.dv))
+        key = (post.name in outputs, int(post.dv), steps[c.name])
         if key not in plans:
-            plans[key] = plan(rule, lr, None if key[0] else kappa, int(post.dv), profile, decay_steps)
+            plans[key] = plan(rule, lr * 2.0 ** key[2], None if key[0] else kappa, int(post.dv), profile,
+                              decay_steps)
         p = plans[key]
         conns.append(replace(c, plastic=p.dw, tag=p.dt, pre_trace=(p.impulse, p.tau)))
     hidden = {c.dst for c in conns if c.tag}
     pops = [replace(p, psi_slope=float(slope)) if p.name in hidden else p for p in circuit.populations]
-    first_hidden = next((p for (out, _), p in plans.items() if not out), None)
-    first_out = next((p for (out, _), p in plans.items() if out), None)
+    first_hidden = next((p for (out, _, _), p in plans.items() if not out), None)
+    first_out = next((p for (out, _, _), p in plans.items() if out), None)
     meta = dict(circuit.meta)
     if first_hidden is not None:
         meta.update(dw=first_hidden.dw.dw, dt_tag=first_hidden.dt.dw, kappa=kappa)   # meta["dt"] is the NIR time step
     if first_out is not None:
         meta["dw_out"] = first_out.dw.dw
-    return replace(circuit, populations=tuple(pops), connections=tuple(conns), meta=meta)
+    out = replace(circuit, populations=tuple(pops), connections=tuple(conns), meta=meta)
+    return centre_feedback(out) if any(is_leaky_readout(p) for p in out_pops) else out
+
+
+def exponent_steps(circuit: Circuit) -> dict[str, int]:
+    """{plastic forward connection: e_max − e}: a weight LSB of a connection with weight exponent
+    e moves its post neuron's input by 2^e, so the same rule (the same change of the float weight)
+    changes its integer weights 2^(e_max − e) times more than a connection into the same post
+    population with the coarsest exponent e_max (a recurrent R at e = 1 beside an input W at
+    e = 4 learns 8 times the integer steps).  :func:`attach` multiplies each connection's learning
+    rate by 2^(e_max − e), so the connection with the coarsest weights keeps ``lr``."""
+    plastic = [c for c in circuit.connections if c.plastic and c.view == "forward" and c.dst_port == "a"]
+    top = {}
+    for c in plastic:
+        top[c.dst] = max(top.get(c.dst, int(c.weight_exp)), int(c.weight_exp))
+    return {c.name: top[c.dst] - int(c.weight_exp) for c in plastic}
+
+
+def centre_feedback(circuit: Circuit) -> Circuit:
+    """``circuit`` with every feedback connection that reads a leaky readout's error (port
+    ``err``) centred over the readout's units: B_jk − mean_k B_jk, kept even (Lava's mixed-sign
+    weights).  The float e-prop's error softmax(y) − y* sums to zero over the classes, so its
+    learning signal L_j = Σ_k B_jk e_k is the same for B and the centred B; the readout's
+    error on chip, e = r − y* (:mod:`neurocredit.chip.readout`), does not sum to zero, and its
+    common part Σ_k e_k would reach hidden neuron j as (Σ_k B_jk) ē, the same sign on every
+    step (measured on seqdigits 8-64-10: the hidden layer's rate fell from 0.11 to 0.04 spikes
+    per step in one epoch, 39 of 64 neurons silent).  The centred B passes the error's
+    differences between classes only, as the float learning signal does."""
+    leaky = {p.name for p in circuit.populations if is_leaky_readout(p)}
+    conns = []
+    for c in circuit.connections:
+        if c.src in leaky and c.src_port == "err" and c.dst_port == "third":
+            b = np.asarray(c.weights, np.float64)
+            c = replace(c, weights=2 * np.round((b - b.mean(axis=1, keepdims=True)) / 2).astype(np.int64))
+        conns.append(c)
+    return replace(circuit, connections=tuple(conns))
 
 
 def psi_of(p: Population, v: np.ndarray, vth: np.ndarray | int) -> np.ndarray:

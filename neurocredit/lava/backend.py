@@ -92,7 +92,10 @@ def run_learning(circuit: Circuit, inputs: dict[str, np.ndarray], rng_seed: int 
             continue
         plastic_in = [c for c in circuit.plastic if c.dst == p.name and c.view == "forward"]
         plastic_in = [c for c in plastic_in if c.plastic.stock] or plastic_in   # the neuron's stock rule
-        if len({c.plastic.stock.dw for c in plastic_in if c.plastic.stock}) > 1:
+        # one rule per learning neuron: the same products (dependency, factors); constants may differ
+        # per connection (chip.tags.exponent_steps), as each LearningDense applies its own dw
+        if len({tuple(sorted((q.dependency, q.factors) for q in c.plastic.stock)) for c in plastic_in
+                if c.plastic.stock}) > 1:
             raise OnChipError(f"population {p.name}: its plastic inputs learn with different rules; a Lava "
                               f"learning neuron holds one")
         # y1 = the pseudo-derivative ψ where an eligibility trace reads it (chip.tags)
