@@ -262,3 +262,24 @@ def test_leaky_readout_feedback_is_centred():
     diff[0], diff[1] = 50, -50
     assert np.abs(b @ common).max() <= 50 * b.shape[1] < np.abs(raw @ common).max()
     np.testing.assert_allclose(b @ diff, raw @ diff, atol=200)
+
+
+def test_schedule_keeps_the_tag_dependency():
+    """An lr schedule (x0.6 per epoch) keeps a tagged connection's dw on the tag's u0, as Lava's
+    engine needs (one decimation in dw and dt), never below 1·2^k_min; an untagged readout may move
+    to a slower decimation.  Lava accepts every scheduled rule."""
+    circ = _li_circuit()
+    for c in circ.plastic:
+        for e in range(6):
+            s = TG.scheduled(c, c.plastic, 0.6 ** e)
+            assert [(p.factors, np.sign(p.mant)) for p in s] == [(p.factors, np.sign(p.mant)) for p in c.plastic]
+            if c.tag:
+                assert all(p.dependency == "u0" and abs(p.mant) >= 1 for p in s)
+                want = abs(c.plastic.products[0].mant) * 2.0 ** c.plastic.products[0].exp * 0.6 ** e
+                got = abs(s.products[0].mant) * 2.0 ** s.products[0].exp
+                assert got == 2.0 ** -7 if want < 2.0 ** -7 else abs(got - want) <= 0.5 * want   # the m 2^k grid
+    lava = pytest.importorskip("lava.magma.core.learning.learning_rule")
+    for c in circ.plastic:
+        if c.tag:
+            lava.Loihi3FLearningRule(dw=TG.scheduled(c, c.plastic, 0.6 ** 4).dw, dt=c.tag.dw,
+                                     x1_impulse=c.pre_trace[0], x1_tau=c.pre_trace[1], t_epoch=1)

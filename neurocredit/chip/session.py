@@ -20,7 +20,7 @@ from neurocredit.chip.emulator import emulate, emulate_learning
 from neurocredit.chip.errors import OnChipError
 from neurocredit.chip.ir import INPUT, TARGET, Circuit, Connection, Population
 from neurocredit.chip.phases import phase_circuit, phase_stream
-from neurocredit.chip.plasticity import scale_series
+from neurocredit.chip.tags import scheduled
 from neurocredit.chip.readout import is_leaky_readout
 from neurocredit.chip.profile import Profile
 from neurocredit.rules.rule import Rule
@@ -223,7 +223,7 @@ def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, 
     """On-chip training on ``data`` (pixels in [0, 1]): the training set streamed sample by
     sample through ``run`` (learning every step, only local information), scheduled phases run
     before every ``phase.every`` samples, the learning rate multiplied by ``lr_decay`` per epoch
-    (re-quantised, :func:`neurocredit.chip.plasticity.scale_series`), test accuracy after every
+    (re-quantised, :func:`neurocredit.chip.tags.scheduled`), test accuracy after every
     epoch.  Returns (the circuit with the learned weights, history); with learned feedback the
     history also has ``angle_B`` = mean ∠(B_l, W_{l+1}ᵀ).  ``progress``: a bar of the samples
     streamed inside each epoch (:class:`SampleBar`; off on a non-terminal)."""
@@ -248,7 +248,8 @@ def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, 
     base = {c.name: c.plastic for c in circuit.plastic}
     seen = 0
     for epoch in range(1, epochs + 1):
-        now = circuit.with_plasticity({k: scale_series(s, lr_decay ** (epoch - 1)) for k, s in base.items()}) \
+        now = circuit.with_plasticity({k: scheduled(circuit.connection(k), s, lr_decay ** (epoch - 1))
+                                       for k, s in base.items()}) \
             if lr_decay != 1.0 else circuit
         perm = rng.permutation(len(y_tr))[:samples]
         every = min((p.every for p in circuit.phases if p.every > 0), default=len(perm)) or len(perm)
@@ -300,7 +301,8 @@ def train_chips(circuits: list[Circuit], datas: list, epochs: int, seeds: list[i
     phases = circuits[0].phases
     seen = 0
     for epoch in range(1, epochs + 1):
-        now = [circ.with_plasticity({k: scale_series(s, lr_decay ** (epoch - 1)) for k, s in b.items()})
+        now = [circ.with_plasticity({k: scheduled(circ.connection(k), s, lr_decay ** (epoch - 1))
+                                     for k, s in b.items()})
                if lr_decay != 1.0 else circ for circ, b in zip(circuits, base)]
         perms = [rng.permutation(len(d.y_train))[:samples] for rng, d in zip(rngs, datas)]
         if len({len(p) for p in perms}) != 1:

@@ -39,7 +39,7 @@ import numpy as np
 from neurocredit.chip.errors import OnChipError
 from neurocredit.chip.ir import Circuit, Connection, Population, Product, ProductSeries, engine_scale
 from neurocredit.chip.ir import engine_shift  # noqa: F401  (the engine's right shift of a product, re-exported)
-from neurocredit.chip.plasticity import _table, compile_terms, scaling_constant
+from neurocredit.chip.plasticity import _table, compile_terms, scale_series, scaling_constant
 from neurocredit.chip.profile import Profile, load_profile
 from neurocredit.chip.readout import is_leaky_readout
 from neurocredit.neurons import fixed_point as fp
@@ -241,6 +241,28 @@ def attach(circuit: Circuit, rule: Rule, lr: float, slope: float, profile: str |
         meta["dw_out"] = first_out.dw.dw
     out = replace(circuit, populations=tuple(pops), connections=tuple(conns), meta=meta)
     return centre_feedback(out) if any(is_leaky_readout(p) for p in out_pops) else out
+
+
+def scheduled(conn: Connection, series: ProductSeries, factor: float,
+              profile: str | Profile = "loihi2") -> ProductSeries:
+    """``series`` (the dw of ``conn``) with its constants times ``factor``: a learning-rate
+    schedule between runs.  A connection with a tag keeps every product on the tag's dependency
+    (u0): Lava's engine refuses a rule whose dw, dd and dt ride on different decimations, so the
+    constant is re-quantised on the m 2^k grid and held at the smallest, 1·2^k_min; any other
+    connection follows :func:`neurocredit.chip.plasticity.scale_series` (a constant below the
+    grid moves to a slower decimation u<d>)."""
+    if not conn.tag:
+        return scale_series(series, factor, profile)
+    prof = load_profile(profile)
+    k_lo = int(prof.get("learning.scaling_exponent_min"))
+    out = []
+    for p in series:
+        try:
+            m, k = scaling_constant(p.mant * 2.0 ** p.exp * factor, prof)
+        except OnChipError:
+            m, k = (1 if p.mant > 0 else -1), k_lo
+        out.append(Product(m, k, p.dependency, p.factors, p.term, p.error))
+    return ProductSeries(tuple(out))
 
 
 def exponent_steps(circuit: Circuit) -> dict[str, int]:
