@@ -15,7 +15,8 @@ from neurocredit.sim.dynamics import get_scheme
 from neurocredit.sim.losses import target_vector
 from neurocredit.sim.network import Network
 from neurocredit.sim.train import TrainConfig, make_optimizer
-from neurocredit.sim.updates import local_sgd_step, transposed_pairs, transposes_forward
+from neurocredit.sim.updates import (local_sgd_step, local_updates, transposed_pairs,
+                                     transposes_forward)
 
 
 def _mats(dtype, n=4, shape=(7, 5), seed=0):
@@ -23,10 +24,19 @@ def _mats(dtype, n=4, shape=(7, 5), seed=0):
     return [torch.randn(shape, generator=g, dtype=dtype) for _ in range(n)]
 
 
+@pytest.fixture
+def small_tensors_compiled(monkeypatch):
+    """Hand even the tests' small matrices to the compiled kernels."""
+    monkeypatch.setattr(K, "MIN_ELEMENTS", 0)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("transposed", [False, True])
-def test_kernels_equal_torch_ops(dtype, transposed):
+@pytest.mark.parametrize("compiled", [True, False])
+def test_kernels_equal_torch_ops(dtype, transposed, compiled, monkeypatch):
+    monkeypatch.setattr(K, "MIN_ELEMENTS", 0 if compiled else 1 << 62)
     t, v, p, _ = _mats(dtype)
+    assert (K._flat((t, v, p)) is not None) == compiled
     if transposed:   # column-major operands (B stored in W's layout), strides agreeing
         t, v, p = (x.t().contiguous().t() for x in (t, v, p))
     m, s, c, lr = 0.9, -1.0, 0.01, 0.05
@@ -47,7 +57,14 @@ def test_kernels_equal_torch_ops(dtype, transposed):
         torch.testing.assert_close(pa, p0 - ll * g)
 
 
-def test_mismatched_layouts_fall_back_to_torch_ops():
+def test_large_matrices_take_the_compiled_pass_small_ones_torch_ops():
+    big = torch.zeros(256, K.MIN_ELEMENTS // 256)
+    assert K._flat((big, big.clone())) is not None
+    assert K._flat((big[:, :8], big[:, :8].clone())) is None
+    assert K._flat((big.t(), big.clone().t())) is not None     # column-major, strides agree
+
+
+def test_mismatched_layouts_fall_back_to_torch_ops(small_tensors_compiled):
     t, v, p, _ = _mats(torch.float32)
     vt = v.t().contiguous().t()          # strides differ from t and p: no flat view
     assert K._flat((t, vt, p)) is None
@@ -92,9 +109,11 @@ def test_kolen_pollack_b_lives_in_the_next_weight_layout_and_pairs():
     assert transposed_pairs(Network([6, 5, 4, 3], other, seed=0), state) == {1: 0, 2: 1}
 
 
-def test_paired_step_keeps_the_kolen_pollack_difference_law():
+@pytest.mark.parametrize("compiled", [True, False])
+def test_paired_step_keeps_the_kolen_pollack_difference_law(compiled, monkeypatch):
     """With equal lr and momentum, Bᵀ − W follows v' = m·v + λ·D, D' = D − η·v' whatever the
     data (the product cancels): the shared product enters both matrices identically."""
+    monkeypatch.setattr(K, "MIN_ELEMENTS", 0 if compiled else 1 << 62)
     rule = get_rule("kp")
     net = Network([6, 5, 4, 3], rule, "tanh", seed=3).double()
     lr, m, lam = 0.05, 0.9, 1e-2
@@ -109,3 +128,32 @@ def test_paired_step_keeps_the_kolen_pollack_difference_law():
         v = m * v + lam * D
         D = D - lr * v
         torch.testing.assert_close(net.B(0).detach().T - net.layers[1].weight.detach(), D)
+
+
+@pytest.mark.parametrize("name", ["kp", "wm", "ia"])
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_compiled_fused_step_equals_updates_then_torch_sgd(name, momentum, small_tensors_compiled):
+    rule = get_rule(name)
+    net = Network([8, 6, 5, 3], rule, "tanh", seed=1).double()
+    ref = copy.deepcopy(net)
+    opt = make_optimizer(net, rule, TrainConfig(lr=0.05, momentum=momentum))
+    ref_opt = make_optimizer(ref, rule, TrainConfig(lr=0.05, momentum=momentum))
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    t = target_vector(torch.tensor([0, 1, 2, 0, 1, 2, 0]), 3, "ce").double()
+    for s in range(3):
+        x = torch.rand(7, 8, generator=torch.Generator().manual_seed(s), dtype=torch.float64)
+        local_sgd_step(net, opt, x, t, "ce", g1)
+        with torch.no_grad():
+            grads, _ = local_updates(ref, x, t, "ce", g2, scale=-1.0)
+            for layer, gw, gb in zip(ref.layers, grads.weight, grads.bias):
+                layer.weight.grad, layer.bias.grad = gw, gb
+            for l, gB in grads.feedback.items():
+                ref.B(l).grad = gB
+            ref_opt.step()
+    for (k, a), b in zip(net.named_parameters(), ref.parameters()):
+        torch.testing.assert_close(a.detach(), b.detach(), msg=f"{name}: {k}")
+    if momentum:   # the buffers a later opt.step() reads are torch SGD's own, laid out like p
+        for p, q in zip(net.parameters(), ref.parameters()):
+            buf = opt.state[p]["momentum_buffer"]
+            assert buf.stride() == p.stride()
+            torch.testing.assert_close(buf, ref_opt.state[q]["momentum_buffer"])
