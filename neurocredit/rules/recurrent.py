@@ -15,6 +15,11 @@ x̄_i is the pre-synaptic spike train low-pass filtered by the post neuron's own
 synaptic, for CubaLIF) decays.  'random e-prop': B fixed random (local); 'symmetric e-prop':
 B = W_outᵀ (non-local: the synapse would need the readout's transposed weights).  For the
 readout connection ψ = 1 and no κ filter: the term is its exact gradient.
+
+The neuron-side details of the paper are model options of
+:class:`~neurocredit.sim.recurrent_spiking.RecurrentSpikingConfig`, the same for every rule:
+adaptive thresholds (ALIF, with the eligibility ε^a), the membrane trace reset with the post
+spike (``reset_trace``) and firing-rate regularisation (its own learning signal 2c(f_j − f₀)).
 """
 from __future__ import annotations
 

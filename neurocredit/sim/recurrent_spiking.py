@@ -35,6 +35,8 @@ per-step factors (:mod:`neurocredit.sim.eligibility`)::
                L_l[t] = B_l δy[t] (random e-prop, DFA), W_outᵀ δy[t] (symmetric e-prop),
                ⊙ ψ[t] if the pathway says ``derivative`` (spiking DFA)
     eligibility ē[t] = κ ē[t−1] + ψ[t] x̄[t]  (κ: the readout's decay; readout itself: ψ = 1, no κ)
+               ``reset_trace``: x̄ replaced by the membrane trace reset with the post spike,
+               ε[t] = β (1 − z[t−1]) ε[t−1] + x[t] (exact for the reset-to-zero neuron)
     δy[t]      ∂E/∂a for the LI readout's mean; ∂E/∂a · ψ_out[t] for a LIF readout's spike count
 
 e-prop:  ΔW = −η ⟨L[t] ē[t]⟩ (Bellec et al. 2020, Nat. Commun. 11:3625).  BPTT: autograd through
