@@ -130,10 +130,18 @@ def test_paired_step_keeps_the_kolen_pollack_difference_law(compiled, monkeypatc
         torch.testing.assert_close(net.B(0).detach().T - net.layers[1].weight.detach(), D)
 
 
-@pytest.mark.parametrize("name", ["kp", "wm", "ia"])
+def _kp_variant():
+    """KP's terms under another name, B with its own learning rate and decay."""
+    kp = get_rule("kp")
+    fb = dataclasses.replace(kp.feedback, lr_scale=0.5,
+                             terms=(Term(-1.0, (F.PRE, F.POST)), Term(-0.05, (F.WEIGHT,))))
+    return dataclasses.replace(kp, name="kp_variant", feedback=fb)
+
+
+@pytest.mark.parametrize("name", ["kp", "wm", "ia", "kp_variant"])
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
 def test_compiled_fused_step_equals_updates_then_torch_sgd(name, momentum, small_tensors_compiled):
-    rule = get_rule(name)
+    rule = _kp_variant() if name == "kp_variant" else get_rule(name)
     net = Network([8, 6, 5, 3], rule, "tanh", seed=1).double()
     ref = copy.deepcopy(net)
     opt = make_optimizer(net, rule, TrainConfig(lr=0.05, momentum=momentum))
@@ -152,6 +160,8 @@ def test_compiled_fused_step_equals_updates_then_torch_sgd(name, momentum, small
             ref_opt.step()
     for (k, a), b in zip(net.named_parameters(), ref.parameters()):
         torch.testing.assert_close(a.detach(), b.detach(), msg=f"{name}: {k}")
+    state = get_scheme(rule.dynamics)(net, x, t, "ce")
+    assert transposed_pairs(net, state) == ({1: 0, 2: 1} if name.startswith("kp") else {})
     if momentum:   # the buffers a later opt.step() reads are torch SGD's own, laid out like p
         for p, q in zip(net.parameters(), ref.parameters()):
             buf = opt.state[p]["momentum_buffer"]
