@@ -91,7 +91,7 @@ def study_variants(name: str, base_lr: float, base_shift: int) -> list[Variant]:
         return [_v(f"|B| x{f:g}, shift {base_shift + s}", chip={"feedback_scale": 64.0 * f, "third_shift": base_shift + s})
                 for f, s in ((1, 0), (4, 2), (16, 4), (32, 5))]
     if name == "bdecay":
-        return [_v(f"λ x{f:g}", {"bdecay": f}) for f in (0.25, 0.5, 1.0, 4.0, 16.0)]
+        return [_v(f"λ x{f:g}", {"bdecay": f}) for f in (0.25, 0.5, 1.0, 4.0)]
     if name == "oshift":
         return [_v(f"output shift {s}", chip={"out_third_shift": s}) for s in (0, 1, 2)]
     if name == "target":
