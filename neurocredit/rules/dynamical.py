@@ -30,7 +30,7 @@ PC_STEPS = (("inference_rate", 0.2), ("steps", 40))
 
 
 def _pc(name: str, title: str, equation: str, *, learned: bool, derivative: bool, dense: bool,
-        fixed: bool, hardware: bool = False) -> Rule:
+        fixed: bool, hardware: bool = False, extra: tuple = ()) -> Rule:
     if learned:
         fb = Feedback("learned", "next", derivative=derivative, drive="error", terms=KP_B_TERMS)
     else:
@@ -39,13 +39,19 @@ def _pc(name: str, title: str, equation: str, *, learned: bool, derivative: bool
         name=name, title=title, paper=PC_PAPER, equation=equation,
         forward=KP_FORWARD if learned else (DELTA,), feedback=fb, local=learned,
         dynamics="predictive_coding", hardware=hardware,
-        params=tuple(sorted((*PC_STEPS, ("fixed_prediction", fixed), ("dense_error", dense))))))
+        params=tuple(sorted((*PC_STEPS, ("fixed_prediction", fixed), ("dense_error", dense),
+                             *extra)))))
 
+
+PC_SOLVER = (("solver", "supersab"), ("solver_rate", 1.0))
+"""Exact PC with a tolerance (τ > 0) settles with per-unit adaptive rates and kink snapping
+(neurocredit.sim.adaptive_rates; rates start at ``solver_rate``); ``solver = "euler"`` runs the
+rule's Euler steps at γ instead.  τ = 0 (the fixed-step mode) always runs T Euler steps."""
 
 PC_CORE = ("v_l ← v_l + γ(ε_l − f'(v_l) ⊙ W_{l+1}ᵀ ε_{l+1}), ε_l = μ_l − v_l, μ_l = W_l f(v_{l−1}), "
            "T steps;  ΔW_l = −η ε_l ⊗ f(v_{l−1})")
 _pc("pc", "Predictive coding (exact)", PC_CORE + "  (predictions recomputed every step)",
-    learned=False, derivative=True, dense=False, fixed=False)
+    learned=False, derivative=True, dense=False, fixed=False, extra=PC_SOLVER)
 _pc("pc_fp", "Predictive coding, fixed prediction",
     PC_CORE + "  with μ_l, f' fixed at the feed-forward pass: ε_l -> BP's δ_l",
     learned=False, derivative=True, dense=False, fixed=True)
