@@ -11,7 +11,8 @@ Relaxation rules (predictive coding, activation relaxation, dynamic inversion, P
 second table: the relaxation steps they ran (mean per update; their adaptive stop, rule
 constant ``tolerance``), and the cost of one relaxation step against one BP training step,
 from the same rule run with a fixed T = its ``steps`` (tolerance 0) and with T = 0 in the
-same rotation: per step = (t(T) − t(0)) / T.  Linear relaxations (PC with fixed predictions,
+same rotation: per step = (t(T) − t(0)) / T (a rule with its own ``solver``, exact PC's
+adaptive rates, also gets that solver's step, run for all T steps the same way).  Linear relaxations (PC with fixed predictions,
 frozen AR) are evaluated in closed form by default (``sim/linear_relaxation.py``; their
 "steps run" are the Euler steps that closed form stands for); the per-step column times the
 Euler loop itself (rule constant ``closed_form`` false).
@@ -157,6 +158,10 @@ def main() -> None:
                                           sizes, args.activation, device),
                              rule_stepper(variant(steps=0, tolerance=0.0, closed_form=False),
                                           sizes, args.activation, device)]
+                if rule.param("solver", "euler") != "euler":
+                    # a rule's own solver (exact PC: adaptive rates), run for all T steps
+                    steppers.append(rule_stepper(variant(steps=T, tolerance=1e-30), sizes,
+                                                 args.activation, device))
             time_rotating(steppers, x[:256], y[:256], args.batch_size, device)  # warm-up
             step_log().clear()
             runs = [time_rotating(steppers, x, y, args.batch_size, device)
@@ -170,6 +175,9 @@ def main() -> None:
                 mean_steps = f"{statistics.mean(ran):.1f}" if ran else f"{T} (fixed)"
                 per_step = (f"{statistics.median((r[2] - r[3]) / T / r[1] for r in runs):.2f}x"
                             if len(runs[0]) > 2 else "-")
+                if len(runs[0]) > 4:
+                    per_step += (f" (solver {rule.param('solver')}: "
+                                 f"{statistics.median((r[4] - r[3]) / T / r[1] for r in runs):.2f}x)")
                 relax_rows.append(f"| {arch} | {name} | {T} | {mean_steps} | {ratio:.2f}x | "
                                   f"{per_step} |")
     if relax_rows:
