@@ -25,6 +25,9 @@
   non-frozen feed-forward trace).  Steps run are returned in ``Settled.steps``, counted
   in :data:`STEP_LOG` and logged at DEBUG level.  The test runs every :data:`CHECK_EVERY`
   steps (so a run stops at a multiple of it, or at the cap).
+* exact predictive coding (nonlinear, no closed form) with τ > 0 settles with per-unit adaptive
+  rates and kink snapping (:mod:`.adaptive_rates`, rule constant ``solver``), whose stop is the
+  same test on what still moves, corrected for the iteration's contraction.
 * :func:`closed_form` -- whether a linear relaxation (PC with fixed predictions, frozen AR)
   skips the step loop: :mod:`.linear_relaxation` gives the same Euler states x(t) in closed
   form and tests the tolerance at every step (so it stops at the first step that meets it,
