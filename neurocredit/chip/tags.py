@@ -27,7 +27,14 @@ tag of the previous step.  A readout connection (post neurons with their own err
 
 Dependencies: the tag products ride on ``u0`` (every step); Lava allows one decimation u<k> in a
 rule's dw, dd and dt together, so an eligibility rule with a decimated decay term is refused, as
-is a term that needs the post spike on y1 (y1 carries ψ).
+is a term that needs the post spike on y1 (y1 carries ψ), and a learning-rate schedule keeps a
+tagged dw on u0 (:func:`scheduled`).
+
+Two conversions keep the chip's updates those of the float rule: each connection's learning
+rate is scaled by 2^(e_max − e) of its weight exponent e (:func:`exponent_steps`: one integer
+weight step of a finer connection moves its post neuron less), and the feedback B that reads a
+leaky readout's error is centred over the classes (:func:`centre_feedback`: the float error
+softmax − one-hot sums to zero, the readout's r − y* does not).
 """
 from __future__ import annotations
 
