@@ -41,6 +41,9 @@ def report(rows: list[dict]) -> list[str]:
         for key in ("lr", "schedule") + (("leak",) if r["model"] == "rnn" else ()):
             if key in r.get("config", {}):   # the effective value, also when it came from the file
                 shown[key] = r["config"][key]
+        for key, usual in (("beta2", 0.999), ("reset_trace", False)):   # shown when not the usual
+            if r.get("config", {}).get(key, usual) != usual:
+                shown[key] = r["config"][key]
         settings = ", ".join(f"{k}={v}" for k, v in sorted(shown.items())) or "defaults"
         if r.get("rule_param"):
             settings += "; rule " + ", ".join(f"{k}={v}" for k, v in r["rule_param"].items())
