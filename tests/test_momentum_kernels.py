@@ -93,14 +93,15 @@ def test_kolen_pollack_b_lives_in_the_next_weight_layout_and_pairs():
     net = Network([6, 5, 4, 3], get_rule("kp"), "tanh", seed=2)
     for l in net.feedback_index:
         B, W = net.B(l), net.layers[l + 1].weight
-        assert B.shape == W.T.shape and B.t().is_contiguous()
-    fa = Network([6, 5, 4, 3], get_rule("fa"), "tanh", seed=2)      # fixed B: layout unchanged
-    assert fa.B(0).is_contiguous()
+        assert B.shape == W.T.shape and B.t().stride() == W.stride()
+    fa = Network([6, 5, 4, 3], get_rule("fa"), "tanh", seed=2)      # fixed B: column-major
+    assert fa.B(0).t().is_contiguous() and fa.layers[0].weight.t().is_contiguous()
     # same values as a row-major B drawn from the same generator
     assert torch.equal(net.B(0), Network([6, 5, 4, 3], get_rule("kp"), "tanh", seed=2).B(0))
     # the layout survives the conversions a run goes through
-    assert net.double().B(0).t().is_contiguous()
-    assert copy.deepcopy(net).B(0).t().is_contiguous()
+    W = net.layers[1].weight
+    assert net.double().B(0).t().stride() == net.double().layers[1].weight.stride() == W.stride()
+    assert copy.deepcopy(net).B(0).t().stride() == W.stride()
     x = torch.rand(4, 6, dtype=torch.float64)
     t = target_vector(torch.tensor([0, 1, 2, 0]), 3, "ce").double()
     state = get_scheme(net.rule.dynamics)(net, x, t, "ce")

@@ -23,6 +23,7 @@ from neurocredit.neurons.rate import Activation, get_activation
 from neurocredit.rules.feedback_masks import balanced_sparse_mask
 from neurocredit.rules.rule import Feedback, Rule
 from neurocredit.sim.layers import Conv2d, Dense
+from neurocredit.sim.term_plans import transposes_forward
 
 
 @dataclass
@@ -120,7 +121,8 @@ def build_layers(in_shape: Sequence[int], specs: Sequence[LayerSpec],
         elif kind == "dense":
             if int(spec["units"]) < 1:
                 raise ValueError(f"layer spec {raw}: units must be >= 1")
-            layer = Dense(math.prod(shape), int(spec["units"]), generator=generator)
+            layer = Dense(math.prod(shape), int(spec["units"]), generator=generator,
+                          column_major=True)
             layers.append(layer)
             flat = True
             shape = layer.out_shape
@@ -148,7 +150,8 @@ class Network(nn.Module):
         elif len(sizes) < 2 or any(int(s) < 1 for s in sizes):
             raise ValueError(f"layer sizes must be >= 2 positive integers, got {sizes}")
         else:
-            layers = [Dense(a, b, generator=g) for a, b in zip(sizes[:-1], sizes[1:])]
+            layers = [Dense(a, b, generator=g, column_major=True)
+                      for a, b in zip(sizes[:-1], sizes[1:])]
         load_scheme_module(rule.dynamics)
         self.rule = rule
         self.sizes = [int(s) for s in sizes]
@@ -207,10 +210,17 @@ class Network(nn.Module):
             if kind == "sparse" or (kind == "learned" and fb.sparsity > 0):   # sparse learned B too
                 b = b * self._sparse_mask(n_here, n_src, fb.sparsity, g) / math.sqrt(1 - fb.sparsity)
             index = self.dynamic_feedback_index if self._feedback_in_dynamics() else self.feedback_index
-            if kind == "learned" and index is self.feedback_index and src == "next":
-                # stored in W_(l+1)'s memory layout (B_lᵀ contiguous; same shape and values):
-                # a B that learns W_(l+1)'s transposed update shares its product in one
-                # contiguous pass (sim.updates.transposes_forward)
+            upper = self.layers[l + 1].weight
+            if (kind == "learned" and index is self.feedback_index and src == "next"
+                    and upper.t().shape == b.shape and fb.drive == "error"
+                    and transposes_forward(tuple(self.rule.forward), tuple(fb.terms))):
+                # a B that learns W_(l+1)'s update transposed (Kolen-Pollack) is stored so
+                # that B_lᵀ has W_(l+1)'s memory layout: both share one product and one
+                # contiguous pass (sim.updates.transposed_pairs)
+                b = torch.empty_like(upper.t()).copy_(b)
+            elif b.dim() == 2:
+                # any other B column-major (B_lᵀ contiguous, same shape and values): the
+                # delivered error s B_lᵀ is a plain GEMM, no transposed operand
                 b = b.t().contiguous().t()
             index[l] = len(self.feedback)
             self.feedback.append(nn.Parameter(b, requires_grad=kind == "learned"))
