@@ -37,7 +37,8 @@ The fused SGD step (:func:`local_sgd_step`) goes further:
   ΔB_l = −x_l ⊗ e_{l+1} − λB_l against ΔW_{l+1} = −e_{l+1} ⊗ x_l − λW_{l+1}) costs no GEMM of its
   own: the product T = −e_{l+1} ⊗ x_l is written once, and one pass updates both momentum
   buffers and both matrices from it.  The network stores such a B_l in W_{l+1}'s memory layout
-  (B_lᵀ contiguous, see :class:`~neurocredit.sim.network.Network`), so that pass is contiguous
+  (B_lᵀ laid out like W_{l+1}, which is column-major: see :class:`~neurocredit.sim.network.Network`
+  and :mod:`neurocredit.sim.term_plans`), so that pass is contiguous
   (a transposed pass costs as much as the GEMM it saves: 1000×1000, 0.94 ms against 0.28 ms).
 """
 from __future__ import annotations
