@@ -238,9 +238,16 @@ def scale_series(series: ProductSeries, factor: float, profile: str | Profile = 
                 m, k, d2 = (1 if p.mant > 0 else -1), k_lo, max_decimation()
             out.append(Product(m, k, f"u{d2}", p.factors, p.term, p.error))
             continue
-        try:
-            m, k = scaling_constant(p.mant * 2.0 ** p.exp * factor, prof)
-        except OnChipError:
-            m, k = (1 if p.mant > 0 else -1), k_lo
-        out.append(Product(m, k, p.dependency, p.factors, p.term, p.error))
+        out.append(requantised(p, factor, prof))
     return ProductSeries(tuple(out))
+
+
+def requantised(p: Product, factor: float, profile: str | Profile = "loihi2") -> Product:
+    """``p`` on its own dependency with its constant m·2^k times ``factor``, re-quantised on the
+    engine's m·2^k grid and held at the smallest, ±1·2^k_min, where it would fall below it."""
+    prof = load_profile(profile)
+    try:
+        m, k = scaling_constant(p.mant * 2.0 ** p.exp * factor, prof)
+    except OnChipError:
+        m, k = (1 if p.mant > 0 else -1), _grid(prof)[1]
+    return Product(m, k, p.dependency, p.factors, p.term, p.error)

@@ -46,7 +46,7 @@ import numpy as np
 from neurocredit.chip.errors import OnChipError
 from neurocredit.chip.ir import Circuit, Connection, Population, Product, ProductSeries, engine_scale
 from neurocredit.chip.ir import engine_shift  # noqa: F401  (the engine's right shift of a product, re-exported)
-from neurocredit.chip.plasticity import _table, compile_terms, scale_series, scaling_constant
+from neurocredit.chip.plasticity import _table, compile_terms, requantised, scale_series, scaling_constant
 from neurocredit.chip.profile import Profile, load_profile
 from neurocredit.chip.readout import is_leaky_readout
 from neurocredit.neurons import fixed_point as fp
@@ -261,15 +261,7 @@ def scheduled(conn: Connection, series: ProductSeries, factor: float,
     if not conn.tag:
         return scale_series(series, factor, profile)
     prof = load_profile(profile)
-    k_lo = int(prof.get("learning.scaling_exponent_min"))
-    out = []
-    for p in series:
-        try:
-            m, k = scaling_constant(p.mant * 2.0 ** p.exp * factor, prof)
-        except OnChipError:
-            m, k = (1 if p.mant > 0 else -1), k_lo
-        out.append(Product(m, k, p.dependency, p.factors, p.term, p.error))
-    return ProductSeries(tuple(out))
+    return ProductSeries(tuple(requantised(p, factor, prof) for p in series))
 
 
 def exponent_steps(circuit: Circuit) -> dict[str, int]:
