@@ -31,6 +31,10 @@ Studies (knobs of the chip only, nothing the float network lacks):
 * ``hop``     hop_shift: the error shift of a hidden layer whose pathway reads the next hidden
               layer's error t (FA family, 2+ hidden layers) rather than the error units; t_l =
               B_int t_(l+1) / 2^s keeps the error's scale from layer to layer at s = log2(|B_int|)
+* ``hexp``    hidden forward weight exponent offset o (OnChipSpec.hidden_exp_offset: W_int / 2^o at e + o,
+              o < 0 a finer grid) with the hidden shift s + o that keeps the float step lr·t·2^e the
+              same (one update is 2^−o weight units), alone and with output shift 1; controls: output
+              shift 1 alone, o = −1 at the default shift (half the float step), o = −1 with output shift 2
 * ``float``   the float spiking reference (neurocredit.sim.spiking, same rule, network and input
               steps) under several trainers: SGD momentum (benchmarks/onchip_accuracy.py's FLOAT
               settings), SGD with a cosine schedule, Adam with a cosine schedule, more epochs
@@ -104,6 +108,11 @@ def study_variants(name: str, base_lr: float, base_shift: int) -> list[Variant]:
     if name == "hop":
         return [_v(f"hop shift {h}", chip={"hop_shift": h}) for h in (base_shift, base_shift + 1, base_shift + 2,
                                                                        base_shift + 3)]
+    if name == "hexp":
+        return [_v(f"hidden exp {o:+d}, shift {base_shift + ds}" + (f", output shift {os}" if os else ""),
+                   chip={"hidden_exp_offset": o, "third_shift": base_shift + ds, "out_third_shift": os})
+                for o, ds, os in ((0, 0, 0), (-1, -1, 0), (-2, -2, 0), (-1, -1, 1), (-2, -2, 1),
+                                  (0, 0, 1), (-1, 0, 0), (-1, -1, 2))]   # the last three: controls
     if name == "float":
         return [_v(label, {"float": label}) for label in FLOAT_TRAINERS]
     raise SystemExit(f"unknown study {name!r}")
@@ -176,7 +185,7 @@ def run_group(rule_name: str, data_name: str, hidden: list[int], variants: list[
     for v in variants:
         chip = dict(v.chip)
         over = {k: chip[k] for k in ("third_shift", "gate", "error_gain", "feedback_scale", "hop_shift",
-                                              "out_third_shift") if k in chip}
+                                              "out_third_shift", "hidden_exp_offset") if k in chip}
         lr = run.get("lr", defaults["lr"])
         for s in seeds:
             circuits.append(learning_circuit(rule, sizes, s, data_name, lr=lr, weight_exp_offset=chip.get("exp"),
@@ -340,7 +349,7 @@ def main() -> None:
                  "error_gain": spec0.error_gain, "feedback_scale": spec0.feedback_scale, "coding": 1.0,
                  "exp": int(t["weight_exp_offset"]),
                  "hop_shift": spec0.third_shift if spec0.hop_shift is None else spec0.hop_shift,
-                 "out_third_shift": spec0.out_third_shift}
+                 "out_third_shift": spec0.out_third_shift, "hidden_exp_offset": spec0.hidden_exp_offset}
 
     def canon(v: Variant) -> tuple:
         """(run, chip) with every default filled in: the same settings are the same chips."""

@@ -124,6 +124,8 @@ class OnChipSpec:
     feedback_lr: float | None = None  # η_B of feedback learned at every step (None: lr · the pathway's lr_scale)
     hop_shift: int | None = None  # hidden error shift where a feed-forward pathway reads another hidden layer's
                                   # error (source 'next', FA family, below the top hidden layer); None: third_shift
+    hidden_exp_offset: int = 0    # forward weights into hidden layers at exponent e + o, W_int / 2^o (o < 0: a
+                                  # finer grid, one weight unit a smaller step; |W_int| beyond the 8-bit range clipped)
 
 
 @dataclass(frozen=True)
@@ -259,6 +261,20 @@ def compile_status(rule: Rule, n_layers: int = 3) -> tuple[bool, str]:
     return True, how
 
 
+def regridded(conn: Connection, offset: int) -> tuple[np.ndarray, int]:
+    """``conn``'s integer weights and exponent moved by ``offset`` with W_int · 2^e kept::
+
+        W'_int = clip(round(W_int / 2^offset), −2^b, 2^b − 1),   e' = e + offset
+
+    (as :func:`neurocredit.chip.quantise.with_weight_exponent` for one connection; offset 0: unchanged)."""
+    w = np.asarray(conn.weights)
+    if not offset:
+        return w, conn.weight_exp
+    lim = 2 ** conn.num_weight_bits
+    w = np.clip(np.round(w.astype(np.float64) / 2.0 ** offset), -lim, lim - 1).astype(np.int64)
+    return w, int(conn.weight_exp) + int(offset)
+
+
 def default_spec(rule: Rule, n_hidden: int, **overrides) -> OnChipSpec:
     """The spec for ``rule``: its dynamics' hidden error shift, :func:`default_gate`; keyword
     ``overrides`` that are not None replace fields (a negative ``gate`` turns the gate off)."""
@@ -356,8 +372,8 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
         new_pops.append(replace(p, kind="third", third_shift=shift, gate_lo=gate))
     out = pops[-1]
     zeros = np.zeros(out.n, np.int64)
-    conns = [Connection(c.name, c.src, c.dst, np.asarray(c.weights), c.weight_exp, c.num_weight_bits, "mixed",
-                        plastic=compiled.forward) for c in base.connections]
+    conns = [Connection(c.name, c.src, c.dst, *regridded(c, spec.hidden_exp_offset if c.dst != out.name else 0),
+                        c.num_weight_bits, "mixed", plastic=compiled.forward) for c in base.connections]
     eye = np.eye(out.n, dtype=np.int64)
     if leaky:                         # the readout is its own error unit (e = r − y*, port 'err')
         from neurocredit.chip.readout import leaky_readout
