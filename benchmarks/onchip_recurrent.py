@@ -64,6 +64,19 @@ def readout_ceiling(circuit, data, steps: int) -> str:
             f"seed 0): per sample {acc[0]:.1f} %, per row {acc[1]:.1f} %")
 
 
+def hidden_rate(circuit, weights, data, steps: int, n: int = 200) -> tuple[float, int]:
+    """(mean hidden spikes per neuron per step, neurons that never spike) of the chip network with
+    ``weights`` on the first ``n`` test samples (rate-coded, inference circuit, emulated)."""
+    from neurocredit.chip import session as S
+    from neurocredit.chip.emulator import emulate
+    inf = S.inference_circuit(circuit, weights)
+    hidden = next(p.name for p in inf.populations if p.name not in inf.outputs)
+    x = data.x_test.numpy()[:n]
+    spikes = np.random.default_rng(5).random((steps, len(x), x.shape[-1])) < S.step_rates(x, steps).transpose(1, 0, 2)
+    h = emulate(inf, spikes.astype(np.int64), record=[hidden])[hidden].numpy()
+    return float(h.mean()), int((h.sum((0, 1)) == 0).sum())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", default="0,1,2")
@@ -81,6 +94,10 @@ def main() -> None:
     ap.add_argument("--readout", choices=("lif", "li"), default="lif",
                     help="the network's readout, float and chip alike: lif (spike counts) or li (leaky, graded error)")
     ap.add_argument("--out-third-shift", type=int, default=None, help="the readout's third-factor shift (chip)")
+    ap.add_argument("--rate-reg", type=float, default=0.0,
+                    help="firing-rate regulariser strength λ (third-factor units per hidden spike; 0: off; "
+                         "chip.tags.rate_regulariser)")
+    ap.add_argument("--rate-target", type=float, default=0.1, help="its target rate f0, spikes per step")
     ap.add_argument("--samples", type=int, default=None, help="training samples per epoch (default: all)")
     ap.add_argument("--readout-ceiling", action="store_true",
                     help="also print what a float linear readout (logistic regression) reaches on the chip "
@@ -92,6 +109,7 @@ def main() -> None:
     torch.set_num_threads(1)
 
     from neurocredit.chip import session as S
+    from neurocredit.chip import tags as TG
     from neurocredit.data import load_dataset
     from neurocredit.io_utils import atomic_path
     from neurocredit.nir.recurrent import export_recurrent
@@ -127,6 +145,8 @@ def main() -> None:
         net = build_model("rsnn", rule, sizes, cfg)
         _, circ = S.circuit_from_nir(export_recurrent(net), lr=args.lr, third_shift=args.third_shift,
                                       error_gain=args.error_gain, out_third_shift=args.out_third_shift)
+        if args.rate_reg > 0:
+            circ = TG.rate_regulariser(circ, args.rate_reg, args.rate_target)
         circuits.append(circ)
         datas.append(chip_seqdigits(seed))
     c0 = circuits[0]
@@ -137,9 +157,18 @@ def main() -> None:
     steps = 8 * args.row_steps
     if args.readout_ceiling:
         print(readout_ceiling(circuits[0], datas[0], steps), flush=True)
+    rates = {}
+
+    def rate_line(epoch, weights):
+        rates[epoch] = [hidden_rate(c, w, d, steps) for c, w, d in zip(circuits, weights, datas)]
+        print(f"hidden rate after epoch {epoch} (spikes per step, silent of {args.hidden}; 200 test samples): "
+              + ", ".join(f"seed {s} {r:.4f} ({n} silent)" for s, (r, n) in zip(seeds, rates[epoch])), flush=True)
+
+    rate_line(0, [c.weights() for c in circuits])
     t0 = time.perf_counter()
     _, histories = S.train_chips(circuits, datas, args.epochs, seeds, steps=steps, blank=args.blank,
-                                 samples=args.samples, target_delay=args.delay, lr_decay=args.lr_decay)
+                                 samples=args.samples, target_delay=args.delay, lr_decay=args.lr_decay,
+                                 on_epoch=rate_line)
     chip_acc = [100 * h[-1]["test_acc"] for h in histories]
     secs = time.perf_counter() - t0
     gap = np.mean(float_acc) - np.mean(chip_acc)
@@ -157,7 +186,7 @@ def main() -> None:
 
     out = Path(args.out or ROOT / "benchmarks" / "results" / ("onchip_recurrent" + ("_li" if args.readout == "li" else "")))
     out.parent.mkdir(parents=True, exist_ok=True)
-    record = {"gap": gap, "gap_same_epochs": gap_same, "seeds": seeds, "sizes": sizes, "args": vars(args), "float": float_acc, "float_same_epochs": float_same,
+    record = {"hidden_rate": rates, "gap": gap, "gap_same_epochs": gap_same, "seeds": seeds, "sizes": sizes, "args": vars(args), "float": float_acc, "float_same_epochs": float_same,
               "chip": chip_acc,
               "chip_history": histories, "dw": c0.meta["dw"], "dt": c0.meta["dt_tag"], "dw_out": c0.meta["dw_out"]}
     with atomic_path(out.with_suffix(".json"), suffix=".json") as tmp:

@@ -283,3 +283,53 @@ def test_schedule_keeps_the_tag_dependency():
         if c.tag:
             lava.Loihi3FLearningRule(dw=TG.scheduled(c, c.plastic, 0.6 ** 4).dw, dt=c.tag.dw,
                                      x1_impulse=c.pre_trace[0], x1_tau=c.pre_trace[1], t_epoch=1)
+
+
+def test_rate_regulariser_is_data_and_emulator_equals_lava():
+    """The firing-rate regulariser (chip.tags.rate_regulariser): two fixed connections into each
+    tagged population's third-factor compartment — its own spikes (λ 2^shift on the diagonal) and
+    the target stream (−λ f₀ 2^shift everywhere); emulator == Lava weight for weight with it;
+    with the learning signal removed (B = 0) the third factor is exactly λ (z[t−1] − f₀) and a
+    target far above the rate pushes the input weights up, one far below it pulls them down."""
+    pytest.importorskip("lava.proc.dense.process")
+    from dataclasses import replace
+
+    from neurocredit.chip.emulator import emulate_chips
+    from neurocredit.lava.backend import run_learning
+    base = _li_circuit()
+    circ = TG.rate_regulariser(base, 4.0, 0.25)
+    hidden = next(c.dst for c in circ.connections if c.tag)
+    shift = circ.population(hidden).third_shift
+    spikes = next(c for c in circ.connections if c.name == f"{hidden}->{hidden}:rate")
+    const = next(c for c in circ.connections if c.name == f"{TARGET}->{hidden}:rate")
+    assert (spikes.src, spikes.dst_port, const.dst_port) == (hidden, "third", "third")
+    assert int(spikes.weights[0, 0]) << spikes.weight_exp == 4 * 2 ** shift
+    assert np.count_nonzero(spikes.weights) == circ.population(hidden).n
+    assert (np.asarray(const.weights) << const.weight_exp == -2 ** shift).all()
+    with pytest.raises(OnChipError, match="strength"):
+        TG.rate_regulariser(base, 0.0, 0.1)
+    with pytest.raises(OnChipError, match="rounds to 0"):
+        TG.rate_regulariser(base, 1.0, 0.001)
+    rng = np.random.default_rng(4)
+    tgt = np.zeros((STEPS, 4), np.int64)
+    tgt[:, 2] = 1
+    stream = {INPUT: (rng.random((STEPS, 8)) < 0.5).astype(np.int64), TARGET: tgt}
+    same, steps, got = S.check_backends(circ, stream, {"emulator": emulate_learning, "lava": run_learning}, seed=7)
+    assert steps >= 50 and same
+    for c in circ.plastic:
+        np.testing.assert_array_equal(got["emulator"][c.name], got["lava"][c.name], err_msg=c.name)
+
+    def mute(cc):
+        return replace(cc, connections=tuple(replace(k, weights=0 * k.weights) if k.name == "B1" else k
+                                             for k in cc.connections))
+    _, rec = emulate_chips([mute(circ)], [stream], [1], record=[hidden, "err:" + hidden])
+    z, err = np.asarray(rec[0][hidden]), np.asarray(rec[0]["err:" + hidden])      # [T, n]
+    expect = 4 * z[:-1] - 1 * tgt[:-1].sum(1, keepdims=True)     # λ z[t−1] − λ f₀ (the target on)
+    np.testing.assert_array_equal(err[1:], expect)
+    drift = {}
+    for f0 in (0.9, 0.01):
+        cc = mute(TG.rate_regulariser(base, 16.0 if f0 < 0.5 else 4.0, f0))
+        w, _ = emulate_learning(cc, stream, rng_seed=7)
+        w_in = next(c for c in cc.connections if c.tag and c.src != c.dst)
+        drift[f0] = int((w[w_in.name] - np.asarray(w_in.weights)).sum())
+    assert drift[0.9] > 0 > drift[0.01], drift

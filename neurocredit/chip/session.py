@@ -276,7 +276,7 @@ def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, 
 def train_chips(circuits: list[Circuit], datas: list, epochs: int, seeds: list[int], steps: int = 16,
                 blank: int = 4, samples: int | None = None, log=print, target_delay: int = 0,
                 lr_decay: float = 1.0, progress: bool = True,
-                target_rate: float = 1.0) -> tuple[list[Circuit], list[list[dict]]]:
+                target_rate: float = 1.0, on_epoch=None) -> tuple[list[Circuit], list[list[dict]]]:
     """:func:`train` for N independent chips of one structure at once in the emulator
     (:func:`neurocredit.chip.emulator.emulate_chips`): chip k learns on ``datas[k]`` with seed
     ``seeds[k]``, its phases included; each chip's result equals its own :func:`train` run.
@@ -331,6 +331,8 @@ def train_chips(circuits: list[Circuit], datas: list, epochs: int, seeds: list[i
             histories[k].append(measure(k, epoch, seen, time.perf_counter() - t0))
         log(f"epoch {epoch}: {seen} samples streamed ({len(circuits)} chips, {time.perf_counter() - t0:.1f} s), "
             + ", ".join(_figure(h[-1]) for h in histories))
+        if on_epoch is not None:         # on_epoch(epoch, [weights per chip]): per-epoch diagnostics
+            on_epoch(epoch, weights)
     return [c.with_weights(w) for c, w in zip(circuits, weights)], histories
 
 

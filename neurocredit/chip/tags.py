@@ -44,7 +44,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from neurocredit.chip.errors import OnChipError
-from neurocredit.chip.ir import Circuit, Connection, Population, Product, ProductSeries, engine_scale
+from neurocredit.chip.ir import TARGET, Circuit, Connection, Population, Product, ProductSeries, engine_scale
 from neurocredit.chip.ir import engine_shift  # noqa: F401  (the engine's right shift of a product, re-exported)
 from neurocredit.chip.plasticity import _table, compile_terms, requantised, scale_series, scaling_constant
 from neurocredit.chip.profile import Profile, load_profile
@@ -302,3 +302,44 @@ def psi_of(p: Population, v: np.ndarray, vth: np.ndarray | int) -> np.ndarray:
     """The ψ a population with ``psi_slope`` sends as y1 (voltage ``v`` before reset, ``vth``
     its threshold mantissa)."""
     return pseudo_derivative(v, np.asarray(vth, np.int64) << fp.VTH_SHIFT, p.psi_slope)
+
+
+def rate_regulariser(circuit: Circuit, strength: float, target: float) -> Circuit:
+    """``circuit`` (with :func:`attach`'s eligibility) with e-prop's firing-rate regulariser in
+    every tagged hidden population's learning signal (Bellec et al. 2020, Methods, "Firing rate
+    regularization": ΔW_ji += −η_reg (f_j − f₀) ē_ji)::
+
+        L_j[t] += λ (z_j[t−1] − f₀ Σ_k y*_k[t−1])    λ = ``strength`` third-factor units per
+                                                     spike, f₀ = ``target`` spikes per step
+
+    as data, two fixed connections into the population's third-factor compartment (summed before
+    its shift, weights in units of 2^third_shift): its own spikes on the diagonal, weight λ, and
+    the target source, every weight −λ f₀ — while a sample plays, the one-hot target stream spikes
+    once per step (session.sample_stream, target rate 1), so it is the always-on input the engine
+    otherwise lacks.  The tagged connections' dw = −c u0 (y3 − y2) t then adds −c λ (f_j − f₀) ē:
+    a neuron below f₀ has its tagged weights pushed up, one above it down.  (A constant product
+    c λ f₀ u0 t on the tag is not an option: its engine shift is 7 bits finer than u0 y3 t's, so
+    the smallest constant 1·2^k_min is worth λ f₀ ≈ 32 learning-signal units.)  Refused: a
+    strength or target that is not positive, weights that round to 0 or leave the 8-bit range."""
+    if strength <= 0 or not 0 < target < 1:
+        raise OnChipError(f"rate regulariser: strength {strength} must be > 0 and target {target} in (0, 1) "
+                          f"spikes per step")
+    hidden = sorted({c.dst for c in circuit.connections if c.tag})
+    if not hidden:
+        raise OnChipError("rate regulariser: the circuit has no tagged (eligibility) connection")
+    n_target = int(circuit.meta["n_target"])
+    conns = list(circuit.connections)
+    for name in hidden:
+        p = circuit.population(name)
+        g, g0 = float(strength) * 2.0 ** int(p.third_shift), float(strength) * target * 2.0 ** int(p.third_shift)
+        exp = max(0, math.ceil(math.log2(g / 254)))
+        w, w0 = int(round(g / 2 ** exp)), int(round(g0 / 2 ** exp))
+        if w0 < 1:
+            raise OnChipError(f"rate regulariser: λ f₀ 2^third_shift = {g0:.3g} rounds to 0 at weight exponent "
+                              f"{exp} (raise the strength or the target)")
+        conns.append(Connection(f"{name}->{name}:rate", name, name, w * np.eye(p.n, dtype=np.int64), exp, 8,
+                                "excitatory", dst_port="third"))
+        conns.append(Connection(f"{TARGET}->{name}:rate", TARGET, name, np.full((p.n, n_target), -w0, np.int64),
+                                exp, 8, "inhibitory", dst_port="third"))
+    meta = {**circuit.meta, "rate_reg": (float(strength), float(target))}
+    return replace(circuit, connections=tuple(conns), meta=meta)
