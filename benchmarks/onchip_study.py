@@ -205,14 +205,15 @@ def run_group(rule_name: str, data_name: str, hidden: list[int], variants: list[
 
 
 def diagnose(rule_name: str, data_name: str, hidden: list[int], seed: int, epochs: int, lr: float, lr_decay: float,
-             steps: int | None, probe: int = 100) -> list[str]:
+             steps: int | None, probe: int = 100, spec: dict | None = None) -> list[str]:
     """Train one chip epoch by epoch (the seeds, permutations and lr schedule of
     :func:`neurocredit.chip.session.train_chips`) and after every epoch print, on ``probe`` training
     samples streamed with learning (weights then discarded): each layer's firing rate (spikes per
     neuron and step), the fraction of hidden neurons that never fire / fire on > 90 % of steps; the
     mean |third factor| of the steps where it is non-zero, the fraction of those whose weight change
     |lr_e · t| (weight units, lr_e the epoch's quantised rate) is below 1 (applied only by stochastic
-    rounding) and below 1/8; mean |W| and the fraction at the ±256 bound; the test accuracy."""
+    rounding) and below 1/8; mean |W| and the fraction at the ±256 bound; the test accuracy.  ``spec``:
+    OnChipSpec fields of the chip (e.g. hidden_exp_offset, third_shift, out_third_shift)."""
     from neurocredit.chip import session as S
     from neurocredit.chip.defaults import learning_circuit, onchip_timing
     from neurocredit.chip.emulator import emulate, emulate_learning
@@ -225,7 +226,7 @@ def diagnose(rule_name: str, data_name: str, hidden: list[int], seed: int, epoch
     timing = onchip_timing(data_name, len(hidden))
     steps = steps or timing.steps
     data = (load_digits if data_name == "digits" else load_mnist5k)(seed=seed, standardise=False)
-    circuit = learning_circuit(rule, sizes, seed, data_name, lr=lr)
+    circuit = learning_circuit(rule, sizes, seed, data_name, lr=lr, **(spec or {}))
     x_tr, y_tr = data.x_train.numpy(), data.y_train.numpy()
     third = [p.name for p in circuit.populations if p.kind != "graded" and p.name != "input"
              and any(c.dst == p.name and c.dst_port == "third" for c in circuit.connections)]
@@ -304,9 +305,11 @@ def main() -> None:
     ap.add_argument("--lr-decay", type=float, default=None)
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--tag", default="", help="appended to the section name")
-    ap.add_argument("--only", default="", help="run only the variants with these labels (comma separated)")
+    ap.add_argument("--only", default="", help="run only the variants with these labels (comma separated, or '|' separated)")
     ap.add_argument("--diag", action="store_true", help="per-epoch diagnostics of one chip per seed (firing "
                     "rates, third factors, updates below one weight unit, weights) instead of a study")
+    ap.add_argument("--spec", default="", help="--diag only: OnChipSpec fields of the chip, e.g. "
+                    "hidden_exp_offset=-1,third_shift=3,out_third_shift=1")
     args = ap.parse_args()
     torch.set_num_threads(1)
     from neurocredit.chip.defaults import onchip_defaults, onchip_timing
@@ -327,19 +330,21 @@ def main() -> None:
           f"x{defaults['lr_decay']:g}/epoch, shift {base_shift}; torch threads {torch.get_num_threads()}", flush=True)
     path = RESULTS / f"onchip_study_{args.data}.md"
     if args.diag:
+        spec = {k: int(v) if v.lstrip("-").isdigit() else float(v)
+                for k, v in (kv.split("=") for kv in args.spec.split(",") if kv)}
         text = []
         for s in seeds:
             text += [f"seed {s}:", *diagnose(rule.name, args.data, hidden, s, epochs, defaults["lr"],
-                                              defaults["lr_decay"], args.steps), ""]
+                                              defaults["lr_decay"], args.steps, spec=spec), ""]
         head = (f"{args.data} {net}, {rule.name}, {epochs} epochs, lr {defaults['lr']:g} x{defaults['lr_decay']:g}/epoch, "
-                f"steps {args.steps or 'default'}; probe: 100 training samples streamed with learning after each epoch")
+                f"steps {args.steps or 'default'}{''.join(f', {k} {v}' for k, v in spec.items())}; probe: 100 training samples streamed with learning after each epoch")
         write_section(path, f"diag · {rule.name} · {net}{args.tag}", head + "\n\n```\n" + "\n".join(text) + "\n```")
         return
     # every study's variants, the same (run, chip) point trained once: per-chip knobs of all studies
     # share one vectorised run
     studies = {name: study_variants(name, defaults["lr"], base_shift) for name in args.study.split(",")}
     if args.only:
-        keep = set(args.only.split(","))
+        keep = set(args.only.split("|" if "|" in args.only else ","))     # '|' for labels with commas
         studies = {k: [v for v in vs if v.label in keep] for k, vs in studies.items()}
         studies = {k: vs for k, vs in studies.items() if vs}
     t = onchip_defaults(rule, args.data)
