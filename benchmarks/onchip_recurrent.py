@@ -209,7 +209,12 @@ def main() -> None:
                                         "the leaky readout's own e = r − y*") +
           f"), the engine's fixed-point products (lr {args.lr}, x{args.lr_decay}/epoch), 8-bit weights, "
           "no optimiser state.", "",
-          f"On chip: dw = `{c0.meta['dw']}`, dt = `{c0.meta['dt_tag']}`, readout dw = `{c0.meta['dw_out']}`.", ""]
+          f"On chip: dw = `{c0.meta['dw']}`, dt = `{c0.meta['dt_tag']}`, readout dw = `{c0.meta['dw_out']}`."
+          + (f" Rate regulariser (chip.tags.rate_regulariser): λ {args.rate_reg}, f0 {args.rate_target}."
+             if args.rate_reg > 0 else ""), "",
+          "Hidden rate (spikes per neuron per step on 200 test samples; silent of "
+          f"{args.hidden}) after each epoch: " + "; ".join(
+              f"{e}: " + " ".join(f"{r:.4f} ({n})" for r, n in v) for e, v in rates.items()), ""]
     with atomic_path(out.with_suffix(".md"), suffix=".md") as tmp:
         Path(tmp).write_text("\n".join(md))
     print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}")
