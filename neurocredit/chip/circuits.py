@@ -266,7 +266,8 @@ def regridded(conn: Connection, offset: int) -> tuple[np.ndarray, int]:
 
         W'_int = clip(round(W_int / 2^offset), −2^b, 2^b − 1),   e' = e + offset
 
-    (as :func:`neurocredit.chip.quantise.with_weight_exponent` for one connection; offset 0: unchanged)."""
+    (one connection of :func:`neurocredit.chip.quantise.with_weight_exponent`; offset 0: unchanged; Lava's
+    weights have b magnitude bits and a sign)."""
     w = np.asarray(conn.weights)
     if not offset:
         return w, conn.weight_exp

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from neurocredit.chip.circuits import regridded
 from neurocredit.chip.compile import FloatLayer, LayerReport, Program, quantise_population
 from neurocredit.chip.emulator import emulate
 from neurocredit.chip.graph import Refusal
@@ -267,8 +268,6 @@ def with_weight_exponent(circuit: Circuit, offset: int) -> Circuit:
     largest weights."""
     conns = []
     for c in circuit.connections:
-        w = np.asarray(c.weights, np.float64) / 2.0 ** offset
-        lim = 2 ** c.num_weight_bits          # Lava: b magnitude bits and a sign
-        w = np.clip(np.round(w), -lim, lim - 1).astype(np.int64)
-        conns.append(replace(c, weights=w, weight_exp=int(c.weight_exp) + offset))
+        w, e = regridded(c, offset)
+        conns.append(replace(c, weights=w, weight_exp=e))
     return replace(circuit, connections=tuple(conns))
