@@ -19,7 +19,7 @@ not a figure).  Seeds run side by side as independent chips in one emulator run
 (``chip.session.train_chips``, each equal to its own single-chip run).
 
 Float torch: ``neurocredit.sim.spiking.train_spiking`` (LIF, spike-count readout, the chip's input
-steps, settings ``FLOAT`` below); rate BP: ``neurocredit.sim.train.train`` (ReLU, SGD momentum,
+steps, measured settings of ``mappings/spiking_training.toml``); rate BP: ``neurocredit.sim.train.train`` (ReLU, SGD momentum,
 ``benchmarks/accuracy_config.toml``'s settings) with the same hidden widths.
 """
 from __future__ import annotations
@@ -36,17 +36,6 @@ from pathlib import Path
 import torch
 
 RESULTS = Path(__file__).resolve().parent / "results"
-FLOAT = {"digits": {"epochs": 10, "lr": 0.01},
-         "mnist5k": {"epochs": 40, "lr": 0.005, "schedule": "cosine"}}
-"""Float spiking settings (SGD momentum 0.9, batch 32; ``schedule`` and ``optimizer`` as
-SpikingTrainConfig's): digits 64-128-10, 10 epochs, 3 seeds, lr 0.005 / 0.01 / 0.02: dfa
-93.15 / 94.35 / 93.98, sdfa 92.87 / 92.69 / 93.98, kp 94.54 / 95.19 / 95.19, drtp 87.41 / 88.33 /
-86.85 (results/onchip_study_digits.md, "float"); MNIST-5k 784-256-10 DFA seed 0, 24 steps
-(results/onchip_study_mnist5k.md, "float"): SGD lr 0.005 20 epochs 92.70 %, with a cosine schedule
-over 40 epochs 93.40 %, Adam 1e-3 cosine 30 epochs 92.20 % (earlier: 20 epochs lr 0.02 66.2 %); 3 seeds
-SGD cosine 20 epochs 92.20 ± 1.13, 40 epochs 92.93 ± 0.50."""
-
-
 def sizes_for(data_name: str, hidden: list[int]) -> list[int]:
     return [64 if data_name == "digits" else 784, *hidden, 10]
 
@@ -76,14 +65,22 @@ def onchip(rule_name: str, data_name: str, hidden: list[int], seeds: list[int], 
     return [h[-1]["test_acc"] for h in hists], circuits[0], timing
 
 
-def float_spiking(rule_name: str, data_name: str, hidden: list[int], seed: int, epochs: int, lr: float,
-                  steps: int, schedule: str = "constant", optimizer: str = "sgd") -> float:
+def float_spiking_history(rule_name: str, data_name: str, hidden: list[int], seed: int, settings: dict,
+                          steps: int | None = None) -> list[float]:
+    """Test accuracy after each epoch of the float spiking network (the chip's rule, sizes, rate code
+    and ``steps``, default the data's chip steps; LIF spike-count readout) trained under
+    ``settings`` (keys of mappings/spiking_training.toml, ``neurocredit.sim.spiking.train_config``)."""
+    from neurocredit.chip.defaults import onchip_timing
     from neurocredit.rules import resolve_rule
-    from neurocredit.sim.spiking import SpikingConfig, SpikingTrainConfig, evaluate, train_spiking
-    data = load(data_name, seed)
-    cfg = SpikingTrainConfig(epochs=epochs, lr=lr, seed=seed, schedule=schedule, optimizer=optimizer,
-                             spiking=SpikingConfig(steps=steps, readout="lif"))
-    return evaluate(train_spiking(resolve_rule(rule_name), data, hidden, cfg).net, data.x_test, data.y_test)
+    from neurocredit.sim.spiking import train_config, train_spiking
+    steps = steps or onchip_timing(data_name, len(hidden)).steps
+    cfg = train_config(settings, seed=seed, steps=steps, readout="lif")
+    return [h["test_acc"] for h in train_spiking(resolve_rule(rule_name), load(data_name, seed), hidden, cfg).history]
+
+
+def float_spiking(rule_name: str, data_name: str, hidden: list[int], seed: int, settings: dict, steps: int) -> float:
+    """Final test accuracy of :func:`float_spiking_history`."""
+    return float_spiking_history(rule_name, data_name, hidden, seed, settings, steps)[-1]
 
 
 def rate_bp(data_name: str, hidden: list[int], seed: int, epochs: int | None) -> float:
@@ -123,14 +120,25 @@ HEADER = ("| data | network | steps | rule | on chip % | float spiking % | chip 
           "ms/sample (Loihi 1) | cores (Loihi 2) |")
 
 
+SHORT = {"batch_size": "batch", "surrogate_slope": "slope", "weight_gain": "init x", "feedback_scale": "B x",
+         "momentum": "momentum"}
+
+
+def trainer_label(ft: dict) -> str:
+    """'60 ep cosine' (+ optimizer, batch, slope, ... where set) of a row's float trainer settings."""
+    label = f"{ft['epochs']} ep"
+    label += f" {ft['schedule']}" if ft.get("schedule", "constant") != "constant" else ""
+    label += f" {ft['optimizer']}" if ft.get("optimizer", "sgd") != "sgd" else ""
+    return label + "".join(f" {name} {ft[k]:g}" for k, name in SHORT.items() if k in ft)
+
+
 def row_line(r: dict) -> str:
     gap = 100 * (statistics.mean(r["chip"]) - statistics.mean(r["float"])) if r["float"] and r["chip"] else float("nan")
     c = r["cost"]
     cost = (f"{c['synops']:,.0f} | {c['updates']:,.0f} | {c['uJ']:.1f} | {c['ms']:.3f} | {c['cores']}" if c
             else "— | — | — | — | —")
     ft = r.get("float_train") or {}
-    trainer = (f" ({ft['epochs']} ep{' ' + ft['schedule'] if ft.get('schedule', 'constant') != 'constant' else ''}"
-               f"{' ' + ft['optimizer'] if ft.get('optimizer', 'sgd') != 'sgd' else ''})") if ft and r["float"] else ""
+    trainer = f" ({trainer_label(ft)})" if ft and r["float"] else ""
     return (f"| {r['data']} | {r['net']} | {r.get('steps', '')} | {r['rule']} | {ms(r['chip'])} | {ms(r['float'])}{trainer} | {'—' if gap != gap else f'{gap:+.2f}'} | "
             f"{ms(r['bp'])} | {' '.join(f'{100 * a:.1f}' for a in r['chip'])} | {r['epochs']} | {cost} |")
 
@@ -235,6 +243,7 @@ def main() -> None:
         return
     from neurocredit.chip.defaults import onchip_defaults
     from neurocredit.rules import resolve_rule
+    from neurocredit.sim.spiking import trainer_settings
 
     seeds = [0] if args.quick else [int(s) for s in args.seeds.split(",")]
     print(f"on-chip accuracy: data {args.data}, rules {args.rules}, depths {args.depths}, seeds {seeds}"
@@ -260,12 +269,11 @@ def main() -> None:
                     chip, circuit, timing = onchip(rule.name, data_name, hidden, seeds, epochs, d["lr"], d["lr_decay"],
                                                    samples, args.steps)
                 t_chip = time.perf_counter() - t0
-                fe = args.float_epochs if args.float_epochs is not None else (5 if args.quick else FLOAT[data_name]["epochs"])
+                fs = trainer_settings(data_name)
+                fe = args.float_epochs if args.float_epochs is not None else (5 if args.quick else fs["epochs"])
+                fs = {**fs, "epochs": fe}
                 try:
-                    fs = FLOAT[data_name]
-                    flt = [float_spiking(rule.name, data_name, hidden, s, fe, fs["lr"], timing.steps,
-                                         fs.get("schedule", "constant"), fs.get("optimizer", "sgd"))
-                           for s in seeds] if fe else []
+                    flt = [float_spiking(rule.name, data_name, hidden, s, fs, timing.steps) for s in seeds] if fe else []
                 except Exception as exc:      # the spiking backend refuses the rule (e.g. relaxation dynamics)
                     if type(exc).__name__ != "SpikingRuleError":
                         raise
@@ -279,7 +287,7 @@ def main() -> None:
                        "chip": chip, "float": flt, "bp": bp_cache[key], "seeds": seeds, "quick": args.quick,
                        "epochs": f"{epochs}{'' if samples is None else f' x {samples}'}", "lr": d["lr"],
                        "lr_decay": d["lr_decay"], "steps": timing.steps, "chip_seconds": round(t_chip),
-                       "float_train": {**FLOAT[data_name], "epochs": fe} if flt else {},
+                       "float_train": fs if flt else {},
                        "cost": cost_columns(circuit, data_name, timing, seeds[0]) if circuit else {}}
                 row = save_row(row)
                 print(row_line(row) + f"  ({t_chip:.0f} s on chip)", flush=True)

@@ -369,6 +369,38 @@ class SpikingTrainConfig:
     schedule: str = "constant"   # 'constant' or 'cosine': lr_e = lr (1 + cos(π (e−1)/E)) / 2 per epoch e of E
 
 
+TRAINING_TABLE = "spiking_training.toml"
+"""Measured trainer settings per data set (``mappings/``; one table per data set)."""
+
+
+def trainer_settings(data_name: str) -> dict:
+    """The measured float spiking trainer settings of ``data_name``: the ``[<data_name>]`` table of
+    ``mappings/spiking_training.toml`` (SpikingTrainConfig and SpikingConfig field names)."""
+    import tomllib
+
+    from neurocredit.io_utils import data_dir
+    with open(data_dir("mappings") / TRAINING_TABLE, "rb") as fh:
+        table = tomllib.load(fh)
+    if data_name not in table:
+        raise ValueError(f"mappings/{TRAINING_TABLE} has no [{data_name}] table (known: {', '.join(table)})")
+    return dict(table[data_name])
+
+
+def train_config(settings: dict, **fixed) -> SpikingTrainConfig:
+    """A SpikingTrainConfig from flat ``settings`` (e.g. :func:`trainer_settings`' table): keys naming
+    SpikingTrainConfig fields set those, keys naming SpikingConfig fields set its ``spiking``;
+    ``fixed`` (either kind, e.g. ``seed``, ``steps``, ``readout``) overrides ``settings``."""
+    train_keys = set(SpikingTrainConfig.__dataclass_fields__) - {"spiking"}
+    net_keys = set(SpikingConfig.__dataclass_fields__)
+    merged = {**settings, **fixed}
+    unknown = set(merged) - train_keys - net_keys
+    if unknown:
+        raise ValueError(f"unknown spiking trainer settings {sorted(unknown)}; known: "
+                         f"{', '.join(sorted(train_keys | net_keys))}")
+    return SpikingTrainConfig(**{k: v for k, v in merged.items() if k in train_keys},
+                              spiking=SpikingConfig(**{k: v for k, v in merged.items() if k in net_keys}))
+
+
 @dataclass
 class SpikingResult:
     net: SpikingNetwork
