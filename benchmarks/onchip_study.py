@@ -13,6 +13,9 @@ Studies (knobs of the chip only, nothing the float network lacks):
               lr_scale 0.5 halves it)
 * ``decay``   learning-rate factor per epoch (re-quantised onto the grid each epoch)
 * ``steps``   input steps per sample (rate code; the test uses as many)
+* ``blank``   silent steps after each training sample (the target delay kept): a pathway with one more
+              hop (FA reads the output neurons' error compartments, one step after the error units)
+              delivers its last error step into the next sample's first input step unless blank > 4
 * ``coding``  input rate gain: p = min(1, g · pixel) per step (Bernoulli)
 * ``shift``   hidden error right shift (third_shift): the hidden layers' learning rate / 2^s
 * ``oshift``  output error right shift (out_third_shift): the output layer's learning rate / 2^s
@@ -35,6 +38,8 @@ Studies (knobs of the chip only, nothing the float network lacks):
               o < 0 a finer grid) with the hidden shift s + o that keeps the float step lr·t·2^e the
               same (one update is 2^−o weight units), alone and with output shift 1; controls: output
               shift 1 alone, o = −1 at the default shift (half the float step), o = −1 with output shift 2
+* ``freeze``  control: the hidden layer frozen (hidden shift 30: t = 0, only the output layer learns, a
+              readout of fixed random spiking features) beside the defaults
 * ``float``   the float spiking reference (neurocredit.sim.spiking, same rule, network and input
               steps) under several trainers: SGD momentum (benchmarks/onchip_accuracy.py's FLOAT
               settings), SGD with a cosine schedule, Adam with a cosine schedule, more epochs
@@ -81,6 +86,8 @@ def study_variants(name: str, base_lr: float, base_shift: int) -> list[Variant]:
         return [_v(f"x{d:g}/epoch", {"lr_decay": d}) for d in (1.0, 0.8, 0.6)]
     if name == "steps":
         return [_v(f"{s} steps", {"steps": s}) for s in (16, 24, 32)]
+    if name == "blank":
+        return [_v(f"blank {b}", {"blank": b}) for b in (4, 5, 6)]
     if name == "coding":
         return [_v(f"rate gain {g:g}", chip={"coding": g}) for g in (1.0, 2.0)]
     if name == "shift":
@@ -113,6 +120,8 @@ def study_variants(name: str, base_lr: float, base_shift: int) -> list[Variant]:
                    chip={"hidden_exp_offset": o, "third_shift": base_shift + ds, "out_third_shift": os})
                 for o, ds, os in ((0, 0, 0), (-1, -1, 0), (-2, -2, 0), (-1, -1, 1), (-2, -2, 1),
                                   (0, 0, 1), (-1, 0, 0), (-1, -1, 2))]   # the last three: controls
+    if name == "freeze":
+        return [_v("defaults"), _v("hidden frozen (shift 30)", chip={"third_shift": 30})]
     if name == "float":
         return [_v(label, {"float": label}) for label in FLOAT_TRAINERS]
     raise SystemExit(f"unknown study {name!r}")
@@ -193,7 +202,7 @@ def run_group(rule_name: str, data_name: str, hidden: list[int], variants: list[
             datas.append(coded(base_data[s], chip.get("coding", 1.0)))
             chip_seeds.append(s)
             labels.append(v.label)
-    _, hists = S.train_chips(circuits, datas, epochs, chip_seeds, steps=steps, blank=timing.blank,
+    _, hists = S.train_chips(circuits, datas, epochs, chip_seeds, steps=steps, blank=run.get("blank", timing.blank),
                              samples=samples, target_delay=timing.target_delay,
                              lr_decay=run.get("lr_decay", defaults["lr_decay"]),
                              target_rate=run.get("target_rate", 1.0),
@@ -276,6 +285,53 @@ def diagnose(rule_name: str, data_name: str, hidden: list[int], seed: int, epoch
     return lines
 
 
+def alignment(rule_name: str, data_name: str, hidden: list[int], seeds: list[int], epochs: int, lr: float,
+              lr_decay: float, spec: dict | None = None) -> list[str]:
+    """Learned feedback per epoch (the chips of :func:`neurocredit.chip.session.train_chips`, one per seed):
+    ∠(B_l, W_(l+1)ᵀ) in degrees, rms |B_int| and |W_(l+1),int|, the share of B and W at the 8-bit bound
+    (|w| >= 254), rms |W_l,int| of the hidden layer's forward weights; then the test accuracy per epoch.
+    Kolen-Pollack (Kolen & Pollack 1994; Akrout et al. 2019): ΔB = ΔWᵀ, so B − Wᵀ only shrinks by the
+    shared decay −λ(B − Wᵀ); without it (relaxed PC) B − Wᵀ = B_0 − W_0ᵀ for ever."""
+    from neurocredit.chip import session as S
+    from neurocredit.chip.defaults import learning_circuit, onchip_timing
+    from neurocredit.data import load_digits, load_mnist5k
+    from neurocredit.rules import resolve_rule
+
+    rule = resolve_rule(rule_name)
+    sizes = [64 if data_name == "digits" else 784, *hidden, 10]
+    timing = onchip_timing(data_name, len(hidden))
+    load = load_digits if data_name == "digits" else load_mnist5k
+    circuits = [learning_circuit(rule, sizes, s, data_name, lr=lr, **(spec or {})) for s in seeds]
+    names = circuits[0].meta.get("learned_feedback", ())
+    if not names:
+        raise SystemExit(f"rule {rule_name!r} has no learned feedback")
+    lines: list[str] = []
+
+    def report(epoch: int, weights: list[dict]) -> None:
+        for s, circ, w in zip(seeds, circuits, weights):
+            parts = [f"seed {s} epoch {epoch}:"]
+            for name in names:
+                bc = circ.connection(name)
+                wc = next(c for c in circ.connections if c.src == bc.dst and c.dst_port == "a" and c.plastic)
+                hc = next(c for c in circ.connections if c.dst == bc.dst and c.dst_port == "a" and c.plastic)
+                b, wt = np.asarray(w[name], float), np.asarray(w[wc.name], float).T
+                cos = (b * wt).sum() / max(np.linalg.norm(b) * np.linalg.norm(wt), 1e-12)
+                rms = lambda m: float(np.sqrt((m ** 2).mean()))  # noqa: E731
+                parts.append(f"{name}: angle {np.degrees(np.arccos(np.clip(cos, -1, 1))):.1f}, rms B {rms(b):.1f} "
+                             f"W {rms(wt):.1f}, at bound B {(np.abs(b) >= 254).mean():.3f} W {(np.abs(wt) >= 254).mean():.3f}; "
+                             f"hidden rms W {rms(np.asarray(w[hc.name], float)):.1f}")
+            lines.append(" ".join(parts))
+            print("  " + lines[-1], flush=True)
+    report(0, [c.weights() for c in circuits])
+    _, hists = S.train_chips(circuits, [load(seed=s, standardise=False) for s in seeds], epochs, seeds,
+                             steps=timing.steps, blank=timing.blank, target_delay=timing.target_delay,
+                             lr_decay=lr_decay, log=lambda line: print(f"    {line}", file=sys.stderr, flush=True),
+                             on_epoch=report)
+    for s, h in zip(seeds, hists):
+        lines.append(f"seed {s} test acc per epoch: " + " ".join(f"{100 * e['test_acc']:.1f}" for e in h[1:]))
+    return lines
+
+
 def fmt(accs: list[float]) -> str:
     m = statistics.mean(accs)
     sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
@@ -308,6 +364,8 @@ def main() -> None:
     ap.add_argument("--only", default="", help="run only the variants with these labels (comma separated, or '|' separated)")
     ap.add_argument("--diag", action="store_true", help="per-epoch diagnostics of one chip per seed (firing "
                     "rates, third factors, updates below one weight unit, weights) instead of a study")
+    ap.add_argument("--align", action="store_true", help="learned feedback per epoch instead of a study: "
+                    "∠(B, Wᵀ), rms and share at the bound of B and W (one chip per seed; --spec applies)")
     ap.add_argument("--spec", default="", help="--diag only: OnChipSpec fields of the chip, e.g. "
                     "hidden_exp_offset=-1,third_shift=3,out_third_shift=1")
     args = ap.parse_args()
@@ -323,12 +381,20 @@ def main() -> None:
                 "steps": args.steps}
     seeds = [int(s) for s in args.seeds.split(",")]
     from neurocredit.chip.circuits import default_spec
-    base_shift = default_spec(rule, len(hidden)).third_shift
+    base_shift = default_spec(rule, len(hidden), **d["spec"]).third_shift     # the table's (e.g. [rules.dfa.mnist5k])
     net = "-".join(map(str, [64 if args.data == "digits" else 784, *hidden, 10]))
     print(f"on-chip study, {args.data} {net}, rule {rule.name}, seeds {seeds}, {epochs} epochs"
           f"{'' if args.samples is None else f' of {args.samples} samples'}; defaults lr {defaults['lr']:g} "
           f"x{defaults['lr_decay']:g}/epoch, shift {base_shift}; torch threads {torch.get_num_threads()}", flush=True)
     path = RESULTS / f"onchip_study_{args.data}.md"
+    if args.align:
+        spec = {k: int(v) if v.lstrip("-").isdigit() else float(v)
+                for k, v in (kv.split("=") for kv in args.spec.split(",") if kv)}
+        text = alignment(rule.name, args.data, hidden, seeds, epochs, defaults["lr"], defaults["lr_decay"], spec)
+        head = (f"{args.data} {net}, {rule.name}, seeds {seeds}, {epochs} epochs, lr {defaults['lr']:g} "
+                f"x{defaults['lr_decay']:g}/epoch{''.join(f', {k} {v}' for k, v in spec.items())}")
+        write_section(path, f"align · {rule.name} · {net}{args.tag}", head + "\n\n```\n" + "\n".join(text) + "\n```")
+        return
     if args.diag:
         spec = {k: int(v) if v.lstrip("-").isdigit() else float(v)
                 for k, v in (kv.split("=") for kv in args.spec.split(",") if kv)}
@@ -348,8 +414,9 @@ def main() -> None:
         studies = {k: [v for v in vs if v.label in keep] for k, vs in studies.items()}
         studies = {k: vs for k, vs in studies.items() if vs}
     t = onchip_defaults(rule, args.data)
-    spec0 = default_spec(rule, len(hidden), gate=t["gate"], **t["spec"])
-    base_run = {"lr": defaults["lr"], "lr_decay": defaults["lr_decay"], "bdecay": 1.0, "target_rate": 1.0}
+    spec0 = default_spec(rule, len(hidden), **{"gate": t["gate"], **t["spec"]})   # a rule row may set the gate
+    base_run = {"lr": defaults["lr"], "lr_decay": defaults["lr_decay"], "bdecay": 1.0, "target_rate": 1.0,
+                "blank": onchip_timing(args.data, len(hidden)).blank}
     base_chip = {"third_shift": spec0.third_shift, "gate": -1.0 if spec0.gate is None else spec0.gate,
                  "error_gain": spec0.error_gain, "feedback_scale": spec0.feedback_scale, "coding": 1.0,
                  "exp": int(t["weight_exp_offset"]),
