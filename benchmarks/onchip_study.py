@@ -26,6 +26,11 @@ Studies (knobs of the chip only, nothing the float network lacks):
 * ``fbscale`` feedback_scale (|B_int|) with the hidden shift that keeps B e / 2^s the same size;
               for learned B (KP) the scale it starts at
 * ``bdecay``  weight decay of a rule's weight-only terms (KP: −λW and −λB) x factor
+* ``nodecay`` the same terms dropped (λ x0) beside λ x1
+* ``headroom`` the output layer one weight exponent coarser (exp +1 with hidden_exp_offset −1: twice the
+              integer range at the output, the hidden grid unchanged), alone (twice the output's float
+              step) and with output shift 1 (the same float step) and the hidden shift −1 / −2 (a pathway
+              that reads the output's error compartment gets it halved)
 * ``target``  the target class's spike rate per step in the training stream (evenly spaced
               spikes; 1: every step, so the output error g (z - 1) pushes toward saturation)
 * ``tgain``   target rate 0.5 with error gain 16 / 32 (the same error at z = 1 as rate 1 and
@@ -103,6 +108,16 @@ def study_variants(name: str, base_lr: float, base_shift: int) -> list[Variant]:
                 for f, s in ((1, 0), (4, 2), (16, 4), (32, 5))]
     if name == "bdecay":
         return [_v(f"λ x{f:g}", {"bdecay": f}) for f in (0.25, 0.5, 1.0, 4.0)]
+    if name == "headroom":    # the output layer alone one exponent coarser (exp +1, hidden -1): twice the range
+        return [_v("defaults"),
+                _v("output exp +1", chip={"exp": 1, "hidden_exp_offset": -1}),
+                _v("output exp +1, output shift 1", chip={"exp": 1, "hidden_exp_offset": -1, "out_third_shift": 1}),
+                _v(f"output exp +1, output shift 1, shift {base_shift - 1}",
+                   chip={"exp": 1, "hidden_exp_offset": -1, "out_third_shift": 1, "third_shift": base_shift - 1}),
+                _v(f"output exp +1, output shift 1, shift {base_shift - 2}",
+                   chip={"exp": 1, "hidden_exp_offset": -1, "out_third_shift": 1, "third_shift": base_shift - 2})]
+    if name == "nodecay":     # the weight-only terms dropped (λ = 0) beside the rule's λ
+        return [_v(f"λ x{f:g}", {"bdecay": f}) for f in (0.0, 1.0)]
     if name == "oshift":
         return [_v(f"output shift {s}", chip={"out_third_shift": s}) for s in (0, 1, 2)]
     if name == "target":
@@ -158,8 +173,9 @@ def scaled_decay(rule, factor: float):
     """``rule`` with every weight-only (decay) term's coefficient x ``factor``."""
     from neurocredit.rules.factors import Factor
 
-    def scale(terms):
-        return tuple(replace(t, coef=t.coef * factor) if tuple(t.factors) == (Factor.WEIGHT,) else t for t in terms)
+    def scale(terms):       # factor 0: the decay terms dropped (the engine has no zero constant)
+        return tuple(replace(t, coef=t.coef * factor) if tuple(t.factors) == (Factor.WEIGHT,) else t for t in terms
+                     if factor or tuple(t.factors) != (Factor.WEIGHT,))
     fb = rule.feedback
     return replace(rule, forward=scale(rule.forward),
                    feedback=replace(fb, terms=scale(fb.terms)) if fb is not None and fb.terms else fb)
