@@ -31,6 +31,9 @@ Studies (knobs of the chip only, nothing the float network lacks):
               integer range at the output, the hidden grid unchanged), alone (twice the output's float
               step) and with output shift 1 (the same float step) and the hidden shift −1 / −2 (a pathway
               that reads the output's error compartment gets it halved)
+* ``oexp``    the same with OnChipSpec.output_exp_offset +1 (no round trip of the hidden weights): output
+              shift 1 (the output's float step kept), with the hidden shift unchanged (a pathway from the
+              error units) and −1 (a pathway from the output's error compartment: FA, KP, PC)
 * ``target``  the target class's spike rate per step in the training stream (evenly spaced
               spikes; 1: every step, so the output error g (z - 1) pushes toward saturation)
 * ``tgain``   target rate 0.5 with error gain 16 / 32 (the same error at z = 1 as rate 1 and
@@ -116,6 +119,10 @@ def study_variants(name: str, base_lr: float, base_shift: int) -> list[Variant]:
                    chip={"exp": 1, "hidden_exp_offset": -1, "out_third_shift": 1, "third_shift": base_shift - 1}),
                 _v(f"output exp +1, output shift 1, shift {base_shift - 2}",
                    chip={"exp": 1, "hidden_exp_offset": -1, "out_third_shift": 1, "third_shift": base_shift - 2})]
+    if name == "oexp":        # OnChipSpec.output_exp_offset: the output layer's grid alone (hidden weights untouched)
+        return [_v("defaults"), _v("output exp +1, output shift 1", chip={"output_exp_offset": 1, "out_third_shift": 1}),
+                _v(f"output exp +1, output shift 1, shift {base_shift - 1}",
+                   chip={"output_exp_offset": 1, "out_third_shift": 1, "third_shift": base_shift - 1})]
     if name == "nodecay":     # the weight-only terms dropped (λ = 0) beside the rule's λ
         return [_v(f"λ x{f:g}", {"bdecay": f}) for f in (0.0, 1.0)]
     if name == "oshift":
@@ -210,7 +217,7 @@ def run_group(rule_name: str, data_name: str, hidden: list[int], variants: list[
     for v in variants:
         chip = dict(v.chip)
         over = {k: chip[k] for k in ("third_shift", "gate", "error_gain", "feedback_scale", "hop_shift",
-                                              "out_third_shift", "hidden_exp_offset") if k in chip}
+                                              "out_third_shift", "hidden_exp_offset", "output_exp_offset") if k in chip}
         lr = run.get("lr", defaults["lr"])
         for s in seeds:
             circuits.append(learning_circuit(rule, sizes, s, data_name, lr=lr, weight_exp_offset=chip.get("exp"),
@@ -437,7 +444,8 @@ def main() -> None:
                  "error_gain": spec0.error_gain, "feedback_scale": spec0.feedback_scale, "coding": 1.0,
                  "exp": int(t["weight_exp_offset"]),
                  "hop_shift": spec0.third_shift if spec0.hop_shift is None else spec0.hop_shift,
-                 "out_third_shift": spec0.out_third_shift, "hidden_exp_offset": spec0.hidden_exp_offset}
+                 "out_third_shift": spec0.out_third_shift, "hidden_exp_offset": spec0.hidden_exp_offset,
+                 "output_exp_offset": spec0.output_exp_offset}
 
     def canon(v: Variant) -> tuple:
         """(run, chip) with every default filled in: the same settings are the same chips."""

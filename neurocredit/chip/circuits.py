@@ -126,6 +126,8 @@ class OnChipSpec:
                                   # error (source 'next', FA family, below the top hidden layer); None: third_shift
     hidden_exp_offset: int = 0    # forward weights into hidden layers at exponent e + o, W_int / 2^o (o < 0: a
                                   # finer grid, one weight unit a smaller step; |W_int| beyond the 8-bit range clipped)
+    output_exp_offset: int = 0    # forward weights into the output layer at exponent e + o, W_int / 2^o (o > 0: twice
+                                  # the integer range per step, one weight unit a coarser step; the hidden grid untouched)
 
 
 @dataclass(frozen=True)
@@ -373,7 +375,8 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
         new_pops.append(replace(p, kind="third", third_shift=shift, gate_lo=gate))
     out = pops[-1]
     zeros = np.zeros(out.n, np.int64)
-    conns = [Connection(c.name, c.src, c.dst, *regridded(c, spec.hidden_exp_offset if c.dst != out.name else 0),
+    conns = [Connection(c.name, c.src, c.dst, *regridded(c, spec.hidden_exp_offset if c.dst != out.name
+                                                         else spec.output_exp_offset),
                         c.num_weight_bits, "mixed", plastic=compiled.forward) for c in base.connections]
     eye = np.eye(out.n, dtype=np.int64)
     if leaky:                         # the readout is its own error unit (e = r − y*, port 'err')
