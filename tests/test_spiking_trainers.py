@@ -41,3 +41,26 @@ def test_unknown_optimizer_is_refused():
     data = load_digits(seed=0, standardise=False)
     with pytest.raises(ValueError, match="optimizer"):
         train_spiking(get_rule("dfa"), data, [8], SpikingTrainConfig(epochs=1, optimizer="rmsprop"))
+
+
+def test_weight_decay_shrinks_forward_weights_and_zero_keeps_the_fused_path(monkeypatch):
+    """weight_decay 0 leaves SGD fused (bit-identical to before); > 0 is torch's L2 on W and b:
+    with lr > 0 the forward weights end smaller than without it, from the same start."""
+    data = load_digits(seed=0, standardise=False)
+    small = replace(data, x_train=data.x_train[:128], y_train=data.y_train[:128])
+    base = SpikingTrainConfig(epochs=2, lr=0.01, spiking=SpikingConfig(steps=6))
+    plain = train_spiking(get_rule("dfa"), small, [16], base).net
+    decayed = train_spiking(get_rule("dfa"), small, [16], replace(base, weight_decay=0.5)).net
+    norm = lambda net: sum(float(l.weight.detach().norm()) for l in net.layers)   # noqa: E731
+    assert norm(decayed) < 0.95 * norm(plain)
+    from neurocredit.sim import updates
+    fused = []
+
+    def spy(opt):
+        fused.append(updates.sgd_fusable(opt))
+        return fused[-1]
+    monkeypatch.setattr("neurocredit.sim.spiking.sgd_fusable", spy)
+    train_spiking(get_rule("dfa"), small, [16], replace(base, epochs=1))
+    assert fused and all(fused)
+    with pytest.raises(ValueError, match="weight_decay"):
+        train_spiking(get_rule("dfa"), small, [16], replace(base, weight_decay=-1.0))

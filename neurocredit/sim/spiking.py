@@ -367,6 +367,8 @@ class SpikingTrainConfig:
     optimizer: str = "sgd"       # 'sgd' (momentum, fused into the update GEMMs) or 'adam' (Kingma & Ba
                                  # 2015; receives −Δ of the local rule as its gradient)
     schedule: str = "constant"   # 'constant' or 'cosine': lr_e = lr (1 + cos(π (e−1)/E)) / 2 per epoch e of E
+    weight_decay: float = 0.0    # L2 on the forward weights and biases (torch's weight_decay: −Δ + wd·W is
+                                 # the optimiser's gradient; not on learned feedback, whose rule has its own)
 
 
 TRAINING_TABLE = "spiking_training.toml"
@@ -446,9 +448,12 @@ def train_spiking(rule: Rule, data: Dataset, hidden: list[int],
         raise ValueError(f"network {net.sizes} does not fit data '{data.name}' "
                          f"({data.n_in} inputs, {data.n_out} outputs)")
     lr = cfg.lr * float(rule.param("lr_scale", 1.0))
-    groups = [{"params": net.net.weight_params(), "lr": lr}]
+    if cfg.weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {cfg.weight_decay}")
+    groups = [{"params": net.net.weight_params(), "lr": lr, "weight_decay": cfg.weight_decay}]
     if net.net.learned_feedback_params():
-        groups.append({"params": net.net.learned_feedback_params(), "lr": lr * rule.feedback.lr_scale})
+        groups.append({"params": net.net.learned_feedback_params(), "lr": lr * rule.feedback.lr_scale,
+                       "weight_decay": 0.0})
     if cfg.optimizer not in OPTIMIZERS or cfg.schedule not in SCHEDULES:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS} and schedule one of {SCHEDULES}, "
                          f"got {cfg.optimizer!r}, {cfg.schedule!r}")
