@@ -21,6 +21,7 @@ Studies (knobs of the chip only, nothing the float network lacks):
 * ``oshift``  output error right shift (out_third_shift): the output layer's learning rate / 2^s
 * ``gain``    output error gain e = g (z − y*): both layers' rate (and the output trace's range)
 * ``gate``    box-car derivative gate (fraction of threshold) on the hidden error
+* ``gatelow`` the gate at 0 / 0.1 / 0.2 of threshold beside off
 * ``exp``     forward weight exponent offset o: W_int / 2^o at exponent e + o (o > 0: headroom
               for learning, coarser steps; o < 0: finer, the largest clipped)
 * ``fbscale`` feedback_scale (|B_int|) with the hidden shift that keeps B e / 2^s the same size;
@@ -104,6 +105,8 @@ def study_variants(name: str, base_lr: float, base_shift: int) -> list[Variant]:
         return [_v(f"error gain {g}", chip={"error_gain": g}) for g in (8, 16, 32)]
     if name == "gate":
         return [_v(f"gate {g}", chip={"gate": g}) for g in (-1.0, 0.3, 0.6)]
+    if name == "gatelow":     # the box-car gate's lower end: v >= g·threshold at the step (0: v >= 0)
+        return [_v(f"gate {g}", chip={"gate": g}) for g in (-1.0, 0.0, 0.1, 0.2)]
     if name == "exp":
         return [_v(f"exp offset {o:+d}", chip={"exp": o}) for o in (-1, 0, 1)]
     if name == "fbscale":
