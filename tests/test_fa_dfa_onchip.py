@@ -17,8 +17,9 @@ from neurocredit.rules import resolve_rule
 SIZES = [64, 32, 10]
 
 
-def _circuits(**over):
-    return {r: learning_circuit(resolve_rule(r), SIZES, 3, "digits", lr=0.125, **over) for r in ("fa", "dfa")}
+def _circuits(gate: float = 0.3):
+    """Both rules with the same lr and gate (the digits table sets them per rule)."""
+    return {r: learning_circuit(resolve_rule(r), SIZES, 3, "digits", lr=0.125, gate=gate) for r in ("fa", "dfa")}
 
 
 def test_fa_and_dfa_differ_only_in_b1_source():
