@@ -358,6 +358,25 @@ def alignment(rule_name: str, data_name: str, hidden: list[int], seeds: list[int
     return lines
 
 
+def cost_line(rule_name: str, data_name: str, hidden: list[int], lr: float, steps: int | None) -> str:
+    """The default chip's cost per training sample (seed 0, untrained, first 20 samples), as
+    benchmarks/onchip_accuracy.py's cost columns (Loihi 1 per-op energy and latency, Loihi 2 cores)."""
+    from neurocredit.chip import session as S
+    from neurocredit.chip.defaults import learning_circuit, onchip_timing
+    from neurocredit.rules import resolve_rule
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from onchip_accuracy import cost_columns
+
+    timing = onchip_timing(data_name, len(hidden))
+    if steps:
+        timing = S.StreamTiming(steps, timing.blank, timing.target_delay)
+    sizes = [64 if data_name == "digits" else 784, *hidden, 10]
+    c = cost_columns(learning_circuit(resolve_rule(rule_name), sizes, 0, data_name, lr=lr), data_name, timing, 0)
+    return (f"cost per training sample ({'-'.join(map(str, sizes))}, {timing.steps} steps): synops {c['synops']:,.0f}, "
+            f"learning updates {c['updates']:,.0f}, {c['uJ']:.1f} µJ and {c['ms']:.3f} ms (Loihi 1), "
+            f"{c['cores']} cores (Loihi 2)")
+
+
 def fmt(accs: list[float]) -> str:
     m = statistics.mean(accs)
     sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
@@ -392,6 +411,9 @@ def main() -> None:
                     "rates, third factors, updates below one weight unit, weights) instead of a study")
     ap.add_argument("--align", action="store_true", help="learned feedback per epoch instead of a study: "
                     "∠(B, Wᵀ), rms and share at the bound of B and W (one chip per seed; --spec applies)")
+    ap.add_argument("--cost", action="store_true", help="add the network's cost per training sample (the "
+                    "default chip of seed 0, untrained, first 20 samples: benchmarks/onchip_accuracy.cost_columns) "
+                    "under each study's table")
     ap.add_argument("--spec", default="", help="--diag only: OnChipSpec fields of the chip, e.g. "
                     "hidden_exp_offset=-1,third_shift=3,out_third_shift=1")
     args = ap.parse_args()
@@ -484,6 +506,8 @@ def main() -> None:
             lines.append(f"| {v.label} | {fmt(final)} | {' '.join(f'{100 * a:.1f}' for a in final)} | {per_epoch} |")
         best = max(variants, key=lambda v: statistics.mean(a[-1] for a in res[canon(v)]))
         lines += ["", f"best: {best.label}"]
+        if args.cost:
+            lines += ["", cost_line(rule.name, args.data, hidden, defaults["lr"], args.steps)]
         text = "\n".join(lines)
         print(f"\n## {name} · {rule.name} · {net}{args.tag}\n{text}\n", flush=True)
         write_section(path, f"{name} · {rule.name} · {net}{args.tag}", text)
