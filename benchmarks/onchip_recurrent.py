@@ -98,6 +98,10 @@ def main() -> None:
                     help="firing-rate regulariser strength λ (third-factor units per hidden spike; 0: off; "
                          "chip.tags.rate_regulariser)")
     ap.add_argument("--rate-target", type=float, default=0.1, help="its target rate f0, spikes per step")
+    ap.add_argument("--target-rate", type=float, default=1.0,
+                    help="the target class's spikes per step in the training stream (session.sample_stream)")
+    ap.add_argument("--readout-only", action="store_true",
+                    help="freeze the hidden W_in and R (chip.tags.readout_only): only the readout learns on chip")
     ap.add_argument("--samples", type=int, default=None, help="training samples per epoch (default: all)")
     ap.add_argument("--readout-ceiling", action="store_true",
                     help="also print what a float linear readout (logistic regression) reaches on the chip "
@@ -147,6 +151,8 @@ def main() -> None:
                                       error_gain=args.error_gain, out_third_shift=args.out_third_shift)
         if args.rate_reg > 0:
             circ = TG.rate_regulariser(circ, args.rate_reg, args.rate_target)
+        if args.readout_only:
+            circ = TG.readout_only(circ)
         circuits.append(circ)
         datas.append(chip_seqdigits(seed))
     c0 = circuits[0]
@@ -168,7 +174,7 @@ def main() -> None:
     t0 = time.perf_counter()
     _, histories = S.train_chips(circuits, datas, args.epochs, seeds, steps=steps, blank=args.blank,
                                  samples=args.samples, target_delay=args.delay, lr_decay=args.lr_decay,
-                                 on_epoch=rate_line)
+                                 target_rate=args.target_rate, on_epoch=rate_line)
     chip_acc = [100 * h[-1]["test_acc"] for h in histories]
     secs = time.perf_counter() - t0
     gap = np.mean(float_acc) - np.mean(chip_acc)

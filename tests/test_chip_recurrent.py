@@ -264,6 +264,49 @@ def test_leaky_readout_feedback_is_centred():
     np.testing.assert_allclose(b @ diff, raw @ diff, atol=200)
 
 
+def test_spiking_readout_feedback_is_centred():
+    """B reading a spiking readout's error units (e = g (z − y*), which do not sum to zero over the
+    classes) is the float B less its row means, as for a leaky readout; the readout's own error
+    connection (error -> readout, the identity) is not touched."""
+    rule = get_rule("eprop")
+    g = sample_graphs.random_graph(seed=3, n_in=10, hidden=(12,), n_out=4, recurrent=True, bias=False)
+    base = compile_graph(g, exact_timing=False).fixed_circuit
+    spec = C.default_spec(rule, 1, third_shift=2)
+    fb = C.random_feedback(rule, [10, 12, 4], 3)
+    circ = C.build_circuit(base, rule, fb, spec)
+    b = next(c for c in circ.connections if c.name == "B1")
+    units = next(p for p in circ.populations if p.name == b.src)
+    assert units.kind == "graded" and any(c.src == TARGET and c.dst == units.name for c in circ.connections)
+    w = np.asarray(b.weights)
+    raw = 2 * (np.clip(np.round(spec.feedback_scale * np.asarray(fb[0])), -256, 254) // 2)
+    assert np.all(w % 2 == 0) and np.all(np.abs(w.sum(axis=1)) <= w.shape[1])
+    np.testing.assert_allclose(w, raw - raw.mean(axis=1, keepdims=True), atol=2.0)
+    assert np.abs(raw.sum(axis=1)).max() > 4 * w.shape[1], "the float B's rows do not sum to zero"
+    own = next(c for c in circ.connections if c.src == units.name and c.dst == circ.outputs[0])
+    np.testing.assert_array_equal(own.weights, np.eye(4, dtype=np.int64))
+
+
+def test_readout_only_freezes_the_hidden_layer_and_inference_keeps_it():
+    """tags.readout_only: W_in and R keep their weights (no dw, no tag), the readout learns, and the
+    inference circuit still carries the frozen hidden connections."""
+    circ = TG.readout_only(_circuit(seed=3))
+    hidden = [c for c in circ.connections if c.dst_port == "a" and c.dst != circ.outputs[0]
+              and c.view == "forward" and c.src_port == "s" and c.dst != "error"]
+    assert hidden and all(not c.plastic and not c.tag for c in hidden)
+    assert [c.name for c in circ.plastic] == [c.name for c in circ.connections if c.dst == circ.outputs[0]
+                                              and c.dst_port == "a"]
+    start = circ.weights()
+    got, _ = emulate_learning(circ, _stream(5), rng_seed=7)
+    for c in hidden:
+        np.testing.assert_array_equal(got[c.name], start[c.name], err_msg=c.name)
+    ro = circ.plastic[0].name
+    assert (got[ro] != start[ro]).sum() > 0
+    inf = S.inference_circuit(circ, got)
+    assert {c.name for c in hidden} | {ro} == {c.name for c in inf.connections}
+    with pytest.raises(OnChipError, match="tagged"):
+        TG.readout_only(circ)
+
+
 def test_schedule_keeps_the_tag_dependency():
     """An lr schedule (x0.6 per epoch) keeps a tagged connection's dw on the tag's u0, as Lava's
     engine needs (one decimation in dw and dt), never below 1·2^k_min; an untagged readout may move

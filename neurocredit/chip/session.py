@@ -145,11 +145,14 @@ def _figure(h: dict) -> str:
 
 def inference_circuit(circuit: Circuit, weights: dict[str, np.ndarray]) -> Circuit:
     """The forward network of a learning circuit with the given (learned) weights, as a plain
-    fixed-point circuit for batched inference."""
+    fixed-point circuit for batched inference (a frozen forward connection between the kept
+    populations, e.g. :func:`neurocredit.chip.tags.readout_only`'s hidden layer, stays)."""
     pops = [Population(p.name, p.n, p.du, p.dv, p.vth, p.bias_mant, p.bias_exp) for p in circuit.populations
             if p.kind != "graded"]
+    kept = {p.name for p in pops} | {INPUT}
     conns = [Connection(c.name, c.src, c.dst, weights[c.name], c.weight_exp, c.num_weight_bits, "mixed")
-             for c in circuit.connections if c.plastic and c.view == "forward" and c.dst_port == "a"]
+             for c in circuit.connections if c.view == "forward" and c.dst_port == "a"
+             and (c.plastic or (c.src in kept and c.dst in kept and c.src_port == "s"))]
     return Circuit(circuit.n_in, pops, conns, circuit.outputs, True, dict(circuit.meta))
 
 

@@ -247,7 +247,7 @@ def attach(circuit: Circuit, rule: Rule, lr: float, slope: float, profile: str |
     if first_out is not None:
         meta["dw_out"] = first_out.dw.dw
     out = replace(circuit, populations=tuple(pops), connections=tuple(conns), meta=meta)
-    return centre_feedback(out) if any(is_leaky_readout(p) for p in out_pops) else out
+    return centre_feedback(out)
 
 
 def scheduled(conn: Connection, series: ProductSeries, factor: float,
@@ -279,23 +279,42 @@ def exponent_steps(circuit: Circuit) -> dict[str, int]:
 
 
 def centre_feedback(circuit: Circuit) -> Circuit:
-    """``circuit`` with every feedback connection that reads a leaky readout's error (port
-    ``err``) centred over the readout's units: B_jk − mean_k B_jk, kept even (Lava's mixed-sign
-    weights).  The float e-prop's error softmax(y) − y* sums to zero over the classes, so its
+    """``circuit`` with every fixed feedback connection into a hidden population that reads the
+    output error — a leaky readout's own error (port ``err``) or a spiking readout's error units
+    (e = g (z − y*)) — centred over the readout's units: B_jk − mean_k B_jk, kept even (Lava's
+    mixed-sign weights).  The float e-prop's error softmax(y) − y* sums to zero over the classes, so its
     learning signal L_j = Σ_k B_jk e_k is the same for B and the centred B; the readout's
     error on chip, e = r − y* (:mod:`neurocredit.chip.readout`), does not sum to zero, and its
     common part Σ_k e_k would reach hidden neuron j as (Σ_k B_jk) ē, the same sign on every
     step (measured on seqdigits 8-64-10: the hidden layer's rate fell from 0.11 to 0.04 spikes
     per step in one epoch, 39 of 64 neurons silent).  The centred B passes the error's
-    differences between classes only, as the float learning signal does."""
+    differences between classes only, as the float learning signal does.  A spiking readout's
+    error g (z − y*) does not sum to zero either (Σ_k = g (Σ_k z_k − 1) while its units are
+    silent)."""
     leaky = {p.name for p in circuit.populations if is_leaky_readout(p)}
+    # a spiking readout's graded error units (e = g (z − y*), the population the target drives)
+    units = {c.dst for c in circuit.connections if c.src == TARGET} & \
+        {p.name for p in circuit.populations if p.kind == "graded"}
+    outputs = set(circuit.outputs)
     conns = []
     for c in circuit.connections:
-        if c.src in leaky and c.src_port == "err" and c.dst_port == "third":
+        if c.dst_port == "third" and c.dst not in outputs and not c.plastic and \
+                ((c.src in leaky and c.src_port == "err") or c.src in units):
             b = np.asarray(c.weights, np.float64)
             c = replace(c, weights=2 * np.round((b - b.mean(axis=1, keepdims=True)) / 2).astype(np.int64))
         conns.append(c)
     return replace(circuit, connections=tuple(conns))
+
+
+def readout_only(circuit: Circuit) -> Circuit:
+    """``circuit`` with every tagged (hidden) connection frozen: its dw and its tag's dt removed,
+    so only the readout learns (the hidden layer keeps its initial weights).  A diagnostic: it
+    splits the blame between the readout's rule and the hidden layer's learning."""
+    if not any(c.tag for c in circuit.connections):
+        raise OnChipError("readout_only: the circuit has no tagged (eligibility) connection to freeze")
+    conns = tuple(replace(c, plastic=ProductSeries(()), tag=ProductSeries(()), pre_trace=(0, 0)) if c.tag else c
+                  for c in circuit.connections)
+    return replace(circuit, connections=conns, meta={**circuit.meta, "readout_only": True})
 
 
 def psi_of(p: Population, v: np.ndarray, vth: np.ndarray | int) -> np.ndarray:
