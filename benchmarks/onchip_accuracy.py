@@ -121,7 +121,7 @@ HEADER = ("| data | network | steps | rule | on chip % | float spiking % | chip 
 
 
 SHORT = {"batch_size": "batch", "surrogate_slope": "slope", "weight_gain": "init x", "feedback_scale": "B x",
-         "momentum": "momentum"}
+         "momentum": "momentum", "weight_decay": "wd"}
 
 
 def trainer_label(ft: dict) -> str:
