@@ -94,6 +94,27 @@ def section(rows: list[dict], data_name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(rows: list[dict], data_name: str, path: Path) -> None:
+    """Test accuracy per epoch (mean over a row's seeds) of every float row of ``data_name``, one
+    panel per network, with the rate BP rows as references."""
+    from neurocredit.plots import plt, save_figure
+    nets = sorted({r["net"] for r in rows if r["data"] == data_name}, key=len)
+    fig, axes = plt.subplots(1, len(nets), figsize=(7 * len(nets), 4.8), squeeze=False)
+    for ax, net in zip(axes[0], nets):
+        for r in (r for r in rows if r["data"] == data_name and r["net"] == net):
+            n = min(map(len, r["curves"]))
+            mean = [100 * statistics.mean(c[i] for c in r["curves"]) for i in range(n)]
+            bp = r["rule"].startswith("bp")
+            ax.plot(range(1, n + 1), mean, "--" if bp else "-", lw=1.2,
+                    label=f"{r['rule']} {r['variant'] or 'base'} (seeds {' '.join(map(str, r['seeds']))})")
+        ax.set_ylim(85, 96)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"{data_name} {net}: float spiking trainers (solid), rate BP (dashed)", fontsize=9)
+        ax.legend(fontsize=6, loc="lower right")
+    save_figure(fig, path)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("variants", nargs="*", default=[""], help="key=value,... (empty: the base settings)")
@@ -142,7 +163,8 @@ def main() -> None:
         with atomic_path(STORE) as tmp:
             Path(tmp).write_text(json.dumps(rows, indent=1))
         write_section(RESULTS / f"onchip_study_{args.data}.md", "trainer · float spiking reference (H14f)",
-                      section(rows, args.data))
+                      section(rows, args.data) + f"\nPer-epoch curves: float_spiking_study_{args.data}.png\n")
+        plot(rows, args.data, RESULTS / f"float_spiking_study_{args.data}.png")
 
 
 if __name__ == "__main__":
