@@ -128,6 +128,9 @@ class OnChipSpec:
                                   # finer grid, one weight unit a smaller step; |W_int| beyond the 8-bit range clipped)
     output_exp_offset: int = 0    # forward weights into the output layer at exponent e + o, W_int / 2^o (o > 0: twice
                                   # the integer range per step, one weight unit a coarser step; the hidden grid untouched)
+    schedule_hold: bool = False   # the between-run lr schedule (lr_decay per epoch) stops lowering every constant of
+                                  # the circuit where the first would fall below the engine's floor (a decay at
+                                  # 1·2^k_min u<d_max>): the constants keep their ratios (chip.session.schedule_factor)
 
 
 @dataclass(frozen=True)
@@ -417,6 +420,8 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
         meta["dw_B"] = compiled.feedback.dw
     if compiled.error:
         meta["dw_G"] = compiled.error.dw
+    if spec.schedule_hold:
+        meta["schedule_hold"] = True
     circuit = Circuit(base.n_in, new_pops, conns, base.outputs, True, meta)
     if TG.uses_eligibility(rule):       # e-prop: eligibility traces on the synapses' tags (chip.tags)
         circuit = TG.attach(circuit, rule, spec.lr * float(rule.param("lr_scale", 1.0)),

@@ -251,3 +251,20 @@ def requantised(p: Product, factor: float, profile: str | Profile = "loihi2") ->
     except OnChipError:
         m, k = (1 if p.mant > 0 else -1), _grid(prof)[1]
     return Product(m, k, p.dependency, p.factors, p.term, p.error)
+
+
+def floor_factor(series: ProductSeries, profile: str | Profile = "loihi2") -> float:
+    """The smallest schedule factor f at which every product of ``series`` is still above the
+    engine's floor (:func:`scale_series` holds a constant there): max over products of
+    floor_p / |m 2^k / 2^d|, floor_p = 2^k_min for a product on the pre spike and 2^k_min / 2^d_max
+    on a decimated tick (the slowest decay the engine applies).  Below f the schedule would shrink
+    some constants but not others (a decay held at 1·2^k_min u<d_max> while the learning terms keep
+    falling): the ratio of the constants changes."""
+    prof = load_profile(profile)
+    _, k_lo, _ = _grid(prof)
+    out = 0.0
+    for p in series:
+        d = p.decimation
+        floor = 2.0 ** k_lo / (2 ** max_decimation() if d is not None else 1)
+        out = max(out, floor / (abs(p.mant) * 2.0 ** (p.exp - (d or 0))))
+    return out

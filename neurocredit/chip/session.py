@@ -219,6 +219,19 @@ def run_phases(circuit: Circuit, weights: dict[str, np.ndarray], seed: int, run:
     return learned
 
 
+def schedule_factor(circuit: Circuit, factor: float, profile: str | Profile = "loihi2") -> float:
+    """The factor an epoch's lr schedule applies to ``circuit``'s product series: ``factor``, or where the
+    circuit was built with ``OnChipSpec.schedule_hold`` no lower than the largest
+    :func:`neurocredit.chip.plasticity.floor_factor` of its plastic connections (the schedule stops
+    where the first constant would reach the engine's floor, so the decay keeps its ratio to the
+    learning terms instead of being held there while they fall)."""
+    from neurocredit.chip.plasticity import floor_factor
+
+    if not circuit.meta.get("schedule_hold"):
+        return factor
+    return max(factor, max((floor_factor(c.plastic, profile) for c in circuit.plastic), default=0.0))
+
+
 def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, seed: int = 0,
           run: Runner = emulate_learning, samples: int | None = None, log=print,
           target_delay: int = 0, lr_decay: float = 1.0, label: str = "emulator",
@@ -251,7 +264,8 @@ def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, 
     base = {c.name: c.plastic for c in circuit.plastic}
     seen = 0
     for epoch in range(1, epochs + 1):
-        now = circuit.with_plasticity({k: scheduled(circuit.connection(k), s, lr_decay ** (epoch - 1))
+        f = schedule_factor(circuit, lr_decay ** (epoch - 1))
+        now = circuit.with_plasticity({k: scheduled(circuit.connection(k), s, f)
                                        for k, s in base.items()}) \
             if lr_decay != 1.0 else circuit
         perm = rng.permutation(len(y_tr))[:samples]
@@ -304,7 +318,7 @@ def train_chips(circuits: list[Circuit], datas: list, epochs: int, seeds: list[i
     phases = circuits[0].phases
     seen = 0
     for epoch in range(1, epochs + 1):
-        now = [circ.with_plasticity({k: scheduled(circ.connection(k), s, lr_decay ** (epoch - 1))
+        now = [circ.with_plasticity({k: scheduled(circ.connection(k), s, schedule_factor(circ, lr_decay ** (epoch - 1)))
                                      for k, s in b.items()})
                if lr_decay != 1.0 else circ for circ, b in zip(circuits, base)]
         perms = [rng.permutation(len(d.y_train))[:samples] for rng, d in zip(rngs, datas)]
