@@ -28,6 +28,8 @@ Studies (knobs of the chip only, nothing the float network lacks):
               for learned B (KP) the scale it starts at
 * ``bdecay``  weight decay of a rule's weight-only terms (KP: −λW and −λB) x factor
 * ``nodecay`` the same terms dropped (λ x0) beside λ x1
+* ``hold``    OnChipSpec.schedule_hold (the lr schedule stops where a constant would reach the engine's
+              floor: the decay keeps its ratio to learning), with x0.7/epoch, lr /2, λ x0.5, lr x2 λ x0.5
 * ``headroom`` the output layer one weight exponent coarser (exp +1 with hidden_exp_offset −1: twice the
               integer range at the output, the hidden grid unchanged), alone (twice the output's float
               step) and with output shift 1 (the same float step) and the hidden shift −1 / −2 (a pathway
@@ -51,7 +53,8 @@ Studies (knobs of the chip only, nothing the float network lacks):
               readout of fixed random spiking features) beside the defaults
 * ``float``   the float spiking reference (neurocredit.sim.spiking, same rule, network and input
               steps) under several trainers: SGD momentum (benchmarks/onchip_accuracy.py's FLOAT
-              settings), SGD with a cosine schedule, Adam with a cosine schedule, more epochs
+              settings), SGD with a cosine schedule, Adam with a cosine schedule, more epochs, and the chip's
+              regime in float (online: batch 1, no momentum, 2-6 epochs)
 
 Each variant's chips share one stream length and product series (lr, decay, steps, target and bdecay are
 per run; shift, gain, gate, exp, fbscale and coding per chip).
@@ -128,6 +131,13 @@ def study_variants(name: str, base_lr: float, base_shift: int) -> list[Variant]:
                    chip={"output_exp_offset": 1, "out_third_shift": 1, "third_shift": base_shift - 1})]
     if name == "nodecay":     # the weight-only terms dropped (λ = 0) beside the rule's λ
         return [_v(f"λ x{f:g}", {"bdecay": f}) for f in (0.0, 1.0)]
+    if name == "hold":        # OnChipSpec.schedule_hold: the lr schedule stops where a constant would reach the floor
+        return [_v("defaults"), _v("hold", {"schedule_hold": True}),     # a run field: one series per run
+                _v("hold, x0.7/epoch", {"lr_decay": 0.7, "schedule_hold": True}),
+                _v(f"hold, lr {base_lr / 2:g}", {"lr": base_lr / 2, "schedule_hold": True}),
+                _v("hold, λ x0.5", {"bdecay": 0.5, "schedule_hold": True}),
+                _v(f"lr {base_lr * 2:g}, λ x0.5", {"lr": base_lr * 2, "bdecay": 0.5}),
+                _v(f"hold, lr {base_lr * 2:g}, λ x0.5", {"lr": base_lr * 2, "bdecay": 0.5, "schedule_hold": True})]
     if name == "oshift":
         return [_v(f"output shift {s}", chip={"out_third_shift": s}) for s in (0, 1, 2)]
     if name == "target":
@@ -153,8 +163,13 @@ def study_variants(name: str, base_lr: float, base_shift: int) -> list[Variant]:
 
 
 FLOAT_TRAINERS = {"sgd 0.005 x20": ("sgd", 0.005, "constant", 20), "sgd 0.005 cos x40": ("sgd", 0.005, "cosine", 40),
-                  "adam 1e-3 cos x30": ("adam", 1e-3, "cosine", 30), "adam 3e-4 cos x40": ("adam", 3e-4, "cosine", 40)}
-"""Float spiking trainers: label -> (optimizer, lr, schedule, epochs) of SpikingTrainConfig."""
+                  "adam 1e-3 cos x30": ("adam", 1e-3, "cosine", 30), "adam 3e-4 cos x40": ("adam", 3e-4, "cosine", 40),
+                  # the chip's regime in float: online (one sample per update, no momentum), few epochs
+                  "online sgd 0.003 cos x6": ("sgd", 0.003, "cosine", 6, {"batch_size": 1, "momentum": 0.0}),
+                  "online sgd 0.01 cos x6": ("sgd", 0.01, "cosine", 6, {"batch_size": 1, "momentum": 0.0}),
+                  "online sgd 0.01 x2": ("sgd", 0.01, "constant", 2, {"batch_size": 1, "momentum": 0.0}),
+                  "online sgd 0.003 x2": ("sgd", 0.003, "constant", 2, {"batch_size": 1, "momentum": 0.0})}
+"""Float spiking trainers: label -> (optimizer, lr, schedule, epochs[, further SpikingTrainConfig fields])."""
 
 
 def float_group(rule_name: str, data_name: str, hidden: list[int], labels: list[str], seeds: list[int],
@@ -167,11 +182,11 @@ def float_group(rule_name: str, data_name: str, hidden: list[int], labels: list[
     load = load_digits if data_name == "digits" else load_mnist5k
     out: dict[str, list[list[float]]] = {}
     for label in labels:
-        opt, lr, schedule, epochs = FLOAT_TRAINERS[label]
+        opt, lr, schedule, epochs, *extra = FLOAT_TRAINERS[label]
         for s in seeds:
             t0 = time.perf_counter()
             cfg = SpikingTrainConfig(epochs=epochs, lr=lr, seed=s, optimizer=opt, schedule=schedule,
-                                     spiking=SpikingConfig(steps=steps, readout="lif"))
+                                     spiking=SpikingConfig(steps=steps, readout="lif"), **(extra[0] if extra else {}))
             res = train_spiking(resolve_rule(rule_name), load(seed=s, standardise=False), hidden, cfg)
             out.setdefault(label, []).append([h["test_acc"] for h in res.history])
             print(f"    float {label} seed {s}: {100 * res.history[-1]['test_acc']:.2f} % "
@@ -221,6 +236,8 @@ def run_group(rule_name: str, data_name: str, hidden: list[int], variants: list[
         chip = dict(v.chip)
         over = {k: chip[k] for k in ("third_shift", "gate", "error_gain", "feedback_scale", "hop_shift",
                                               "out_third_shift", "hidden_exp_offset", "output_exp_offset") if k in chip}
+        if "schedule_hold" in run:
+            over["schedule_hold"] = run["schedule_hold"]
         lr = run.get("lr", defaults["lr"])
         for s in seeds:
             circuits.append(learning_circuit(rule, sizes, s, data_name, lr=lr, weight_exp_offset=chip.get("exp"),
@@ -281,8 +298,14 @@ def diagnose(rule_name: str, data_name: str, hidden: list[int], seed: int, epoch
         xt = np.random.default_rng(seed + 999).random((steps, *data.x_test.shape)) < data.x_test.numpy()[None]
         counts = emulate(inf, xt.astype(np.int64))[inf.outputs[0]].numpy().sum(axis=0)
         top = counts.max(axis=1)
-        ties = ((counts == top[:, None]).sum(axis=1) > 1).mean()
-        parts = [f"epoch {epoch}: test {100 * acc:.1f} %, test samples with a tied top count {100 * ties:.1f} %, "
+        tied = (counts == top[:, None]).sum(axis=1) > 1
+        ties = tied.mean()
+        yt = data.y_test.numpy()
+        # lost ties: the label among the tied top counts but not the first (argmax's pick): what a perfect
+        # tie-break could add at most
+        lost = (tied & (counts[np.arange(len(yt)), yt] == top) & (counts.argmax(axis=1) != yt)).mean()
+        parts = [f"epoch {epoch}: test {100 * acc:.1f} %, test samples with a tied top count {100 * ties:.1f} % "
+                 f"(label tied but not picked {100 * lost:.1f} %), "
                  f"top count {top.mean() / steps:.2f} of steps"]
         for c in fwd:
             lr_e = sum(abs(q.mant) * 2.0 ** q.exp for q in now.connection(c.name).plastic) / 2
@@ -464,6 +487,7 @@ def main() -> None:
     t = onchip_defaults(rule, args.data)
     spec0 = default_spec(rule, len(hidden), **{"gate": t["gate"], **t["spec"]})   # a rule row may set the gate
     base_run = {"lr": defaults["lr"], "lr_decay": defaults["lr_decay"], "bdecay": 1.0, "target_rate": 1.0,
+                "schedule_hold": spec0.schedule_hold,
                 "blank": onchip_timing(args.data, len(hidden)).blank}
     base_chip = {"third_shift": spec0.third_shift, "gate": -1.0 if spec0.gate is None else spec0.gate,
                  "error_gain": spec0.error_gain, "feedback_scale": spec0.feedback_scale, "coding": 1.0,
