@@ -131,6 +131,8 @@ class OnChipSpec:
     schedule_hold: bool = False   # the between-run lr schedule (lr_decay per epoch) stops lowering every constant of
                                   # the circuit where the first would fall below the engine's floor (a decay at
                                   # 1·2^k_min u<d_max>): the constants keep their ratios (chip.session.schedule_factor)
+    tag_carry: int = 0            # k > 0: hidden forward connections learn through a tag carry (chip.carry): the tag
+                                  # takes the rule's products x 2^s, the weight moves by 2^-(k+s) t per step; 0: off
 
 
 @dataclass(frozen=True)
@@ -426,6 +428,9 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
     if TG.uses_eligibility(rule):       # e-prop: eligibility traces on the synapses' tags (chip.tags)
         circuit = TG.attach(circuit, rule, spec.lr * float(rule.param("lr_scale", 1.0)),
                             float(rule.param("surrogate_slope", 2.0)), profile, spec.decay_steps)
+    if spec.tag_carry:                  # sub-LSB updates low-passed on the synapses' tags (chip.carry)
+        from neurocredit.chip.carry import attach_carry
+        circuit = attach_carry(circuit, spec.tag_carry, profile)
     if compiled.mirror:
         from neurocredit.chip.phases import mirror_phase
         circuit = replace(circuit, phases=(mirror_phase(circuit, compiled.mirror, spec),),
