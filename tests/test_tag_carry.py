@@ -96,3 +96,17 @@ def test_emulator_equals_lava_with_the_carry(k):
         if c.tag:
             moved += int((w_emu[c.name] != np.asarray(c.weights)).sum())
     assert moved > 5                                  # the carried hidden weights did learn
+
+
+def test_fast_carry_step_equals_the_engine_reference():
+    """The emulator's compiled carry step (chip.carry.carry_step) equals apply_series on whole
+    matrices (emulate_chips columns=False), for two chips with their own seeds."""
+    from neurocredit.chip.emulator import emulate_chips
+    circ = _circuit(3, hidden=(12, 8))
+    ins = [_stream(7), _stream(8, label=2)]
+    fast, _ = emulate_chips([circ, circ], ins, [5, 6])
+    ref, _ = emulate_chips([circ, circ], ins, [5, 6], columns=False)
+    for a, b in zip(fast, ref):
+        for c in circ.plastic:
+            np.testing.assert_array_equal(a[c.name], b[c.name], err_msg=c.name)
+    assert any((fast[0][c.name] != np.asarray(c.weights)).sum() > 5 for c in circ.plastic if c.tag)

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
 from neurocredit.chip.errors import OnChipError
 from neurocredit.chip.ir import Circuit, Product, ProductSeries
 from neurocredit.chip.profile import Profile, load_profile
@@ -93,3 +95,82 @@ def attach_carry(circuit: Circuit, k: int, profile: str | Profile = "loihi2") ->
                           "without a tag")
     meta = {**circuit.meta, "tag_carry": int(k), "carried": tuple(done)}
     return replace(circuit, connections=tuple(conns), meta=meta)
+
+
+# -- the emulator's step of a carried connection (numba; the same arithmetic as emulator.apply_series) --
+try:                                  # optional: without numba the emulator runs apply_series
+    from numba import njit
+except ImportError:                   # pragma: no cover - numba is a declared dependency
+    njit = None
+
+_TRACES = ("y1", "y2", "y3")
+
+
+def fast_plan(c) -> tuple | None:
+    """The arrays :func:`carry_step` reads for connection ``c`` (dw: u0 products of t; dt: x0
+    products of one post trace and u0 products of t, each with engine shift 0), or None where the
+    connection has another form (the emulator then runs apply_series)."""
+    if njit is None or not c.tag or c.view != "forward":
+        return None
+    dw = [(p.mant, p.exp) for p in c.plastic if p.dependency == DEPENDENCY and p.factors == (TAG,)]
+    if len(dw) != len(c.plastic):
+        return None
+    kind, mant, exp = [], [], []
+    for p in c.tag:
+        if p.dependency == DEPENDENCY and p.factors == (TAG,):
+            kind.append(-1)
+        elif p.dependency == "x0" and len(p.factors) == 1 and p.factors[0] in _TRACES:
+            kind.append(_TRACES.index(p.factors[0]))
+        else:
+            return None
+        mant.append(p.mant)
+        exp.append(p.exp)
+    i64 = lambda v: np.asarray(v, np.int64)  # noqa: E731
+    return (i64([m for m, _ in dw]), i64([e for _, e in dw]), i64(kind), i64(mant), i64(exp))
+
+
+if njit is not None:
+    @njit(cache=True)
+    def _carry_kernel(wt, tag, x0, tr, wm, we, kind, dm, de, r_w):     # pragma: no cover - compiled
+        acc_min, acc_max = -(2 ** 15) - 1, 2 ** 15 - 1
+        n_chips, n_post, n_pre = tag.shape
+        for c in range(n_chips):
+            for i in range(n_post):
+                for j in range(n_pre):
+                    t_old = tag[c, i, j]
+                    tv = min(max(t_old, -512), 511)
+                    acc = np.int64(wt[c, j, i]) << 7
+                    for p in range(wm.shape[0]):
+                        cur = (tv * wm[p]) << (7 + we[p])
+                        acc = min(max(acc + min(max(cur, acc_min), acc_max), acc_min), acc_max)
+                    q = (acc >> 7) + (1 if r_w[c] < (acc & 127) / 128.0 else 0)
+                    wt[c, j, i] = min(max(q, -256), 255)
+                    acc = t_old << 7
+                    for p in range(kind.shape[0]):
+                        if kind[p] < 0:
+                            cur = (tv * dm[p]) << (7 + de[p])
+                        elif x0[c, j]:
+                            cur = (min(max(tr[kind[p], c, i], -128), 127) * dm[p]) << (7 + de[p])
+                        else:
+                            cur = 0
+                        acc = min(max(acc + min(max(cur, acc_min), acc_max), acc_min), acc_max)
+                    q = (acc >> 7) + (1 if r_w[c] < (acc & 127) / 128.0 else 0)
+                    tag[c, i, j] = min(max(q, -257), 255)
+
+
+def carry_step(wt: np.ndarray, tag: np.ndarray, x0: np.ndarray, y: dict, plan: tuple, r_y: np.ndarray,
+               r_w: np.ndarray) -> None:
+    """One learning epoch of a carried connection, in place: ``wt`` [chips, n_pre, n_post] its
+    weights (the emulator's column-major layout), ``tag`` [chips, n_post, n_pre], ``x0`` [chips,
+    n_pre] the pre spikes, ``y`` the post traces, ``plan`` :func:`fast_plan`'s, ``r_y``, ``r_w``
+    [chips] the step's randoms.  Both dw and dt read the tag before the step (Lava's engine);
+    the arithmetic is :func:`neurocredit.chip.emulator.apply_series`'s (tested equal)."""
+    wm, we, kind, dm, de = plan
+    decay = np.exp(-1 / 65535)         # the emulator's post-trace decay (Y_TAU)
+    tr = np.zeros((3, *np.shape(y["y3"])), np.int64)
+    r = np.asarray(r_y, np.float64)[..., None]
+    for f in set(int(k) for k in kind if k >= 0):
+        yv = decay * np.asarray(y[_TRACES[f]], np.int64)
+        tr[f] = (np.floor(yv) + (r < yv % 1)).astype(np.int64)
+    _carry_kernel(wt, tag, np.ascontiguousarray(x0, np.bool_), tr, wm, we, kind, dm, de,
+                  np.ascontiguousarray(r_w, np.float64))

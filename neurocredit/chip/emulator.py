@@ -26,6 +26,7 @@ import torch
 from neurocredit.chip import extensions as EX
 from neurocredit.chip import rate as RATE
 from neurocredit.chip import tags as TG
+from neurocredit.chip import carry as CR
 from neurocredit.chip import kernels as KN
 from neurocredit.chip.ir import INPUT, Circuit, Connection, Population, engine_shift, factor_bits
 from neurocredit.neurons import fixed_point as fp
@@ -483,6 +484,7 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
     bufs = {c.name: z(pops[c.dst].n) for c in ref.connections}
     randoms = {c.name: EngineRandoms(list(rng_seeds)) for c in ref.plastic}
     elig = TG.EligibilityState(ref, n_chips, list(rng_seeds))   # pre traces x1 and tags t (chip.tags)
+    carried = {c.name: CR.fast_plan(c) for c in ref.plastic if c.name in elig.tags} if columns else {}
     # existing synapses of a sparse plastic connection (chip by chip): learning never touches the rest
     masks = {c.name: np.stack([_mask(ch.connection(c.name)) for ch in circuits]) for c in ref.plastic
              if any(ch.connection(c.name).mask is not None for ch in circuits)}
@@ -575,7 +577,10 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
                     g = weights[c.name][ix, idx]
             else:
                 y = outs[c.dst]
-                if live is None:
+                if live is None and carried.get(c.name) is not None:   # a tag carry (chip.carry), in place
+                    elig.factors(c.name, s > 0)
+                    CR.carry_step(weights[c.name], elig.tags[c.name], s > 0, y, carried[c.name], r_y, r_w)
+                elif live is None:
                     # eligibility: x1 advanced, the tag learns by its dt from the same (old) values
                     ex = elig.factors(c.name, s > 0) if c.name in elig else gx
                     w = apply_series(weights[c.name].swapaxes(1, 2), s > 0, y, c.plastic, r_y, r_w, t + 1, ex)
