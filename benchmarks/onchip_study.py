@@ -49,6 +49,8 @@ Studies (knobs of the chip only, nothing the float network lacks):
               o < 0 a finer grid) with the hidden shift s + o that keeps the float step lr·t·2^e the
               same (one update is 2^−o weight units), alone and with output shift 1; controls: output
               shift 1 alone, o = −1 at the default shift (half the float step), o = −1 with output shift 2
+* ``carry``   OnChipSpec.tag_carry k (chip.carry): the hidden connections' sub-LSB updates low-passed on the
+              synapse's tag (dt = 2^s products − 2^-k t, dw = 2^-(k+s) t) for k = 2, 4, beside off
 * ``freeze``  control: the hidden layer frozen (hidden shift 30: t = 0, only the output layer learns, a
               readout of fixed random spiking features) beside the defaults
 * ``float``   the float spiking reference (neurocredit.sim.spiking, same rule, network and input
@@ -155,6 +157,8 @@ def study_variants(name: str, base_lr: float, base_shift: int) -> list[Variant]:
                    chip={"hidden_exp_offset": o, "third_shift": base_shift + ds, "out_third_shift": os})
                 for o, ds, os in ((0, 0, 0), (-1, -1, 0), (-2, -2, 0), (-1, -1, 1), (-2, -2, 1),
                                   (0, 0, 1), (-1, 0, 0), (-1, -1, 2))]   # the last three: controls
+    if name == "carry":       # the tag carry of the hidden connections' updates (chip.carry), beside off
+        return [_v("defaults"), *(_v(f"tag carry k {k}", {"tag_carry": k}) for k in (2, 4))]   # a run field: own series
     if name == "freeze":
         return [_v("defaults"), _v("hidden frozen (shift 30)", chip={"third_shift": 30})]
     if name == "float":
@@ -238,6 +242,8 @@ def run_group(rule_name: str, data_name: str, hidden: list[int], variants: list[
                                               "out_third_shift", "hidden_exp_offset", "output_exp_offset") if k in chip}
         if "schedule_hold" in run:
             over["schedule_hold"] = run["schedule_hold"]
+        if run.get("tag_carry"):
+            over["tag_carry"] = run["tag_carry"]
         lr = run.get("lr", defaults["lr"])
         for s in seeds:
             circuits.append(learning_circuit(rule, sizes, s, data_name, lr=lr, weight_exp_offset=chip.get("exp"),
@@ -487,7 +493,7 @@ def main() -> None:
     t = onchip_defaults(rule, args.data)
     spec0 = default_spec(rule, len(hidden), **{"gate": t["gate"], **t["spec"]})   # a rule row may set the gate
     base_run = {"lr": defaults["lr"], "lr_decay": defaults["lr_decay"], "bdecay": 1.0, "target_rate": 1.0,
-                "schedule_hold": spec0.schedule_hold,
+                "schedule_hold": spec0.schedule_hold, "tag_carry": spec0.tag_carry,
                 "blank": onchip_timing(args.data, len(hidden)).blank}
     base_chip = {"third_shift": spec0.third_shift, "gate": -1.0 if spec0.gate is None else spec0.gate,
                  "error_gain": spec0.error_gain, "feedback_scale": spec0.feedback_scale, "coding": 1.0,
