@@ -30,6 +30,9 @@ Studies (knobs of the chip only, nothing the float network lacks):
 * ``nodecay`` the same terms dropped (λ x0) beside λ x1
 * ``hold``    OnChipSpec.schedule_hold (the lr schedule stops where a constant would reach the engine's
               floor: the decay keeps its ratio to learning), with x0.7/epoch, lr /2, λ x0.5, lr x2 λ x0.5
+* ``holdlr``  schedule_hold at lr /2 with x0.7 and x0.9 per epoch, and at the base lr with x0.9
+* ``decayat`` where a learned-feedback rule's weight decay acts: λ x0.25, lr x2 with λ x0.25, the decay
+              on B and W2 only (dropped on the input connection), the same with schedule_hold
 * ``headroom`` the output layer one weight exponent coarser (exp +1 with hidden_exp_offset −1: twice the
               integer range at the output, the hidden grid unchanged), alone (twice the output's float
               step) and with output shift 1 (the same float step) and the hidden shift −1 / −2 (a pathway
@@ -140,6 +143,14 @@ def study_variants(name: str, base_lr: float, base_shift: int) -> list[Variant]:
                 _v("hold, λ x0.5", {"bdecay": 0.5, "schedule_hold": True}),
                 _v(f"lr {base_lr * 2:g}, λ x0.5", {"lr": base_lr * 2, "bdecay": 0.5}),
                 _v(f"hold, lr {base_lr * 2:g}, λ x0.5", {"lr": base_lr * 2, "bdecay": 0.5, "schedule_hold": True})]
+    if name == "holdlr":      # schedule_hold with the per-epoch factor at the lower base lr (its decay starts nearer the floor)
+        return [_v(f"hold, lr {base_lr / 2:g}, x{d:g}/epoch", {"lr": base_lr / 2, "lr_decay": d, "schedule_hold": True})
+                for d in (0.7, 0.9)] + [_v(f"hold, x0.9/epoch", {"lr_decay": 0.9, "schedule_hold": True})]
+    if name == "decayat":     # where KP's weight decay acts: λ x0.25 (near the engine's floor), lr x2 with it, and
+        # the decay kept only on the pair KP aligns (B1, W2) and dropped on the input connection W1
+        return [_v("λ x0.25", {"bdecay": 0.25}), _v(f"lr {base_lr * 2:g}, λ x0.25", {"lr": base_lr * 2, "bdecay": 0.25}),
+                _v("λ on B and W2 only", {"input_nodecay": True}),
+                _v("λ on B and W2 only, hold", {"input_nodecay": True, "schedule_hold": True})]
     if name == "oshift":
         return [_v(f"output shift {s}", chip={"out_third_shift": s}) for s in (0, 1, 2)]
     if name == "target":
@@ -246,8 +257,12 @@ def run_group(rule_name: str, data_name: str, hidden: list[int], variants: list[
             over["tag_carry"] = run["tag_carry"]
         lr = run.get("lr", defaults["lr"])
         for s in seeds:
-            circuits.append(learning_circuit(rule, sizes, s, data_name, lr=lr, weight_exp_offset=chip.get("exp"),
-                                             **over))
+            circ = learning_circuit(rule, sizes, s, data_name, lr=lr, weight_exp_offset=chip.get("exp"), **over)
+            if run.get("input_nodecay"):      # the weight-only (decimated) products dropped on the input connection
+                from neurocredit.chip.ir import INPUT, ProductSeries
+                circ = circ.with_plasticity({c.name: ProductSeries(tuple(p for p in c.plastic if p.decimation is None))
+                                             for c in circ.plastic if c.src == INPUT})
+            circuits.append(circ)
             datas.append(coded(base_data[s], chip.get("coding", 1.0)))
             chip_seeds.append(s)
             labels.append(v.label)
