@@ -14,6 +14,10 @@ side by side as independent chips (``session.train_chips``).  Lava's engine give
 
     python benchmarks/onchip_recurrent.py [--seeds 0,1,2] [--epochs 4] [--float-epochs 10]
 
+Diagnostics: ``--readout-only`` / ``--freeze NAMES`` (W_in and/or R frozen on chip: who is to blame),
+``--lr-scale NAME=F`` (one connection's rate), ``--engine-drift`` (the compiled hidden dw's drift under
+a zero-mean learning signal: the engine's floored product shift), ``--readout-ceiling``.
+
 Prints the on-chip and float test accuracy (mean ± sd over seeds) and the gap; writes
 benchmarks/results/onchip_recurrent.md (and .json).
 """
@@ -64,6 +68,24 @@ def readout_ceiling(circuit, data, steps: int) -> str:
             f"seed 0): per sample {acc[0]:.1f} %, per row {acc[1]:.1f} %")
 
 
+def engine_drift(conn, steps: int = 2000, seed: int = 0) -> str:
+    """The mean weight change of ``conn``'s compiled dw (a tagged hidden connection) under a
+    zero-mean learning signal (y3 − y2 = L uniform in [−6, 6], tags uniform in [0, 20), every step),
+    against its spread: the engine's right shift of each product floors, so every non-zero product
+    loses 1/2 of an accumulator unit on average, whatever its sign."""
+    from neurocredit.chip.emulator import apply_series
+    rng = np.random.default_rng(seed)
+    n_post, n_pre = np.shape(conn.weights)
+    w = np.zeros((n_post, n_pre), np.int64)
+    for step in range(steps):
+        L = rng.integers(-6, 7, n_post)
+        y = {"y1": np.zeros(n_post, np.int64), "y2": np.clip(-L, 0, 127), "y3": np.clip(L, 0, 127)}
+        w = apply_series(w, np.ones(n_pre, bool), y, conn.plastic, rng.random(), rng.random(), step + 1,
+                         {"t": rng.integers(0, 20, (n_post, n_pre))})
+    return (f"engine drift of {conn.name} (dw = {conn.plastic.dw}) under a zero-mean learning signal, "
+            f"{steps} steps: mean Δw {w.mean():+.2f} LSB, sd {w.std():.2f} LSB")
+
+
 def hidden_rate(circuit, weights, data, steps: int, n: int = 200) -> tuple[float, int]:
     """(mean hidden spikes per neuron per step, neurons that never spike) of the chip network with
     ``weights`` on the first ``n`` test samples (rate-coded, inference circuit, emulated)."""
@@ -102,6 +124,13 @@ def main() -> None:
                     help="the target class's spikes per step in the training stream (session.sample_stream)")
     ap.add_argument("--readout-only", action="store_true",
                     help="freeze the hidden W_in and R (chip.tags.readout_only): only the readout learns on chip")
+    ap.add_argument("--freeze", default="", help="comma-separated plastic connections to freeze on chip "
+                    "(chip.tags.frozen; e.g. fc1 or rec1.w_rec)")
+    ap.add_argument("--lr-scale", default="", help="comma-separated name=factor: that plastic connection's "
+                    "learning rate times factor on chip (chip.tags.scheduled; a tagged one is held at 1·2^-7)")
+    ap.add_argument("--engine-drift", action="store_true",
+                    help="also print the drift of each tagged connection's compiled dw under a zero-mean "
+                         "learning signal (the engine's floored product shift)")
     ap.add_argument("--samples", type=int, default=None, help="training samples per epoch (default: all)")
     ap.add_argument("--readout-ceiling", action="store_true",
                     help="also print what a float linear readout (logistic regression) reaches on the chip "
@@ -153,6 +182,12 @@ def main() -> None:
             circ = TG.rate_regulariser(circ, args.rate_reg, args.rate_target)
         if args.readout_only:
             circ = TG.readout_only(circ)
+        if args.freeze:
+            circ = TG.frozen(circ, args.freeze.split(","))
+        if args.lr_scale:
+            scale = {k: float(v) for k, v in (kv.split("=") for kv in args.lr_scale.split(","))}
+            circ = circ.with_plasticity({k: TG.scheduled(circ.connection(k), circ.connection(k).plastic, f)
+                                         for k, f in scale.items()})
         circuits.append(circ)
         datas.append(chip_seqdigits(seed))
     c0 = circuits[0]
@@ -161,6 +196,10 @@ def main() -> None:
     print("on chip, per connection (the lr times 2^(e_max − e), chip.tags.exponent_steps): "
           + "; ".join(f"{c.name} (weight exponent {c.weight_exp}): {c.plastic.dw}" for c in c0.plastic), flush=True)
     steps = 8 * args.row_steps
+    if args.engine_drift:
+        for c in c0.plastic:
+            if c.tag:
+                print(engine_drift(c), flush=True)
     if args.readout_ceiling:
         print(readout_ceiling(circuits[0], datas[0], steps), flush=True)
     rates = {}

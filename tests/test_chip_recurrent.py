@@ -305,6 +305,10 @@ def test_readout_only_freezes_the_hidden_layer_and_inference_keeps_it():
     assert {c.name for c in hidden} | {ro} == {c.name for c in inf.connections}
     with pytest.raises(OnChipError, match="tagged"):
         TG.readout_only(circ)
+    with pytest.raises(OnChipError, match="not a plastic connection"):
+        TG.frozen(circ, [hidden[0].name])
+    one = TG.frozen(_circuit(seed=3), [hidden[0].name])
+    assert {c.name for c in one.plastic} == {c.name for c in _circuit(seed=3).plastic} - {hidden[0].name}
 
 
 def test_schedule_keeps_the_tag_dependency():

@@ -306,15 +306,27 @@ def centre_feedback(circuit: Circuit) -> Circuit:
     return replace(circuit, connections=tuple(conns))
 
 
+def frozen(circuit: Circuit, names: list[str] | tuple[str, ...]) -> Circuit:
+    """``circuit`` with the plastic connections ``names`` frozen: their dw and their tag's dt
+    removed (they keep their initial weights, and :func:`neurocredit.chip.session.inference_circuit`
+    keeps them).  Refused: a name that is not a plastic connection of the circuit."""
+    plastic = {c.name for c in circuit.plastic}
+    bad = [n for n in names if n not in plastic]
+    if bad or not names:
+        raise OnChipError(f"freeze: {bad or 'nothing'} is not a plastic connection (plastic: {sorted(plastic)})")
+    conns = tuple(replace(c, plastic=ProductSeries(()), tag=ProductSeries(()), pre_trace=(0, 0))
+                  if c.name in names else c for c in circuit.connections)
+    return replace(circuit, connections=conns, meta={**circuit.meta, "frozen": tuple(names)})
+
+
 def readout_only(circuit: Circuit) -> Circuit:
-    """``circuit`` with every tagged (hidden) connection frozen: its dw and its tag's dt removed,
-    so only the readout learns (the hidden layer keeps its initial weights).  A diagnostic: it
-    splits the blame between the readout's rule and the hidden layer's learning."""
-    if not any(c.tag for c in circuit.connections):
+    """``circuit`` with every tagged (hidden) connection frozen (:func:`frozen`), so only the
+    readout learns (the hidden layer keeps its initial weights).  A diagnostic: it splits the blame
+    between the readout's rule and the hidden layer's learning."""
+    names = tuple(c.name for c in circuit.connections if c.tag)
+    if not names:
         raise OnChipError("readout_only: the circuit has no tagged (eligibility) connection to freeze")
-    conns = tuple(replace(c, plastic=ProductSeries(()), tag=ProductSeries(()), pre_trace=(0, 0)) if c.tag else c
-                  for c in circuit.connections)
-    return replace(circuit, connections=conns, meta={**circuit.meta, "readout_only": True})
+    return frozen(circuit, names)
 
 
 def psi_of(p: Population, v: np.ndarray, vth: np.ndarray | int) -> np.ndarray:
