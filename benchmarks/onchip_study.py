@@ -31,6 +31,7 @@ Studies (knobs of the chip only, nothing the float network lacks):
 * ``hold``    OnChipSpec.schedule_hold (the lr schedule stops where a constant would reach the engine's
               floor: the decay keeps its ratio to learning), with x0.7/epoch, lr /2, λ x0.5, lr x2 λ x0.5
 * ``holdlr``  schedule_hold at lr /2 with x0.7 and x0.9 per epoch, and at the base lr with x0.9
+* ``holdshift`` schedule_hold at x0.6/epoch with the hidden shift +0/+1/+2, and shift +2 at the defaults
 * ``decayat`` where a learned-feedback rule's weight decay acts: λ x0.25, lr x2 with λ x0.25, the decay
               on B and W2 only (dropped on the input connection), the same with schedule_hold
 * ``headroom`` the output layer one weight exponent coarser (exp +1 with hidden_exp_offset −1: twice the
@@ -146,6 +147,10 @@ def study_variants(name: str, base_lr: float, base_shift: int) -> list[Variant]:
     if name == "holdlr":      # schedule_hold with the per-epoch factor at the lower base lr (its decay starts nearer the floor)
         return [_v(f"hold, lr {base_lr / 2:g}, x{d:g}/epoch", {"lr": base_lr / 2, "lr_decay": d, "schedule_hold": True})
                 for d in (0.7, 0.9)] + [_v(f"hold, x0.9/epoch", {"lr_decay": 0.9, "schedule_hold": True})]
+    if name == "holdshift":   # a smaller hidden error (KP's aligned B reads ~3x dfa's |t|) with the faster schedule held
+        return [_v(f"hold, x0.6/epoch, shift {base_shift + ds}", {"lr_decay": 0.6, "schedule_hold": True},
+                   {"third_shift": base_shift + ds}) for ds in (0, 1, 2)] + \
+               [_v(f"shift {base_shift + 2}", chip={"third_shift": base_shift + 2})]
     if name == "decayat":     # where KP's weight decay acts: λ x0.25 (near the engine's floor), lr x2 with it, and
         # the decay kept only on the pair KP aligns (B1, W2) and dropped on the input connection W1
         return [_v("λ x0.25", {"bdecay": 0.25}), _v(f"lr {base_lr * 2:g}, λ x0.25", {"lr": base_lr * 2, "bdecay": 0.25}),
