@@ -22,6 +22,11 @@ products keep their dependency (x0) and their mantissas; their exponents rise by
 scaling_exponent_max).  Lava allows one decimation u<d> in a connection's dw, dd and dt together,
 so a rule with a decimated (weight-decay) product is refused, as is a rule that already reads the
 tag (e-prop's eligibility, :mod:`neurocredit.chip.tags`).
+
+Limits: s + k = −k_min − 1 (6 on Loihi 2), so a longer window 2^k leaves a coarser tag grain 2^-s
+weight units; the weight still moves by stochastic rounding of c t / 2^s every step (its noise now
+follows the low-passed update, not each update).  The tag is reset between runs, as a fresh Lava
+process starts it at 0; a connection into the output population keeps the rule's own dw.
 """
 from __future__ import annotations
 
