@@ -31,6 +31,7 @@ Studies (knobs of the chip only, nothing the float network lacks):
 * ``hold``    OnChipSpec.schedule_hold (the lr schedule stops where a constant would reach the engine's
               floor: the decay keeps its ratio to learning), with x0.7/epoch, lr /2, λ x0.5, lr x2 λ x0.5
 * ``holdlr``  schedule_hold at lr /2 with x0.7 and x0.9 per epoch, and at the base lr with x0.9
+* ``decayat2`` the decay on B and W2 only at λ x0.25 / x0.5
 * ``holdshift`` schedule_hold at x0.6/epoch with the hidden shift +0/+1/+2, and shift +2 at the defaults
 * ``decayat`` where a learned-feedback rule's weight decay acts: λ x0.25, lr x2 with λ x0.25, the decay
               on B and W2 only (dropped on the input connection), the same with schedule_hold
@@ -151,6 +152,8 @@ def study_variants(name: str, base_lr: float, base_shift: int) -> list[Variant]:
         return [_v(f"hold, x0.6/epoch, shift {base_shift + ds}", {"lr_decay": 0.6, "schedule_hold": True},
                    {"third_shift": base_shift + ds}) for ds in (0, 1, 2)] + \
                [_v(f"shift {base_shift + 2}", chip={"third_shift": base_shift + 2})]
+    if name == "decayat2":    # the decay only on B and W2 (dropped on W1) and weaker there: W2 larger at equilibrium
+        return [_v(f"λ x{f:g} on B and W2 only", {"input_nodecay": True, "bdecay": f}) for f in (0.25, 0.5)]
     if name == "decayat":     # where KP's weight decay acts: λ x0.25 (near the engine's floor), lr x2 with it, and
         # the decay kept only on the pair KP aligns (B1, W2) and dropped on the input connection W1
         return [_v("λ x0.25", {"bdecay": 0.25}), _v(f"lr {base_lr * 2:g}, λ x0.25", {"lr": base_lr * 2, "bdecay": 0.25}),
