@@ -20,7 +20,8 @@ not a figure).  Seeds run side by side as independent chips in one emulator run
 
 Float torch: ``neurocredit.sim.spiking.train_spiking`` (LIF, spike-count readout, the chip's input
 steps, measured settings of ``mappings/spiking_training.toml``); rate BP: ``neurocredit.sim.train.train`` (ReLU, SGD momentum,
-``benchmarks/accuracy_config.toml``'s settings) with the same hidden widths.
+``benchmarks/accuracy_config.toml``'s settings, the lr of its ``[onchip_bp.<data>]`` per depth where
+measured) with the same hidden widths.
 """
 from __future__ import annotations
 
@@ -88,8 +89,11 @@ def rate_bp(data_name: str, hidden: list[int], seed: int, epochs: int | None) ->
     from neurocredit.rules import get_rule
     from neurocredit.sim.train import TrainConfig, train
     with open(Path(__file__).resolve().parent / "accuracy_config.toml", "rb") as fh:
-        s = tomllib.load(fh)["defaults"][data_name]
-    cfg = TrainConfig(epochs=epochs or s["epochs"], batch_size=s["batch_size"], lr=s["lr"], momentum=s["momentum"],
+        config = tomllib.load(fh)
+    s = config["defaults"][data_name]
+    lrs = config.get("onchip_bp", {}).get(data_name, {}).get("lr_by_depth", [])   # measured per depth
+    lr = lrs[len(hidden) - 1] if len(hidden) <= len(lrs) else s["lr"]
+    cfg = TrainConfig(epochs=epochs or s["epochs"], batch_size=s["batch_size"], lr=lr, momentum=s["momentum"],
                       activation=s["activation"], seed=seed, progress=False, metrics=False)
     return train(get_rule("bp"), load_dataset(data_name, seed=seed), hidden, cfg).final["test_acc"]
 
