@@ -59,8 +59,8 @@ Studies (knobs of the chip only, nothing the float network lacks):
 * ``freeze``  control: the hidden layer frozen (hidden shift 30: t = 0, only the output layer learns, a
               readout of fixed random spiking features) beside the defaults
 * ``float``   the float spiking reference (neurocredit.sim.spiking, same rule, network and input
-              steps) under several trainers: SGD momentum (benchmarks/onchip_accuracy.py's FLOAT
-              settings), SGD with a cosine schedule, Adam with a cosine schedule, more epochs, and the chip's
+              steps) under several trainers: SGD momentum (the settings of
+              mappings/spiking_training.toml), SGD with a cosine schedule, Adam with a cosine schedule, more epochs, and the chip's
               regime in float (online: batch 1, no momentum, 2-6 epochs)
 
 Each variant's chips share one stream length and product series (lr, decay, steps, target and bdecay are
