@@ -108,7 +108,7 @@ try:                                  # optional: without numba the emulator run
 except ImportError:                   # pragma: no cover - numba is a declared dependency
     njit = None
 
-_TRACES = ("y1", "y2", "y3")
+TRACES = ("y1", "y2", "y3")   # the post traces a carried dt may read, in carry_step's order
 
 
 def fast_plan(c) -> tuple | None:
@@ -124,8 +124,8 @@ def fast_plan(c) -> tuple | None:
     for p in c.tag:
         if p.dependency == DEPENDENCY and p.factors == (TAG,):
             kind.append(-1)
-        elif p.dependency == "x0" and len(p.factors) == 1 and p.factors[0] in _TRACES:
-            kind.append(_TRACES.index(p.factors[0]))
+        elif p.dependency == "x0" and len(p.factors) == 1 and p.factors[0] in TRACES:
+            kind.append(TRACES.index(p.factors[0]))
         else:
             return None
         mant.append(p.mant)
@@ -163,19 +163,15 @@ if njit is not None:
                     tag[c, i, j] = min(max(q, -257), 255)
 
 
-def carry_step(wt: np.ndarray, tag: np.ndarray, x0: np.ndarray, y: dict, plan: tuple, r_y: np.ndarray,
+def carry_step(wt: np.ndarray, tag: np.ndarray, x0: np.ndarray, traces: np.ndarray, plan: tuple,
                r_w: np.ndarray) -> None:
     """One learning epoch of a carried connection, in place: ``wt`` [chips, n_pre, n_post] its
     weights (the emulator's column-major layout), ``tag`` [chips, n_post, n_pre], ``x0`` [chips,
-    n_pre] the pre spikes, ``y`` the post traces, ``plan`` :func:`fast_plan`'s, ``r_y``, ``r_w``
-    [chips] the step's randoms.  Both dw and dt read the tag before the step (Lava's engine);
-    the arithmetic is :func:`neurocredit.chip.emulator.apply_series`'s (tested equal)."""
+    n_pre] the pre spikes, ``traces`` [3, chips, n_post] the engine's reading of the post traces
+    y1, y2, y3 (:data:`TRACES`; :func:`neurocredit.chip.emulator.trace_values`), ``plan``
+    :func:`fast_plan`'s, ``r_w`` [chips] the step's random.  Both dw and dt read the tag before the
+    step (Lava's engine); the arithmetic is :func:`neurocredit.chip.emulator.apply_series`'s
+    (tested equal)."""
     wm, we, kind, dm, de = plan
-    decay = np.exp(-1 / 65535)         # the emulator's post-trace decay (Y_TAU)
-    tr = np.zeros((3, *np.shape(y["y3"])), np.int64)
-    r = np.asarray(r_y, np.float64)[..., None]
-    for f in set(int(k) for k in kind if k >= 0):
-        yv = decay * np.asarray(y[_TRACES[f]], np.int64)
-        tr[f] = (np.floor(yv) + (r < yv % 1)).astype(np.int64)
-    _carry_kernel(wt, tag, np.ascontiguousarray(x0, np.bool_), tr, wm, we, kind, dm, de,
-                  np.ascontiguousarray(r_w, np.float64))
+    _carry_kernel(wt, tag, np.ascontiguousarray(x0, np.bool_), np.ascontiguousarray(traces, np.int64), wm, we,
+                  kind, dm, de, np.ascontiguousarray(r_w, np.float64))

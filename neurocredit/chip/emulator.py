@@ -579,7 +579,8 @@ def emulate_chips(circuits: list[Circuit], inputs: list[dict[str, np.ndarray]], 
                 y = outs[c.dst]
                 if live is None and carried.get(c.name) is not None:   # a tag carry (chip.carry), in place
                     elig.factors(c.name, s > 0)
-                    CR.carry_step(weights[c.name], elig.tags[c.name], s > 0, y, carried[c.name], r_y, r_w)
+                    CR.carry_step(weights[c.name], elig.tags[c.name], s > 0,
+                                  trace_values(np.stack([y[f] for f in CR.TRACES]), r_y[:, None]), carried[c.name], r_w)
                 elif live is None:
                     # eligibility: x1 advanced, the tag learns by its dt from the same (old) values
                     ex = elig.factors(c.name, s > 0) if c.name in elig else gx
