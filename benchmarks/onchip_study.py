@@ -185,34 +185,34 @@ def study_variants(name: str, base_lr: float, base_shift: int) -> list[Variant]:
     raise SystemExit(f"unknown study {name!r}")
 
 
-FLOAT_TRAINERS = {"sgd 0.005 x20": ("sgd", 0.005, "constant", 20), "sgd 0.005 cos x40": ("sgd", 0.005, "cosine", 40),
-                  "adam 1e-3 cos x30": ("adam", 1e-3, "cosine", 30), "adam 3e-4 cos x40": ("adam", 3e-4, "cosine", 40),
-                  # the chip's regime in float: online (one sample per update, no momentum), few epochs
-                  "online sgd 0.003 cos x6": ("sgd", 0.003, "cosine", 6, {"batch_size": 1, "momentum": 0.0}),
-                  "online sgd 0.01 cos x6": ("sgd", 0.01, "cosine", 6, {"batch_size": 1, "momentum": 0.0}),
-                  "online sgd 0.01 x2": ("sgd", 0.01, "constant", 2, {"batch_size": 1, "momentum": 0.0}),
-                  "online sgd 0.003 x2": ("sgd", 0.003, "constant", 2, {"batch_size": 1, "momentum": 0.0})}
-"""Float spiking trainers: label -> (optimizer, lr, schedule, epochs[, further SpikingTrainConfig fields])."""
+ONLINE = {"batch_size": 1, "momentum": 0.0}   # the chip's regime in float: one sample per update, no momentum
+FLOAT_TRAINERS = {
+    "sgd 0.005 x20": {"optimizer": "sgd", "lr": 0.005, "schedule": "constant", "epochs": 20},
+    "sgd 0.005 cos x40": {"optimizer": "sgd", "lr": 0.005, "schedule": "cosine", "epochs": 40},
+    "adam 1e-3 cos x30": {"optimizer": "adam", "lr": 1e-3, "schedule": "cosine", "epochs": 30},
+    "adam 3e-4 cos x40": {"optimizer": "adam", "lr": 3e-4, "schedule": "cosine", "epochs": 40},
+    "online sgd 0.003 cos x6": {"optimizer": "sgd", "lr": 0.003, "schedule": "cosine", "epochs": 6, **ONLINE},
+    "online sgd 0.01 cos x6": {"optimizer": "sgd", "lr": 0.01, "schedule": "cosine", "epochs": 6, **ONLINE},
+    "online sgd 0.01 x2": {"optimizer": "sgd", "lr": 0.01, "schedule": "constant", "epochs": 2, **ONLINE},
+    "online sgd 0.003 x2": {"optimizer": "sgd", "lr": 0.003, "schedule": "constant", "epochs": 2, **ONLINE}}
+"""Float spiking trainers: label -> settings (keys of mappings/spiking_training.toml,
+``neurocredit.sim.spiking.train_config``)."""
 
 
 def float_group(rule_name: str, data_name: str, hidden: list[int], labels: list[str], seeds: list[int],
                 steps: int) -> dict[str, list[list[float]]]:
-    """Float spiking accuracy per trainer label: {label: [per-epoch test accuracies] per seed}."""
-    from neurocredit.data import load_digits, load_mnist5k
-    from neurocredit.rules import resolve_rule
-    from neurocredit.sim.spiking import SpikingConfig, SpikingTrainConfig, train_spiking
+    """Float spiking accuracy per trainer label: {label: [per-epoch test accuracies] per seed}
+    (benchmarks/onchip_accuracy.float_spiking_history: the float column's network, data and input)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from onchip_accuracy import float_spiking_history
 
-    load = load_digits if data_name == "digits" else load_mnist5k
     out: dict[str, list[list[float]]] = {}
     for label in labels:
-        opt, lr, schedule, epochs, *extra = FLOAT_TRAINERS[label]
         for s in seeds:
             t0 = time.perf_counter()
-            cfg = SpikingTrainConfig(epochs=epochs, lr=lr, seed=s, optimizer=opt, schedule=schedule,
-                                     spiking=SpikingConfig(steps=steps, readout="lif"), **(extra[0] if extra else {}))
-            res = train_spiking(resolve_rule(rule_name), load(seed=s, standardise=False), hidden, cfg)
-            out.setdefault(label, []).append([h["test_acc"] for h in res.history])
-            print(f"    float {label} seed {s}: {100 * res.history[-1]['test_acc']:.2f} % "
+            accs = float_spiking_history(rule_name, data_name, hidden, s, FLOAT_TRAINERS[label], steps)
+            out.setdefault(label, []).append(accs)
+            print(f"    float {label} seed {s}: {100 * accs[-1]:.2f} % "
                   f"({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
     return out
 
