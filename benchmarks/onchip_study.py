@@ -78,6 +78,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from onchip_accuracy import cost_columns, float_spiking_history, load, sizes_for  # noqa: E402  (the sibling benchmark)
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -203,9 +206,6 @@ def float_group(rule_name: str, data_name: str, hidden: list[int], labels: list[
                 steps: int) -> dict[str, list[list[float]]]:
     """Float spiking accuracy per trainer label: {label: [per-epoch test accuracies] per seed}
     (benchmarks/onchip_accuracy.float_spiking_history: the float column's network, data and input)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from onchip_accuracy import float_spiking_history
-
     out: dict[str, list[list[float]]] = {}
     for label in labels:
         for s in seeds:
@@ -242,18 +242,16 @@ def run_group(rule_name: str, data_name: str, hidden: list[int], variants: list[
     per seed}."""
     from neurocredit.chip import session as S
     from neurocredit.chip.defaults import learning_circuit, onchip_timing
-    from neurocredit.data import load_digits, load_mnist5k
     from neurocredit.rules import resolve_rule
 
     run = dict(variants[0].run)
     rule = resolve_rule(rule_name)
     if run.get("bdecay", 1.0) != 1.0:
         rule = scaled_decay(rule, run["bdecay"])
-    sizes = [64 if data_name == "digits" else 784, *hidden, 10]
+    sizes = sizes_for(data_name, hidden)
     timing = onchip_timing(data_name, len(hidden))
     steps = run.get("steps", defaults.get("steps") or timing.steps)
-    load = load_digits if data_name == "digits" else load_mnist5k
-    base_data = {s: load(seed=s, standardise=False) for s in seeds}
+    base_data = {s: load(data_name, s) for s in seeds}
     circuits, datas, chip_seeds, labels = [], [], [], []
     for v in variants:
         chip = dict(v.chip)
@@ -299,14 +297,13 @@ def diagnose(rule_name: str, data_name: str, hidden: list[int], seed: int, epoch
     from neurocredit.chip.defaults import learning_circuit, onchip_timing
     from neurocredit.chip.emulator import emulate, emulate_learning
     from neurocredit.chip.plasticity import scale_series
-    from neurocredit.data import load_digits, load_mnist5k
     from neurocredit.rules import resolve_rule
 
     rule = resolve_rule(rule_name)
-    sizes = [64 if data_name == "digits" else 784, *hidden, 10]
+    sizes = sizes_for(data_name, hidden)
     timing = onchip_timing(data_name, len(hidden))
     steps = steps or timing.steps
-    data = (load_digits if data_name == "digits" else load_mnist5k)(seed=seed, standardise=False)
+    data = load(data_name, seed)
     circuit = learning_circuit(rule, sizes, seed, data_name, lr=lr, **(spec or {}))
     x_tr, y_tr = data.x_train.numpy(), data.y_train.numpy()
     third = [p.name for p in circuit.populations if p.kind != "graded" and p.name != "input"
@@ -372,13 +369,11 @@ def alignment(rule_name: str, data_name: str, hidden: list[int], seeds: list[int
     shared decay −λ(B − Wᵀ); without it (relaxed PC) B − Wᵀ = B_0 − W_0ᵀ for ever."""
     from neurocredit.chip import session as S
     from neurocredit.chip.defaults import learning_circuit, onchip_timing
-    from neurocredit.data import load_digits, load_mnist5k
     from neurocredit.rules import resolve_rule
 
     rule = resolve_rule(rule_name)
-    sizes = [64 if data_name == "digits" else 784, *hidden, 10]
+    sizes = sizes_for(data_name, hidden)
     timing = onchip_timing(data_name, len(hidden))
-    load = load_digits if data_name == "digits" else load_mnist5k
     circuits = [learning_circuit(rule, sizes, s, data_name, lr=lr, **(spec or {})) for s in seeds]
     names = circuits[0].meta.get("learned_feedback", ())
     if not names:
@@ -401,7 +396,7 @@ def alignment(rule_name: str, data_name: str, hidden: list[int], seeds: list[int
             lines.append(" ".join(parts))
             print("  " + lines[-1], flush=True)
     report(0, [c.weights() for c in circuits])
-    _, hists = S.train_chips(circuits, [load(seed=s, standardise=False) for s in seeds], epochs, seeds,
+    _, hists = S.train_chips(circuits, [load(data_name, s) for s in seeds], epochs, seeds,
                              steps=timing.steps, blank=timing.blank, target_delay=timing.target_delay,
                              lr_decay=lr_decay, log=lambda line: print(f"    {line}", file=sys.stderr, flush=True),
                              on_epoch=report)
@@ -416,13 +411,11 @@ def cost_line(rule_name: str, data_name: str, hidden: list[int], lr: float, step
     from neurocredit.chip import session as S
     from neurocredit.chip.defaults import learning_circuit, onchip_timing
     from neurocredit.rules import resolve_rule
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from onchip_accuracy import cost_columns
 
     timing = onchip_timing(data_name, len(hidden))
     if steps:
         timing = S.StreamTiming(steps, timing.blank, timing.target_delay)
-    sizes = [64 if data_name == "digits" else 784, *hidden, 10]
+    sizes = sizes_for(data_name, hidden)
     c = cost_columns(learning_circuit(resolve_rule(rule_name), sizes, 0, data_name, lr=lr), data_name, timing, 0)
     return (f"cost per training sample ({'-'.join(map(str, sizes))}, {timing.steps} steps): synops {c['synops']:,.0f}, "
             f"learning updates {c['updates']:,.0f}, {c['uJ']:.1f} µJ and {c['ms']:.3f} ms (Loihi 1), "
