@@ -84,8 +84,11 @@ def main() -> None:
         from neurocredit.lava.run import run_lava
         inf = S.inference_circuit(circuit, circuit.weights())
         x = np.random.default_rng(args.seed + 999).random((steps, *data.x_test.shape)) < data.x_test.numpy()[None]
-        counts = run_lava(inf, x.astype(np.int64))[inf.outputs[0]].sum(axis=0)
-        acc = float((counts.argmax(axis=1) == data.y_test.numpy()).mean())
+        from neurocredit.neurons.decision import decide
+        name = inf.outputs[0]       # the chip's decision: the most spikes, ties by v after the last step
+        rec = run_lava(inf, x.astype(np.int64), voltage=[name])
+        counts = rec[name].sum(axis=0)
+        acc = float((decide(counts, rec[f"v:{name}"][-1]) == data.y_test.numpy()).mean())
         print(f"Lava inference (Loihi2SimCfg fixed_pt) on the {len(counts)} test samples: {100 * acc:.2f} %")
 
 

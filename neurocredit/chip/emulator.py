@@ -62,11 +62,13 @@ def _prepare(circuit: Circuit, device: torch.device) -> _Prepared:
 
 @torch.no_grad()
 def emulate(circuit: Circuit, x: torch.Tensor | np.ndarray, record: list[str] | None = None,
-            device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+            device: str | torch.device = "cpu", voltage: list[str] | None = None) -> dict[str, torch.Tensor]:
     """Run ``circuit`` on input spikes ``x`` [T, batch, n_in] (0/1).  Returns a dict
     population name -> [T, batch, n] for ``record`` (default: the outputs): spikes (bool) of a
     spiking population, the voltage v after the step (Lava units, int64 or float64) of a
-    non-spiking one (see :meth:`Circuit.decode`)."""
+    non-spiking one (see :meth:`Circuit.decode`); and ``'v:<name>'`` -> [T, batch, n] for each
+    population in ``voltage`` (default none): its v after every step (after reset), what a
+    Lava probe on the LIF's ``v`` reads (:func:`neurocredit.lava.run.run_lava`'s ``voltage``)."""
     device = torch.device(device)
     x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
     if x.dim() == 2:
@@ -94,6 +96,10 @@ def emulate(circuit: Circuit, x: torch.Tensor | np.ndarray, record: list[str] | 
     out = {name: torch.zeros(steps, batch, prep.pops[index[name]].n, device=device,
                              dtype=torch.bool if prep.pops[index[name]].spiking else dtype)
            for name in record}
+    for name in voltage or []:
+        if name not in index:
+            raise ValueError(f"no population {name!r} to record the voltage of; known: {', '.join(index)}")
+        out[f"v:{name}"] = torch.zeros(steps, batch, prep.pops[index[name]].n, device=device, dtype=dtype)
     for t in range(steps):
         for i, p in enumerate(prep.pops):
             a_in = torch.zeros(batch, p.n, dtype=dtype, device=device)
@@ -114,6 +120,8 @@ def emulate(circuit: Circuit, x: torch.Tensor | np.ndarray, record: list[str] | 
         for name in record:
             i = index[name]
             out[name][t] = spikes[i] if prep.pops[i].spiking else v[i]
+        for name in voltage or []:
+            out[f"v:{name}"][t] = v[index[name]]
     return out
 
 

@@ -103,14 +103,15 @@ def training_stream(circuit: Circuit, x: np.ndarray, y: np.ndarray, steps: int, 
 
 def held_out_figures(circuit: Circuit, weights: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, steps: int,
                  seed: int) -> dict[str, float]:
-    """Test figures of ``circuit`` with ``weights``: {'test_acc'} (spike counts of the inference
-    circuit), for a graded-rate circuit its evaluation (:func:`neurocredit.chip.rate_circuits.evaluate`)."""
+    """Test figures of ``circuit`` with ``weights``: {'test_acc', 'test_acc_counts', 'test_tied'}
+    of the inference circuit (:func:`readout_figures`: spike counts, ties by the end-of-sample
+    voltage), for a graded-rate circuit its evaluation (:func:`neurocredit.chip.rate_circuits.evaluate`)."""
     if circuit.meta.get("graded_io"):
         from neurocredit.chip.rate_circuits import evaluate
         return evaluate(circuit.with_weights(weights), x, y, steps, seed)
     if any(is_leaky_readout(p) for p in circuit.populations):
         return {"test_acc": leaky_accuracy(circuit, weights, x, y, steps, seed)}
-    return {"test_acc": accuracy(inference_circuit(circuit, weights), x, y, steps, seed)}
+    return readout_figures(inference_circuit(circuit, weights), x, y, steps, seed)
 
 
 def input_spikes(rates: np.ndarray, steps: int, seed: int) -> np.ndarray:
@@ -156,15 +157,30 @@ def inference_circuit(circuit: Circuit, weights: dict[str, np.ndarray]) -> Circu
     return Circuit(circuit.n_in, pops, conns, circuit.outputs, True, dict(circuit.meta))
 
 
+def readout_figures(circuit: Circuit, rates: np.ndarray, labels: np.ndarray, steps: int, seed: int
+                    ) -> dict[str, float]:
+    """Test figures of an inference circuit (batched emulator) on rate-coded ``rates``
+    (:func:`input_spikes`): {'test_acc': the class of :func:`neurocredit.neurons.decision.decide`,
+    the most output spikes, a tie broken by the output neurons' voltage v after the sample's last
+    step; 'test_acc_counts': plain argmax of the counts (ties to the lowest index); 'test_tied':
+    the fraction of samples whose top count is tied}.  On the chip the tie-break reads v of each
+    output neuron once per sample (a Lava probe on the LIF's ``v``:
+    ``neurocredit.lava.run.run_lava(voltage=...)``); a non-spiking output has no ties: its
+    argmax of Σ_t v is the class."""
+    from neurocredit.neurons.decision import decision_figures
+
+    name = circuit.outputs[0]
+    if not circuit.population(name).spiking:
+        total = emulate(circuit, input_spikes(rates, steps, seed))[name].numpy().sum(axis=0)
+        return decision_figures(total, None, labels)
+    rec = emulate(circuit, input_spikes(rates, steps, seed), voltage=[name])
+    return decision_figures(rec[name].numpy().sum(axis=0), rec[f"v:{name}"].numpy()[-1], labels)
+
+
 def accuracy(circuit: Circuit, rates: np.ndarray, labels: np.ndarray, steps: int, seed: int) -> float:
-    """Test accuracy of an inference circuit (batched emulator): argmax of output spike counts."""
-    if np.ndim(rates) == 3:           # a sequence [N, rows, n_in]: row by row (step_rates)
-        x = np.random.default_rng(seed).random((steps, len(rates), rates.shape[-1])) < \
-            step_rates(rates, steps).transpose(1, 0, 2)
-    else:
-        x = np.random.default_rng(seed).random((steps, *rates.shape)) < rates[None]
-    out = emulate(circuit, x.astype(np.int64))[circuit.outputs[0]].numpy().sum(axis=0)
-    return float((out.argmax(axis=1) == np.asarray(labels)).mean())
+    """Test accuracy of an inference circuit (batched emulator): the most output spikes, a tie
+    broken by the end-of-sample voltage (:func:`readout_figures`' 'test_acc')."""
+    return readout_figures(circuit, rates, labels, steps, seed)["test_acc"]
 
 
 def backward_angle(circuit: Circuit, weights: dict[str, np.ndarray]) -> float:

@@ -41,8 +41,9 @@ def _sign_mode(name: str):
             "inhibitory": SignMode.INHIBITORY}[name]
 
 
-def build(circuit: Circuit, data: np.ndarray, record: list[str]) -> LavaNet:
-    """Processes and connections for ``circuit``; ``data`` is the source buffer [n_in, steps]."""
+def build(circuit: Circuit, data: np.ndarray, record: list[str], voltage: list[str] | None = None) -> LavaNet:
+    """Processes and connections for ``circuit``; ``data`` is the source buffer [n_in, steps];
+    a ``Read`` probe on ``v`` (sink ``'v:<name>'``) for each population in ``voltage``."""
     import_lava()
     from lava.proc.dense.process import Dense
     from lava.proc.io.sink import Read
@@ -84,6 +85,9 @@ def build(circuit: Circuit, data: np.ndarray, record: list[str]) -> LavaNet:
         else:   # a leaky integrator's output is its voltage, read after every step
             sinks[name] = Read(buffer=steps)
             sinks[name].connect_var(lif[name].v)
+    for name in voltage or []:      # v after every step (after reset): one read per neuron per step
+        sinks[f"v:{name}"] = Read(buffer=steps)
+        sinks[f"v:{name}"].connect_var(lif[name].v)
     return LavaNet(source, dense, lif, sinks, fixed)
 
 
@@ -108,9 +112,12 @@ def seed_everything(seed: int) -> None:
 
 
 def run_lava(circuit: Circuit, x: np.ndarray, record: list[str] | None = None,
-             seed: int = 0) -> dict[str, np.ndarray]:
+             seed: int = 0, voltage: list[str] | None = None) -> dict[str, np.ndarray]:
     """Run ``circuit`` in Lava on spikes ``x`` [T, batch, n_in]; returns population ->
-    [T, batch, n]: spikes (bool), or v (Lava units) of a non-spiking population.  Fixed-point circuits run ``Loihi2SimCfg(select_tag="fixed_pt")``,
+    [T, batch, n]: spikes (bool), or v (Lava units) of a non-spiking population; and
+    ``'v:<name>'`` -> [T, batch, n], v after every step, of each population in ``voltage`` (a
+    ``Read`` probe on the LIF's ``v``: what the emulator's ``emulate(voltage=...)`` records and
+    :mod:`neurocredit.neurons.decision` breaks count ties with).  Fixed-point circuits run ``Loihi2SimCfg(select_tag="fixed_pt")``,
     float ones ``select_tag="floating_pt"``."""
     import_lava()
     from lava.magma.core.run_conditions import RunSteps
@@ -127,7 +134,9 @@ def run_lava(circuit: Circuit, x: np.ndarray, record: list[str] | None = None,
     record = list(circuit.outputs if record is None else record)
     seed_everything(seed)
     data = np.transpose(x, (2, 1, 0)).reshape(circuit.n_in, batch * steps)   # sample-major time
-    net = build(circuit, data, record)
+    for name in voltage or []:
+        circuit.population(name)          # a clear error for an unknown population
+    net = build(circuit, data, record, voltage)
     cfg = Loihi2SimCfg(select_tag="fixed_pt" if circuit.fixed_point else "floating_pt")
     with lava_session(net) as proc:
         for b in range(batch):
@@ -142,7 +151,7 @@ def run_lava(circuit: Circuit, x: np.ndarray, record: list[str] | None = None,
     res = {}
     for name, d in out.items():
         d = d.reshape(d.shape[0], batch, steps).transpose(2, 1, 0)
-        res[name] = d != 0 if circuit.population(name).spiking else d
+        res[name] = d if name.startswith("v:") or not circuit.population(name).spiking else d != 0
     return res
 
 

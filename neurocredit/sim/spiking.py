@@ -418,16 +418,30 @@ class SpikingResult:
                 "history": self.history}
 
 
-def evaluate(net: SpikingNetwork, x: torch.Tensor, y: torch.Tensor, seed: int = 12345,
-             batch: int = 512) -> float:
-    """Test accuracy with a fixed encoding seed."""
+def evaluate_figures(net: SpikingNetwork, x: torch.Tensor, y: torch.Tensor, seed: int = 12345,
+                     batch: int = 512) -> dict[str, float]:
+    """Test figures with a fixed encoding seed, decided as on the chip
+    (:func:`neurocredit.neurons.decision.decision_figures`): a 'lif' readout answers the most
+    output spikes, a tie broken by the output membrane v after the last step ('test_acc'; also
+    'test_acc_counts', plain argmax of the counts, and 'test_tied', the tied fraction); an 'li'
+    readout answers argmax of a = mean_t v ('test_acc')."""
+    from neurocredit.neurons.decision import decision_figures
+
     g = torch.Generator().manual_seed(seed)
-    correct = 0
+    outs, v_ends = [], []
     with torch.no_grad():
         for i in range(0, x.shape[0], batch):
-            s = net.encode(x[i:i + batch], g)
-            correct += int((net(s).argmax(1) == y[i:i + batch]).sum())
-    return correct / x.shape[0]
+            rec = net.run_tensors(net.encode(x[i:i + batch], g), record=False)
+            outs.append(net.readout_tensors(rec))
+            v_ends.append(rec["v_out"][-1])
+    spiking = net.config.readout == "lif"
+    return decision_figures(torch.cat(outs), torch.cat(v_ends) if spiking else None, y)
+
+
+def evaluate(net: SpikingNetwork, x: torch.Tensor, y: torch.Tensor, seed: int = 12345,
+             batch: int = 512) -> float:
+    """Test accuracy with a fixed encoding seed (:func:`evaluate_figures`' 'test_acc')."""
+    return evaluate_figures(net, x, y, seed, batch)["test_acc"]
 
 
 def train_spiking(rule: Rule, data: Dataset, hidden: list[int],
@@ -485,7 +499,7 @@ def train_spiking(rule: Rule, data: Dataset, hidden: list[int],
                 running += value
                 batches += 1
             row = {"epoch": epoch, "train_loss": running / batches,
-                   "test_acc": evaluate(net, data.x_test, data.y_test),
+                   **evaluate_figures(net, data.x_test, data.y_test),
                    "epoch_seconds": time.perf_counter() - t0}
             result.history.append(row)
             if progress:
