@@ -133,6 +133,8 @@ class OnChipSpec:
                                   # 1·2^k_min u<d_max>): the constants keep their ratios (chip.session.schedule_factor)
     tag_carry: int = 0            # k > 0: hidden forward connections learn through a tag carry (chip.carry): the tag
                                   # takes the rule's products x 2^s, the weight moves by 2^-(k+s) t per step; 0: off
+    decay_epochs: int = 0         # n > 0: a rule's weight-decay products (−λW on u<d>) act in the first n epochs of a
+                                  # session only, dropped from epoch n + 1 on (chip.session.epoch_circuit); 0: always
 
 
 @dataclass(frozen=True)
@@ -424,6 +426,8 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
         meta["dw_G"] = compiled.error.dw
     if spec.schedule_hold:
         meta["schedule_hold"] = True
+    if spec.decay_epochs:
+        meta["decay_epochs"] = int(spec.decay_epochs)
     circuit = Circuit(base.n_in, new_pops, conns, base.outputs, True, meta)
     if TG.uses_eligibility(rule):       # e-prop: eligibility traces on the synapses' tags (chip.tags)
         circuit = TG.attach(circuit, rule, spec.lr * float(rule.param("lr_scale", 1.0)),

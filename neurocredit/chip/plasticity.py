@@ -268,3 +268,13 @@ def floor_factor(series: ProductSeries, profile: str | Profile = "loihi2") -> fl
         floor = 2.0 ** k_lo / (2 ** max_decimation() if d is not None else 1)
         out = max(out, floor / (abs(p.mant) * 2.0 ** (p.exp - (d or 0))))
     return out
+
+
+def without_decay(series: ProductSeries) -> ProductSeries:
+    """``series`` without its weight-decay products, those of a weight-only term −η λ w (on a
+    decimated tick u<d> with the weight as their only factor): the rule's ΔW = −η e ⊗ x − λW
+    becomes ΔW = −η e ⊗ x.  A between-run switch (the host reloads the series), used by
+    ``OnChipSpec.decay_epochs``: the engine's weakest decay, 1·2^k_min on u<d_max>, is still many
+    times the float trainer's per-epoch decay, so learned feedback that has aligned (Kolen-Pollack:
+    B − Wᵀ shrinks by the shared decay, Akrout et al. 2019) keeps learning without it."""
+    return ProductSeries(tuple(p for p in series if not (p.decimation is not None and tuple(p.factors) == ("w",))))

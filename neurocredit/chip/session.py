@@ -248,6 +248,26 @@ def schedule_factor(circuit: Circuit, factor: float, profile: str | Profile = "l
     return max(factor, max((floor_factor(c.plastic, profile) for c in circuit.plastic), default=0.0))
 
 
+def epoch_circuit(circuit: Circuit, epoch: int, lr_decay: float = 1.0, profile: str | Profile = "loihi2") -> Circuit:
+    """The circuit that epoch ``epoch`` (1, 2, ...) of a session runs: every product series times the lr
+    schedule's factor lr_decay^(epoch − 1) (:func:`schedule_factor`, re-quantised by
+    :func:`neurocredit.chip.tags.scheduled`), and after the circuit's ``OnChipSpec.decay_epochs`` (meta
+    ``decay_epochs`` = n > 0) without its weight-decay products
+    (:func:`neurocredit.chip.plasticity.without_decay`: −λW acts in epochs 1..n only)."""
+    from neurocredit.chip.plasticity import without_decay
+
+    n = int(circuit.meta.get("decay_epochs", 0))
+    drop = bool(n) and epoch > n
+    if lr_decay == 1.0 and not drop:
+        return circuit
+    f = schedule_factor(circuit, lr_decay ** (epoch - 1), profile)
+
+    def series(c: Connection):
+        s = scheduled(c, c.plastic, f, profile) if lr_decay != 1.0 else c.plastic
+        return without_decay(s) if drop else s
+    return circuit.with_plasticity({c.name: series(c) for c in circuit.plastic})
+
+
 def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, seed: int = 0,
           run: Runner = emulate_learning, samples: int | None = None, log=print,
           target_delay: int = 0, lr_decay: float = 1.0, label: str = "emulator",
@@ -277,13 +297,9 @@ def train(circuit: Circuit, data, epochs: int, steps: int = 16, blank: int = 4, 
     history = [measure(0, 0)]
     log(f"epoch 0: {_figure(history[0])} (untrained){angle(history[0])}")
     rng = np.random.default_rng(seed)
-    base = {c.name: c.plastic for c in circuit.plastic}
     seen = 0
     for epoch in range(1, epochs + 1):
-        f = schedule_factor(circuit, lr_decay ** (epoch - 1))
-        now = circuit.with_plasticity({k: scheduled(circuit.connection(k), s, f)
-                                       for k, s in base.items()}) \
-            if lr_decay != 1.0 else circuit
+        now = epoch_circuit(circuit, epoch, lr_decay)
         perm = rng.permutation(len(y_tr))[:samples]
         every = min((p.every for p in circuit.phases if p.every > 0), default=len(perm)) or len(perm)
         t0 = time.perf_counter()
@@ -330,13 +346,10 @@ def train_chips(circuits: list[Circuit], datas: list, epochs: int, seeds: list[i
 
     histories = [[measure(k, 0, 0)] for k in range(len(circuits))]
     rngs = [np.random.default_rng(s) for s in seeds]
-    base = [{c.name: c.plastic for c in circ.plastic} for circ in circuits]
     phases = circuits[0].phases
     seen = 0
     for epoch in range(1, epochs + 1):
-        now = [circ.with_plasticity({k: scheduled(circ.connection(k), s, schedule_factor(circ, lr_decay ** (epoch - 1)))
-                                     for k, s in b.items()})
-               if lr_decay != 1.0 else circ for circ, b in zip(circuits, base)]
+        now = [epoch_circuit(circ, epoch, lr_decay) for circ in circuits]
         perms = [rng.permutation(len(d.y_train))[:samples] for rng, d in zip(rngs, datas)]
         if len({len(p) for p in perms}) != 1:
             raise ValueError("chips trained together need training sets of one length")
