@@ -70,13 +70,22 @@ def float_spiking_history(rule_name: str, data_name: str, hidden: list[int], see
                           steps: int | None = None) -> list[float]:
     """Test accuracy after each epoch of the float spiking network (the chip's rule, sizes, rate code
     and ``steps``, default the data's chip steps; LIF spike-count readout) trained under
-    ``settings`` (keys of mappings/spiking_training.toml, ``neurocredit.sim.spiking.train_config``)."""
+    ``settings`` (keys of mappings/spiking_training.toml, ``neurocredit.sim.spiking.train_config``).
+    A rule with settling error dynamics trains as its one-pass settled form where it has one
+    (``neurocredit.rules.dynamical.settled_rule``: fixed-prediction PC, e.g. pc_onchip); else the
+    spiking backend refuses it."""
     from neurocredit.chip.defaults import onchip_timing
     from neurocredit.rules import resolve_rule
+    from neurocredit.rules.dynamical import settled_rule
     from neurocredit.sim.spiking import train_config, train_spiking
     steps = steps or onchip_timing(data_name, len(hidden)).steps
     cfg = train_config(settings, seed=seed, steps=steps, readout="lif")
-    return [h["test_acc"] for h in train_spiking(resolve_rule(rule_name), load(data_name, seed), hidden, cfg).history]
+    rule = resolve_rule(rule_name)
+    try:
+        rule = settled_rule(rule)
+    except ValueError:
+        pass
+    return [h["test_acc"] for h in train_spiking(rule, load(data_name, seed), hidden, cfg).history]
 
 
 def float_spiking(rule_name: str, data_name: str, hidden: list[int], seed: int, settings: dict, steps: int) -> float:

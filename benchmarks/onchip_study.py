@@ -18,6 +18,9 @@ Studies (knobs of the chip only, nothing the float network lacks):
               delivers its last error step into the next sample's first input step unless blank > 4
 * ``coding``  input rate gain: p = min(1, g · pixel) per step (Bernoulli)
 * ``shift``   hidden error right shift (third_shift): the hidden layers' learning rate / 2^s
+* ``decayepochs`` OnChipSpec.decay_epochs n: a rule's weight decay (−λW, KP's on W and B) acts in the first n
+              epochs only (dropped from epoch n + 1: B has aligned with Wᵀ by then), n = 1..4 beside always
+* ``decayepochs2`` decay_epochs 2 / 3 / 4 with x0.6 / x0.7 per epoch and the hidden shift +0 / +1 / +2
 * ``oshift``  output error right shift (out_third_shift): the output layer's learning rate / 2^s
 * ``gain``    output error gain e = g (z − y*): both layers' rate (and the output trace's range)
 * ``gate``    box-car derivative gate (fraction of threshold) on the hidden error
@@ -162,6 +165,13 @@ def study_variants(name: str, base_lr: float, base_shift: int) -> list[Variant]:
         return [_v("λ x0.25", {"bdecay": 0.25}), _v(f"lr {base_lr * 2:g}, λ x0.25", {"lr": base_lr * 2, "bdecay": 0.25}),
                 _v("λ on B and W2 only", {"input_nodecay": True}),
                 _v("λ on B and W2 only, hold", {"input_nodecay": True, "schedule_hold": True})]
+    if name == "decayepochs":  # the weight decay in the first n epochs only (chip.session.epoch_circuit)
+        return [_v("defaults"), *(_v(f"decay epochs {n}", {"decay_epochs": n}) for n in (1, 2, 3, 4))]
+    if name == "decayepochs2":  # decay_epochs with a faster lr schedule and a smaller hidden error
+        return [_v(f"decay epochs {n}, x{d:g}/epoch, shift {base_shift + ds}", {"lr_decay": d, "decay_epochs": n},
+                   {"third_shift": base_shift + ds})
+                for n, d, ds in ((2, 0.7, 0), (2, 0.7, 1), (2, 0.6, 1), (3, 0.6, 1), (3, 0.7, 1), (3, 0.7, 2),
+                                 (4, 0.7, 1))]
     if name == "oshift":
         return [_v(f"output shift {s}", chip={"out_third_shift": s}) for s in (0, 1, 2)]
     if name == "target":
@@ -257,6 +267,8 @@ def run_group(rule_name: str, data_name: str, hidden: list[int], variants: list[
         chip = dict(v.chip)
         over = {k: chip[k] for k in ("third_shift", "gate", "error_gain", "feedback_scale", "hop_shift",
                                               "out_third_shift", "hidden_exp_offset", "output_exp_offset") if k in chip}
+        if run.get("decay_epochs"):     # a run field: chips run together share their product series every epoch
+            over["decay_epochs"] = run["decay_epochs"]
         if "schedule_hold" in run:
             over["schedule_hold"] = run["schedule_hold"]
         if run.get("tag_carry"):
@@ -509,7 +521,7 @@ def main() -> None:
     t = onchip_defaults(rule, args.data)
     spec0 = default_spec(rule, len(hidden), **{"gate": t["gate"], **t["spec"]})   # a rule row may set the gate
     base_run = {"lr": defaults["lr"], "lr_decay": defaults["lr_decay"], "bdecay": 1.0, "target_rate": 1.0,
-                "schedule_hold": spec0.schedule_hold, "tag_carry": spec0.tag_carry,
+                "schedule_hold": spec0.schedule_hold, "tag_carry": spec0.tag_carry, "decay_epochs": spec0.decay_epochs,
                 "blank": onchip_timing(args.data, len(hidden)).blank}
     base_chip = {"third_shift": spec0.third_shift, "gate": -1.0 if spec0.gate is None else spec0.gate,
                  "error_gain": spec0.error_gain, "feedback_scale": spec0.feedback_scale, "coding": 1.0,

@@ -79,6 +79,26 @@ register(Rule(
 """pc_relaxed without Γ_l learning (error units wired one to one) and without weight decay: what
 neurocredit.chip compiles and benchmarks/onchip_pc_pal.py measures."""
 
+
+def settled_rule(rule: Rule) -> Rule:
+    """The one-pass (``dynamics='feedforward'``) rule whose hidden errors are ``rule``'s settled ones.
+    Predictive coding with fixed predictions (μ_l and f' held at the feed-forward pass) and errors wired
+    one to one settles at ε_L = μ_L − y*, ε_l = f'(μ_l) ⊙ P_l ε_(l+1) (f' only with the backward
+    derivative; P_l = W_(l+1)ᵀ or the learned B_l): the feedback pathway from the next layer, layer by
+    layer (Millidge et al. 2020, arXiv:2010.01047: fixed-prediction PC = BP with P = Wᵀ).  The weight
+    updates read the settled ε, so they are the pathway's; pc_onchip (learned B, no f') settles to
+    Kolen-Pollack's pathway without its decay.  ValueError for dynamics without such a form."""
+    if rule.dynamics == "feedforward":
+        return rule
+    if rule.dynamics != "predictive_coding" or not rule.param("fixed_prediction", False) or \
+            rule.param("dense_error", False):
+        raise ValueError(f"rule '{rule.name}': error dynamics '{rule.dynamics}' (fixed_prediction "
+                         f"{rule.param('fixed_prediction')}, dense_error {rule.param('dense_error')}) has no "
+                         f"one-pass settled form")
+    drop = {"inference_rate", "steps", "fixed_prediction", "dense_error", "solver", "solver_rate"}
+    return Rule(**{**rule.__dict__, "dynamics": "feedforward",
+                   "params": tuple((k, v) for k, v in rule.params if k not in drop)})
+
 AR_PAPER = "Millidge et al. 2020 (arXiv:2009.05359); 2021 (arXiv:2010.06219)"
 AR_CORE = ("g_l ← g_l + γ(−g_l + W_{l+1}ᵀ e_{l+1}), g_l(0) = x̄_l, e_l = f'(a_l) ⊙ g_l, e_L = ∂L/∂a_L; "
            "ΔW_l = −η e_l ⊗ x̄_{l−1}")
