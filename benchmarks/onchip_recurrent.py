@@ -16,7 +16,11 @@ side by side as independent chips (``session.train_chips``).  Lava's engine give
 
 Diagnostics: ``--readout-only`` / ``--freeze NAMES`` (W_in and/or R frozen on chip: who is to blame),
 ``--lr-scale NAME=F`` (one connection's rate), ``--engine-drift`` (the compiled hidden dw's drift under
-a zero-mean learning signal: the engine's floored product shift), ``--readout-ceiling``.
+a zero-mean learning signal: the engine's floored product shift), ``--readout-ceiling`` (a float logistic
+readout of the untrained hidden spike counts, and the same weights in the chip's LIF readout),
+``--readout-init zero`` (the on-chip readout W starts from zero).  With a LIF readout every epoch
+prints the test decision: accuracy with the voltage tie-break (the figure), plain argmax of the
+counts, and the fraction of samples whose top count is tied.
 
 Prints the on-chip and float test accuracy (mean ± sd over seeds) and the gap; writes
 benchmarks/results/onchip_recurrent.md (and .json).
@@ -51,6 +55,7 @@ def readout_ceiling(circuit, data, steps: int) -> str:
 
     from neurocredit.chip import session as S
     from neurocredit.chip.emulator import emulate
+    from neurocredit.chip.readout import fitted_readout
     inf = S.inference_circuit(circuit, circuit.weights())
     hidden = next(p.name for p in inf.populations if p.name not in inf.outputs)
 
@@ -63,9 +68,15 @@ def readout_ceiling(circuit, data, steps: int) -> str:
 
     tr, te = counts(data.x_train.numpy(), 1), counts(data.x_test.numpy(), 2)
     y_tr, y_te = data.y_train.numpy(), data.y_test.numpy()
-    acc = [100 * LogisticRegression(max_iter=3000).fit(a, y_tr).score(b, y_te) for a, b in zip(tr, te)]
+    fits = [LogisticRegression(max_iter=3000).fit(a, y_tr) for a in tr]
+    acc = [100 * f.score(b, y_te) for f, b in zip(fits, te)]
+    # the per-sample classifier's weights in the chip's own LIF readout (threshold, leak, reset,
+    # 8-bit weights, its intercept as the readout's bias), decided as on chip (counts, voltage tie-break)
+    lif = 100 * S.readout_figures(fitted_readout(inf, fits[0].coef_, fits[0].intercept_, steps), data.x_test.numpy(),
+                                  y_te, steps, 2)["test_acc"]
     return (f"readout ceiling (float logistic regression on the untrained chip network's hidden spike counts, "
-            f"seed 0): per sample {acc[0]:.1f} %, per row {acc[1]:.1f} %")
+            f"seed 0): per sample {acc[0]:.1f} %, per row {acc[1]:.1f} %; its per-sample weights in the chip's "
+            f"LIF readout (8-bit, intercept as bias, emulated): {lif:.1f} %")
 
 
 def engine_drift(conn, steps: int = 2000, seed: int = 0) -> str:
@@ -124,6 +135,9 @@ def main() -> None:
                     help="the target class's spikes per step in the training stream (session.sample_stream)")
     ap.add_argument("--readout-only", action="store_true",
                     help="freeze the hidden W_in and R (chip.tags.readout_only): only the readout learns on chip")
+    ap.add_argument("--readout-init", choices=("float", "zero"), default="float",
+                    help="the on-chip readout W's start: the float net's initial weights, or zero "
+                         "(chip.readout.zeroed_readout)")
     ap.add_argument("--freeze", default="", help="comma-separated plastic connections to freeze on chip "
                     "(chip.tags.frozen; e.g. fc1 or rec1.w_rec)")
     ap.add_argument("--lr-scale", default="", help="comma-separated name=factor: that plastic connection's "
@@ -143,6 +157,7 @@ def main() -> None:
 
     from neurocredit.chip import session as S
     from neurocredit.chip import tags as TG
+    from neurocredit.chip.readout import zeroed_readout
     from neurocredit.data import load_dataset
     from neurocredit.io_utils import atomic_path
     from neurocredit.nir.recurrent import export_recurrent
@@ -182,6 +197,8 @@ def main() -> None:
             circ = TG.rate_regulariser(circ, args.rate_reg, args.rate_target)
         if args.readout_only:
             circ = TG.readout_only(circ)
+        if args.readout_init == "zero":
+            circ = zeroed_readout(circ)
         if args.freeze:
             circ = TG.frozen(circ, args.freeze.split(","))
         if args.lr_scale:
@@ -202,9 +219,20 @@ def main() -> None:
                 print(engine_drift(c), flush=True)
     if args.readout_ceiling:
         print(readout_ceiling(circuits[0], datas[0], steps), flush=True)
-    rates = {}
+    rates, decisions = {}, {}
+
+    def decision_line(epoch, weights):
+        if args.readout != "lif":
+            return
+        decisions[epoch] = [S.held_out_figures(c, w, d.x_test.numpy(), d.y_test.numpy(), steps, s + 999)
+                            for c, w, d, s in zip(circuits, weights, datas, seeds)]
+        print(f"decision after epoch {epoch} (test: most spikes, tie → end-of-sample voltage / plain argmax "
+              "/ top count tied): " + ", ".join(
+                  f"seed {s} {100 * f['test_acc']:.2f} / {100 * f['test_acc_counts']:.2f} / {100 * f['test_tied']:.1f} %"
+                  for s, f in zip(seeds, decisions[epoch])), flush=True)
 
     def rate_line(epoch, weights):
+        decision_line(epoch, weights)
         rates[epoch] = [hidden_rate(c, w, d, steps) for c, w, d in zip(circuits, weights, datas)]
         print(f"hidden rate after epoch {epoch} (spikes per step, silent of {args.hidden}; 200 test samples): "
               + ", ".join(f"seed {s} {r:.4f} ({n} silent)" for s, (r, n) in zip(seeds, rates[epoch])), flush=True)
@@ -231,7 +259,7 @@ def main() -> None:
 
     out = Path(args.out or ROOT / "benchmarks" / "results" / ("onchip_recurrent" + ("_li" if args.readout == "li" else "")))
     out.parent.mkdir(parents=True, exist_ok=True)
-    record = {"hidden_rate": rates, "gap": gap, "gap_same_epochs": gap_same, "seeds": seeds, "sizes": sizes, "args": vars(args), "float": float_acc, "float_same_epochs": float_same,
+    record = {"hidden_rate": rates, "decision": decisions, "gap": gap, "gap_same_epochs": gap_same, "seeds": seeds, "sizes": sizes, "args": vars(args), "float": float_acc, "float_same_epochs": float_same,
               "chip": chip_acc,
               "chip_history": histories, "dw": c0.meta["dw"], "dt": c0.meta["dt_tag"], "dw_out": c0.meta["dw_out"]}
     with atomic_path(out.with_suffix(".json"), suffix=".json") as tmp:

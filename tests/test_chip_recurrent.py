@@ -380,3 +380,45 @@ def test_rate_regulariser_is_data_and_emulator_equals_lava():
         w_in = next(c for c in cc.connections if c.tag and c.src != c.dst)
         drift[f0] = int((w[w_in.name] - np.asarray(w_in.weights)).sum())
     assert drift[0.9] > 0 > drift[0.01], drift
+
+
+def test_zeroed_readout_starts_from_zero_and_learns():
+    """chip.readout.zeroed_readout: only the readout W starts at zero; it then learns on chip."""
+    from neurocredit.chip.readout import readout_connections, zeroed_readout
+    base = _circuit(seed=3)
+    circ = zeroed_readout(base)
+    ro = [c.name for c in readout_connections(circ)]
+    assert ro == [c.name for c in base.plastic if c.dst == base.outputs[0]]
+    for c in circ.connections:
+        if c.name in ro:
+            assert not np.asarray(c.weights).any()
+        else:
+            np.testing.assert_array_equal(c.weights, base.connection(c.name).weights, err_msg=c.name)
+    got, _ = emulate_learning(circ, _stream(5), rng_seed=7)
+    assert np.asarray(got[ro[0]]).any(), "the readout learns from zero"
+    with pytest.raises(OnChipError, match="no plastic connection"):
+        zeroed_readout(S.inference_circuit(base, base.weights()))
+
+
+def test_fitted_readout_puts_a_linear_classifier_into_the_lif_readout():
+    """chip.readout.fitted_readout: W on the 8-bit grid (largest |W| at 254), the intercept as the
+    readout's bias per step (mant << exp = s b 2^(e+6) / T): the class with the largest intercept
+    and no weight answers every sample."""
+    from neurocredit.chip.readout import fitted_readout, split_bias
+    assert split_bias(5000.0) == (2500, 1) and split_bias(-37.0) == (-37, 0)
+    base = _circuit(seed=3)
+    inf = S.inference_circuit(base, base.weights())
+    out = inf.outputs[0]
+    conn = next(c for c in inf.connections if c.dst == out)
+    w = np.zeros(np.shape(conn.weights))
+    w[0, 0] = 0.5
+    b = np.array([0.0, 0.0, 3.0, 0.0])
+    fit = fitted_readout(inf, w, b, steps=16)
+    assert np.abs(fit.connection(conn.name).weights).max() == 254
+    p = fit.population(out)
+    s = 254 / 0.5
+    want = s * 3.0 / 16 * 2.0 ** (int(conn.weight_exp) + 6)
+    assert abs((int(p.bias_mant[2]) << int(p.bias_exp[2])) - want) <= 2 ** int(p.bias_exp[2])
+    x = np.zeros((20, 10))       # no input spikes: only the bias drives the readout
+    figs = S.readout_figures(fit, x, np.full(20, 2), 16, seed=0)
+    assert figs["test_acc"] == 1.0

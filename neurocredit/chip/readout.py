@@ -92,4 +92,60 @@ def logits(p: Population, w: np.ndarray, weight_exp: int, sign_mode: str, bits: 
     return total
 
 
-__all__ = ["leaky_readout", "readout_scales", "leak_of", "is_leaky_readout", "logits"]
+def readout_connections(circuit) -> list[Connection]:
+    """The plastic forward connections into ``circuit``'s output population (the readout W)."""
+    outs = set(circuit.outputs)
+    return [c for c in circuit.connections if c.dst in outs and c.plastic and c.view == "forward"
+            and c.dst_port == "a"]
+
+
+def zeroed_readout(circuit):
+    """``circuit`` with its readout W (:func:`readout_connections`) starting from zero weights.
+
+    The on-chip readout learns with a delta rule ΔW = −η e x̄ (per step, the engine's products);
+    the least-mean-squares iteration converges fastest from W = 0 along the directions its input
+    hardly excites, where a random start stays (Widrow & Hoff 1960; the float e-prop trains its
+    readout with Adam from the torch init instead).  Refused: a circuit without a plastic readout."""
+    conns = readout_connections(circuit)
+    if not conns:
+        raise OnChipError("zeroed readout: the circuit has no plastic connection into its output population")
+    return circuit.with_weights({c.name: np.zeros_like(np.asarray(c.weights)) for c in conns})
+
+
+def split_bias(value: float, mant_bits: int = 12) -> tuple[int, int]:
+    """(mantissa, exponent) with mantissa << exponent ≈ ``value`` and |mantissa| < 2^mant_bits
+    (Lava's LIF bias_mant, 13-bit signed; bias_exp ≥ 0)."""
+    exp = 0
+    while abs(value) / 2 ** exp >= 2 ** mant_bits - 1:
+        exp += 1
+    return int(round(value / 2 ** exp)), exp
+
+
+def fitted_readout(circuit, w: np.ndarray, b: np.ndarray, steps: int):
+    """``circuit`` (an inference circuit, :func:`neurocredit.chip.session.inference_circuit`) with
+    its spiking readout set to a float linear classifier of the hidden spike counts c over a
+    sample of ``steps`` steps, score = W c + b (e.g. a logistic regression): W quantised to the
+    readout connection's integer grid, W_int = round(s W) with s = 2^(bits) − 2 over max |W|, and b
+    spread over the sample as the readout neurons' bias, s b / T per step in weight units
+    (bias_mant << bias_exp = s b 2^(e + 6) / T, e the weight exponent; Lava's Dense shifts by e,
+    the LIF by 6).  What a readout of these weights answers in the chip's LIF (threshold, leak,
+    reset) against the linear score's own figure."""
+    from dataclasses import replace
+
+    outs = set(circuit.outputs)
+    conn = next((c for c in circuit.connections if c.dst in outs and c.dst_port == "a"), None)
+    if conn is None:
+        raise OnChipError("fitted readout: the circuit has no forward connection into its output population")
+    w, b = np.asarray(w, np.float64), np.asarray(b, np.float64)
+    top = 2 ** int(conn.num_weight_bits) - 2
+    s = top / max(float(np.abs(w).max()), 1e-12)
+    wi = np.clip(np.round(s * w), -top, top).astype(np.int64)
+    per_step = s * b / steps * 2.0 ** (int(conn.weight_exp) + fp.ACT_SHIFT)
+    mant, exp = zip(*(split_bias(v) for v in per_step))
+    pops = [replace(p, bias_mant=np.asarray(mant, np.int64), bias_exp=np.asarray(exp, np.int64))
+            if p.name == conn.dst else p for p in circuit.populations]
+    return replace(circuit, populations=tuple(pops)).with_weights({conn.name: wi})
+
+
+__all__ = ["leaky_readout", "readout_scales", "leak_of", "is_leaky_readout", "logits", "readout_connections",
+           "zeroed_readout", "split_bias", "fitted_readout"]
