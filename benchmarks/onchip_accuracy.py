@@ -22,6 +22,11 @@ Float torch: ``neurocredit.sim.spiking.train_spiking`` (LIF, spike-count readout
 steps, measured settings of ``mappings/spiking_training.toml``); rate BP: ``neurocredit.sim.train.train`` (ReLU, SGD momentum,
 ``benchmarks/accuracy_config.toml``'s settings, the lr of its ``[onchip_bp.<data>]`` per depth where
 measured) with the same hidden widths.
+
+Decision (chip and float alike, ``neurocredit.neurons.decision``): the class is the output neuron
+with the most spikes, a tie broken by the output voltage after the sample's last step.  Every row
+also prints the share of test samples whose top count ties and the accuracy of plain argmax of the
+counts beside it (``decision <rule>: ...``; the row's ``decision`` field in the JSON).
 """
 from __future__ import annotations
 
@@ -47,8 +52,10 @@ def load(data_name: str, seed: int):
 
 
 def onchip(rule_name: str, data_name: str, hidden: list[int], seeds: list[int], epochs: int, lr: float,
-           lr_decay: float, samples: int | None, steps: int | None = None) -> tuple[list[float], object, object]:
-    """Final test accuracy per seed (seeds side by side as chips); (accs, first circuit, timing)."""
+           lr_decay: float, samples: int | None, steps: int | None = None) -> tuple[list[dict], object, object]:
+    """Final test figures per seed (seeds side by side as chips; ``chip.session.held_out_figures``:
+    'test_acc' with the chip's decision, 'test_acc_counts' plain argmax of the counts, 'test_tied');
+    (figures, first circuit, timing)."""
     from neurocredit.chip import session as S
     from neurocredit.chip.defaults import learning_circuit, onchip_timing
     from neurocredit.rules import resolve_rule
@@ -63,17 +70,24 @@ def onchip(rule_name: str, data_name: str, hidden: list[int], seeds: list[int], 
                              blank=timing.blank, samples=samples, target_delay=timing.target_delay,
                              lr_decay=lr_decay,
                              log=lambda line: print(f"    {rule.name} {line}", file=sys.stderr, flush=True))
-    return [h[-1]["test_acc"] for h in hists], circuits[0], timing
+    return [h[-1] for h in hists], circuits[0], timing
 
 
 def float_spiking_history(rule_name: str, data_name: str, hidden: list[int], seed: int, settings: dict,
                           steps: int | None = None) -> list[float]:
-    """Test accuracy after each epoch of the float spiking network (the chip's rule, sizes, rate code
+    """Test accuracy (:func:`float_spiking_epochs`' 'test_acc') after each epoch of the float spiking network (the chip's rule, sizes, rate code
     and ``steps``, default the data's chip steps; LIF spike-count readout) trained under
     ``settings`` (keys of mappings/spiking_training.toml, ``neurocredit.sim.spiking.train_config``).
     A rule with settling error dynamics trains as its one-pass settled form where it has one
     (``neurocredit.rules.dynamical.settled_rule``: fixed-prediction PC, e.g. pc_onchip); else the
     spiking backend refuses it."""
+    return [h["test_acc"] for h in float_spiking_epochs(rule_name, data_name, hidden, seed, settings, steps)]
+
+
+def float_spiking_epochs(rule_name: str, data_name: str, hidden: list[int], seed: int, settings: dict,
+                         steps: int | None = None) -> list[dict]:
+    """:func:`float_spiking_history`'s per-epoch figures (``neurocredit.sim.spiking.evaluate_figures``:
+    'test_acc' with the chip's decision, 'test_acc_counts', 'test_tied')."""
     from neurocredit.chip.defaults import onchip_timing
     from neurocredit.rules import resolve_rule
     from neurocredit.rules.dynamical import settled_rule
@@ -85,12 +99,26 @@ def float_spiking_history(rule_name: str, data_name: str, hidden: list[int], see
         rule = settled_rule(rule)
     except ValueError:
         pass
-    return [h["test_acc"] for h in train_spiking(rule, load(data_name, seed), hidden, cfg).history]
+    return train_spiking(rule, load(data_name, seed), hidden, cfg).history
 
 
-def float_spiking(rule_name: str, data_name: str, hidden: list[int], seed: int, settings: dict, steps: int) -> float:
-    """Final test accuracy of :func:`float_spiking_history`."""
-    return float_spiking_history(rule_name, data_name, hidden, seed, settings, steps)[-1]
+def float_spiking(rule_name: str, data_name: str, hidden: list[int], seed: int, settings: dict, steps: int) -> dict:
+    """Final test figures of :func:`float_spiking_epochs`."""
+    return float_spiking_epochs(rule_name, data_name, hidden, seed, settings, steps)[-1]
+
+
+def decision_line(rule: str, chip: list[dict], flt: list[dict]) -> str:
+    """One printed line per row: the share of test samples whose top output count is tied, and the
+    accuracy with plain argmax of the counts (ties to the lowest index) -> with the voltage
+    tie-break (the chip's decision, ``neurocredit.neurons.decision``), mean over seeds, on chip and
+    in float spiking torch."""
+    def part(name: str, figs: list[dict]) -> str:
+        if not figs or "test_tied" not in figs[0]:
+            return f"{name} —"
+        m = lambda k: 100 * statistics.mean(f[k] for f in figs)  # noqa: E731
+        return (f"{name} tied {m('test_tied'):.2f} % of test samples, counts only {m('test_acc_counts'):.2f} % "
+                f"-> voltage tie-break {m('test_acc'):.2f} % ({m('test_acc') - m('test_acc_counts'):+.2f} pp)")
+    return f"  decision {rule}: {part('on chip', chip)}; {part('float spiking', flt)}"
 
 
 def rate_bp(data_name: str, hidden: list[int], seed: int, epochs: int | None) -> float:
@@ -277,21 +305,23 @@ def main() -> None:
                 timing = onchip_timing(data_name, len(hidden))
                 if args.steps:
                     timing = type(timing)(args.steps, timing.blank, timing.target_delay)
-                chip, circuit = [], None
+                chip, circuit, chip_figs = [], None, []
                 if not args.no_chip:
-                    chip, circuit, timing = onchip(rule.name, data_name, hidden, seeds, epochs, d["lr"], d["lr_decay"],
+                    chip_figs, circuit, timing = onchip(rule.name, data_name, hidden, seeds, epochs, d["lr"], d["lr_decay"],
                                                    samples, args.steps)
+                    chip = [f["test_acc"] for f in chip_figs]
                 t_chip = time.perf_counter() - t0
                 fs = trainer_settings(data_name)
                 fe = args.float_epochs if args.float_epochs is not None else (5 if args.quick else fs["epochs"])
                 fs = {**fs, "epochs": fe}
                 try:
-                    flt = [float_spiking(rule.name, data_name, hidden, s, fs, timing.steps) for s in seeds] if fe else []
+                    flt_figs = [float_spiking(rule.name, data_name, hidden, s, fs, timing.steps) for s in seeds] if fe else []
+                    flt = [f["test_acc"] for f in flt_figs]
                 except Exception as exc:      # the spiking backend refuses the rule (e.g. relaxation dynamics)
                     if type(exc).__name__ != "SpikingRuleError":
                         raise
                     print(f"  float spiking: {exc}", flush=True)
-                    flt = []
+                    flt, flt_figs = [], []
                 be = args.bp_epochs if args.bp_epochs is not None else (5 if args.quick else None)
                 key = (data_name, tuple(hidden))
                 if key not in bp_cache:
@@ -301,9 +331,11 @@ def main() -> None:
                        "epochs": f"{epochs}{'' if samples is None else f' x {samples}'}", "lr": d["lr"],
                        "lr_decay": d["lr_decay"], "steps": timing.steps, "chip_seconds": round(t_chip),
                        "float_train": fs if flt else {},
+                       "decision": {"chip": chip_figs, "float": flt_figs},
                        "cost": cost_columns(circuit, data_name, timing, seeds[0]) if circuit else {}}
                 row = save_row(row)
                 print(row_line(row) + f"  ({t_chip:.0f} s on chip)", flush=True)
+                print(decision_line(rule.name, chip_figs, flt_figs), flush=True)
 
 
 if __name__ == "__main__":
