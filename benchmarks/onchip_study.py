@@ -21,6 +21,10 @@ Studies (knobs of the chip only, nothing the float network lacks):
 * ``decayepochs`` OnChipSpec.decay_epochs n: a rule's weight decay (−λW, KP's on W and B) acts in the first n
               epochs only (dropped from epoch n + 1: B has aligned with Wᵀ by then), n = 1..4 beside always
 * ``decayepochs2`` decay_epochs 2 / 3 / 4 with x0.6 / x0.7 per epoch and the hidden shift +0 / +1 / +2
+* ``stepslr`` 24 / 32 input steps per sample with the base lr x0.5 / x0.25 (the learning per sample kept near
+              16 steps' at full lr: the rule learns on every step)
+* ``outinit`` OnChipSpec.output_init: the output layer's initial weights x 0 / 0.25 (learned feedback without
+              decay keeps B − Wᵀ = B0 − W0ᵀ: a small common start aligns B), and 0 with lr x2 and the hidden shift +1
 * ``oshift``  output error right shift (out_third_shift): the output layer's learning rate / 2^s
 * ``gain``    output error gain e = g (z − y*): both layers' rate (and the output trace's range)
 * ``gate``    box-car derivative gate (fraction of threshold) on the hidden error
@@ -172,6 +176,13 @@ def study_variants(name: str, base_lr: float, base_shift: int) -> list[Variant]:
                    {"third_shift": base_shift + ds})
                 for n, d, ds in ((2, 0.7, 0), (2, 0.7, 1), (2, 0.6, 1), (3, 0.6, 1), (3, 0.7, 1), (3, 0.7, 2),
                                  (4, 0.7, 1))]
+    if name == "stepslr":     # more steps per sample at a lower per-step lr
+        return [_v(f"{s} steps, lr {base_lr * f:g}", {"steps": s, "lr": base_lr * f})
+                for s, f in ((24, 0.5), (32, 0.5), (32, 0.25))]
+    if name == "outinit":     # the output layer's initial weights scaled (its grid kept): B0 − W0ᵀ small
+        return [_v("defaults"), *(_v(f"output init x{f:g}", chip={"output_init": f}) for f in (0.0, 0.25)),
+                _v(f"output init x0, lr {base_lr * 2:g}, shift {base_shift + 1}", {"lr": base_lr * 2},
+                   {"output_init": 0.0, "third_shift": base_shift + 1})]
     if name == "oshift":
         return [_v(f"output shift {s}", chip={"out_third_shift": s}) for s in (0, 1, 2)]
     if name == "target":
@@ -266,7 +277,8 @@ def run_group(rule_name: str, data_name: str, hidden: list[int], variants: list[
     for v in variants:
         chip = dict(v.chip)
         over = {k: chip[k] for k in ("third_shift", "gate", "error_gain", "feedback_scale", "hop_shift",
-                                              "out_third_shift", "hidden_exp_offset", "output_exp_offset") if k in chip}
+                                              "out_third_shift", "hidden_exp_offset", "output_exp_offset",
+                                              "output_init") if k in chip}
         if run.get("decay_epochs"):     # a run field: chips run together share their product series every epoch
             over["decay_epochs"] = run["decay_epochs"]
         if "schedule_hold" in run:
@@ -528,7 +540,7 @@ def main() -> None:
                  "exp": int(t["weight_exp_offset"]),
                  "hop_shift": spec0.third_shift if spec0.hop_shift is None else spec0.hop_shift,
                  "out_third_shift": spec0.out_third_shift, "hidden_exp_offset": spec0.hidden_exp_offset,
-                 "output_exp_offset": spec0.output_exp_offset}
+                 "output_exp_offset": spec0.output_exp_offset, "output_init": spec0.output_init}
 
     def canon(v: Variant) -> tuple:
         """(run, chip) with every default filled in: the same settings are the same chips."""

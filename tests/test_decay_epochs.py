@@ -1,6 +1,7 @@
 """OnChipSpec.decay_epochs: a rule's weight-decay products (−λW on a decimated tick u<d>) act in the
 first n epochs of a session only (chip.session.epoch_circuit, chip.plasticity.without_decay); the
-learning products and the lr schedule are untouched, and decay_epochs 0 (the default) changes nothing."""
+learning products and the lr schedule are untouched, and decay_epochs 0 (the default) changes nothing.
+OnChipSpec.output_init: the output layer's initial weights scaled (learned feedback without decay)."""
 from __future__ import annotations
 
 import numpy as np
@@ -71,3 +72,23 @@ def test_training_differs_only_after_the_decay_epochs():
     chips, _ = S.train_chips([_circuit(1)], [data], 2, [0], samples=30, lr_decay=0.8, log=lambda s: None,
                              progress=False)
     assert same({c.name: np.asarray(c.weights) for c in chips[0].plastic}, weights(1, 2))
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.25])
+def test_output_init_scales_only_the_output_layers_start(scale):
+    """OnChipSpec.output_init: the output layer's initial integer weights x scale (rounded), its exponent
+    and every other connection unchanged; 1 (the default) is the untrained network's."""
+    r = resolve_rule("pc_onchip")
+    base = compile_graph(S.initial_graph(SIZES, seed=0)).fixed_circuit
+
+    def build(**kw):
+        return C.build_circuit(base, r, C.random_feedback(r, SIZES, 0), C.default_spec(r, 1, **kw))
+    plain, scaled = build(), build(output_init=scale)
+    out = plain.outputs[0]
+    for a, b in zip(plain.connections, scaled.connections):
+        if a.dst == out and a.dst_port == "a" and a.plastic:
+            assert b.weight_exp == a.weight_exp and np.abs(np.asarray(a.weights)).max() > 0
+            assert np.array_equal(b.weights, np.round(np.asarray(a.weights) * scale).astype(np.int64))
+        else:
+            assert np.array_equal(np.asarray(a.weights), np.asarray(b.weights))
+    assert np.array_equal(build(output_init=1.0).connection("affine_1").weights, plain.connection("affine_1").weights)

@@ -135,6 +135,8 @@ class OnChipSpec:
                                   # takes the rule's products x 2^s, the weight moves by 2^-(k+s) t per step; 0: off
     decay_epochs: int = 0         # n > 0: a rule's weight-decay products (−λW on u<d>) act in the first n epochs of a
                                   # session only, dropped from epoch n + 1 on (chip.session.epoch_circuit); 0: always
+    output_init: float = 1.0      # the output layer's initial integer weights x this (0: a zero start, its weight
+                                  # exponent kept): learned feedback without decay (ΔB = ΔWᵀ) keeps B − Wᵀ = B0 − W0ᵀ
 
 
 @dataclass(frozen=True)
@@ -385,6 +387,9 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
     conns = [Connection(c.name, c.src, c.dst, *regridded(c, spec.hidden_exp_offset if c.dst != out.name
                                                          else spec.output_exp_offset),
                         c.num_weight_bits, "mixed", plastic=compiled.forward) for c in base.connections]
+    if spec.output_init != 1.0:       # the output layer starts from x output_init of its weights, on its own grid
+        conns = [replace(c, weights=np.round(np.asarray(c.weights) * spec.output_init).astype(np.int64))
+                 if c.dst == out.name else c for c in conns]
     eye = np.eye(out.n, dtype=np.int64)
     if leaky:                         # the readout is its own error unit (e = r − y*, port 'err')
         from neurocredit.chip.readout import leaky_readout
