@@ -281,7 +281,8 @@ def main() -> None:
           "an error at every step (" + ("spiking error units e = g (z − y*)" if args.readout == "lif" else
                                         "the leaky readout's own e = r − y*") +
           f"), the engine's fixed-point products (lr {args.lr}, x{args.lr_decay}/epoch), 8-bit weights, "
-          "no optimiser state.", "",
+          f"the readout W from {'zero' if args.readout_init == 'zero' else 'the float initial weights'}, "
+          "no optimiser state" + (", hidden layer frozen (readout only)" if args.readout_only else "") + ".", "",
           f"On chip: dw = `{c0.meta['dw']}`, dt = `{c0.meta['dt_tag']}`, readout dw = `{c0.meta['dw_out']}`."
           + (f" Rate regulariser (chip.tags.rate_regulariser): λ {args.rate_reg}, f0 {args.rate_target}."
              if args.rate_reg > 0 else ""), "",
