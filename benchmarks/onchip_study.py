@@ -68,8 +68,7 @@ Studies (knobs of the chip only, nothing the float network lacks):
 * ``float``   the float spiking reference (neurocredit.sim.spiking, same rule, network and input
               steps) under several trainers: SGD momentum (the settings of
               mappings/spiking_training.toml), SGD with a cosine schedule, Adam with a cosine schedule, more epochs, and the chip's
-              regime in float (online: batch 1, no momentum, 2-6 epochs), also with the chip's loss (mse: the
-              output error a − y*, as the chip's error units g (z − y*), instead of softmax cross-entropy)
+              regime in float (online: batch 1, no momentum, 2-6 epochs)
 
 Each variant's chips share one stream length and product series (lr, decay, steps, target and bdecay are
 per run; shift, gain, gate, exp, fbscale and coding per chip).
@@ -219,14 +218,7 @@ FLOAT_TRAINERS = {
     "online sgd 0.003 cos x6": {"optimizer": "sgd", "lr": 0.003, "schedule": "cosine", "epochs": 6, **ONLINE},
     "online sgd 0.01 cos x6": {"optimizer": "sgd", "lr": 0.01, "schedule": "cosine", "epochs": 6, **ONLINE},
     "online sgd 0.01 x2": {"optimizer": "sgd", "lr": 0.01, "schedule": "constant", "epochs": 2, **ONLINE},
-    "online sgd 0.003 x2": {"optimizer": "sgd", "lr": 0.003, "schedule": "constant", "epochs": 2, **ONLINE},
-    # the chip's loss in float: e = a − y* on the output (mse) as the chip's error units e = g (z − y*), online
-    "online sgd 0.003 cos x6 mse": {"optimizer": "sgd", "lr": 0.003, "schedule": "cosine", "epochs": 6, "loss": "mse",
-                                    **ONLINE},
-    "online sgd 0.01 cos x6 mse": {"optimizer": "sgd", "lr": 0.01, "schedule": "cosine", "epochs": 6, "loss": "mse",
-                                   **ONLINE},
-    "online sgd 0.03 cos x6 mse": {"optimizer": "sgd", "lr": 0.03, "schedule": "cosine", "epochs": 6, "loss": "mse",
-                                   **ONLINE}}
+    "online sgd 0.003 x2": {"optimizer": "sgd", "lr": 0.003, "schedule": "constant", "epochs": 2, **ONLINE}}
 """Float spiking trainers: label -> settings (keys of mappings/spiking_training.toml,
 ``neurocredit.sim.spiking.train_config``)."""
 
