@@ -321,6 +321,7 @@ def diagnose(rule_name: str, data_name: str, hidden: list[int], seed: int, epoch
     from neurocredit.chip.defaults import learning_circuit, onchip_timing
     from neurocredit.chip.emulator import emulate, emulate_learning
     from neurocredit.chip.plasticity import scale_series
+    from neurocredit.neurons.decision import tied as tied_top
     from neurocredit.rules import resolve_rule
 
     rule = resolve_rule(rule_name)
@@ -345,10 +346,10 @@ def diagnose(rule_name: str, data_name: str, hidden: list[int], seed: int, epoch
                                   record=[*third, *(f"err:{p}" for p in third)])
         acc = S.held_out_figures(circuit, weights, data.x_test.numpy(), data.y_test.numpy(), steps, seed + 999)["test_acc"]
         inf = S.inference_circuit(circuit, weights)         # the test's output spike counts (S.accuracy's input)
-        xt = np.random.default_rng(seed + 999).random((steps, *data.x_test.shape)) < data.x_test.numpy()[None]
-        counts = emulate(inf, xt.astype(np.int64))[inf.outputs[0]].numpy().sum(axis=0)
+        xt = S.input_spikes(data.x_test.numpy(), steps, seed + 999)
+        counts = emulate(inf, xt)[inf.outputs[0]].numpy().sum(axis=0)
         top = counts.max(axis=1)
-        tied = (counts == top[:, None]).sum(axis=1) > 1
+        tied = tied_top(counts)
         ties = tied.mean()
         yt = data.y_test.numpy()
         # lost ties: the label among the tied top counts but not the first (argmax's pick): what a perfect
