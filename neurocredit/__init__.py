@@ -266,9 +266,14 @@ def simulate(model: Any, x: Any, *, steps: int = 16, backend: str = "emulator", 
     """Output counts [N, classes] of a NIR network for inputs ``x`` [N, n_in] in [0, 1],
     rate-coded over ``steps`` steps, on the fixed-point ``"emulator"``, ``"lava"`` or ``"torch"``
     (float NIR semantics)."""
+    from neurocredit.commands.pipeline import predict
+    return predict(_graph(model), _rate_inputs(x, steps, backend), steps, backend, seed, target)
+
+
+def _rate_inputs(x: Any, steps: int, backend: str) -> "np.ndarray":
+    """``x`` as a float [N, n_in] array, after checking ``steps`` and ``backend`` (one-line errors)."""
     import numpy as np
 
-    from neurocredit.commands.pipeline import predict
     from neurocredit.errors import UserError
     _positive("steps", steps)
     if backend not in ("emulator", "lava", "torch"):
@@ -276,15 +281,25 @@ def simulate(model: Any, x: Any, *, steps: int = 16, backend: str = "emulator", 
     x = np.asarray(getattr(x, "numpy", lambda: x)(), dtype=np.float64)
     if x.ndim != 2:
         raise UserError(f"x must be [N, n_in], got shape {list(x.shape)}")
-    return predict(_graph(model), x, steps, backend, seed, target)
+    return x
 
 
 def evaluate(model: Any, x: Any, y: Any, **kwargs: Any) -> float:
-    """Accuracy of a NIR network on inputs ``x`` and labels ``y`` (argmax of
-    :func:`simulate`'s output counts; same keyword arguments)."""
+    """Accuracy of a NIR network on inputs ``x`` and labels ``y`` (same keyword arguments as
+    :func:`simulate`): the class is the most output spikes, a tie broken by the output voltage
+    at the end of the sample on the emulator and Lava (:mod:`neurocredit.neurons.decision`;
+    plain argmax of the counts on torch)."""
     import numpy as np
-    counts = simulate(model, x, **kwargs)
-    return float((counts.argmax(axis=1) == np.asarray(y)).mean())
+
+    from neurocredit.neurons.decision import decide
+    return float((decide(*_outputs(model, x, **kwargs)) == np.asarray(y)).mean())
+
+
+def _outputs(model: Any, x: Any, *, steps: int = 16, backend: str = "emulator", seed: int = 0,
+             target: str = "loihi2") -> tuple:
+    """(output counts, end-of-sample output voltages or None): :func:`simulate` with the voltages."""
+    from neurocredit.commands.pipeline import predict_outputs
+    return predict_outputs(_graph(model), _rate_inputs(x, steps, backend), steps, backend, seed, target)
 
 
 def learn(model: Any, data: Any = "digits", y: Any = None, *, epochs: int = 1,

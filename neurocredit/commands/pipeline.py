@@ -1,7 +1,8 @@
 """The chip end of the pipeline shared by ``neurocredit learn --out``, ``run --data`` and the
 Python API: de-quantisation scales of a compiled graph, learned NIR files, and the accuracy and
-predicted classes of a NIR network on a data set (rate-coded input, argmax of output spike
-counts) on the emulator, Lava or torch."""
+predicted classes of a NIR network on a data set (rate-coded input; the class is the most output
+spikes, a tie broken by the output voltage at the end of the sample as on-chip learning decides it,
+:mod:`neurocredit.neurons.decision`) on the emulator, Lava or torch."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -69,10 +70,13 @@ def load_data(name: str, seed: int = 0):
     return loaders[name](seed=seed, standardise=False)
 
 
-def predict(graph, rates: np.ndarray, steps: int, backend: str = "emulator", seed: int = 0,
-            profile: str = "loihi2", batch: int = 256) -> np.ndarray:
-    """Output counts [N, classes] of ``graph`` for rate-coded inputs ``rates`` [N, n_in] in
-    [0, 1] over ``steps`` steps (spike counts, or summed voltages for a voltage readout)."""
+def predict_outputs(graph, rates: np.ndarray, steps: int, backend: str = "emulator", seed: int = 0,
+                    profile: str = "loihi2", batch: int = 256) -> tuple[np.ndarray, np.ndarray | None]:
+    """(output counts [N, classes], end-of-sample output voltages [N, classes] or None) of
+    ``graph`` for rate-coded inputs ``rates`` [N, n_in] in [0, 1] over ``steps`` steps: spike
+    counts, or summed voltages for a voltage readout.  The voltages (v after the last step, what a
+    probe on the output LIF's ``v`` reads) come from the emulator and Lava for a spiking output;
+    torch float NIR and graded readouts give None (:func:`neurocredit.neurons.decision.decide`)."""
     from neurocredit.chip.compile import compile_graph
     rates = np.clip(np.asarray(rates, dtype=np.float64), 0.0, 1.0)
     fixed = backend in ("emulator", "lava")
@@ -89,16 +93,24 @@ def predict(graph, rates: np.ndarray, steps: int, backend: str = "emulator", see
     if rates.shape[1] != n_in:
         raise UserError(f"the network takes {n_in} inputs, the data has {rates.shape[1]}")
     rng = np.random.default_rng(seed)
-    outs = []
+    outs, ends = [], []
+    spiking_out = backend != "torch" and \
+        next(p for p in circuit.populations if p.name == circuit.outputs[0]).spiking
     for i in range(0, len(rates), batch):
         r = rates[i:i + batch]
         x = (rng.random((steps, *r.shape)) < r[None]).astype(np.int64)
         if backend == "emulator":
             from neurocredit.chip.emulator import emulate
-            y = emulate(circuit, x)[circuit.outputs[0]].numpy()
+            res = emulate(circuit, x, voltage=[circuit.outputs[0]] if spiking_out else None)
+            y = res[circuit.outputs[0]].numpy()
+            if spiking_out:
+                ends.append(res[f"v:{circuit.outputs[0]}"].numpy()[-1])
         elif backend == "lava":
             from neurocredit.lava.run import run_lava
-            y = np.asarray(run_lava(circuit, x, seed=seed)[circuit.outputs[0]])
+            res = run_lava(circuit, x, seed=seed, voltage=[circuit.outputs[0]] if spiking_out else None)
+            y = np.asarray(res[circuit.outputs[0]])
+            if spiking_out:
+                ends.append(np.asarray(res[f"v:{circuit.outputs[0]}"])[-1])
         else:
             import torch
 
@@ -107,12 +119,23 @@ def predict(graph, rates: np.ndarray, steps: int, backend: str = "emulator", see
             out = simulate(graph, xt, dt=dt)
             y = (next(iter(out.values())) if isinstance(out, dict) else out).numpy()
         outs.append(np.asarray(y, dtype=np.float64).sum(axis=0))
-    return np.concatenate(outs, axis=0)
+    counts = np.concatenate(outs, axis=0)
+    return counts, (np.concatenate(ends, axis=0).astype(np.float64) if ends else None)
 
 
-def accuracy_line(counts: np.ndarray, labels: np.ndarray, shown: int = 20) -> tuple[float, str]:
-    """(accuracy, the line ``run --data`` prints: accuracy and the first predicted classes)."""
-    pred = counts.argmax(axis=1)
+def predict(graph, rates: np.ndarray, steps: int, backend: str = "emulator", seed: int = 0,
+            profile: str = "loihi2", batch: int = 256) -> np.ndarray:
+    """Output counts [N, classes] of ``graph`` for rate-coded inputs ``rates`` [N, n_in] in
+    [0, 1] over ``steps`` steps (spike counts, or summed voltages for a voltage readout)."""
+    return predict_outputs(graph, rates, steps, backend, seed, profile, batch)[0]
+
+
+def accuracy_line(counts: np.ndarray, labels: np.ndarray, shown: int = 20,
+                  v_end: np.ndarray | None = None) -> tuple[float, str]:
+    """(accuracy, the line ``run --data`` prints: accuracy and the first predicted classes); the
+    class is :func:`neurocredit.neurons.decision.decide` (counts, ties by ``v_end`` when given)."""
+    from neurocredit.neurons.decision import decide
+    pred = decide(counts, v_end)
     acc = float((pred == np.asarray(labels)).mean())
     return acc, (f"accuracy {100 * acc:.2f} % on {len(labels)} test samples; predicted classes "
                  f"(first {min(shown, len(pred))}): " + " ".join(map(str, pred[:shown]))

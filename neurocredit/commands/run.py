@@ -152,14 +152,14 @@ def _run_torch(args: argparse.Namespace, model) -> int:
 
 def _run_data(args: argparse.Namespace, graph) -> int:
     """Accuracy and predicted classes on ``--data``'s test set (``--batch`` caps the samples)."""
-    from neurocredit.commands.pipeline import accuracy_line, load_data, predict
+    from neurocredit.commands.pipeline import accuracy_line, load_data, predict_outputs
     data = load_data(args.data, args.seed)
     x, y = data.x_test.numpy(), data.y_test.numpy()
     if args.samples:
         x, y = x[: args.samples], y[: args.samples]
     t0 = time.perf_counter()
-    counts = predict(graph, x, args.steps, args.backend, args.seed, args.target)
-    _, line = accuracy_line(counts, y)
+    counts, v_end = predict_outputs(graph, x, args.steps, args.backend, args.seed, args.target)
+    _, line = accuracy_line(counts, y, v_end=v_end)
     mode = "float" if args.backend == "torch" else "fixed point"
     print(f"{args.file} on {data.name} ({args.backend}, {mode}, {args.steps} steps per sample, "
           f"{time.perf_counter() - t0:.1f} s): {line}")
