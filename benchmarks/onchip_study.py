@@ -68,7 +68,8 @@ Studies (knobs of the chip only, nothing the float network lacks):
 * ``float``   the float spiking reference (neurocredit.sim.spiking, same rule, network and input
               steps) under several trainers: SGD momentum (the settings of
               mappings/spiking_training.toml), SGD with a cosine schedule, Adam with a cosine schedule, more epochs, and the chip's
-              regime in float (online: batch 1, no momentum, 2-6 epochs)
+              regime in float (online: batch 1, no momentum, 2-6 epochs), also with loss 'mse' (½‖a − y*‖² on the
+              spike counts a, y* one-hot) instead of softmax cross-entropy
 
 Each variant's chips share one stream length and product series (lr, decay, steps, target and bdecay are
 per run; shift, gain, gate, exp, fbscale and coding per chip).
@@ -218,7 +219,11 @@ FLOAT_TRAINERS = {
     "online sgd 0.003 cos x6": {"optimizer": "sgd", "lr": 0.003, "schedule": "cosine", "epochs": 6, **ONLINE},
     "online sgd 0.01 cos x6": {"optimizer": "sgd", "lr": 0.01, "schedule": "cosine", "epochs": 6, **ONLINE},
     "online sgd 0.01 x2": {"optimizer": "sgd", "lr": 0.01, "schedule": "constant", "epochs": 2, **ONLINE},
-    "online sgd 0.003 x2": {"optimizer": "sgd", "lr": 0.003, "schedule": "constant", "epochs": 2, **ONLINE}}
+    "online sgd 0.003 x2": {"optimizer": "sgd", "lr": 0.003, "schedule": "constant", "epochs": 2, **ONLINE},
+    # squared error on the spike counts a (one-hot target y*: sim.losses.target_vector), e = a − y*, online; a 'lif'
+    # readout's a is a count (0..steps), so e is up to ~steps times ce's: smaller rates
+    **{f"online sgd {lr:g} cos x6 mse": {"optimizer": "sgd", "lr": lr, "schedule": "cosine", "epochs": 6, "loss": "mse",
+                                         **ONLINE} for lr in (1e-5, 3e-5, 1e-4, 3e-4, 1e-3)}}
 """Float spiking trainers: label -> settings (keys of mappings/spiking_training.toml,
 ``neurocredit.sim.spiking.train_config``)."""
 
