@@ -137,6 +137,9 @@ class OnChipSpec:
                                   # session only, dropped from epoch n + 1 on (chip.session.epoch_circuit); 0: always
     output_init: float = 1.0      # the output layer's initial integer weights x this (0: a zero start, its weight
                                   # exponent kept): learned feedback without decay (ΔB = ΔWᵀ) keeps B − Wᵀ = B0 − W0ᵀ
+    target_gain: int | None = None  # e_out = g z − g_y y* at the error units (None: g_y = error_gain); g_y < g: the
+                                  # label's error is +(g − g_y) on a step it spikes, −g_y on one it does not, zero on
+                                  # average at the spike rate g_y / g whatever the steps it picks
 
 
 @dataclass(frozen=True)
@@ -398,7 +401,9 @@ def build_circuit(base: Circuit, rule: Rule, feedback: list[np.ndarray], spec: O
     else:
         new_pops.append(Population(ERROR, out.n, 0, 0, 0, zeros, zeros, True, 1.0, "graded"))
         conns += [Connection("out->error", out.name, ERROR, spec.error_gain * eye, 0, 8, "excitatory"),
-                  Connection("target->error", TARGET, ERROR, -spec.error_gain * eye, 0, 8, "inhibitory"),
+                  Connection("target->error", TARGET, ERROR,
+                             -(spec.error_gain if spec.target_gain is None else spec.target_gain) * eye, 0, 8,
+                             "inhibitory"),
                   Connection("error->out", ERROR, out.name, eye, 0, 8, "excitatory", dst_port="third")]
     b_exp = -MIRROR_PRECISION if compiled.mirror else 0
     b_names = tuple(f"B{l + 1}" for l in range(len(pops) - 1))
