@@ -74,17 +74,23 @@ def target_steps(steps: int, rate: float = 1.0) -> np.ndarray:
 
 
 def sample_stream(rates: np.ndarray, labels: np.ndarray, n_classes: int, steps: int, blank: int,
-                  seed: int, delay: int = 0, target_rate: float = 1.0) -> dict[str, np.ndarray]:
+                  seed: int, delay: int = 0, target_rate: float = 1.0, coding: str = "rate") -> dict[str, np.ndarray]:
     """Samples one after the other: ``steps`` rate-coded steps, then ``blank`` silent steps; the
     one-hot target for ``steps`` steps from ``delay`` steps after the input starts, spiking at
-    ``target_rate`` per step (:func:`target_steps`).
+    ``target_rate`` per step (:func:`target_steps`); ``coding`` 'regular': deterministic evenly
+    spaced input spikes in place of the draws (:mod:`neurocredit.chip.coding`).
     {INPUT: [N(T+b), n_in], TARGET: [N(T+b), n_classes]}."""
     if delay > blank:
         raise ValueError(f"the target delay ({delay}) must fit in the blank steps ({blank})")
     rng = np.random.default_rng(seed)
     n, n_in = rates.shape[0], rates.shape[-1]
     x = np.zeros((n, steps + blank, n_in), np.int64)
-    x[:, :steps] = rng.random((n, steps, n_in)) < step_rates(rates, steps)   # a sequence: row by row
+    if coding != "rate":
+        from neurocredit.chip.coding import coded_spikes
+        p = np.broadcast_to(step_rates(rates, steps), (n, steps, n_in))
+        x[:, :steps] = coded_spikes(p, rates.shape[1] if np.ndim(rates) == 3 else 1, coding, rng)
+    else:
+        x[:, :steps] = rng.random((n, steps, n_in)) < step_rates(rates, steps)   # a sequence: row by row
     y = np.zeros((n, steps + blank, n_classes), np.int64)
     y[np.arange(n)[:, None], delay + target_steps(steps, target_rate)[None, :], np.asarray(labels)[:, None]] = 1
     return {INPUT: x.reshape(-1, n_in), TARGET: y.reshape(-1, n_classes)}
@@ -98,7 +104,8 @@ def training_stream(circuit: Circuit, x: np.ndarray, y: np.ndarray, steps: int, 
     if circuit.meta.get("graded_io"):
         from neurocredit.chip.rate_circuits import rate_streams
         return rate_streams(circuit, x, y, steps, blank, seed, delay)
-    return sample_stream(x, y, circuit.meta["n_target"], steps, blank, seed, delay, target_rate)
+    return sample_stream(x, y, circuit.meta["n_target"], steps, blank, seed, delay, target_rate,
+                         circuit.meta.get("input_coding", "rate"))
 
 
 def held_out_figures(circuit: Circuit, weights: dict[str, np.ndarray], x: np.ndarray, y: np.ndarray, steps: int,
@@ -114,8 +121,14 @@ def held_out_figures(circuit: Circuit, weights: dict[str, np.ndarray], x: np.nda
     return readout_figures(inference_circuit(circuit, weights), x, y, steps, seed)
 
 
-def input_spikes(rates: np.ndarray, steps: int, seed: int) -> np.ndarray:
-    """Rate-coded test spikes [T, N, n_in] (a sequence [N, rows, n_in] row by row, :func:`step_rates`)."""
+def input_spikes(rates: np.ndarray, steps: int, seed: int, coding: str = "rate") -> np.ndarray:
+    """Rate-coded test spikes [T, N, n_in] (a sequence [N, rows, n_in] row by row, :func:`step_rates`);
+    ``coding`` 'regular': deterministic (:mod:`neurocredit.chip.coding`)."""
+    if coding != "rate":
+        from neurocredit.chip.coding import coded_spikes
+        p = np.broadcast_to(step_rates(rates, steps), (len(rates), steps, np.shape(rates)[-1]))
+        rows = np.shape(rates)[1] if np.ndim(rates) == 3 else 1
+        return coded_spikes(p, rows, coding, np.random.default_rng(seed)).transpose(1, 0, 2).copy()
     if np.ndim(rates) == 3:
         x = np.random.default_rng(seed).random((steps, len(rates), rates.shape[-1])) < \
             step_rates(rates, steps).transpose(1, 0, 2)
@@ -135,7 +148,8 @@ def leaky_accuracy(circuit: Circuit, weights: dict[str, np.ndarray], rates: np.n
     full = inference_circuit(circuit, weights)
     hidden = Circuit(full.n_in, [p for p in full.populations if p.name != out.name],
                      [c for c in full.connections if c.dst != out.name], (conn.src,), True, dict(full.meta))
-    z = emulate(hidden, input_spikes(rates, steps, seed), record=[conn.src])[conn.src].numpy()
+    z = emulate(hidden, input_spikes(rates, steps, seed, circuit.meta.get("input_coding", "rate")),
+                record=[conn.src])[conn.src].numpy()
     total = logits(out, weights[conn.name], int(conn.weight_exp), "mixed", conn.num_weight_bits, z)
     return float((total.argmax(axis=1) == np.asarray(labels)).mean())
 
@@ -170,10 +184,11 @@ def readout_figures(circuit: Circuit, rates: np.ndarray, labels: np.ndarray, ste
     from neurocredit.neurons.decision import decision_figures
 
     name = circuit.outputs[0]
+    x = input_spikes(rates, steps, seed, circuit.meta.get("input_coding", "rate"))
     if not circuit.population(name).spiking:
-        total = emulate(circuit, input_spikes(rates, steps, seed))[name].numpy().sum(axis=0)
+        total = emulate(circuit, x)[name].numpy().sum(axis=0)
         return decision_figures(total, None, labels)
-    rec = emulate(circuit, input_spikes(rates, steps, seed), voltage=[name])
+    rec = emulate(circuit, x, voltage=[name])
     return decision_figures(rec[name].numpy().sum(axis=0), rec[f"v:{name}"].numpy()[-1], labels)
 
 

@@ -38,6 +38,7 @@ per-step factors (:mod:`neurocredit.sim.eligibility`)::
                ``reset_trace``: x̄ replaced by the membrane trace reset with the post spike,
                ε[t] = β (1 − z[t−1]) ε[t−1] + x[t] (exact for the reset-to-zero neuron)
     δy[t]      ∂E/∂a for the LI readout's mean; ∂E/∂a · ψ_out[t] for a LIF readout's spike count
+               (``error="step"``: the chip's e[t] = y[t] − y*[t] at every step, B centred: step_error)
 
 e-prop:  ΔW = −η ⟨L[t] ē[t]⟩ (Bellec et al. 2020, Nat. Commun. 11:3625).  BPTT: autograd through
 the same steps with the spike's derivative replaced by ψ (straight-through: z + s(u) − s(u)
@@ -63,6 +64,7 @@ from neurocredit.sim.recurrent_rate import RecurrentRuleError, check_recurrent_r
 
 NEURONS = ("lif", "cubalif")
 READOUTS = ("li", "lif")
+ERRORS = ("sample", "step")
 
 
 @dataclass
@@ -86,6 +88,10 @@ class RecurrentSpikingConfig:
     reset_trace: bool = False     # e-prop: the membrane eligibility is reset with the post spike
     rate_reg: float = 0.0         # firing-rate regularisation coefficient c (0: off)
     rate_target: float = 0.02     # its target rate f₀, spikes per step
+    error: str = "sample"         # 'sample': δy = softmax(a) − y* of the whole sample (Bellec et al.);
+                                  # 'step': the chip's per-step error (step_error)
+    target_delay: int = 0         # 'step': the target starts this many steps after the input
+    blank: int = 0                # 'step': the sequence's last ``blank`` steps are silent (no target)
 
 
 def cubalif_from_alpha_beta(alpha: float, beta: float, threshold: float, n: int,
@@ -134,6 +140,10 @@ class RecurrentSpikingNetwork(nn.Module):
             raise ValueError(f"adaptive threshold needs adapt >= 0, tau_adapt > 0 and "
                              f"adapt_fraction in [0, 1]; got {cfg.adapt}, {cfg.tau_adapt}, "
                              f"{cfg.adapt_fraction}")
+        if cfg.error not in ERRORS:
+            raise ValueError(f"unknown error form '{cfg.error}'; known: {', '.join(ERRORS)}")
+        if cfg.target_delay < 0 or cfg.blank < 0:
+            raise ValueError(f"target_delay and blank must be >= 0 steps; got {cfg.target_delay}, {cfg.blank}")
         if cfg.rate_reg < 0 or cfg.rate_target < 0:
             raise ValueError(f"rate_reg and rate_target must be >= 0; got {cfg.rate_reg}, "
                              f"{cfg.rate_target}")
@@ -328,7 +338,10 @@ class RecurrentSpikingNetwork(nn.Module):
                 continue
             src = pathway_source(fb, l, n_layers)
             s = e_out if src in ("output", "next") else target.unsqueeze(0).expand(T, *target.shape)
-            out.append(s @ self.net.effective_B(l).T)
+            B = self.net.effective_B(l)
+            if self.config.error == "step" and src in ("output", "next"):
+                B = B - B.mean(dim=1, keepdim=True)   # as chip.tags.centre_feedback (step_error)
+            out.append(s @ B.T)
         return out
 
     def rate_signal(self, z: torch.Tensor, kappa: float) -> torch.Tensor:
@@ -343,6 +356,26 @@ class RecurrentSpikingNetwork(nn.Module):
         r[-1] = p[-1]
         return r
 
+    def step_target(self, target: torch.Tensor, T: int) -> torch.Tensor:
+        """y*[t] [T, batch, n_out]: the one-hot ``target`` on steps [d, T − blank + d) (d the
+        config's ``target_delay``), zero elsewhere: the chip's target stream at rate 1
+        (``neurocredit.chip.session.sample_stream``)."""
+        cfg = self.config
+        on = torch.zeros(T, 1, 1, dtype=target.dtype, device=target.device)
+        on[cfg.target_delay:max(cfg.target_delay, T - cfg.blank + cfg.target_delay)] = 1
+        return on * target.unsqueeze(0)
+
+    def step_error(self, rec: dict, target: torch.Tensor) -> torch.Tensor:
+        """The chip's error at every step (``error='step'``): e[t] = y[t] − y*[t], y the readout's
+        per-step activity (LIF: its spikes z_out, as the chip's error units e = g (z − y*); LI: its
+        potential, as the chip's leaky readout e = r − y*), y* :meth:`step_target`.  Unlike the
+        sample's softmax error it does not sum to zero over the classes, so the hidden layers'
+        learning signals read B centred over the classes, as on chip
+        (``neurocredit.chip.tags.centre_feedback``); the readout's eligibility is its pre trace
+        (no ψ of the readout, as the chip's readout dw = u0 x1 (y3 − y2))."""
+        y = self.output_trace(rec)
+        return y - self.step_target(target, y.shape[0])
+
     def plastic_factors(self, x: torch.Tensor, target: torch.Tensor, loss: str
                         ) -> tuple[list[PlasticFactors], torch.Tensor]:
         """Factors of W_1..W_L then R_1..R_{L−1} (module docstring) and the logits."""
@@ -353,7 +386,9 @@ class RecurrentSpikingNetwork(nn.Module):
         a = self.readout(rec)
         e_out = output_error(a, target, loss).unsqueeze(0).expand_as(v_out)
         hid, out_c = self.constants(x.device)
-        if cfg.readout == "lif":
+        if cfg.error == "step":
+            e_out = self.step_error(rec, target)
+        elif cfg.readout == "lif":
             # a = Σ_t z_out[t]: the readout's error compartment is ∂E/∂u_out[t] = ∂E/∂a · ψ_out[t]
             # (T × the mean's per-step weight, as updates average over time)
             e_out = e_out * v_out.shape[0] * L.fast_sigmoid_derivative(

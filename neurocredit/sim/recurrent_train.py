@@ -23,6 +23,7 @@ from neurocredit.rules.rule import Rule
 from neurocredit.sim.losses import loss_value, target_vector
 
 MODELS = ("rnn", "rsnn")
+CODINGS = ("current", "rate", "graded", "regular")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("none", "cosine")
 
@@ -61,6 +62,16 @@ class RecurrentTrainConfig:
     rate_target: float = 0.02         # RSNN: f₀, spikes per step
     feedback_scale: float = 1.0
     progress: bool = True
+    # the chip's conditions, one switch each (benchmarks/onchip_recurrent.py --twin; defaults: the paper's)
+    input_coding: str = "current"     # 'current': x[t] injected as currents | 'rate': rate_coded spikes |
+                                      # 'graded': each row held for row_steps steps (graded spikes, payload x) |
+                                      # 'regular': regular_coded spikes (deterministic, evenly spaced)
+    row_steps: int = 1                # 'rate': steps per row (sequence step) of the input
+    blank: int = 0                    # silent steps appended to every sequence (the chip's blank)
+    error: str = "sample"             # RSNN: 'sample' softmax error | 'step' the chip's per-step error
+    target_delay: int = 0             # RSNN 'step' error: the target's delay in steps
+    lr_decay: float = 1.0             # lr × lr_decay^(epoch − 1) (the chip's schedule; 1: off)
+    learn_bias: bool = True           # False: biases stay as initialised (the chip learns no bias)
 
 
 @dataclass
@@ -133,7 +144,8 @@ def build_model(model: str, rule: Rule, sizes: list[int], cfg: RecurrentTrainCon
                                       readout=cfg.readout, adapt=cfg.adapt,
                                       tau_adapt=cfg.tau_adapt, adapt_fraction=cfg.adapt_fraction,
                                       rate_reg=cfg.rate_reg, rate_target=cfg.rate_target,
-                                      reset_trace=cfg.reset_trace)
+                                      reset_trace=cfg.reset_trace, error=cfg.error,
+                                      target_delay=cfg.target_delay, blank=cfg.blank)
         return RecurrentSpikingNetwork(sizes, rule, scfg, cfg.seed, cfg.feedback_scale)
     raise ValueError(f"unknown model '{model}'; known: {', '.join(MODELS)}")
 
@@ -179,6 +191,55 @@ def lr_schedule(opt: torch.optim.Optimizer, cfg: RecurrentTrainConfig, steps_per
         opt, lambda step: lr_factor(step, total, warm, cfg.schedule))
 
 
+def rate_coded(x: torch.Tensor, row_steps: int, blank: int, generator: torch.Generator | None = None
+               ) -> torch.Tensor:
+    """Spikes [N, R·row_steps + blank, n] of sequences ``x`` [N, R, n] with values in [0, 1]: row r
+    rate-coded on steps [r·row_steps, (r+1)·row_steps), each step an independent Bernoulli draw with
+    probability x[:, r] (as the chip's ``neurocredit.chip.session.sample_stream``), then ``blank``
+    silent steps."""
+    if row_steps < 1 or blank < 0:
+        raise ValueError(f"rate coding needs row_steps >= 1 and blank >= 0, got {row_steps}, {blank}")
+    if float(x.min()) < 0 or float(x.max()) > 1:
+        raise ValueError(f"rate coding needs inputs in [0, 1] (spike probabilities), got "
+                         f"[{float(x.min()):.3g}, {float(x.max()):.3g}]: use unstandardised pixels")
+    p = x.repeat_interleave(row_steps, dim=1)
+    spikes = (torch.rand(p.shape, generator=generator) < p).to(x.dtype)
+    return torch.cat([spikes, spikes.new_zeros(x.shape[0], blank, x.shape[2])], dim=1)
+
+
+def regular_coded(x: torch.Tensor, row_steps: int, blank: int) -> torch.Tensor:
+    """Deterministic spikes [N, R·row_steps + blank, n] of sequences ``x`` [N, R, n] in [0, 1]: row r
+    on steps j = 0..row_steps−1 of its slot, a spike where ⌊(j+1) x + ½⌋ > ⌊j x + ½⌋ (first-order
+    sigma-delta: round(row_steps·x) spikes, evenly spaced, no sampling noise), then ``blank`` silent steps."""
+    if row_steps < 1 or blank < 0:
+        raise ValueError(f"regular coding needs row_steps >= 1 and blank >= 0, got {row_steps}, {blank}")
+    if float(x.min()) < 0 or float(x.max()) > 1:
+        raise ValueError(f"regular coding needs inputs in [0, 1], got [{float(x.min()):.3g}, {float(x.max()):.3g}]")
+    j = torch.arange(row_steps, dtype=x.dtype).view(1, 1, -1, 1)
+    xs = x.unsqueeze(2)
+    spikes = (torch.floor((j + 1) * xs + 0.5) > torch.floor(j * xs + 0.5)).to(x.dtype)
+    spikes = spikes.reshape(x.shape[0], -1, x.shape[2])
+    return torch.cat([spikes, spikes.new_zeros(x.shape[0], blank, x.shape[2])], dim=1)
+
+
+def coded_input(x: torch.Tensor, cfg: RecurrentTrainConfig, generator: torch.Generator | None = None
+                ) -> torch.Tensor:
+    """The sequences as the network receives them (``cfg.input_coding``): currents x (with ``blank``
+    zero steps appended), :func:`rate_coded` spikes, or 'graded': row r held on steps
+    [r·row_steps, (r+1)·row_steps) as its value (a graded spike carrying x, every step), then the blank."""
+    if cfg.input_coding not in CODINGS:
+        raise ValueError(f"unknown input coding '{cfg.input_coding}'; known: {', '.join(CODINGS)}")
+    if cfg.input_coding == "rate":
+        return rate_coded(x, cfg.row_steps, cfg.blank, generator)
+    if cfg.input_coding == "regular":
+        return regular_coded(x, cfg.row_steps, cfg.blank)
+    if cfg.input_coding == "graded":
+        x = x.repeat_interleave(cfg.row_steps, dim=1)
+    if cfg.blank:
+        return torch.cat([x, x.new_zeros(x.shape[0], cfg.blank, x.shape[2])], dim=1)
+    return x
+
+
 def evaluate(net, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> tuple[float, float]:
     """(test loss, test accuracy)."""
     total, correct = 0.0, 0
@@ -191,7 +252,7 @@ def evaluate(net, x: torch.Tensor, y: torch.Tensor, batch: int = 500) -> tuple[f
 
 
 def train_step(net, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tensor,
-               n_out: int, clip: float = 0.0) -> float:
+               n_out: int, clip: float = 0.0, learn_bias: bool = True) -> float:
     """One update on a batch; returns the batch loss (before the update).  ``clip`` > 0 scales
     the update (−Δ or ∇, all weights together) down to that global norm, for every rule alike."""
     opt.zero_grad(set_to_none=True)
@@ -204,6 +265,8 @@ def train_step(net, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tens
         else:
             value = loss_value(net(xb), yb, "ce")
             value.backward()
+        if not learn_bias:
+            _drop_bias_grads(net)
         if clip > 0:
             torch.nn.utils.clip_grad_norm_(net.weight_params(), clip)
         opt.step()
@@ -214,11 +277,18 @@ def train_step(net, opt: torch.optim.Optimizer, xb: torch.Tensor, yb: torch.Tens
         for (w, b), (gw, gb) in zip(net.parameters_in_update_order(), updates):
             w.grad = gw
             if b is not None:
-                b.grad = gb
+                b.grad = gb if learn_bias else None
         if clip > 0:
             torch.nn.utils.clip_grad_norm_(net.weight_params(), clip)
         opt.step()
         return float(loss_value(logits, yb, "ce"))
+
+
+def _drop_bias_grads(net) -> None:
+    """No update for the biases (``learn_bias`` False): their gradients removed."""
+    for _, b in net.parameters_in_update_order():
+        if b is not None:
+            b.grad = None
 
 
 def train_recurrent(rule: Rule, data: Dataset, hidden: list[int], model: str = "rnn",
@@ -247,25 +317,33 @@ def train_recurrent(rule: Rule, data: Dataset, hidden: list[int], model: str = "
     result = RecurrentResult(net, cfg, model)
     n = data.x_train.shape[0]
     sched = lr_schedule(opt, cfg, math.ceil(n / cfg.batch_size))
+    if cfg.lr_decay != 1.0 and (sched is not None or not 0 < cfg.lr_decay <= 1):
+        raise ValueError(f"lr_decay {cfg.lr_decay} must be in (0, 1] and needs schedule 'none' without warm-up")
+    base_lr = [g["lr"] for g in opt.param_groups]
+    code_gen = torch.Generator().manual_seed(cfg.seed + 2)
+    x_test = coded_input(data.x_test, cfg, torch.Generator().manual_seed(cfg.seed + 999))
     bar = tqdm(range(1, cfg.epochs + 1), desc=f"{model} {rule.name}", disable=not cfg.progress,
                leave=False)
     first = math.inf
     try:
         for epoch in bar:
             t0 = time.perf_counter()
+            if cfg.lr_decay != 1.0:
+                for g, lr0 in zip(opt.param_groups, base_lr):
+                    g["lr"] = lr0 * cfg.lr_decay ** (epoch - 1)
             perm = torch.randperm(n, generator=gen)
             running, batches = 0.0, 0
             for i in range(0, n, cfg.batch_size):
                 idx = perm[i:i + cfg.batch_size]
-                value = train_step(net, opt, data.x_train[idx], data.y_train[idx], data.n_out,
-                                   cfg.clip)
+                value = train_step(net, opt, coded_input(data.x_train[idx], cfg, code_gen),
+                                   data.y_train[idx], data.n_out, cfg.clip, cfg.learn_bias)
                 first = value if epoch == 1 and batches == 0 else first
                 check_loss(value, first, rule.name, epoch, batches, cfg.lr)   # NaN or explosion
                 running += value
                 batches += 1
                 if sched is not None:
                     sched.step()
-            test_loss, test_acc = evaluate(net, data.x_test, data.y_test)
+            test_loss, test_acc = evaluate(net, x_test, data.y_test)
             row = {"epoch": epoch, "train_loss": running / batches, "test_loss": test_loss,
                    "test_acc": test_acc, "epoch_seconds": time.perf_counter() - t0}
             if on_epoch is not None:
