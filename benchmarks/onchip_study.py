@@ -63,6 +63,11 @@ Studies (knobs of the chip only, nothing the float network lacks):
               shift 1 alone, o = −1 at the default shift (half the float step), o = −1 with output shift 2
 * ``carry``   OnChipSpec.tag_carry k (chip.carry): the hidden connections' sub-LSB updates low-passed on the
               synapse's tag (dt = 2^s products − 2^-k t, dw = 2^-(k+s) t) for k = 2, 4, beside off
+* ``tdelay``  the target delay d (the label's target from step d to d + steps − 1 of a sample; the output's
+              first spikes come a few steps after the input's, its last ones into the blank) with the blank
+* ``targetgain`` OnChipSpec.target_gain g_y: the error units compute e = g z − g_y y* (g the error gain, 16): with
+              y* = 1 on every step the label's error is +(g − g_y) where it spikes and −g_y where it does not, zero
+              on average at spike rate g_y / g, at whichever steps (target rate r < 1 fixes the steps instead)
 * ``freeze``  control: the hidden layer frozen (hidden shift 30: t = 0, only the output layer learns, a
               readout of fixed random spiking features) beside the defaults
 * ``float``   the float spiking reference (neurocredit.sim.spiking, same rule, network and input
@@ -203,6 +208,11 @@ def study_variants(name: str, base_lr: float, base_shift: int) -> list[Variant]:
                                   (0, 0, 1), (-1, 0, 0), (-1, -1, 2))]   # the last three: controls
     if name == "carry":       # the tag carry of the hidden connections' updates (chip.carry), beside off
         return [_v("defaults"), *(_v(f"tag carry k {k}", {"tag_carry": k}) for k in (2, 4))]   # a run field: own series
+    if name == "tdelay":      # the target window [d, d + steps) after the input's first step, d <= blank
+        return [_v(f"target delay {d}, blank {b}", {"target_delay": d, "blank": b})
+                for d, b in ((1, 4), (2, 4), (3, 4), (4, 4), (5, 6), (6, 6), (8, 8))]
+    if name == "targetgain":  # OnChipSpec.target_gain g_y: e = g z − g_y y*, the label's error zero at rate g_y / g
+        return [_v(f"target gain {g} (label rate {g / 16:g})", chip={"target_gain": g}) for g in (16, 12, 8, 4)]
     if name == "freeze":
         return [_v("defaults"), _v("hidden frozen (shift 30)", chip={"third_shift": 30})]
     if name == "float":
@@ -283,7 +293,7 @@ def run_group(rule_name: str, data_name: str, hidden: list[int], variants: list[
         chip = dict(v.chip)
         over = {k: chip[k] for k in ("third_shift", "gate", "error_gain", "feedback_scale", "hop_shift",
                                               "out_third_shift", "hidden_exp_offset", "output_exp_offset",
-                                              "output_init") if k in chip}
+                                              "output_init", "target_gain") if k in chip}
         if run.get("decay_epochs"):     # a run field: chips run together share their product series every epoch
             over["decay_epochs"] = run["decay_epochs"]
         if "schedule_hold" in run:
@@ -302,7 +312,7 @@ def run_group(rule_name: str, data_name: str, hidden: list[int], variants: list[
             chip_seeds.append(s)
             labels.append(v.label)
     _, hists = S.train_chips(circuits, datas, epochs, chip_seeds, steps=steps, blank=run.get("blank", timing.blank),
-                             samples=samples, target_delay=timing.target_delay,
+                             samples=samples, target_delay=run.get("target_delay", timing.target_delay),
                              lr_decay=run.get("lr_decay", defaults["lr_decay"]),
                              target_rate=run.get("target_rate", 1.0),
                              log=lambda line: print(f"    {line}", file=sys.stderr, flush=True))
@@ -540,7 +550,8 @@ def main() -> None:
     spec0 = default_spec(rule, len(hidden), **{"gate": t["gate"], **t["spec"]})   # a rule row may set the gate
     base_run = {"lr": defaults["lr"], "lr_decay": defaults["lr_decay"], "bdecay": 1.0, "target_rate": 1.0,
                 "schedule_hold": spec0.schedule_hold, "tag_carry": spec0.tag_carry, "decay_epochs": spec0.decay_epochs,
-                "blank": onchip_timing(args.data, len(hidden)).blank}
+                "blank": onchip_timing(args.data, len(hidden)).blank,
+                "target_delay": onchip_timing(args.data, len(hidden)).target_delay}
     base_chip = {"third_shift": spec0.third_shift, "gate": -1.0 if spec0.gate is None else spec0.gate,
                  "error_gain": spec0.error_gain, "feedback_scale": spec0.feedback_scale, "coding": 1.0,
                  "exp": int(t["weight_exp_offset"]),

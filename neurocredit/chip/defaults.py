@@ -49,12 +49,17 @@ def onchip_defaults(rule: Rule, data: str) -> dict:
 
 def onchip_timing(data: str, n_hidden: int):
     """The streaming of ``data`` with ``n_hidden`` hidden layers: :func:`neurocredit.chip.session.
-    stream_timing`'s, with the data's measured ``steps`` per sample where its table row sets one."""
+    stream_timing`'s, with the data's measured ``steps`` per sample where its table row sets one, and
+    its measured ``target_delay`` where that is longer than the depth's (the blank at least as long)."""
     from neurocredit.chip.session import StreamTiming, stream_timing
 
     timing = stream_timing(n_hidden)
-    steps = load_mapping("onchip_learning")["data"].get(data, {}).get("steps")
-    return StreamTiming(int(steps), timing.blank, timing.target_delay) if steps else timing
+    row = load_mapping("onchip_learning")["data"].get(data, {})
+    steps = row.get("steps")
+    delay = max(timing.target_delay, int(row.get("target_delay", 0)))
+    if not steps and delay == timing.target_delay:
+        return timing
+    return StreamTiming(int(steps or timing.steps), max(timing.blank, delay), delay)
 
 
 def learning_circuit(rule: Rule, sizes: list[int], seed: int, data: str, feedback: list[np.ndarray] | None = None,
